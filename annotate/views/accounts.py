@@ -1,0 +1,53 @@
+"""Sign-up and the home page; log-in, log-out and password reset are Django's own views."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.forms import UserCreationForm
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from annotate.roles import Role, role_assign, user_roles
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField(required=True, help_text="Used only for password reset.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+
+def user_sign_up(*, username: str, email: str, password: str):  # noqa: ANN201
+    """Create a volunteer account (the default role on sign-up)."""
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(username=username, email=email, password=password)
+        role_assign(user=user, role=Role.VOLUNTEER)
+    return user
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = user_sign_up(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Your volunteer account is ready.")
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Tell each role what to do next."""
+    held = user_roles(request.user)
+    return render(request, "annotate/home.html", {"held_roles": sorted(r.value for r in held)})

@@ -1,0 +1,69 @@
+"""Ingest batches: one per source (folder, archive, URL list, browser upload), with a per-entry report."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class IngestBatch(models.Model):
+    class Kind(models.TextChoices):
+        FOLDER = "folder"
+        ARCHIVE = "archive"
+        URLS = "urls"
+        UPLOAD = "upload"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="ingest_batches")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source = models.TextField(help_text="Folder path, archive path, URL-list path or upload folder.")
+    default_category = models.ForeignKey("labeling.Category", null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    ingested = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    near_duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class IngestEntry(models.Model):
+    """One input of a batch (a file, an archive member, a URL) and what became of it.
+
+    The (batch, key_hash) constraint makes a resumed batch skip what it already did.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        INGESTED = "ingested"
+        DUPLICATE = "duplicate"
+        NEAR_DUPLICATE = "near_duplicate"
+        REJECTED = "rejected"
+
+    batch = models.ForeignKey(IngestBatch, on_delete=models.CASCADE, related_name="entries")
+    key = models.TextField()
+    key_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason_code = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)
+    image = models.ForeignKey("labeling.Image", null=True, blank=True, on_delete=models.SET_NULL)
+    category = models.ForeignKey("labeling.Category", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["batch", "key_hash"], name="ingest_entry_unique_key")]
+        indexes = [models.Index(fields=["batch", "status"])]

@@ -1,0 +1,82 @@
+"""Work items, leases and skips: what the assignment engine hands out."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Item(models.Model):
+    """One question: (project, image, candidate category) for `verify`, (project, image) otherwise.
+
+    Labels are integers: for `verify` 0 = no, 1 = yes; for `classify` the category id
+    (-1 = none/unsure); `boxes` items carry their consensus boxes in `answer`.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"  # still needs votes
+        DONE = "done"  # consensus reached (quality engine)
+        REVIEW = "review"  # max votes without consensus, or flagged
+        ACCEPTED = "accepted"  # a reviewer accepted the consensus
+        REJECTED = "rejected"  # a reviewer rejected the image for this category / project
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="items")
+    image = models.ForeignKey("labeling.Image", on_delete=models.CASCADE, related_name="items")
+    category = models.ForeignKey(
+        "labeling.Category", null=True, blank=True, on_delete=models.CASCADE, related_name="items"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    votes_count = models.PositiveIntegerField(default=0)
+    needed_votes = models.PositiveIntegerField(default=3)
+    # Higher is served first among items with equally few votes (quality engine, active learning).
+    priority = models.FloatField(default=0.0)
+    # Gold: a known answer. Never serialised to volunteers.
+    is_gold = models.BooleanField(default=False)
+    gold_label = models.IntegerField(null=True, blank=True)
+    gold_answer = models.JSONField(null=True, blank=True)
+    # Consensus written by the quality engine.
+    label = models.IntegerField(null=True, blank=True)
+    answer = models.JSONField(null=True, blank=True)
+    posterior = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    model_probs = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "image", "category"],
+                condition=models.Q(category__isnull=False),
+                name="item_unique_verify",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "image"], condition=models.Q(category__isnull=True), name="item_unique_plain"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "status", "votes_count", "-priority", "id"], name="item_queue_idx"),
+            models.Index(fields=["project", "is_gold"], name="item_gold_idx"),
+        ]
+
+
+class Lease(models.Model):
+    """A user's temporary claim on an item; counts towards its votes until it expires."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="leases")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "user"], name="lease_one_per_user_item")]
+
+
+class Skip(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "item"])]

@@ -1,0 +1,70 @@
+"""Projects and their categories (the label space)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class Project(models.Model):
+    class TaskType(models.TextChoices):
+        VERIFY = "verify", "Verify (grid: does the image contain the category?)"
+        CLASSIFY = "classify", "Classify (pick one of K categories)"
+        BOXES = "boxes", "Bounding boxes"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public to all volunteers"
+        INVITE = "invite", "Invite-only"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    instructions = models.TextField(blank=True, help_text="Plain text or safe markdown.")
+    task_type = models.CharField(max_length=16, choices=TaskType.choices, default=TaskType.VERIFY)
+    # Redundancy: the quality engine stops asking at confidence_target once min_votes are in,
+    # and sends the item to review at max_votes.
+    min_votes = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
+    max_votes = models.PositiveSmallIntegerField(default=7, validators=[MinValueValidator(1)])
+    confidence_target = models.FloatField(
+        default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.9999)]
+    )
+    gold_rate = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
+    qualification_size = models.PositiveSmallIntegerField(
+        default=0, help_text="Gold items a new volunteer answers before regular work."
+    )
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
+    aggregation_method = models.CharField(max_length=32, default="dawid_skene")
+    owners = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="owned_projects", blank=True)
+    reviewers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reviewed_projects", blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="member_projects", blank=True, help_text="Invited volunteers."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(max_votes__gte=models.F("min_votes")), name="project_votes_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Category(models.Model):
+    """A class of the project's label space; for ImageNet-style work, a WordNet synset with its gloss."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="categories")
+    name = models.CharField(max_length=200)
+    definition = models.TextField(blank=True)
+    wnid = models.CharField(max_length=32, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    example_images = models.ManyToManyField("labeling.Image", blank=True, related_name="example_of")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="category_unique_name_per_project")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,104 @@
+"""Suite-wide fixtures: users with roles, a real Celery worker, a live server with headless Chromium."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.helpers.services import CHROMIUM, require_broker, require_chromium
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM calls in the
+# same thread are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user("alice", role="researcher") -> a user with that role (password 'pw-<username>-123')."""
+    from django.contrib.auth import get_user_model
+
+    from annotate.roles import Role, role_assign
+
+    def factory(username: str, *, role: str = "volunteer", password: str | None = None):
+        user = get_user_model().objects.create_user(
+            username=username, email=f"{username}@example.org", password=password or f"pw-{username}-123"
+        )
+        role_assign(user=user, role=Role(role))
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """One real worker for the session, consuming every queue, writing to the test database.
+
+    Tests that use it must use `transactional_db` (the worker only sees committed rows).
+    """
+    from tests.helpers.workers import WorkerProcess, purge_queues
+
+    with django_db_blocker.unblock():
+        require_broker()
+        purge_queues()
+        worker = WorkerProcess(queues="default,ingest,gpu", concurrency=2).start()
+        try:
+            worker.wait_ready()
+        except Exception:
+            worker.stop()
+            raise
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+    pw.stop()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """new_page() -> a page in a fresh browser context (own cookies) with base_url = the live server."""
+    contexts = []
+
+    def factory():
+        ctx = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+        ctx.set_default_timeout(15_000)
+        contexts.append(ctx)
+        return ctx.new_page()
+
+    yield factory
+    for ctx in contexts:
+        ctx.close()
+
+
+def browser_login(page, username: str, password: str) -> None:
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)

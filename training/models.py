@@ -1,0 +1,1 @@
+"""Training runs (filled in by the training capability)."""
