@@ -1,0 +1,8 @@
+"""Celery tasks of the labeling app, one module per domain (ingest, quality, exports).
+
+Tasks are interfaces: they take ids, load, and call one service.
+"""
+
+from labeling.tasks import exports, ingest, quality
+
+__all__ = ["exports", "ingest", "quality"]
