@@ -1,0 +1,56 @@
+# Annotate — set-up, test and run. `make demo` and `make test` are the two set-up commands.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# pip prints one warning per package for this machine's empty local index folders; hide only those.
+PIP := $(PY) -m pip --disable-pip-version-check
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint bench serve worker gpu-worker migrate clean-venv
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip $(QUIET_PIP)
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -q -r requirements.txt $(QUIET_PIP)
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PIP) install -q -r requirements-dev.txt $(QUIET_PIP)
+	touch $@
+
+## demo: install, migrate, seed the demo project, run a Celery worker and the web server (Ctrl-C stops both)
+demo: $(VENV)/.runtime
+	$(PY) manage.py demo --host $(HOST) --port $(PORT)
+
+## test: install runtime + dev requirements and run the whole suite
+test: $(VENV)/.dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+## bench: every benchmark script in bench/ (prints ratios against baselines measured in the same run)
+bench: $(VENV)/.dev
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# The same commands docker-compose.yml runs.
+migrate: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+
+serve: $(VENV)/.runtime
+	$(VENV)/bin/gunicorn annotate.wsgi:application --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 120
+
+worker: $(VENV)/.runtime
+	$(VENV)/bin/celery -A annotate worker -Q default,ingest --concurrency 2 --loglevel INFO
+
+gpu-worker: $(VENV)/.runtime
+	$(VENV)/bin/celery -A annotate worker -Q gpu --concurrency 1 --loglevel INFO
+
+clean-venv:
+	rm -rf $(VENV)
