@@ -1,0 +1,96 @@
+"""Consensus of bounding boxes drawn by several annotators on one image (see boxes.md).
+
+Boxes are (x, y, w, h) in pixels. Annotators are folded in one at a time: each annotator's boxes are matched
+to the current clusters by maximum total IoU (Hungarian, scipy's linear_sum_assignment) against each cluster's
+running median box, so an annotator contributes at most one box per object; a pair below `iou_threshold` is not
+a match and the box opens a new cluster. Clusters supported by at least `quorum` annotators become objects;
+the merged box is the per-coordinate median of its members (robust to one sloppy drawer), and agreement is the
+mean IoU of members to their merged box. The loop runs over annotators (a handful per image), never over boxes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+@dataclass(frozen=True)
+class BoxConsensus:
+    boxes: np.ndarray  # (n_objects, 4) merged (x, y, w, h), per-coordinate median of the members
+    support: np.ndarray  # (n_objects,) int64 number of annotators who drew the object
+    member_iou: np.ndarray  # (n_objects,) mean IoU of the members to the merged box
+    assignment: np.ndarray  # (n_input_boxes,) index into boxes, or -1 for boxes left out (no quorum)
+    agreement: float  # mean IoU over all members of all objects; 1.0 when nobody drew anything
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (n, 4) against every box in b (m, 4), boxes as (x, y, w, h) -> (n, m)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax2[:, None], bx2[None, :]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0.0, None)
+    ih = np.clip(np.minimum(ay2[:, None], by2[None, :]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0.0, None)
+    inter = iw * ih
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_consensus(
+    boxes: np.ndarray,
+    annotators: np.ndarray,
+    *,
+    iou_threshold: float = 0.5,
+    quorum: int | None = None,
+) -> BoxConsensus:
+    """Merge boxes (n, 4) drawn by annotators (n,) on one image.
+
+    quorum defaults to a strict majority of the annotators who submitted at least one box. Callers that also
+    know of annotators who looked and drew nothing should pass quorum explicitly.
+    """
+    bx = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    who = np.asarray(annotators).reshape(-1)
+    if who.size != bx.shape[0]:
+        raise ValueError(f"{bx.shape[0]} boxes but {who.size} annotator ids")
+    if bx.shape[0] == 0:
+        empty = np.zeros((0, 4))
+        return BoxConsensus(empty, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), 1.0)
+    order, who_codes = np.unique(who, return_inverse=True)
+    need = quorum if quorum is not None else math.floor(order.size / 2) + 1
+    cluster_of = np.full(bx.shape[0], -1, dtype=np.int64)
+    members: list[list[int]] = []
+    centres = np.zeros((0, 4))
+    for annotator in range(order.size):  # deterministic: annotators in sorted-id order, boxes in input order
+        mine = np.flatnonzero(who_codes == annotator)
+        matched = np.zeros(mine.size, dtype=bool)
+        if centres.shape[0]:
+            iou = iou_matrix(bx[mine], centres)
+            rows, cols = linear_sum_assignment(iou, maximize=True)
+            for r, c in zip(rows, cols, strict=True):
+                if iou[r, c] >= iou_threshold:
+                    members[c].append(int(mine[r]))
+                    cluster_of[mine[r]] = c
+                    matched[r] = True
+        for r in np.flatnonzero(~matched):
+            members.append([int(mine[r])])
+            cluster_of[mine[r]] = len(members) - 1
+        centres = np.stack([np.median(bx[m], axis=0) for m in members])
+    support = np.array([len(m) for m in members], dtype=np.int64)
+    kept = np.flatnonzero(support >= need)
+    remap = np.full(len(members), -1, dtype=np.int64)
+    remap[kept] = np.arange(kept.size)
+    merged = centres[kept]
+    member_iou = np.array([np.diag(iou_matrix(bx[members[c]], np.repeat(centres[c][None], support[c], 0))).mean()
+                           for c in kept])  # fmt: skip
+    total_members = support[kept].sum()
+    agreement = float((member_iou * support[kept]).sum() / total_members) if total_members else 0.0
+    return BoxConsensus(
+        boxes=merged,
+        support=support[kept],
+        member_iou=member_iou.reshape(-1),
+        assignment=remap[cluster_of],
+        agreement=agreement,
+    )
