@@ -1,0 +1,222 @@
+"""Volunteer API: projects to label, next items, answers (batched), skips, one's own answers."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from annotate.exceptions import NotFound, ServiceError
+from labeling.models import Annotation, Category, Image, Item, Project
+from labeling.selectors.labeling import volunteer_progress, volunteer_projects
+from labeling.selectors.projects import project_for_volunteer
+from labeling.services.annotations import MAX_BATCH, annotations_submit_batch, item_skip
+from labeling.services.assignment import GRID_MAX, GRID_MIN, next_items
+from labeling.services.assignment import MAX_BATCH as MAX_NEXT
+
+
+def image_urls(image: Image) -> tuple[str, str]:
+    """(thumbnail URL, original URL) from the storage API: the same shape for every image, gold or not."""
+    original = image.file.url
+    return (image.thumbnail.url if image.thumbnail else original), original
+
+
+def category_payload(category: Category, *, with_examples: bool = False) -> dict:
+    data = {"id": category.id, "name": category.name, "definition": category.definition}
+    if with_examples:
+        data["examples"] = [image_urls(img)[0] for img in category.example_images.all()[:6]]
+    return data
+
+
+def item_payload(item: Item, expires_at) -> dict:
+    """Everything a client needs to show one item, and nothing about gold."""
+    thumb, original = image_urls(item.image)
+    return {
+        "id": item.id,
+        "thumbnail_url": thumb,
+        "image_url": original,
+        "width": item.image.width,
+        "height": item.image.height,
+        "category_id": item.category_id,
+        "expires_at": expires_at,
+    }
+
+
+def volunteer_project(request: Request, slug: str) -> Project:
+    """The project if this user may label it; otherwise a 404 with our error shape."""
+    try:
+        return project_for_volunteer(request.user, slug)
+    except Http404 as exc:
+        raise NotFound("No such project.", code="project_not_found") from exc
+
+
+class ProgressSerializer(serializers.Serializer):
+    today = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class CategorySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    definition = serializers.CharField(allow_blank=True)
+    examples = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class VolunteerProjectListApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        slug = serializers.SlugField()
+        name = serializers.CharField()
+        task_type = serializers.CharField()
+        instructions = serializers.CharField(allow_blank=True)
+        open_items = serializers.IntegerField()
+
+    @extend_schema(responses=OutputSerializer(many=True), summary="Projects the volunteer may label")
+    def get(self, request: Request) -> Response:
+        projects = volunteer_projects(user=request.user)[:200]
+        return Response(self.OutputSerializer(projects, many=True).data)
+
+
+class NextItemsApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            thumbnail_url = serializers.CharField()
+            image_url = serializers.CharField()
+            width = serializers.IntegerField()
+            height = serializers.IntegerField()
+            category_id = serializers.IntegerField(allow_null=True)
+            expires_at = serializers.DateTimeField()
+
+        project = serializers.SlugField()
+        task_type = serializers.CharField()
+        category = CategorySerializer(allow_null=True, help_text="verify: the category of the whole grid")
+        categories = CategorySerializer(many=True, help_text="classify/boxes: the project's categories")
+        items = ItemSerializer(many=True)
+        progress = ProgressSerializer()
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("n", int, description=f"Items wanted (verify grids: {GRID_MIN}-{GRID_MAX})"),
+            OpenApiParameter("exclude", str, description="Comma-separated item ids on screen (for preloading)"),
+        ],
+        responses=OutputSerializer,
+        summary="Lease the next items to label",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = volunteer_project(request, slug)
+        verify = project.task_type == Project.TaskType.VERIFY
+        try:
+            n = int(request.query_params.get("n", 16 if verify else 5))
+            exclude = [int(x) for x in request.query_params.get("exclude", "").split(",") if x.strip()][:MAX_NEXT]
+        except ValueError as exc:
+            raise ServiceError("n and exclude must be integers.", code="invalid_query") from exc
+        n = min(max(n, GRID_MIN), GRID_MAX) if verify else min(max(n, 1), MAX_NEXT)
+        items = next_items(user=request.user, project=project, n=n, exclude_ids=exclude)
+        expires = dict(
+            request.user.leases.filter(item__in=items).values_list("item_id", "expires_at")
+        ) if items else {}
+        category = None
+        categories = []
+        if verify and items:
+            cat = Category.objects.prefetch_related(
+                Prefetch("example_images", queryset=Image.objects.order_by("id"))
+            ).get(pk=items[0].category_id)
+            category = category_payload(cat, with_examples=True)
+        elif not verify:
+            categories = [category_payload(c) for c in project.categories.all()]
+        data = {
+            "project": project.slug,
+            "task_type": project.task_type,
+            "category": category,
+            "categories": categories,
+            "items": [item_payload(item, expires.get(item.id)) for item in items],
+            "progress": volunteer_progress(user=request.user, project=project),
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+class SubmitAnswersApi(APIView):
+    """Answers are independent: each gets its own result. The response is 200 when at least one
+    answer was stored (or was already stored); otherwise it carries the first error's status."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "answers"
+
+    class InputSerializer(serializers.Serializer):
+        class AnswerSerializer(serializers.Serializer):
+            item_id = serializers.IntegerField(min_value=1)
+            submission_id = serializers.UUIDField()
+            answer = serializers.JSONField()
+            time_spent_ms = serializers.IntegerField(min_value=0, default=0)
+            client_info = serializers.JSONField(required=False, default=dict)
+
+        answers = AnswerSerializer(many=True, allow_empty=False, max_length=MAX_BATCH)
+
+    class OutputSerializer(serializers.Serializer):
+        class ResultSerializer(serializers.Serializer):
+            item_id = serializers.IntegerField()
+            submission_id = serializers.CharField()
+            ok = serializers.BooleanField()
+            annotation_id = serializers.IntegerField(required=False)
+            created = serializers.BooleanField(required=False)
+            status = serializers.IntegerField(required=False)
+            code = serializers.CharField(required=False)
+            detail = serializers.CharField(required=False)
+
+        results = ResultSerializer(many=True)
+        progress = ProgressSerializer()
+        detail = serializers.CharField(required=False)
+        code = serializers.CharField(required=False)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer, summary="Submit a batch of answers")
+    def post(self, request: Request, slug: str) -> Response:
+        project = volunteer_project(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        results = annotations_submit_batch(user=request.user, project=project, answers=data.validated_data["answers"])
+        body = {"results": results, "progress": volunteer_progress(user=request.user, project=project)}
+        code = status.HTTP_200_OK
+        if not any(r["ok"] for r in results):
+            first = results[0]
+            body.update(detail=first["detail"], code=first["code"])
+            code = first["status"]
+        return Response(self.OutputSerializer(body).data, status=code)
+
+
+class SkipItemApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "answers"
+
+    class InputSerializer(serializers.Serializer):
+        item_id = serializers.IntegerField(min_value=1)
+
+    @extend_schema(request=InputSerializer, responses={204: None}, summary="Skip a leased item")
+    def post(self, request: Request, slug: str) -> Response:
+        project = volunteer_project(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item_skip(user=request.user, project=project, item_id=data.validated_data["item_id"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyAnswerDetailApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        item_id = serializers.IntegerField()
+        submission_id = serializers.UUIDField()
+        answer = serializers.JSONField()
+        time_spent_ms = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(responses=OutputSerializer, summary="One of the volunteer's own answers")
+    def get(self, request: Request, slug: str, annotation_id: int) -> Response:
+        project = volunteer_project(request, slug)
+        annotation = Annotation.objects.filter(pk=annotation_id, user=request.user, item__project=project).first()
+        if annotation is None:
+            raise NotFound("No such answer of yours in this project.")
+        return Response(self.OutputSerializer(annotation).data)

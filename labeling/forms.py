@@ -1,0 +1,69 @@
+"""HTML forms of the labeling app (they validate and shape input; services do the writes)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from labeling.models import Project
+from labeling.services.project_settings import PEOPLE_ROLES, categories_parse
+
+
+class ProjectCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=100, help_text="Lowercase letters, digits and hyphens; used in URLs.")
+    task_type = forms.ChoiceField(choices=Project.TaskType.choices)
+    instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
+                                   help_text="Plain text or markdown, shown to volunteers.")  # fmt: skip
+    categories = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        help_text="One name per line, or CSV with a header: name,definition,wnid,parent",
+    )
+    min_votes = forms.IntegerField(min_value=1, max_value=50, initial=3)
+    max_votes = forms.IntegerField(min_value=1, max_value=50, required=False)
+    gold_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1)
+    visibility = forms.ChoiceField(choices=Project.Visibility.choices)
+
+    def clean_categories(self) -> list[dict]:
+        specs = categories_parse(self.cleaned_data.get("categories") or "")
+        if len(specs) > 20_000:
+            raise forms.ValidationError("At most 20,000 categories.")
+        return specs
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("max_votes") and data.get("min_votes") and data["max_votes"] < data["min_votes"]:
+            self.add_error("max_votes", "Max votes must be at least min votes.")
+        return data
+
+
+class ProjectSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = [
+            "name",
+            "instructions",
+            "min_votes",
+            "max_votes",
+            "confidence_target",
+            "gold_rate",
+            "qualification_size",
+            "visibility",
+        ]
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 4})}
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("max_votes") and data.get("min_votes") and data["max_votes"] < data["min_votes"]:
+            self.add_error("max_votes", "Max votes must be at least min votes.")
+        return data
+
+
+class ProjectPeopleForm(forms.Form):
+    role = forms.ChoiceField(choices=[(r, r.capitalize()) for r in PEOPLE_ROLES])
+    username = forms.CharField(max_length=150)
+    action = forms.ChoiceField(choices=[("add", "Add"), ("remove", "Remove")])
+
+
+class LeaderboardOptForm(forms.Form):
+    show_on_leaderboard = forms.BooleanField(required=False, label="Show me on project leaderboards")

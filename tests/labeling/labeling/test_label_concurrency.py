@@ -1,0 +1,83 @@
+"""Concurrency on PostgreSQL: 32 volunteers in threads request and submit against 2,000 items needing 3 votes.
+
+Every item ends with exactly 3 answers from 3 different users, and no item was ever leased to more users than
+it needed (each lease granted once: the threads answer all they get before asking again).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from labeling.models import Annotation, Item, Lease
+from labeling.services.annotations import annotation_submit
+from labeling.services.assignment import next_items
+from tests.helpers.factories import make_project_with_items
+from tests.helpers.services import require_postgres
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+THREADS = 32
+ITEMS = 2000
+VOTES = 3
+
+
+def test_32_volunteers_2000_items_exactly_three_distinct_answers_each(make_user):
+    require_postgres()
+    project, _ = make_project_with_items(slug="crowd", n_items=ITEMS, categories=("owl", "cat"), needed_votes=VOTES)
+    users = [make_user(f"t{i}") for i in range(THREADS)]
+    grants: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + 500
+
+    def volunteer(user) -> None:
+        try:
+            idle = 0
+            while time.monotonic() < deadline:
+                batch = next_items(user=user, project=project, n=12)
+                if not batch:
+                    if not Item.objects.filter(project=project, status=Item.Status.OPEN).exists():
+                        return
+                    idle += 1
+                    if idle > 200:
+                        return
+                    time.sleep(0.05)
+                    continue
+                idle = 0
+                with lock:
+                    grants.extend((user.id, item.id) for item in batch)
+                for item in batch:
+                    annotation_submit(
+                        user=user, project=project, item_id=item.id, submission_id=uuid.uuid4(), answer={"label": 1}
+                    )
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=volunteer, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+
+    assert len(grants) == len(set(grants)), "a lease was granted twice to the same user"
+    per_item = Counter(item_id for _, item_id in grants)
+    assert set(per_item.values()) == {VOTES}, "an item was leased to more (or fewer) users than it needed"
+    assert len(per_item) == ITEMS
+
+    answers = Counter(Annotation.objects.filter(item__project=project).values_list("item_id", flat=True))
+    assert len(answers) == ITEMS and set(answers.values()) == {VOTES}
+    distinct = Annotation.objects.filter(item__project=project).values_list("item_id", "user_id").distinct().count()
+    assert distinct == ITEMS * VOTES
+    assert set(Item.objects.filter(project=project).values_list("votes_count", flat=True)) == {VOTES}
+    assert not Item.objects.filter(project=project, status=Item.Status.OPEN).exists()
+    assert Lease.objects.filter(item__project=project).count() == 0
+    assert len({u for u, _ in grants}) > 1
