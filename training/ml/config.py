@@ -1,0 +1,158 @@
+"""Typed training configuration, stored as JSON on a training run.
+
+One frozen-by-convention dataclass replaces torchvision's argparse Namespace: every module takes the
+fields it needs from it, and `to_dict()/from_dict()` give the JSON form kept in the database and in
+checkpoints (checkpoints must hold only plain types so `torch.load(weights_only=True)` can read them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+Arch = Literal[
+    "small_cnn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+]
+ARCHS: tuple[str, ...] = Arch.__args__  # type: ignore[attr-defined]
+LR_SCHEDULES = ("cosine", "step", "constant")
+OPTIMIZERS = ("sgd", "adamw")
+AUGMENTATIONS = ("none", "basic", "strong")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs besides the data root and the callbacks."""
+
+    arch: str = "small_cnn"
+    num_classes: int = 0  # 0: taken from the dataset's class list
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.05
+    lr_schedule: str = "cosine"
+    warmup_epochs: int = 0
+    lr_step_size: int = 30  # "step" schedule: multiply by lr_gamma every lr_step_size epochs
+    lr_gamma: float = 0.1
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    optimizer: str = "sgd"
+    image_size: int = 32
+    augmentation: str = "basic"
+    label_smoothing: float = 0.0
+    seed: int = 0
+    workers: int = 2
+    cpu_threads: int = 0  # torch intra-op threads while training on CPU; 0 = torch's default (all cores)
+    device: str = "auto"
+    amp: bool = True  # only used on CUDA
+    channels_last: bool = False
+    checkpoint_dir: str | None = None  # None: no checkpoints, no resume
+    resume: bool = True
+    initial_weights: str | None = None  # local file holding a state dict
+    max_train_batches: int | None = None  # cap per epoch, for tests and smoke runs
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError on an impossible setting, before any data is read or any process started."""
+        checks: list[tuple[bool, str]] = [
+            (self.arch in ARCHS, f"arch must be one of {ARCHS}"),
+            (self.num_classes >= 0, "num_classes must be >= 0"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr > 0, "lr must be > 0"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}"),
+            (0 <= self.warmup_epochs < self.epochs or self.warmup_epochs == 0, "warmup_epochs must be in [0, epochs)"),
+            (self.lr_step_size >= 1, "lr_step_size must be >= 1"),
+            (0 < self.lr_gamma <= 1, "lr_gamma must be in (0, 1]"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (8 <= self.image_size <= 1024, "image_size must be in [8, 1024]"),
+            (self.augmentation in AUGMENTATIONS, f"augmentation must be one of {AUGMENTATIONS}"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (self.workers >= 0, "workers must be >= 0"),
+            (self.cpu_threads >= 0, "cpu_threads must be >= 0"),
+            (self.device in DEVICES, f"device must be one of {DEVICES}"),
+            (self.max_train_batches is None or self.max_train_batches >= 1, "max_train_batches must be >= 1"),
+        ]
+        errors = [msg for ok, msg in checks if not ok]
+        if errors:
+            raise ValueError("invalid TrainConfig: " + "; ".join(errors))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (also safe for `torch.load(weights_only=True)`)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of to_dict. Unknown keys are an error (a typo must not silently fall back to a default)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys: {unknown}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+# Sensible starting points per architecture: small_cnn for thumbnails (CIFAR-like), the torchvision
+# models at ImageNet resolution with their usual recipes (SGD 0.1 per 256 images for ResNets, AdamW for ConvNeXt).
+_ARCH_DEFAULTS: dict[str, dict[str, Any]] = {  # channels_last is added to every entry below
+    "small_cnn": {"image_size": 32, "batch_size": 128, "lr": 0.05, "epochs": 15, "weight_decay": 5e-4},
+    "resnet18": {"image_size": 224, "batch_size": 64, "lr": 0.025, "epochs": 30, "weight_decay": 1e-4},
+    "resnet34": {"image_size": 224, "batch_size": 64, "lr": 0.025, "epochs": 30, "weight_decay": 1e-4},
+    "resnet50": {"image_size": 224, "batch_size": 64, "lr": 0.025, "epochs": 30, "weight_decay": 1e-4},
+    "mobilenet_v3_small": {"image_size": 224, "batch_size": 128, "lr": 0.05, "epochs": 40, "weight_decay": 1e-5},
+    "mobilenet_v3_large": {"image_size": 224, "batch_size": 128, "lr": 0.05, "epochs": 40, "weight_decay": 1e-5},
+    "efficientnet_b0": {"image_size": 224, "batch_size": 64, "lr": 0.025, "epochs": 40, "weight_decay": 1e-5},
+    "convnext_tiny": {
+        "image_size": 224,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "epochs": 30,
+        "weight_decay": 0.05,
+        "optimizer": "adamw",
+        "warmup_epochs": 2,
+        "label_smoothing": 0.1,
+    },
+}
+
+
+for _defaults in _ARCH_DEFAULTS.values():
+    _defaults["channels_last"] = True  # faster convolutions with cuDNN (AMP) and oneDNN alike
+
+
+def default_config_for(arch: str, **overrides: Any) -> TrainConfig:
+    """A TrainConfig with the per-architecture defaults, then `overrides` on top."""
+    if arch not in _ARCH_DEFAULTS:
+        raise ValueError(f"unknown arch {arch!r}; choose from {ARCHS}")
+    return TrainConfig(**{"arch": arch, **_ARCH_DEFAULTS[arch], **overrides})
+
+
+def resolve_device(name: str, rank: int = 0) -> torch.device:
+    """Map "auto" to the rank's CUDA device when one exists, else CPU; "cuda" without CUDA is an error."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' requested but CUDA is not available")
+    return torch.device("cuda", rank % torch.cuda.device_count())
+
+
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """Autocast dtype: bf16 where the GPU supports it (no loss scaling needed), else fp16; None on CPU/off."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

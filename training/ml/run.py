@@ -1,0 +1,332 @@
+"""Public entry points: `train` (single process or DDP) and `predict` (model-in-the-loop).
+
+`train` resumes from `checkpoint_dir/last.pt` when present (the history continues; a finished run just
+re-evaluates), writes `last.pt` after every completed epoch and `best.pt` when validation accuracy
+improves, reports each epoch through `on_epoch` and polls `should_stop` before every batch. A cancel
+keeps the last completed epoch's checkpoint: the partial epoch is discarded, and a later resume redoes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from training.ml import distributed as dist_utils
+from training.ml.checkpoint import (
+    BEST_NAME,
+    LAST_NAME,
+    CheckpointError,
+    build_state,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from training.ml.config import TrainConfig, amp_dtype, resolve_device
+from training.ml.datasets import ImagePaths, load_splits
+from training.ml.engine import evaluate, predict_proba, train_one_epoch
+from training.ml.metrics import classification_report
+from training.ml.nets import build_model
+from training.ml.optim import build_optimizer, build_scheduler, sync_lr
+from training.ml.presets import decode_size_for, eval_transforms, train_transforms
+
+log = logging.getLogger(__name__)
+
+EpochCallback = Callable[[dict[str, Any]], None]
+StopCallback = Callable[[], bool]
+
+
+@dataclass
+class TrainResult:
+    status: str  # "completed" | "cancelled"
+    epochs_completed: int
+    history: list[dict[str, Any]]
+    final_metrics: dict[str, Any] | None  # classification_report on test (else val); None when cancelled
+    final_split: str | None
+    best_checkpoint: str | None
+    last_checkpoint: str | None
+    classes: list[str]
+    weights_digests: list[str] = field(default_factory=list)  # one per rank; all equal under DDP
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_loader(
+    dataset: Dataset[Any], batch_size: int, sampler: Sampler[int], workers: int, device: torch.device
+) -> DataLoader[Any]:
+    """DataLoader with the settings that keep a GPU fed: pinned memory on CUDA, persistent workers."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 over the state dict (parameters and buffers), to compare replicas."""
+    h = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _fit(
+    rank: int,
+    world_size: int,
+    config: TrainConfig,
+    data_root: str,
+    emit: EpochCallback | None,
+    stop: StopCallback | None,
+) -> TrainResult:
+    """The training run as seen by one rank (the whole run when world_size == 1)."""
+    device = resolve_device(config.device, rank)
+    is_main = rank == 0
+    torch.manual_seed(config.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    decode = decode_size_for(config.image_size)
+    classes, splits = load_splits(
+        data_root, train_transforms(config.image_size, config.augmentation), eval_transforms(config.image_size), decode
+    )
+    if config.num_classes and config.num_classes != len(classes):
+        raise ValueError(f"config.num_classes={config.num_classes} but the data has {len(classes)} classes")
+    config = config.replace(num_classes=len(classes))
+    if len(splits["train"]) == 0:
+        raise ValueError(f"no training images under {data_root}/train")
+
+    train_sampler = DistributedSampler(splits["train"], world_size, rank, shuffle=True, seed=config.seed)
+    train_loader = make_loader(splits["train"], config.batch_size, train_sampler, config.workers, device)
+    val_loader = None
+    if len(splits["val"]):
+        val_sampler = dist_utils.ShardSampler(len(splits["val"]), rank, world_size)
+        val_loader = make_loader(splits["val"], config.batch_size, val_sampler, config.workers, device)
+
+    ckpt_path = latest_checkpoint(config.checkpoint_dir) if config.resume else None
+    state = load_checkpoint(ckpt_path, map_location=device) if ckpt_path else None
+    model = build_model(config.arch, len(classes), None if state else config.initial_weights).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config)
+    dtype = amp_dtype(device, config.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    start_epoch, history = 0, []
+    if state is not None:
+        start_epoch, history = _restore(state, str(ckpt_path), config, classes, model, optimizer, scheduler, scaler)
+        del state
+
+    net: nn.Module = model
+    if world_size > 1:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def cancelled() -> bool:  # the same answer on every rank
+        return dist_utils.any_rank(bool(stop and stop()))
+
+    ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+    best_acc = max((h["val_acc"] for h in history if h.get("val_acc") is not None), default=-1.0)
+    status = "completed"
+    amp_kw = {"amp_dtype": dtype, "channels_last": config.channels_last}
+
+    for epoch in range(start_epoch, config.epochs):
+        train_sampler.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        stats = train_one_epoch(
+            net, train_loader, optimizer, criterion, device, scaler=scaler, should_stop=cancelled,
+            max_batches=config.max_train_batches, **amp_kw,
+        )  # fmt: skip
+        if stats.cancelled:
+            status = "cancelled"
+            break
+        dist_utils.sync_buffers(model)
+        val = (
+            evaluate(model, val_loader, criterion, device, len(classes), should_stop=stop, **amp_kw)
+            if val_loader
+            else None
+        )
+        if val is not None and dist_utils.any_rank(val.cancelled):
+            status = "cancelled"
+            break
+        scheduler.step()
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": stats.loss,
+            "train_acc": stats.accuracy,
+            "val_loss": val.loss if val else None,
+            "val_acc": val.accuracy if val else None,
+            "lr": lr,
+            "images_per_sec": stats.images_per_sec,
+            "seconds": stats.seconds + (val.seconds if val else 0.0),
+            "steps": stats.steps,
+        }
+        history.append(metrics)
+        if ckpt_dir is not None:
+            ckpt = build_state(
+                model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, epoch=epoch + 1,
+                config=config.to_dict(), history=history, classes=classes,
+            )  # fmt: skip
+            save_checkpoint(ckpt, ckpt_dir / LAST_NAME, is_main=is_main)
+            if val is not None and val.accuracy > best_acc:
+                best_acc = val.accuracy
+                save_checkpoint(ckpt, ckpt_dir / BEST_NAME, is_main=is_main)
+        if is_main and emit is not None:
+            emit(metrics)
+
+    final_metrics, final_split = None, None
+    if status == "completed":
+        final_split = "test" if len(splits["test"]) else ("val" if len(splits["val"]) else None)
+        if final_split is not None:
+            sampler = dist_utils.ShardSampler(len(splits[final_split]), rank, world_size)
+            loader = make_loader(splits[final_split], config.batch_size, sampler, config.workers, device)
+            res = evaluate(model, loader, criterion, device, len(classes), should_stop=stop, **amp_kw)
+            if dist_utils.any_rank(res.cancelled):
+                status, final_split = "cancelled", None
+            else:
+                final_metrics = {**classification_report(res.confusion, classes, res.top5_correct), "loss": res.loss}
+
+    def existing(name: str) -> str | None:
+        return str(ckpt_dir / name) if ckpt_dir is not None and (ckpt_dir / name).is_file() else None
+
+    return TrainResult(
+        status=status,
+        epochs_completed=len(history),
+        history=history,
+        final_metrics=final_metrics,
+        final_split=final_split,
+        best_checkpoint=existing(BEST_NAME),
+        last_checkpoint=existing(LAST_NAME),
+        classes=classes,
+        weights_digests=[weights_digest(model)],
+    )
+
+
+def _restore(
+    state: dict[str, Any],
+    path: str,
+    config: TrainConfig,
+    classes: list[str],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    scaler: torch.amp.GradScaler,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Load a checkpoint's states into the fresh objects; returns (completed epochs, history)."""
+    if state["classes"] != classes or state["config"].get("arch") != config.arch:
+        raise CheckpointError(f"{path} was trained on other classes or another arch; use a new checkpoint_dir")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler") and scaler.is_enabled():
+        scaler.load_state_dict(state["scaler"])
+    sync_lr(optimizer, scheduler, config)  # the schedule of *this* config (e.g. more epochs than before)
+    restore_rng(state)
+    log.info("resumed from %s after epoch %d", path, state["epoch"])
+    return int(state["epoch"]), list(state["history"])
+
+
+def _ddp_worker(
+    rank: int, queue: Any, stop_event: Any, world_size: int, port: int, config: dict[str, Any], root: str
+) -> None:
+    """One spawned rank: metrics and the result go back to the parent through `queue`."""
+    cfg = TrainConfig.from_dict(config)
+    device = resolve_device(cfg.device, rank)
+    dist_utils.init_process_group(rank, world_size, port, device)
+    try:
+        with _cpu_threads(cfg, world_size):
+            result = _fit(rank, world_size, cfg, root, lambda m: queue.put(("epoch", m)), stop_event.is_set)
+        queue.put(("result", rank, result.to_dict()))
+    finally:
+        dist_utils.destroy_process_group()
+
+
+@contextlib.contextmanager
+def _cpu_threads(config: TrainConfig, world_size: int = 1) -> Iterator[None]:
+    """Apply config.cpu_threads (else share the cores among ranks) for CPU training; restore on exit.
+
+    On a busy or small machine fewer intra-op threads than cores avoids OpenMP spin-waiting against the
+    DataLoader workers and other processes, which can cost an order of magnitude.
+    """
+    before = torch.get_num_threads()
+    wanted = config.cpu_threads or (max(1, before // world_size) if world_size > 1 else before)
+    if resolve_device(config.device).type == "cpu" and wanted != before:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def train(
+    config: TrainConfig,
+    data_root: str | Path,
+    on_epoch: EpochCallback | None = None,
+    should_stop: StopCallback | None = None,
+    world_size: int = 1,
+) -> TrainResult:
+    """Train `config.arch` on the imagefolder export at `data_root`; see the module docstring."""
+    if world_size == 1:
+        with _cpu_threads(config):
+            return _fit(0, 1, config, str(data_root), on_epoch, should_stop)
+    if resolve_device(config.device).type == "cuda" and world_size > torch.cuda.device_count():
+        raise ValueError(f"world_size={world_size} but only {torch.cuda.device_count()} GPUs")
+    results: dict[int, dict[str, Any]] = {}
+
+    def on_message(msg: tuple[Any, ...]) -> None:
+        if msg[0] == "epoch" and on_epoch is not None:
+            on_epoch(msg[1])
+        elif msg[0] == "result":
+            results[msg[1]] = msg[2]
+
+    port = dist_utils.find_free_port()
+    args = (world_size, port, config.to_dict(), str(data_root))
+    dist_utils.launch(_ddp_worker, world_size, args, on_message=on_message, should_stop=should_stop)
+    if sorted(results) != list(range(world_size)):
+        missing = sorted(set(range(world_size)) - set(results))
+        raise RuntimeError(f"distributed training ended without results from ranks {missing}")
+    main = TrainResult(**results[0])
+    main.weights_digests = [results[r]["weights_digests"][0] for r in range(world_size)]
+    return main
+
+
+def predict(
+    checkpoint_path: str | Path,
+    image_paths: Sequence[str | Path],
+    batch_size: int = 64,
+    device: str = "auto",
+    workers: int = 0,
+) -> np.ndarray:
+    """Class probabilities (n, K) float32 for image files, in order; K = len(checkpoint["classes"])."""
+    state = load_checkpoint(checkpoint_path)
+    config = TrainConfig.from_dict(state["config"])
+    num_classes = len(state["classes"])
+    dev = resolve_device(device)
+    model = build_model(config.arch, num_classes)
+    model.load_state_dict(state["model"])
+    model.to(dev)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if not image_paths:
+        return np.zeros((0, num_classes), dtype=np.float32)
+    dataset = ImagePaths(image_paths, eval_transforms(config.image_size), decode_size_for(config.image_size))
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, pin_memory=dev.type == "cuda")
+    return predict_proba(model, loader, dev, amp_dtype=amp_dtype(dev, config.amp), channels_last=config.channels_last)
