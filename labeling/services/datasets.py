@@ -1,0 +1,322 @@
+"""Dataset versions: immutable snapshots of a project's consensus labels, with the evidence behind each.
+
+See datasets.md beside this file for the labelling rules per task type and what "immutable" covers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from annotate.exceptions import ServiceError
+from labeling.algorithms.splits import SPLIT_NAMES, stratified_group_split, validate_fractions
+from labeling.models import (
+    Annotation,
+    Category,
+    DatasetVersion,
+    DatasetVersionItem,
+    ImageSource,
+    Item,
+    Project,
+)
+from labeling.services.dataset_card import dataset_card_render
+
+CONSENSUS_STATUSES = (Item.Status.DONE, Item.Status.ACCEPTED)
+
+
+def annotator_pseudonym(*, project_id: int, user_id: int) -> str:
+    """Stable per project, unlinkable across projects and never the username: HMAC(SECRET_KEY, project:user)."""
+    msg = f"annotator:{project_id}:{user_id}".encode()
+    return "a_" + hmac.new(settings.SECRET_KEY.encode(), msg, hashlib.sha256).hexdigest()[:16]
+
+
+@dataclass
+class _Row:
+    image_id: int
+    sha256: str
+    cluster_id: int
+    category_id: int | None
+    posterior: float | None
+    votes: dict[str, Any] = field(default_factory=dict)
+    soft_label: dict[str, float] = field(default_factory=dict)
+    annotators: set[str] = field(default_factory=set)
+    boxes: list[list[float]] = field(default_factory=list)
+    item_ids: list[int] = field(default_factory=list)
+    is_gold: bool = False
+    votes_total: int = 0
+
+
+def _label_posterior(task_type: str, item: dict[str, Any]) -> float | None:
+    post, conf = item["posterior"], item["confidence"]
+    if task_type == Project.TaskType.VERIFY and isinstance(post, list) and len(post) >= 2:
+        return float(post[1])
+    if conf is not None:
+        return float(conf)
+    if isinstance(post, list) and post:
+        return float(max(post))
+    return None
+
+
+def _item_label(item: dict[str, Any]) -> int | None:
+    if item["label"] is not None:
+        return item["label"]
+    return item["gold_label"] if item["is_gold"] else None
+
+
+def _votes_by_item(project: Project, until: Any) -> tuple[dict[int, Counter], dict[int, set[str]]]:
+    counts: dict[int, Counter] = defaultdict(Counter)
+    who: dict[int, set[str]] = defaultdict(set)
+    rows = Annotation.objects.filter(item__project=project, created_at__lte=until).values_list(
+        "item_id", "user_id", "label"
+    )
+    for item_id, user_id, label in rows.iterator(chunk_size=5000):
+        counts[item_id][label] += 1
+        who[item_id].add(annotator_pseudonym(project_id=project.id, user_id=user_id))
+    return counts, who
+
+
+def _normalise_boxes(answer: Any, default_category: int | None, valid: set[int]) -> list[list[float]]:
+    """[[x, y, w, h, category_id], ...] from a consensus answer; malformed boxes are dropped."""
+    out = []
+    boxes = answer.get("boxes", []) if isinstance(answer, dict) else []
+    for box in boxes if isinstance(boxes, list) else []:
+        if not isinstance(box, (list, tuple)) or len(box) < 4:
+            continue
+        try:
+            x, y, w, h = (float(v) for v in box[:4])
+        except (TypeError, ValueError):
+            continue
+        cat = box[4] if len(box) > 4 and box[4] in valid else default_category
+        if w > 0 and h > 0 and cat is not None:
+            out.append([x, y, w, h, cat])
+    return out
+
+
+def _collect_rows(
+    project: Project,
+    *,
+    names: dict[int, str],
+    allowed: set[int],
+    min_posterior: float | None,
+    accepted_only: bool,
+    include_gold: bool,
+    until: Any,
+) -> dict[int, _Row]:
+    statuses = (Item.Status.ACCEPTED,) if accepted_only else CONSENSUS_STATUSES
+    items = Item.objects.filter(project=project, status__in=statuses).order_by("image_id", "id")
+    if not include_gold:
+        items = items.filter(is_gold=False)
+    fields = ("id", "image_id", "category_id", "label", "posterior", "confidence", "answer", "is_gold",
+              "gold_label", "image__sha256", "image__canonical_id")  # fmt: skip
+    counts, who = _votes_by_item(project, until)
+    rows: dict[int, _Row] = {}
+    task = project.task_type
+    only_category = next(iter(allowed)) if len(allowed) == 1 else None
+    for item in items.values(*fields).iterator(chunk_size=5000):
+        image_id = item["image_id"]
+        label = _item_label(item)
+        post = _label_posterior(task, item)
+        vc = counts.get(item["id"], Counter())
+        if task == Project.TaskType.VERIFY:
+            cat = item["category_id"]
+            if cat not in allowed or label is None:
+                continue
+            row = rows.get(image_id)
+            if row is None:
+                row = rows[image_id] = _Row(image_id, item["image__sha256"], item["image__canonical_id"] or image_id,
+                                            None, None)  # fmt: skip
+            name = names[cat]
+            row.soft_label[name] = round(post if post is not None else float(label == 1), 6)
+            row.votes[name] = {"yes": vc.get(1, 0), "no": vc.get(0, 0)}
+            if label == 1 and (min_posterior is None or (post is not None and post >= min_posterior)):
+                better = row.category_id is None or (post or 0.0) > (row.posterior or 0.0)
+                if better:
+                    row.category_id, row.posterior, row.is_gold = cat, post, item["is_gold"]
+        else:
+            if task == Project.TaskType.CLASSIFY:
+                cat = label if label in allowed else None
+            else:
+                cat = item["category_id"] if item["category_id"] in allowed else only_category
+            if cat is None or (min_posterior is not None and (post is None or post < min_posterior)):
+                continue
+            row = rows[image_id] = _Row(image_id, item["image__sha256"], item["image__canonical_id"] or image_id,
+                                        cat, post, is_gold=item["is_gold"])  # fmt: skip
+            row.votes = {(names.get(k, "none") if task == Project.TaskType.CLASSIFY else "annotations"): v
+                         for k, v in sorted(vc.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))}  # fmt: skip
+            if task == Project.TaskType.CLASSIFY:
+                row.soft_label = _soft_from_posterior(item["posterior"], names, vc)
+            else:
+                row.boxes = _normalise_boxes(item["answer"], cat, allowed)
+        row.item_ids.append(item["id"])
+        row.annotators |= who.get(item["id"], set())
+        row.votes_total += sum(vc.values())
+    return {k: r for k, r in rows.items() if r.category_id is not None}
+
+
+def _soft_from_posterior(posterior: Any, names: dict[int, str], vc: Counter) -> dict[str, float]:
+    ordered = sorted(names)
+    if isinstance(posterior, list) and len(posterior) == len(ordered):
+        return {names[c]: round(float(p), 6) for c, p in zip(ordered, posterior, strict=True)}
+    total = sum(v for k, v in vc.items() if k in names)
+    return {names[k]: round(v / total, 6) for k, v in vc.items() if k in names} if total else {}
+
+
+def _apply_near_duplicates(project: Project, rows: dict[int, _Row], *, exclude: bool) -> dict[int, _Row]:
+    """Exclude: one image per cluster (the canonical one, else the lowest id). Include: also the cluster's
+    near-duplicate images ingested into this project, with the cluster's label."""
+    by_cluster: dict[int, _Row] = {}
+    for image_id in sorted(rows):
+        row = rows[image_id]
+        keep = by_cluster.get(row.cluster_id)
+        if keep is None or (row.image_id == row.cluster_id and keep.image_id != keep.cluster_id):
+            by_cluster[row.cluster_id] = row
+    if exclude:
+        return {r.image_id: r for r in by_cluster.values()}
+    extra = (
+        ImageSource.objects.filter(project=project, image__canonical_id__in=list(by_cluster))
+        .values_list("image_id", "image__sha256", "image__canonical_id")
+        .distinct()
+    )
+    out = dict(rows)
+    for image_id, sha, cluster in extra.iterator(chunk_size=5000):
+        if image_id not in out:
+            src = by_cluster[cluster]
+            out[image_id] = _Row(image_id, sha, cluster, src.category_id, src.posterior, dict(src.votes),
+                                 dict(src.soft_label), set(src.annotators), list(src.boxes), [],
+                                 src.is_gold, src.votes_total)  # fmt: skip
+    return out
+
+
+def _sources(project: Project, image_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+    wanted = set(image_ids)
+    out: dict[int, tuple[str, str, str]] = {}
+    qs = ImageSource.objects.filter(project=project).order_by("id")
+    for image_id, uri, lic, attr in qs.values_list("image_id", "source_uri", "license", "attribution").iterator(
+        chunk_size=5000
+    ):
+        if image_id in wanted and image_id not in out:
+            out[image_id] = (uri, lic, attr)
+    return out
+
+
+def _row_digest_record(r: DatasetVersionItem) -> list[Any]:
+    return [r.image_sha256, r.cluster_id, r.label_name, r.class_index, r.split, r.posterior, r.votes, r.soft_label,
+            r.annotators, r.boxes, r.is_gold, r.source_uri, r.license, r.attribution]  # fmt: skip
+
+
+def content_hash(classes: list[dict[str, Any]], rows: Iterable[DatasetVersionItem]) -> str:
+    """SHA-256 over the class list and the rows sorted by image hash (canonical JSON, one line each)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([c["name"] for c in classes], ensure_ascii=False).encode())
+    for r in sorted(rows, key=lambda r: r.image_sha256):
+        h.update(b"\n" + json.dumps(_row_digest_record(r), sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def _stats(classes: list[dict[str, Any]], rows: list[DatasetVersionItem], votes_total: int) -> dict[str, Any]:
+    per_class = {c["name"]: {s: 0 for s in (*SPLIT_NAMES, "total")} for c in classes}
+    for r in rows:
+        per_class[r.label_name][r.split] += 1
+        per_class[r.label_name]["total"] += 1
+    posts = [r.posterior for r in rows if r.posterior is not None]
+    mean_post = float(np.mean(posts)) if posts else None
+    annotators = set().union(*(r.annotators for r in rows)) if rows else set()
+    return {
+        "images": len(rows),
+        "classes": len(classes),
+        "per_class": per_class,
+        "splits": {s: sum(1 for r in rows if r.split == s) for s in SPLIT_NAMES},
+        "mean_posterior": mean_post,
+        "labels_per_item": (votes_total / len(rows)) if rows else 0.0,
+        "estimated_label_noise": (1.0 - mean_post) if mean_post is not None else None,
+        "annotators": len(annotators),
+        "gold_images": sum(1 for r in rows if r.is_gold),
+        "near_duplicate_clusters_with_several_images": sum(
+            1 for n in Counter(r.cluster_id for r in rows).values() if n > 1
+        ),
+        "boxes": sum(len(r.boxes) for r in rows),
+        "licenses": dict(Counter(r.license or "unknown" for r in rows).most_common()),
+    }
+
+
+def dataset_version_create(
+    *,
+    project: Project,
+    created_by: Any = None,
+    categories: Iterable[int] | None = None,
+    min_posterior: float | None = None,
+    accepted_only: bool = False,
+    include_gold: bool = True,
+    exclude_near_duplicates: bool = True,
+    split: tuple[float, float, float] | list[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    name: str = "",
+) -> DatasetVersion:
+    """Snapshot the project's consensus into a new immutable version (rows copied, hash, stats, card)."""
+    try:
+        fractions = validate_fractions(split)
+    except ValueError as exc:
+        raise ServiceError(f"Invalid split: {exc}.", code="invalid_split") from exc
+    if min_posterior is not None and not (0.0 <= float(min_posterior) <= 1.0):
+        raise ServiceError("min_posterior must be between 0 and 1.", code="invalid_min_posterior")
+    if not isinstance(seed, int) or not (-(2**31) <= seed < 2**31):
+        raise ServiceError("seed must be a 32-bit integer.", code="invalid_seed")
+    all_names = dict(Category.objects.filter(project=project).values_list("id", "name"))
+    wanted = sorted(set(categories)) if categories else sorted(all_names)
+    unknown = [c for c in wanted if c not in all_names]
+    if unknown:
+        raise ServiceError(f"Categories {unknown} are not in this project.", code="invalid_categories")
+
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        now = timezone.now()
+        rows = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,
+                             accepted_only=accepted_only, include_gold=include_gold, until=now)  # fmt: skip
+        rows = _apply_near_duplicates(locked, rows, exclude=exclude_near_duplicates)
+        used = sorted({r.category_id for r in rows.values()})
+        classes = [{"index": i, "category_id": c, "name": all_names[c]} for i, c in enumerate(used)]
+        index = {c["category_id"]: c["index"] for c in classes}
+        ordered = [rows[k] for k in sorted(rows)]
+        labels = np.array([index[r.category_id] for r in ordered], dtype=np.int64)
+        groups = np.array([r.cluster_id for r in ordered], dtype=np.int64)
+        splits = stratified_group_split(labels, groups, fractions, seed)
+        sources = _sources(locked, rows)
+        objs = []
+        for r, s in zip(ordered, splits, strict=True):
+            uri, lic, attr = sources.get(r.image_id, ("", "", ""))
+            boxes = [[*b[:4], index.get(b[4], -1)] for b in r.boxes]
+            objs.append(DatasetVersionItem(
+                image_id=r.image_id, image_sha256=r.sha256, cluster_id=r.cluster_id, category_id=r.category_id,
+                class_index=index[r.category_id], label_name=all_names[r.category_id], split=SPLIT_NAMES[int(s)],
+                posterior=None if r.posterior is None else round(r.posterior, 6), votes=r.votes, n_votes=r.votes_total,
+                soft_label=r.soft_label, annotators=sorted(r.annotators), boxes=boxes, item_ids=r.item_ids,
+                is_gold=r.is_gold, source_uri=uri, license=lic[:200], attribution=attr[:500],
+            ))  # fmt: skip
+        filters = {"categories": [all_names[c] for c in wanted] if categories else None,
+                   "category_ids": wanted if categories else None, "min_posterior": min_posterior,
+                   "accepted_only": accepted_only, "include_gold": include_gold,
+                   "exclude_near_duplicates": exclude_near_duplicates, "snapshot_at": now.isoformat()}  # fmt: skip
+        stats = _stats(classes, objs, sum(r.votes_total for r in ordered))
+        number = (DatasetVersion.objects.filter(project=locked).aggregate(m=Max("number"))["m"] or 0) + 1
+        version = DatasetVersion(
+            project=locked, number=number, name=(name or f"v{number}")[:200], filters=filters,
+            split_train=fractions[0], split_val=fractions[1], split_test=fractions[2], seed=seed, classes=classes,
+            items_count=len(objs), content_hash=content_hash(classes, objs), stats=stats, created_by=created_by,
+        )  # fmt: skip
+        version.card = dataset_card_render(project=locked, version=version)
+        version.save()
+        for o in objs:
+            o.version = version
+        DatasetVersionItem.objects.bulk_create(objs, batch_size=2000)
+    return version

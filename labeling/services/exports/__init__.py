@@ -1,0 +1,5 @@
+"""Dataset exports, one module per format; `runner` holds the services that request and run them."""
+
+from labeling.services.exports.runner import FORMATS, dataset_export_request, dataset_export_run, export_filename
+
+__all__ = ["FORMATS", "dataset_export_request", "dataset_export_run", "export_filename"]

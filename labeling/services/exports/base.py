@@ -1,0 +1,198 @@
+"""What every export format shares: row iteration, the per-image record, safe paths, a tar stream writer.
+
+Rows are read with `values_list` (no model instances) and their JSON columns as the database's JSON text,
+spliced into the output unparsed: the per-row cost is what makes an export keep up with `tar -cf`.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.core.files.storage import default_storage
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
+
+from labeling.models import DatasetVersion, DatasetVersionItem
+
+Progress = Callable[[float], None]  # called with the fraction done, 0..1
+
+_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}
+_CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+CHUNK = 2000
+_BLOCK = tarfile.BLOCKSIZE
+_RECORD = tarfile.RECORDSIZE
+
+
+@dataclass(slots=True)
+class Row:
+    image_id: int
+    split: str
+    class_index: int
+    label_name: str
+    posterior: float | None
+    image_sha256: str
+    cluster_id: int
+    is_gold: bool
+    n_votes: int
+    source_uri: str
+    license: str
+    attribution: str
+    file: str
+    format: str
+    width: int
+    height: int
+    votes_json: str
+    soft_label_json: str
+    annotators_json: str
+    boxes_json: str
+
+    @property
+    def boxes(self) -> list[list[float]]:
+        return json.loads(self.boxes_json)
+
+    @property
+    def annotators(self) -> list[str]:
+        return json.loads(self.annotators_json)
+
+
+_FIELDS = ("image_id", "split", "class_index", "label_name", "posterior", "image_sha256", "cluster_id", "is_gold",
+           "n_votes", "source_uri", "license", "attribution", "image__file", "image__format", "image__width",
+           "image__height")  # fmt: skip
+_JSON = ("votes", "soft_label", "annotators", "boxes")
+
+
+def image_extension(fmt: str) -> str:
+    """File extension from the decoded format recorded at ingest (never from a user-supplied name)."""
+    return _EXTENSIONS.get((fmt or "").upper(), ".img")
+
+
+def class_folder(index: int, n_classes: int) -> str:
+    """Zero-padded class index: ImageFolder's sorted folder order equals our class order."""
+    return str(index).zfill(max(3, len(str(max(n_classes - 1, 0)))))
+
+
+def relative_path(row: Row, n_classes: int) -> str:
+    """`split/class_index/image_id.ext` -- ids only, so no traversal and no user-controlled names."""
+    return f"{row.split}/{class_folder(row.class_index, n_classes)}/{row.image_id}{image_extension(row.format)}"
+
+
+def iter_rows(version: DatasetVersion, order: tuple[str, ...] = ("split", "class_index", "image_id")) -> Iterator[Row]:
+    qs = (
+        DatasetVersionItem.objects.filter(version=version)
+        .order_by(*order)
+        .values_list(*_FIELDS, *(Cast(F(j), TextField()) for j in _JSON))
+    )
+    for values in qs.iterator(chunk_size=CHUNK):
+        yield Row(*values)
+
+
+def record_json(row: Row, n_classes: int) -> str:
+    """The per-image JSON record shared by jsonl, metadata.jsonl and the webdataset .json (one line)."""
+    d = json.dumps
+    return (
+        f'{{"file_name":"{relative_path(row, n_classes)}","image_id":{row.image_id},"sha256":"{row.image_sha256}",'
+        f'"split":"{row.split}","label":{d(row.label_name, ensure_ascii=False)},"label_index":{row.class_index},'
+        f'"posterior":{"null" if row.posterior is None else repr(row.posterior)},"votes":{row.votes_json},'
+        f'"n_votes":{row.n_votes},'
+        f'"soft_label":{row.soft_label_json},"annotators":{row.annotators_json},"boxes":{row.boxes_json},'
+        f'"is_gold":{"true" if row.is_gold else "false"},"cluster_id":{row.cluster_id},"width":{row.width},'
+        f'"height":{row.height},'
+        f'"source_uri":{d(row.source_uri, ensure_ascii=False)},"license":{d(row.license, ensure_ascii=False)},'
+        f'"attribution":{d(row.attribution, ensure_ascii=False)}}}'
+    )
+
+
+def neutralise_cell(value: Any) -> Any:
+    """CSV/formula injection (OWASP): a text cell starting with = + - @ TAB CR gets a leading quote."""
+    if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def read_image(row: Row) -> bytes:
+    """One image's bytes (bounded by the ingest size limit); a local path when the storage has one."""
+    try:
+        path = default_storage.path(row.file)
+    except NotImplementedError:
+        with default_storage.open(row.file, "rb") as fh:
+            return fh.read()
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _ustar_template() -> bytes:
+    h = bytearray(_BLOCK)
+    h[100:108] = b"0000644\0"  # mode
+    h[108:116] = h[116:124] = b"0000000\0"  # uid, gid
+    h[148:156] = b" " * 8  # checksum field counts as spaces
+    h[156:157] = tarfile.REGTYPE
+    h[257:265] = b"ustar\x0000"  # POSIX magic + version
+    h[329:337] = h[337:345] = b"0000000\0"  # devmajor, devminor
+    return bytes(h)
+
+
+_USTAR_TEMPLATE = _ustar_template()
+
+
+class TarStream:
+    """A minimal streaming USTAR writer: header, data, padding; nothing seeks, nothing is kept in memory.
+    Names are ASCII ids, so USTAR (no PAX headers) always fits and is cheaper per member."""
+
+    def __init__(self, out: IO[bytes], mtime: int) -> None:
+        self.out, self.mtime, self.written = out, mtime, 0
+
+    def _header(self, name: str, size: int) -> bytes:
+        raw = name.encode()
+        if len(raw) > 100 or size >= 8**11 or not raw.isascii():  # beyond the fast path: let tarfile do it
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = size, self.mtime, 0o644
+            return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "strict")
+        h = bytearray(_USTAR_TEMPLATE)
+        h[0 : len(raw)] = raw
+        h[124:136] = b"%011o\0" % size
+        h[136:148] = b"%011o\0" % self.mtime
+        h[148:156] = b"%06o\0 " % sum(h)
+        return bytes(h)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        pad = -len(data) % _BLOCK
+        self.out.write(self._header(name, len(data)) + data + b"\0" * pad)
+        self.written += _BLOCK + len(data) + pad
+
+    def add_file(self, name: str, fh: IO[bytes], size: int) -> None:
+        self.out.write(self._header(name, size))
+        remaining = size
+        while remaining:
+            chunk = fh.read(min(remaining, 1024 * 1024))
+            if not chunk:
+                raise OSError(f"{name}: file shorter than its declared size")
+            self.out.write(chunk)
+            remaining -= len(chunk)
+        pad = -size % _BLOCK
+        self.out.write(b"\0" * pad)
+        self.written += _BLOCK + size + pad
+
+    def close(self) -> None:
+        end = 2 * _BLOCK
+        self.out.write(b"\0" * (end + (-(self.written + end) % _RECORD)))
+        self.written += end + (-(self.written + end) % _RECORD)
+
+
+def member_size(size: int) -> int:
+    return _BLOCK + size + (-size % _BLOCK)
+
+
+def version_mtime(version: DatasetVersion) -> int:
+    return int(version.created_at.timestamp())
+
+
+def classes_json(version: DatasetVersion) -> bytes:
+    return json.dumps([c["name"] for c in version.classes], ensure_ascii=False, indent=1).encode()

@@ -1,0 +1,71 @@
+"""`raw_votes`: every vote behind the version's items, as CSV, for researchers' own aggregation.
+
+Only votes cast up to the version's snapshot time count, so a later vote never changes this export.
+Annotators are per-project pseudonyms; the CSV is injection-neutralised like the `csv` format.
+"""
+
+from __future__ import annotations
+
+import csv as _csv
+import io
+from datetime import datetime
+from typing import IO, Any
+
+from labeling.models import Annotation, DatasetVersion, DatasetVersionItem
+from labeling.services.exports.base import Progress, dumps, neutralise_cell
+
+EXTENSION = ".csv"
+CONTENT_TYPE = "text/csv"
+COLUMNS = ("vote_id", "item_id", "image_id", "category", "annotator", "label", "answer", "time_spent_ms",
+           "created_at")  # fmt: skip
+_ID_CHUNK = 2000
+
+
+def version_item_ids(version: DatasetVersion) -> list[int]:
+    ids: set[int] = set()
+    for item_ids in (
+        DatasetVersionItem.objects.filter(version=version).values_list("item_ids", flat=True).iterator(chunk_size=5000)
+    ):
+        ids.update(item_ids)
+    return sorted(ids)
+
+
+def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: dict[str, Any]) -> int:
+    from labeling.services.datasets import annotator_pseudonym
+
+    until = datetime.fromisoformat(version.filters["snapshot_at"]) if version.filters.get("snapshot_at") else (
+        version.created_at)  # fmt: skip
+    names = {c["category_id"]: c["name"] for c in version.classes}
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = _csv.writer(text)
+    writer.writerow(COLUMNS)
+    ids = version_item_ids(version)
+    count = 0
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
+        votes = (
+            Annotation.objects.filter(item_id__in=chunk, created_at__lte=until)
+            .order_by("item_id", "id")
+            .values_list(
+                "id",
+                "item_id",
+                "item__image_id",
+                "item__category_id",
+                "item__category__name",
+                "user_id",
+                "label",
+                "answer",
+                "time_spent_ms",
+                "created_at",
+            )
+        )
+        for vid, item_id, image_id, cat_id, cat_name, user_id, label, answer, ms, created in votes.iterator():
+            pseudo = annotator_pseudonym(project_id=version.project_id, user_id=user_id)
+            writer.writerow([neutralise_cell(v) for v in (
+                vid, item_id, image_id, names.get(cat_id, cat_name or ""), pseudo, "" if label is None else label,
+                dumps(answer or {}), ms, created.isoformat())])  # fmt: skip
+            count += 1
+        progress(min(start + _ID_CHUNK, len(ids)) / len(ids))
+    text.flush()
+    text.detach()
+    return count

@@ -1,0 +1,149 @@
+"""Request and run an export: streamed to a temporary file, then saved through Django's storage API.
+
+`dataset_export_run` is idempotent (a done export is returned as is; a queued, running or crashed one is
+rewritten from scratch), so the Celery task can be acked late and redelivered after a worker loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.exceptions import ServiceError
+from labeling.models import DatasetExport, DatasetVersion
+from labeling.services.exports import coco, csv, imagefolder, jsonl, raw_votes, webdataset
+
+logger = logging.getLogger(__name__)
+
+FORMATS: dict[str, ModuleType] = {
+    DatasetExport.Format.IMAGEFOLDER: imagefolder,
+    DatasetExport.Format.CSV: csv,
+    DatasetExport.Format.JSONL: jsonl,
+    DatasetExport.Format.COCO: coco,
+    DatasetExport.Format.WEBDATASET: webdataset,
+    DatasetExport.Format.RAW_VOTES: raw_votes,
+}
+_ACTIVE = (DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING, DatasetExport.Status.DONE)
+_PROGRESS_EVERY_S = 0.5
+
+
+class _SpooledOnDisk(File):
+    """A finished temporary file; FileSystemStorage moves it (see `temporary_file_path`)."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+def export_filename(export: DatasetExport) -> str:
+    """Download name, built from the (slugified) project slug and numbers only."""
+    version = export.version
+    return f"{version.project.slug}-v{version.number}-{export.format}{FORMATS[export.format].EXTENSION}"
+
+
+def dataset_export_request(
+    *,
+    version: DatasetVersion,
+    fmt: str,
+    created_by: Any = None,
+    options: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> DatasetExport:
+    """A queued export of `version` in `fmt`; an existing queued/running/done one with the same options is
+    returned instead (a version never changes, so neither does its export). Enqueued after commit."""
+    if fmt not in FORMATS:
+        raise ServiceError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
+    options = _clean_options(fmt, options or {})
+    existing = DatasetExport.objects.filter(version=version, format=fmt, status__in=_ACTIVE).order_by("-id")
+    for export in existing:
+        if export.options == options:
+            return export
+    export = DatasetExport.objects.create(version=version, format=fmt, created_by=created_by, options=options)
+    if enqueue:
+        from labeling.tasks.exports import dataset_export
+
+        transaction.on_commit(lambda: dataset_export.delay(export.id))
+    return export
+
+
+def _clean_options(fmt: str, options: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if fmt == DatasetExport.Format.WEBDATASET and options.get("shard_mb") is not None:
+        try:
+            shard_mb = float(options["shard_mb"])
+        except (TypeError, ValueError):
+            shard_mb = -1.0
+        if not 0.01 <= shard_mb <= 100_000:
+            raise ServiceError("shard_mb must be between 0.01 and 100000.", code="invalid_shard_size")
+        out["shard_mb"] = shard_mb
+    return out
+
+
+def dataset_export_run(*, export_id: int) -> DatasetExport | None:
+    """Write the export (foreground). Returns None when the export row no longer exists."""
+    with transaction.atomic():
+        export = DatasetExport.objects.select_for_update().filter(pk=export_id).first()
+        if export is None:
+            return None
+        if export.status == DatasetExport.Status.DONE:
+            return export
+        export.status, export.progress, export.error = DatasetExport.Status.RUNNING, 0.0, ""
+        export.started_at = timezone.now()
+        export.save(update_fields=["status", "progress", "error", "started_at"])
+    version = DatasetVersion.objects.select_related("project").get(pk=export.version_id)
+    module = FORMATS[export.format]
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_EVERY_S:
+            last[0] = now
+            DatasetExport.objects.filter(pk=export.pk).update(progress=min(max(fraction, 0.0), 0.99))
+
+    tmp_dir = Path(settings.VAR_DIR) / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp_path = ""
+    try:
+        # Written next to MEDIA_ROOT, so FileSystemStorage moves it into place instead of copying it
+        # (it honours `temporary_file_path`); other storages upload it from disk in chunks.
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=module.EXTENSION, delete=False) as tmp:
+            tmp_path = tmp.name
+            count = module.write(version, tmp, progress, export.options)
+            size = tmp.tell()
+            tmp.flush()
+            tmp.seek(0)
+            if export.file:
+                default_storage.delete(export.file.name)
+            path = f"exports/{version.project_id}/{version.id}/{export.id}-{export.format}{module.EXTENSION}"
+            name = default_storage.save(path, _SpooledOnDisk(tmp, name=path))
+    except Exception as exc:
+        logger.exception("export %s failed", export.pk)
+        DatasetExport.objects.filter(pk=export.pk).update(
+            status=DatasetExport.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
+        )
+        raise
+    finally:
+        if tmp_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_path)
+    with transaction.atomic():
+        export = DatasetExport.objects.select_for_update().filter(pk=export_id).first()
+        if export is None:
+            default_storage.delete(name)
+            return None
+        export.file.name = name
+        export.size, export.items_count, export.progress = size, count, 1.0
+        export.status, export.finished_at = DatasetExport.Status.DONE, timezone.now()
+        export.save(update_fields=["file", "size", "items_count", "progress", "status", "finished_at"])
+    return export

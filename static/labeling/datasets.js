@@ -1,0 +1,65 @@
+// Export buttons: POST to the API, then poll the export's status and update its progress bar.
+// No inline script/style (CSP): state comes from data-* attributes, progress is a <progress> element.
+
+const csrf = () => (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "";
+
+async function api(url, options = {}) {
+  const res = await fetch(url, {
+    credentials: "same-origin",
+    ...options,
+    headers: { Accept: "application/json", "X-CSRFToken": csrf(), ...(options.headers || {}) },
+  });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.detail || `HTTP ${res.status}`);
+  return body;
+}
+
+function render(li, exp) {
+  li.dataset.export = exp.id;
+  li.dataset.status = exp.status;
+  li.querySelector("progress").value = exp.status === "done" ? 1 : exp.progress;
+  const status = li.querySelector(".ds-status");
+  status.textContent = exp.status + (exp.error ? `: ${exp.error}` : exp.status === "running" ? ` ${Math.round(exp.progress * 100)}%` : "");
+  const link = li.querySelector(".ds-download");
+  if (exp.download_url) {
+    link.href = exp.download_url;
+    link.textContent = `Download (${(exp.size / 1048576).toFixed(1)} MB)`;
+    link.classList.remove("hidden");
+  } else {
+    link.classList.add("hidden");
+  }
+}
+
+async function poll(li) {
+  while (li.dataset.status === "queued" || li.dataset.status === "running") {
+    await new Promise((r) => setTimeout(r, 1000));
+    try {
+      render(li, await api(`/api/exports/${li.dataset.export}/`));
+    } catch (err) {
+      li.querySelector(".ds-status").textContent = `error: ${err.message}`;
+      return;
+    }
+  }
+}
+
+for (const li of document.querySelectorAll(".ds-export")) {
+  li.querySelector("form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = li.querySelector("button");
+    button.disabled = true;
+    try {
+      const exp = await api(`/api/datasets/${li.dataset.version}/exports/`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ format: li.dataset.format }),
+      });
+      render(li, exp);
+      await poll(li);
+    } catch (err) {
+      li.querySelector(".ds-status").textContent = `error: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  if (li.dataset.status === "queued" || li.dataset.status === "running") poll(li);
+}
