@@ -1,0 +1,216 @@
+"""Ingest batches: create, run (resumably), report.
+
+`batch_run` is what both the Celery task and `manage.py ingest` call. It lists the source into
+IngestEntry rows (idempotent: unique (batch, key_hash)), then processes the still-pending entries in
+chunks: decoding, hashing and storing run in a thread pool; each chunk's database writes (images,
+provenance, entry verdicts, counters) commit in one transaction. A killed run leaves whole chunks done
+or not done, so a redelivered task simply continues with what is still pending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from annotate.exceptions import ServiceError
+from labeling.models import Category, IngestBatch, IngestEntry, Project
+from labeling.services.ingestion.commit import ChunkWriter, Outcome
+from labeling.services.ingestion.config import ingest_threads, limit
+from labeling.services.ingestion.fetch import url_fetch
+from labeling.services.ingestion.sources import SourceEntry, SourceError, key_hash, source_open
+from labeling.services.ingestion.storage import blob_store, original_name, thumbnail_name
+from labeling.services.ingestion.validation import Rejected, image_prepare
+from labeling.services.items import items_create_from_sources
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+_LOCK_CLASS = 7_312  # first key of the advisory lock pair (batch id is the second)
+
+
+def batch_create(
+    *,
+    project: Project,
+    kind: str,
+    source: str,
+    default_category: Category | None = None,
+    created_by=None,
+) -> IngestBatch:
+    if kind not in IngestBatch.Kind.values:
+        raise ServiceError(f"Unknown source kind {kind!r}.", code="invalid_kind")
+    if default_category is not None and default_category.project_id != project.id:
+        raise ServiceError("The category belongs to another project.", code="invalid_category")
+    return IngestBatch.objects.create(
+        project=project, kind=kind, source=source, default_category=default_category, created_by=created_by
+    )
+
+
+def batch_start(*, batch: IngestBatch) -> None:
+    """Queue the batch on the `ingest` queue once the surrounding transaction commits."""
+    from labeling.tasks.ingest import run_batch
+
+    transaction.on_commit(lambda: run_batch.delay(batch.id))
+
+
+def batch_report(*, batch: IngestBatch) -> dict:
+    """The CLI/API contract: counts by outcome and rejections by reason code."""
+    rejections = dict(
+        batch.entries.filter(status=IngestEntry.Status.REJECTED)
+        .values_list("reason_code")
+        .annotate(n=Count("id"))
+        .order_by("reason_code")
+    )
+    return {
+        "batch": batch.id,
+        "ingested": batch.ingested,
+        "duplicates": batch.duplicates,
+        "near_duplicates": batch.near_duplicates,
+        "rejected": batch.rejected,
+        "rejections": rejections,
+    }
+
+
+@contextmanager
+def _run_lock(batch_id: int) -> Iterator[bool]:
+    """A PostgreSQL session advisory lock: one runner per batch; a killed runner's lock dies with it."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, batch_id])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, batch_id])
+
+
+def batch_run(*, batch_id: int, progress: Progress | None = None) -> IngestBatch:
+    """Run (or resume) a batch to the end. Safe to call twice; a finished batch is left as it is."""
+    with _run_lock(batch_id) as acquired:
+        batch = IngestBatch.objects.select_related("project", "default_category").get(pk=batch_id)
+        if not acquired:
+            logger.info("ingest batch %s is being run elsewhere", batch_id)
+            return batch
+        if batch.status in {IngestBatch.Status.DONE, IngestBatch.Status.FAILED}:
+            return batch
+        batch.status = IngestBatch.Status.RUNNING
+        batch.started_at = batch.started_at or timezone.now()
+        batch.save(update_fields=["status", "started_at"])
+        try:
+            _list_entries(batch)
+            _process_pending(batch, progress)
+        except SourceError as exc:
+            return _finish(batch, status=IngestBatch.Status.FAILED, error=f"{exc.code}: {exc.message}")
+        items_create_from_sources(project=batch.project, batch=batch)
+        return _finish(batch, status=IngestBatch.Status.DONE)
+
+
+def _finish(batch: IngestBatch, *, status: str, error: str = "") -> IngestBatch:
+    ChunkWriter.recount(batch)
+    batch.status, batch.error, batch.finished_at = status, error, timezone.now()
+    batch.save(update_fields=["status", "error", "finished_at"])
+    return batch
+
+
+def _list_entries(batch: IngestBatch) -> None:
+    rows: list[IngestEntry] = []
+    with source_open(batch.kind, batch.source) as source:
+        for entry in source.entries():
+            rows.append(IngestEntry(batch=batch, key=entry.key, key_hash=key_hash(entry.key)))
+            if len(rows) >= 5000:
+                IngestEntry.objects.bulk_create(rows, ignore_conflicts=True)
+                rows = []
+    IngestEntry.objects.bulk_create(rows, ignore_conflicts=True)
+    batch.total = batch.entries.count()
+    batch.save(update_fields=["total"])
+
+
+def _process_pending(batch: IngestBatch, progress: Progress | None) -> None:
+    pending = set(batch.entries.filter(status=IngestEntry.Status.PENDING).values_list("key_hash", flat=True))
+    writer = ChunkWriter(batch)
+    if progress:
+        progress(batch.processed, batch.total)
+    if not pending:
+        return
+    threads = int(limit("FETCH_THREADS")) if batch.kind == IngestBatch.Kind.URLS else ingest_threads()
+    chunk_size = int(limit("INGEST_CHUNK_SIZE"))
+    in_flight: list[list[tuple[SourceEntry, Future]]] = []
+    with ThreadPoolExecutor(max_workers=threads) as pool, source_open(batch.kind, batch.source) as source:
+        chunk: list[tuple[SourceEntry, Future]] = []
+        for entry in source.entries():
+            if key_hash(entry.key) not in pending:
+                continue
+            chunk.append((entry, _submit(pool, entry, sequential=source.sequential)))
+            if len(chunk) >= chunk_size:
+                in_flight.append(chunk)
+                chunk = []
+                if len(in_flight) > 1:  # keep one chunk decoding while the previous one is written
+                    _write(writer, in_flight.pop(0), progress)
+        if chunk:
+            in_flight.append(chunk)
+        for done in in_flight:
+            _write(writer, done, progress)
+
+
+def _write(writer: ChunkWriter, chunk: list[tuple[SourceEntry, Future]], progress: Progress | None) -> None:
+    outcomes = [Outcome(entry=entry, prepared=None, rejected=None) for entry, _ in chunk]
+    for outcome, (_, future) in zip(outcomes, chunk, strict=True):
+        result = future.result()
+        if isinstance(result, Rejected):
+            outcome.rejected = result
+        else:
+            outcome.prepared = result
+    with transaction.atomic():
+        writer.write(outcomes)
+    if progress:
+        progress(writer.batch.processed, writer.batch.total)
+
+
+def _submit(pool: ThreadPoolExecutor, entry: SourceEntry, *, sequential: bool) -> Future:
+    if entry.error is not None:
+        return _done(entry.error)
+    if sequential and entry.read is not None:  # e.g. a tar stream: read here, in order
+        try:
+            data = entry.read()
+        except Rejected as exc:
+            return _done(exc)
+        return pool.submit(_prepare_bytes, data)
+    return pool.submit(_prepare_entry, entry)
+
+
+def _done(value: object) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _prepare_entry(entry: SourceEntry) -> object:
+    try:
+        data = url_fetch(entry.url) if entry.url else entry.read()  # type: ignore[misc]
+    except Rejected as exc:
+        return exc
+    except OSError as exc:
+        return Rejected("unreadable", f"Cannot read the file: {exc.strerror or exc}")
+    return _prepare_bytes(data)
+
+
+def _prepare_bytes(data: bytes) -> object:
+    """Decode, hash and store one input (runs in a pool thread; no database access here)."""
+    try:
+        prepared = image_prepare(data)
+    except Rejected as exc:
+        return exc
+    except Exception as exc:  # a decoder bug must not sink the batch: the entry is rejected and reported
+        logger.exception("unexpected error while preparing an image")
+        return Rejected("internal_error", f"Unexpected error while decoding: {type(exc).__name__}: {exc}")
+    blob_store(name=original_name(prepared.sha256, prepared.ext), data=prepared.data)
+    blob_store(name=thumbnail_name(prepared.sha256), data=prepared.thumbnail)
+    return prepared

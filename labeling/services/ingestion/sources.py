@@ -1,0 +1,291 @@
+"""Where a batch's inputs come from: a folder, a zip/tar archive, a URL list, or uploaded files.
+
+A source is listed twice (once to create the IngestEntry rows, once to process what is still
+pending), so listing must be deterministic. Unsafe members (path traversal, links, bombs) are
+yielded with a `Rejected` verdict so they appear in the report. A source that cannot be opened at all,
+or an archive with an absurd entry count or total size, raises `SourceError`: the batch fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import stat
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from django.core.files.storage import default_storage
+
+from labeling.services.ingestion.config import limit
+from labeling.services.ingestion.validation import Rejected
+
+STORAGE_PREFIX = "storage:"
+MAX_URL_LIST_BYTES = 20 * 1024 * 1024
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class SourceError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class SourceEntry:
+    key: str
+    category: str | None = None
+    read: Callable[[], bytes] | None = None
+    url: str = ""
+    license: str = ""
+    attribution: str = ""
+    query: str = ""
+    error: Rejected | None = None
+
+
+def _bounded_read(fh: IO[bytes]) -> bytes:
+    max_bytes = int(limit("MAX_IMAGE_BYTES"))
+    data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise Rejected("too_large", f"The file is larger than the {max_bytes}-byte limit.")
+    return data
+
+
+def _open_binary(source: str, stack: ExitStack) -> IO[bytes]:
+    try:
+        if source.startswith(STORAGE_PREFIX):
+            return stack.enter_context(default_storage.open(source[len(STORAGE_PREFIX) :], "rb"))
+        return stack.enter_context(open(source, "rb"))
+    except OSError as exc:
+        raise SourceError("source_unreadable", f"Cannot open {source}: {exc.strerror or exc}") from exc
+
+
+def _unsafe_member_name(name: str) -> str | None:
+    if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "an absolute or Windows path"
+    if any(part == ".." for part in PurePosixPath(name).parts):
+        return "a '..' component"
+    return None
+
+
+def _category_of(rel: str) -> str | None:
+    parent = PurePosixPath(rel).parent.name
+    return parent or None
+
+
+def _skip_name(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return any((p.startswith(".") and p not in {".", ".."}) or p == "__MACOSX" for p in parts)
+
+
+class Source:
+    """Yields SourceEntry objects; `sequential` sources must be read in order, in the listing thread."""
+
+    sequential = False
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._stack = ExitStack()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def entries(self) -> Iterator[SourceEntry]:
+        raise NotImplementedError
+
+
+class FolderSource(Source):
+    def entries(self) -> Iterator[SourceEntry]:
+        root = Path(self.source)
+        if not root.is_dir():
+            raise SourceError("source_missing", f"{self.source} is not a folder.")
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                path = Path(dirpath) / name
+                rel = path.relative_to(root).as_posix()
+                entry = SourceEntry(key=rel, category=_category_of(rel))
+                if path.is_symlink():
+                    entry.error = Rejected("symlink", "Symbolic links are not followed.")
+                else:
+                    entry.read = lambda path=path: _read_path(path)
+                yield entry
+
+
+def _read_path(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return _bounded_read(fh)
+
+
+class UploadSource(Source):
+    """Files a researcher uploaded, kept in storage under one prefix (`storage:uploads/<token>/`)."""
+
+    def entries(self) -> Iterator[SourceEntry]:
+        prefix = self.source[len(STORAGE_PREFIX) :].rstrip("/")
+        try:
+            _, files = default_storage.listdir(prefix)
+        except OSError as exc:
+            raise SourceError("source_missing", f"The uploaded files are gone: {exc}") from exc
+        for name in sorted(files):
+            entry = SourceEntry(key=name)
+            entry.read = lambda name=f"{prefix}/{name}": _read_storage(name)
+            yield entry
+
+
+def _read_storage(name: str) -> bytes:
+    with default_storage.open(name, "rb") as fh:
+        return _bounded_read(fh)
+
+
+class ArchiveSource(Source):
+    sequential = True
+
+    def entries(self) -> Iterator[SourceEntry]:
+        fh = _open_binary(self.source, self._stack)
+        if zipfile.is_zipfile(fh):
+            fh.seek(0)
+            yield from self._zip_entries(fh)
+            return
+        fh.seek(0)
+        try:
+            tar = self._stack.enter_context(tarfile.open(fileobj=fh, mode="r:*"))  # noqa: SIM115
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise SourceError("archive_unreadable", "Not a readable .zip, .tar or .tar.gz archive.") from exc
+        yield from self._tar_entries(tar)
+
+    def _zip_entries(self, fh: IO[bytes]) -> Iterator[SourceEntry]:
+        try:
+            archive = self._stack.enter_context(zipfile.ZipFile(fh))
+            infos = archive.infolist()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise SourceError("archive_unreadable", f"Not a readable zip archive: {exc}") from exc
+        _check_totals(len(infos), sum(i.file_size for i in infos))
+        for info in infos:
+            if info.is_dir() or _skip_name(info.filename):
+                continue
+            entry = SourceEntry(key=info.filename, category=_category_of(info.filename))
+            mode = info.external_attr >> 16
+            entry.error = _member_verdict(info.filename, info.file_size, info.compress_size, stat.S_ISLNK(mode))
+            if entry.error is None:
+                entry.read = lambda info=info, archive=archive: _read_zip(archive, info)
+            yield entry
+
+    def _tar_entries(self, tar: tarfile.TarFile) -> Iterator[SourceEntry]:
+        count, total = 0, 0
+        try:
+            for member in tar:
+                count += 1
+                total += max(member.size, 0)
+                _check_totals(count, total)
+                if member.isdir() or _skip_name(member.name):
+                    continue
+                entry = SourceEntry(key=member.name, category=_category_of(member.name))
+                if member.issym() or member.islnk():
+                    entry.error = Rejected("symlink", f"Links are not extracted ({member.name} -> {member.linkname}).")
+                elif not member.isfile():
+                    entry.error = Rejected("not_a_file", "Devices, FIFOs and other special members are skipped.")
+                else:
+                    entry.error = _member_verdict(member.name, member.size, None, False)
+                if entry.error is None:
+                    entry.read = lambda member=member: _read_tar(tar, member)
+                yield entry
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise SourceError("archive_unreadable", f"The archive is damaged: {exc}") from exc
+
+
+def _check_totals(count: int, total: int) -> None:
+    if count > int(limit("ARCHIVE_MAX_ENTRIES")):
+        raise SourceError("archive_too_many_entries", f"More than {limit('ARCHIVE_MAX_ENTRIES')} entries.")
+    if total > int(limit("ARCHIVE_MAX_TOTAL_BYTES")):
+        raise SourceError("archive_bomb", f"The archive expands to more than {limit('ARCHIVE_MAX_TOTAL_BYTES')} bytes.")
+
+
+def _member_verdict(name: str, size: int, compressed: int | None, is_link: bool) -> Rejected | None:
+    why = _unsafe_member_name(name)
+    if why:
+        return Rejected("unsafe_path", f"{name!r} has {why}; it is not extracted.")
+    if is_link:
+        return Rejected("symlink", "Links are not extracted.")
+    ratio = size / compressed if compressed else 0
+    if size > 1024 * 1024 and ratio > float(limit("ARCHIVE_MAX_RATIO")):
+        return Rejected("archive_bomb", f"Compression ratio {ratio:.0f}:1 ({size} bytes expanded); refused.")
+    if size > int(limit("MAX_IMAGE_BYTES")):
+        return Rejected("too_large", f"The member is {size} bytes; the limit is {limit('MAX_IMAGE_BYTES')}.")
+    return None
+
+
+def _read_zip(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    try:
+        with archive.open(info) as fh:
+            return _bounded_read(fh)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise Rejected("archive_member_unreadable", f"Cannot extract: {exc}") from exc
+
+
+def _read_tar(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    try:
+        fh = tar.extractfile(member)
+        if fh is None:
+            raise Rejected("not_a_file", "Not a regular file.")
+        return _bounded_read(fh)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise Rejected("archive_member_unreadable", f"Cannot extract: {exc}") from exc
+
+
+class UrlListSource(Source):
+    """CSV `url,category[,license,attribution,query]` (optional header row) or one URL per line."""
+
+    def entries(self) -> Iterator[SourceEntry]:
+        raw = _open_binary(self.source, self._stack).read(MAX_URL_LIST_BYTES + 1)
+        if len(raw) > MAX_URL_LIST_BYTES:
+            raise SourceError("url_list_too_large", f"The URL list is larger than {MAX_URL_LIST_BYTES} bytes.")
+        text = raw.decode("utf-8-sig", errors="replace")
+        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        if not lines:
+            return
+        if "," not in lines[0]:
+            for line in lines:
+                url = line.strip()
+                yield SourceEntry(key=url, url=url)
+            return
+        fields = ["url", "category", "license", "attribution", "query"]
+        rows = list(csv.reader(io.StringIO("\n".join(lines))))
+        if rows and rows[0] and rows[0][0].strip().lower() == "url":
+            fields = [c.strip().lower() for c in rows[0]]
+            rows = rows[1:]
+        for row in rows:
+            values = dict(zip(fields, (c.strip() for c in row), strict=False))
+            url = values.get("url", "")
+            if not url:
+                continue
+            category = values.get("category") or None
+            yield SourceEntry(
+                key=f"{url}\t{category or ''}",
+                url=url,
+                category=category,
+                license=values.get("license", "")[:200],
+                attribution=values.get("attribution", "")[:500],
+                query=values.get("query", "")[:500],
+            )
+
+
+def source_open(kind: str, source: str) -> Source:
+    classes = {"folder": FolderSource, "archive": ArchiveSource, "urls": UrlListSource, "upload": UploadSource}
+    if kind not in classes:
+        raise SourceError("unknown_kind", f"Unknown source kind {kind!r}.")
+    return classes[kind](source)

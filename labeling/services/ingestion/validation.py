@@ -1,0 +1,170 @@
+"""Decode one input with Pillow inside limits and turn it into what we store: original, thumbnail, hash.
+
+Every refusal is a `Rejected(code, message)`; nothing else escapes for bad bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from labeling.algorithms.phash_index import phash64, to_signed
+from labeling.services.ingestion.config import limit
+
+# Pillow's bomb warning is an error here (and anywhere in the process: a half-checked bomb is never wanted).
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # MPO (camera JPEGs) comes through the JPEG opener
+# Formats every browser shows; anything else (TIFF) is stored as PNG.
+BROWSER_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
+_PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, Image.DecompressionBombError)
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    sha256: str
+    data: bytes  # what is stored: the input bytes, or a normalised re-encoding (see README)
+    format: str
+    ext: str
+    mode: str
+    width: int
+    height: int
+    thumbnail: bytes
+    phash: int  # signed 64-bit
+    normalised: str = ""  # why the stored bytes differ from the input ("" when they don't)
+
+
+def image_prepare(data: bytes) -> PreparedImage:
+    """Validate `data` and build the stored original, a ≤256 px JPEG thumbnail and a pHash."""
+    if not data:
+        raise Rejected("empty", "The file is empty (0 bytes).")
+    max_bytes = int(limit("MAX_IMAGE_BYTES"))
+    if len(data) > max_bytes:
+        raise Rejected("too_large", f"The file is {len(data)} bytes; the limit is {max_bytes}.")
+    try:
+        im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise Rejected("decompression_bomb", f"Too many pixels to decode safely ({exc}).") from exc
+    except UnidentifiedImageError as exc:
+        raise Rejected("not_an_image", "Not a JPEG, PNG, WebP, GIF, BMP or TIFF image.") from exc
+    except _DECODE_ERRORS as exc:
+        raise Rejected("corrupt", f"The image header could not be read: {exc}") from exc
+    with im:
+        return _prepare_open(im, data)
+
+
+def _prepare_open(im: Image.Image, data: bytes) -> PreparedImage:
+    fmt = "JPEG" if im.format == "MPO" else str(im.format)
+    width, height = im.size
+    _check_size(width, height)
+    try:
+        frames = getattr(im, "n_frames", 1)
+        orientation = im.getexif().get(0x0112, 1)
+    except _DECODE_ERRORS as exc:
+        raise Rejected("corrupt", f"The image metadata could not be read: {exc}") from exc
+    reasons = []
+    if fmt not in BROWSER_FORMATS:
+        reasons.append(f"{fmt} stored as PNG")
+    if frames > 1:
+        reasons.append(f"first of {frames} frames kept")
+    if orientation not in (1, None):
+        reasons.append(f"EXIF orientation {orientation} applied")
+    size = int(limit("THUMBNAIL_SIZE"))
+    try:
+        if reasons:
+            im.seek(0)
+            im.load()
+            upright = ImageOps.exif_transpose(im) or im
+            stored_fmt = "JPEG" if fmt == "JPEG" else "PNG"
+            stored = _encode_original(upright, stored_fmt, icc=im.info.get("icc_profile"))
+            thumb = _to_rgb(upright)
+            thumb.thumbnail((size, size))
+            width, height, mode = upright.width, upright.height, upright.mode
+        else:
+            stored, stored_fmt, mode = data, fmt, im.mode
+            if im.mode in {"RGB", "L", "CMYK", "YCbCr"}:
+                im.thumbnail((size, size))  # JPEG: decodes in draft mode (DCT scaling), still reads every block
+                thumb = _to_rgb(im)
+            else:
+                im.load()
+                thumb = _to_rgb(im)
+                thumb.thumbnail((size, size))
+    except _DECODE_ERRORS as exc:
+        raise Rejected("corrupt", f"The image could not be decoded: {exc}") from exc
+    except Image.DecompressionBombWarning as exc:
+        raise Rejected("decompression_bomb", f"Too many pixels to decode safely ({exc}).") from exc
+    if stored_fmt == "JPEG" and stored is data and max(width, height) <= size and mode in {"RGB", "L"}:
+        thumbnail = data  # already a small JPEG: it is its own thumbnail
+    else:
+        buf = io.BytesIO()
+        thumb.save(buf, "JPEG", quality=85)
+        thumbnail = buf.getvalue()
+    return PreparedImage(
+        sha256=hashlib.sha256(stored).hexdigest(),
+        data=stored,
+        format=stored_fmt,
+        ext=EXTENSIONS[stored_fmt],
+        mode=mode,
+        width=width,
+        height=height,
+        thumbnail=thumbnail,
+        phash=to_signed(
+            phash64(np.asarray(thumb.convert("L").resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=2.0)))
+        ),
+        normalised="; ".join(reasons),
+    )
+
+
+def _check_size(width: int, height: int) -> None:
+    max_pixels = int(limit("MAX_IMAGE_PIXELS"))
+    if Image.MAX_IMAGE_PIXELS:
+        max_pixels = min(max_pixels, int(Image.MAX_IMAGE_PIXELS))
+    if width * height > max_pixels:
+        raise Rejected("decompression_bomb", f"{width}×{height} is {width * height} pixels; the limit is {max_pixels}.")
+    min_side, max_side = int(limit("MIN_IMAGE_SIDE")), int(limit("MAX_IMAGE_SIDE"))
+    if min(width, height) < min_side:
+        raise Rejected("too_small", f"{width}×{height}: each side must be at least {min_side} px.")
+    if max(width, height) > max_side:
+        raise Rejected("too_large_dimensions", f"{width}×{height}: each side must be at most {max_side} px.")
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any decoded mode -> RGB or L for a JPEG thumbnail and the hash (alpha flattened onto white)."""
+    if im.mode in {"RGB", "L"}:
+        return im
+    if im.mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
+        arr = np.asarray(im, dtype=np.float64)
+        top = float(arr.max()) or 1.0
+        return Image.fromarray(np.clip(arr * (255.0 / max(top, 255.0)), 0, 255).astype(np.uint8))
+    if im.mode in {"RGBA", "LA", "PA", "P", "RGBa", "La"} or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return im.convert("RGB")
+
+
+def _encode_original(im: Image.Image, fmt: str, *, icc: bytes | None) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        out = im if im.mode in {"L", "RGB", "CMYK"} else _to_rgb(im)
+        out.save(buf, "JPEG", quality=95, icc_profile=icc or None)
+    else:
+        out = im if im.mode in _PNG_MODES else _to_rgb(im)
+        out.save(buf, "PNG", icc_profile=icc or None)
+    return buf.getvalue()

@@ -1,0 +1,192 @@
+"""Researcher pages: categories (list, add, edit, import), ingest (upload), batch progress, images grid."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from annotate.exceptions import ServiceError
+from annotate.roles import Role, role_required
+from labeling.models import IngestBatch
+from labeling.selectors.projects import project_for_researcher
+from labeling.services.categories import categories_import, category_delete, category_update
+from labeling.services.ingestion import batch_create_from_uploads, batch_report
+from labeling.services.ingestion.batch import batch_start
+from labeling.services.ingestion.selectors import (
+    batch_for_researcher,
+    batch_rejections,
+    category_for_project,
+    image_sources_for_project,
+)
+from labeling.services.projects import category_upsert
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def clean(self, data: object, initial: object = None) -> list:
+        items = data if isinstance(data, list | tuple) else [data]
+        return [super(MultipleFileField, self).clean(item, initial) for item in items if item]
+
+
+class CategoryForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    definition = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
+    wnid = forms.CharField(max_length=32, required=False, label="WordNet id")
+    parent = forms.CharField(max_length=200, required=False, help_text="Name of the parent category")
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV (name,definition,wnid,parent) or JSON list")
+
+
+class UploadForm(forms.Form):
+    KINDS = [("upload", "Image files"), ("archive", "A .zip / .tar / .tar.gz archive"), ("urls", "A URL list")]
+    kind = forms.ChoiceField(choices=KINDS, widget=forms.RadioSelect, initial="upload")
+    files = MultipleFileField(widget=MultipleFileInput(attrs={"multiple": True}))
+    category = forms.CharField(max_length=200, required=False, help_text="Candidate category for every file")
+
+
+@role_required(Role.RESEARCHER)
+@require_http_methods(["GET", "POST"])
+def project_categories(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_researcher(request.user, slug)
+    form, import_form = CategoryForm(prefix="add"), ImportForm(prefix="import")
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "add":
+                form = CategoryForm(request.POST, prefix="add")
+                if form.is_valid():
+                    category_upsert(
+                        project=project, **{**form.cleaned_data, "parent": form.cleaned_data["parent"] or None}
+                    )
+                    messages.success(request, f"Category {form.cleaned_data['name']} saved.")
+                    return redirect("project_categories", slug=slug)
+            elif action == "import":
+                import_form = ImportForm(request.POST, request.FILES, prefix="import")
+                if import_form.is_valid():
+                    upload = import_form.cleaned_data["file"]
+                    result = categories_import(project=project, data=upload.read(6 * 1024 * 1024), filename=upload.name)
+                    messages.success(request, f"{result.created} created, {result.updated} updated.")
+                    for error in result.errors[:20]:
+                        messages.error(request, error)
+                    return redirect("project_categories", slug=slug)
+            elif action == "delete":
+                category = category_for_project(project, int(request.POST.get("pk", "0") or 0))
+                category_delete(category=category)
+                messages.success(request, f"Category {category.name} deleted.")
+                return redirect("project_categories", slug=slug)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+    categories = project.categories.select_related("parent").order_by("name")
+    return render(
+        request,
+        "labeling/ingest/categories.html",
+        {"project": project, "categories": categories, "form": form, "import_form": import_form},
+    )
+
+
+@role_required(Role.RESEARCHER)
+@require_http_methods(["GET", "POST"])
+def category_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = project_for_researcher(request.user, slug)
+    category = category_for_project(project, pk)
+    initial = {**{f: getattr(category, f) for f in ("name", "definition", "wnid")}, "parent": category.parent or ""}
+    form = CategoryForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        parent = project.categories.filter(name=data["parent"]).first() if data["parent"] else None
+        try:
+            if data["parent"] and parent is None:
+                raise ServiceError(f"No category {data['parent']!r} in this project.", code="bad_parent")
+            category_update(
+                category=category, name=data["name"], definition=data["definition"], wnid=data["wnid"], parent=parent
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Category saved.")
+            return redirect("project_categories", slug=slug)
+    return render(
+        request, "labeling/ingest/category_edit.html", {"project": project, "category": category, "form": form}
+    )
+
+
+@role_required(Role.RESEARCHER)
+@require_http_methods(["GET", "POST"])
+def project_ingest(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_researcher(request.user, slug)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                category = category_upsert(project=project, name=data["category"]) if data["category"] else None
+                batch = batch_create_from_uploads(
+                    project=project, kind=data["kind"], files=data["files"], default_category=category,
+                    created_by=request.user,
+                )  # fmt: skip
+                batch_start(batch=batch)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            return redirect("batch_detail", pk=batch.pk)
+    batches = project.ingest_batches.order_by("-id")[:50]
+    return render(request, "labeling/ingest/ingest.html", {"project": project, "form": form, "batches": batches})
+
+
+def _status(batch: IngestBatch) -> dict:
+    report = batch_report(batch=batch)
+    return {
+        **report,
+        "status": batch.status,
+        "total": batch.total,
+        "processed": batch.processed,
+        "error": batch.error,
+        "finished": batch.status in {IngestBatch.Status.DONE, IngestBatch.Status.FAILED},
+    }
+
+
+@role_required(Role.RESEARCHER)
+@require_GET
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = batch_for_researcher(request.user, pk)
+    context = {"batch": batch, "project": batch.project, "status": _status(batch), "errors": batch_rejections(batch)}
+    return render(request, "labeling/ingest/batch.html", context)
+
+
+@role_required(Role.RESEARCHER)
+@require_GET
+def batch_status(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(_status(batch_for_researcher(request.user, pk)))
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@role_required(Role.RESEARCHER)
+@require_GET
+def project_images(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_researcher(request.user, slug)
+    near = {"yes": True, "no": False}.get(request.GET.get("near_duplicate", ""))
+    qs = image_sources_for_project(
+        project, category=_int_param(request, "category"), batch=_int_param(request, "batch"), near_duplicate=near
+    )
+    page = Paginator(qs, 60).get_page(request.GET.get("page"))
+    context = {
+        "project": project,
+        "page": page,
+        "categories": project.categories.order_by("name"),
+        "filters": {"category": _int_param(request, "category"), "batch": _int_param(request, "batch"), "near": near},
+    }
+    return render(request, "labeling/ingest/images.html", context)
