@@ -1,8 +1,8 @@
 """OpenAPI generation tweaks.
 
 Views declare nested `InputSerializer`/`OutputSerializer` classes (one view per operation), so
-component names are taken from the qualified name (`MeApi.OutputSerializer` -> `MeApiOutput`)
-instead of colliding on "Output".
+component names are taken from the qualified name (`MeApi.OutputSerializer` -> `MeApiOutput`,
+its request variant `MeApiOutputRequest`) instead of colliding on "Output"/"InputRequest".
 """
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
@@ -13,6 +13,10 @@ class AutoSchema(SpectacularAutoSchema):
         name = super()._get_serializer_name(serializer, direction, bypass_extensions)
         cls = serializer if isinstance(serializer, type) else type(serializer)
         qualname = cls.__qualname__
-        if "." in qualname and "<locals>" not in qualname and name == cls.__name__.removesuffix("Serializer"):
-            name = qualname.replace(".", "").replace("Serializer", "")
-        return name
+        if "." not in qualname or "<locals>" in qualname:
+            return name
+        plain = cls.__name__.removesuffix("Serializer")
+        suffix = name[len(plain) :] if name.startswith(plain) else None
+        if suffix not in ("", "Request"):
+            return name  # a name set explicitly (e.g. by extend_schema_serializer): keep it
+        return qualname.replace(".", "").replace("Serializer", "") + suffix

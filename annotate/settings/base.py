@@ -162,6 +162,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "annotate.exceptions.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # Views opt in with `throttle_scope = "..."`; rates read per request (annotate/ratelimit.py).
+    "DEFAULT_THROTTLE_CLASSES": ["annotate.ratelimit.ScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "login": env_str("THROTTLE_LOGIN", "10/min"),
         "answers": env_str("THROTTLE_ANSWERS", "600/min"),
