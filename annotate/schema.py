@@ -9,7 +9,7 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
 
 class AutoSchema(SpectacularAutoSchema):
-    def _get_serializer_name(self, serializer, direction, bypass_extensions=False):  # noqa: ANN001, ANN202
+    def _get_serializer_name(self, serializer, direction, bypass_extensions=False):
         name = super()._get_serializer_name(serializer, direction, bypass_extensions)
         cls = serializer if isinstance(serializer, type) else type(serializer)
         qualname = cls.__qualname__

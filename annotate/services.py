@@ -20,7 +20,7 @@ def check_database() -> tuple[bool, str]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception as exc:  # noqa: BLE001 - any failure means "down"; the message says which
+    except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}".strip()[:300]
     return True, connection.vendor
 
@@ -40,6 +40,6 @@ def check_broker(timeout: float = 2.0) -> tuple[bool, str]:
         with Connection(url, connect_timeout=timeout, transport_options=options) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
             driver = conn.transport.driver_type
-    except Exception as exc:  # noqa: BLE001 - any failure means "down"; the message says which
+    except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}".strip()[:300]
     return True, str(driver)

@@ -6,5 +6,5 @@ from annotate import services
 
 
 @shared_task(name="default.probe", time_limit=30, soft_time_limit=20, bind=True)
-def probe(self, token: str) -> None:  # noqa: ANN001 - Celery's bound task
+def probe(self, token: str) -> None:
     services.task_probe_record(token=token, worker_hostname=self.request.hostname or "")

@@ -22,7 +22,7 @@ class SignUpForm(UserCreationForm):
         fields = ("username", "email")
 
 
-def user_sign_up(*, username: str, email: str, password: str):  # noqa: ANN201
+def user_sign_up(*, username: str, email: str, password: str):
     """Create a volunteer account (the default role on sign-up)."""
     with transaction.atomic():
         user = get_user_model().objects.create_user(username=username, email=email, password=password)

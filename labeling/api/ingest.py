@@ -137,7 +137,11 @@ class ImageListApi(APIView):
         def get_thumbnail_url(self, obj: object) -> str:
             return reverse("media_thumbnail", args=[obj.image.sha256])
 
-    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer(many=True), summary="Project images")
+    class PageSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        results = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(parameters=[FilterSerializer], responses=PageSerializer, summary="Project images (paginated)")
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_researcher(request.user, slug)
         filters = self.FilterSerializer(data=request.query_params)

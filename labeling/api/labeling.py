@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -21,9 +22,8 @@ from labeling.services.assignment import MAX_BATCH as MAX_NEXT
 
 
 def image_urls(image: Image) -> tuple[str, str]:
-    """(thumbnail URL, original URL) from the storage API: the same shape for every image, gold or not."""
-    original = image.file.url
-    return (image.thumbnail.url if image.thumbnail else original), original
+    """(thumbnail URL, original URL) through the media view: the same shape for every image, gold or not."""
+    return reverse("media_thumbnail", args=[image.sha256]), reverse("media_image", args=[image.sha256])
 
 
 def category_payload(category: Category, *, with_examples: bool = False) -> dict:

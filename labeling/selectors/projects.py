@@ -9,7 +9,7 @@ from annotate.roles import Role, has_role
 from labeling.models import Project
 
 
-def projects_for_volunteer(user) -> QuerySet[Project]:  # noqa: ANN001
+def projects_for_volunteer(user) -> QuerySet[Project]:
     """Projects a user may label: public ones, and invite-only ones they are a member of."""
     if not user.is_authenticated:
         return Project.objects.none()
@@ -20,7 +20,7 @@ def projects_for_volunteer(user) -> QuerySet[Project]:  # noqa: ANN001
     ).distinct()
 
 
-def projects_for_researcher(user) -> QuerySet[Project]:  # noqa: ANN001
+def projects_for_researcher(user) -> QuerySet[Project]:
     """Projects a researcher owns (admins see all)."""
     if has_role(user, Role.ADMIN):
         return Project.objects.all()
@@ -29,7 +29,7 @@ def projects_for_researcher(user) -> QuerySet[Project]:  # noqa: ANN001
     return Project.objects.filter(owners=user)
 
 
-def projects_for_reviewer(user) -> QuerySet[Project]:  # noqa: ANN001
+def projects_for_reviewer(user) -> QuerySet[Project]:
     """Projects a user may review: those they are a reviewer of, or own (admins see all)."""
     if has_role(user, Role.ADMIN):
         return Project.objects.all()
@@ -46,13 +46,13 @@ def _get(queryset: QuerySet[Project], key: str | int) -> Project:
     return project
 
 
-def project_for_volunteer(user, key: str | int) -> Project:  # noqa: ANN001
+def project_for_volunteer(user, key: str | int) -> Project:
     return _get(projects_for_volunteer(user), key)
 
 
-def project_for_researcher(user, key: str | int) -> Project:  # noqa: ANN001
+def project_for_researcher(user, key: str | int) -> Project:
     return _get(projects_for_researcher(user), key)
 
 
-def project_for_reviewer(user, key: str | int) -> Project:  # noqa: ANN001
+def project_for_reviewer(user, key: str | int) -> Project:
     return _get(projects_for_reviewer(user), key)

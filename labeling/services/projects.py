@@ -17,7 +17,7 @@ def project_create(
     slug: str,
     task_type: str = Project.TaskType.VERIFY,
     name: str = "",
-    owner=None,  # noqa: ANN001
+    owner=None,
     instructions: str = "",
     min_votes: int = 3,
     max_votes: int | None = None,

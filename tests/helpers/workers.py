@@ -107,5 +107,5 @@ def purge_queues() -> None:
         for queue in ("default", "ingest", "gpu"):
             try:
                 conn.default_channel.queue_purge(queue)
-            except Exception:  # noqa: BLE001, S112 - a queue that does not exist yet has nothing to purge
+            except Exception:  # noqa: S112 - a queue that does not exist yet has nothing to purge
                 continue

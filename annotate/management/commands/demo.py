@@ -37,13 +37,13 @@ DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "e
 class Command(BaseCommand):
     help = "Set up and run the demo: accounts, a seeded project, a Celery worker and the web server."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--per-class", type=int, default=24, help="Seed images per digit class.")
         parser.add_argument("--seed-only", action="store_true", help="Set up and seed, then exit.")
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         logins = self._demo_accounts()
         self._seed_projects(options["per_class"])
@@ -139,7 +139,7 @@ class Command(BaseCommand):
         self._print_logins(logins, f"http://{host}:{port}/")
         stopping = False
 
-        def stop(signum, frame) -> None:  # noqa: ANN001, ARG001
+        def stop(signum, frame) -> None:
             nonlocal stopping
             stopping = True
 
