@@ -1,1 +1,123 @@
-"""Training runs (filled in by the training capability)."""
+"""Training runs, their per-epoch history, and model predictions fed back into labeling (see README.md)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class TrainingRun(models.Model):
+    """One training of one architecture on one dataset version, executed by a `gpu` worker.
+
+    Written only by training.services. The lease (lease_owner / lease_expires_at, renewed by a heartbeat)
+    guarantees that a redelivered task never trains the same run twice at once.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    version = models.ForeignKey("labeling.DatasetVersion", on_delete=models.CASCADE, related_name="training_runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    architecture = models.CharField(max_length=64)
+    config = models.JSONField(default=dict, help_text="TrainConfig.to_dict() (checkpoint_dir is set by the worker).")
+    device_requested = models.CharField(max_length=8, default="auto")
+    device_used = models.CharField(max_length=16, blank=True)
+    world_size = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    epochs_total = models.PositiveIntegerField(default=0)
+    epochs_done = models.PositiveIntegerField(default=0)
+    class_names = models.JSONField(default=list, blank=True, help_text="Names in model class-index order.")
+    final_split = models.CharField(max_length=8, blank=True)
+    final_metrics = models.JSONField(null=True, blank=True)
+    checkpoint = models.CharField(max_length=255, blank=True, help_text="Storage name of the final checkpoint.")
+    checkpoint_size = models.PositiveBigIntegerField(default=0)
+    worker_host = models.CharField(max_length=255, blank=True)
+    log_tail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Executions started (a resume is one more).")
+    resumed_from_epoch = models.PositiveIntegerField(null=True, blank=True)
+    # DB lease: the worker executing the run; another worker may take over only once it expired.
+    lease_owner = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Model-as-voter: confusion on checked items, in the project's label order (see services/voter.py).
+    voter_labels = models.JSONField(null=True, blank=True)
+    voter_confusion = models.JSONField(null=True, blank=True)
+    voter_checked = models.PositiveIntegerField(default=0)
+    voter_accuracy = models.FloatField(null=True, blank=True)
+    voter_max_weight = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="training_run_lease_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.architecture})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return (self.final_metrics or {}).get("accuracy")
+
+    @property
+    def macro_f1(self) -> float | None:
+        return (self.final_metrics or {}).get("macro_f1")
+
+
+class TrainingEpoch(models.Model):
+    """One completed epoch of a run; each epoch exactly once (a resumed run continues the numbering)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="epochs")
+    epoch = models.PositiveIntegerField()
+    train_loss = models.FloatField()
+    train_acc = models.FloatField()
+    val_loss = models.FloatField(null=True, blank=True)
+    val_acc = models.FloatField(null=True, blank=True)
+    lr = models.FloatField()
+    images_per_sec = models.FloatField(default=0.0)
+    seconds = models.FloatField(default=0.0)
+    steps = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveIntegerField(default=1, help_text="Which execution of the run recorded it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run_id", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["run", "epoch"], name="training_epoch_once")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} epoch {self.epoch}"
+
+
+class ModelPrediction(models.Model):
+    """A finished run's opinion on one item (model-in-the-loop)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="predictions")
+    item = models.ForeignKey("labeling.Item", on_delete=models.CASCADE, related_name="model_predictions")
+    probs = models.JSONField(help_text="Softmax over the run's classes, in class-index order.")
+    label_probs = models.JSONField(help_text="The same opinion in the item's label space: {label value: p}.")
+    predicted_label = models.IntegerField()
+    confidence = models.FloatField()
+    entropy = models.FloatField(help_text="Normalised to [0, 1] by log(K).")
+    margin = models.FloatField(help_text="Top-1 minus top-2 probability.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run_id", "item_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "item"], name="model_prediction_once")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} on item {self.item_id}"

@@ -1,0 +1,79 @@
+"""Permission-scoped reads of training runs: another researcher's run is a 404, never a 403."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from labeling.models import Category, DatasetVersion, Item, Project
+from labeling.selectors.projects import projects_for_researcher, projects_for_reviewer
+from training.models import ModelPrediction, TrainingEpoch, TrainingRun
+
+
+def versions_for_researcher(user: Any) -> QuerySet[DatasetVersion]:
+    return DatasetVersion.objects.filter(project__in=projects_for_researcher(user)).select_related("project")
+
+
+def version_for_researcher(user: Any, pk: int) -> DatasetVersion:
+    version = versions_for_researcher(user).filter(pk=pk).first()
+    if version is None:
+        raise Http404("No such dataset version.")
+    return version
+
+
+def runs_for_researcher(user: Any) -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.filter(version__project__in=projects_for_researcher(user)).select_related(
+        "version", "version__project", "created_by"
+    )
+
+
+def run_for_researcher(user: Any, pk: int) -> TrainingRun:
+    run = runs_for_researcher(user).filter(pk=pk).first()
+    if run is None:
+        raise Http404("No such training run.")
+    return run
+
+
+def run_epochs(run: TrainingRun) -> list[dict[str, Any]]:
+    return list(
+        TrainingEpoch.objects.filter(run=run).order_by("epoch").values(
+            "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "seconds", "attempt"
+        )
+    )
+
+
+def item_model_opinion(item: Item, user: Any = None) -> dict[str, Any] | None:
+    """The latest finished run's opinion on an item, with answer names, for reviewers (never volunteers).
+
+    With `user`, only a reviewer/owner of the item's project gets an answer."""
+    if user is not None and not projects_for_reviewer(user).filter(pk=item.project_id).exists():
+        return None
+    pred = (
+        ModelPrediction.objects.filter(item=item, run__status=TrainingRun.Status.SUCCEEDED)
+        .select_related("run")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if pred is None:
+        return None
+    project = Project.objects.only("task_type").get(pk=item.project_id)
+    if project.task_type == Project.TaskType.VERIFY:
+        names = {"0": "no", "1": "yes"}
+    else:
+        categories = Category.objects.filter(project_id=item.project_id).values_list("pk", "name")
+        names = {str(pk): name for pk, name in categories}
+        names["-1"] = "none"
+    answers = sorted(pred.label_probs.items(), key=lambda kv: -kv[1])[:3]
+    return {
+        "run": pred.run_id,
+        "architecture": pred.run.architecture,
+        "predicted": names.get(str(pred.predicted_label), str(pred.predicted_label)),
+        "confidence": pred.confidence,
+        "entropy": pred.entropy,
+        "margin": pred.margin,
+        "top": [{"label": names.get(k, k), "p": v, "percent": round(100 * v)} for k, v in answers],
+        "vote": (item.model_probs or {}).get("vote"),
+        "voter_accuracy": pred.run.voter_accuracy,
+    }

@@ -1,0 +1,98 @@
+"""Creating, enqueueing, cancelling and re-enqueueing training runs (execution is in execute.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.exceptions import Conflict, ServiceError
+from labeling.models import DatasetVersion
+from training.ml.config import default_config_for
+from training.models import TrainingRun
+
+# What a researcher may set; everything else (checkpoint_dir, resume, initial_weights: local paths) is ours.
+USER_FIELDS = frozenset({
+    "epochs", "batch_size", "lr", "lr_schedule", "warmup_epochs", "lr_step_size", "lr_gamma", "weight_decay",
+    "momentum", "optimizer", "image_size", "augmentation", "label_smoothing", "seed", "device", "workers",
+    "amp", "channels_last", "max_train_batches",
+})  # fmt: skip
+LIMITS = {"epochs": 1000, "batch_size": 4096, "workers": 16}
+
+
+def run_config(*, architecture: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The validated TrainConfig dict for a run; ServiceError on unknown fields or impossible values."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(overrides) - USER_FIELDS)
+    if unknown:
+        raise ServiceError(f"These settings cannot be set: {', '.join(unknown)}.", code="invalid_config")
+    for key, limit in LIMITS.items():
+        if key in overrides and int(overrides[key]) > limit:
+            raise ServiceError(f"{key} must be at most {limit}.", code="invalid_config")
+    try:
+        return default_config_for(architecture, **overrides).to_dict()
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(str(exc), code="invalid_config") from exc
+
+
+def run_create(
+    *,
+    version: DatasetVersion,
+    created_by: Any = None,
+    architecture: str = "small_cnn",
+    overrides: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """A queued run with the per-architecture defaults plus `overrides`; enqueued on `gpu` after commit."""
+    if len(version.classes) < 2:
+        raise ServiceError("A dataset version needs at least 2 classes to train on.", code="too_few_classes")
+    config = run_config(architecture=architecture, overrides=overrides)
+    run = TrainingRun.objects.create(
+        version=version,
+        created_by=created_by,
+        architecture=architecture,
+        config=config,
+        device_requested=config["device"],
+        epochs_total=config["epochs"],
+    )
+    if enqueue:
+        run_enqueue(run=run)
+    return run
+
+
+def run_enqueue(*, run: TrainingRun, queue: str | None = None) -> None:
+    """Send `gpu.train_run` after the current transaction commits (`queue` overrides the routing, for tests)."""
+    from training.tasks import train_run
+
+    options = {"queue": queue} if queue else {}
+    transaction.on_commit(lambda: train_run.apply_async(args=[run.pk], **options))
+
+
+def run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Queued: cancelled now. Running: the worker stops at the next batch boundary. Finished: Conflict."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.is_terminal:
+            raise Conflict(f"Run {run.pk} has already {run.status}.", code="run_finished")
+        run.cancel_requested = True
+        fields = ["cancel_requested", "updated_at"]
+        if run.status == TrainingRun.Status.QUEUED and not run.lease_owner:
+            run.status = TrainingRun.Status.CANCELLED
+            run.finished_at = timezone.now()
+            fields += ["status", "finished_at"]
+        run.save(update_fields=fields)
+    return run
+
+
+def runs_resume_stale(*, queue: str | None = None) -> list[int]:
+    """Re-enqueue runs whose worker died (status running, lease expired); the lease makes this safe to call
+    any time, even while the broker also redelivers the original message."""
+    stale = list(
+        TrainingRun.objects.filter(
+            status=TrainingRun.Status.RUNNING, lease_expires_at__lt=timezone.now()
+        ).values_list("pk", flat=True)
+    )
+    for pk in stale:
+        run_enqueue(run=TrainingRun(pk=pk), queue=queue)
+    return stale

@@ -1,0 +1,168 @@
+"""Model-in-the-loop, part 2: the trained model as one more, bounded voter in the item posterior.
+
+1. Its confusion matrix (rows = true answer, columns = its top answer, add-one smoothing) is measured on
+   *checked* items only -- gold answers and reviewer-accepted labels -- leaving out images the run trained on.
+2. Its vote for an item is `posterior_with_extra_voter(uniform, model distribution, confusion, max_weight)`
+   (the quality engine's function): the model's likelihood, tempered so that it moves the log-odds between
+   any two answers by at most `max_weight` nats -- by default log 9, one 90 %-accurate yes/no voter.
+3. Open, non-gold items that have human votes get posterior = human posterior (the quality engine's
+   annotator models) folded with that vote, and the quality engine's `decide` re-decides them, so a
+   confident, measured-accurate model lets an item finish with fewer human votes. Humans still provide
+   at least `min_votes`; gold and reviewed items are never touched; review items stay with reviewers.
+The vote is also stored in `item.model_probs["vote"]` so the online update can keep folding it in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.exceptions import ServiceError
+from labeling.algorithms.posterior import posterior_with_extra_voter
+from labeling.models import Annotation, CategoryCalibration, DatasetVersionItem, Item, Project
+from labeling.services.quality_engine import (
+    annotator_models,
+    blocked_user_ids,
+    calibration_key,
+    decide,
+    effective_target,
+    posterior_json,
+    project_classes,
+)
+from training.models import ModelPrediction, TrainingRun
+
+DEFAULT_MAX_WEIGHT = math.log(9.0)
+MAX_WEIGHT_CAP = math.log(99.0)
+MIN_CHECKED = 10
+
+
+@dataclass
+class VoterReport:
+    checked: int
+    accuracy: float
+    considered: int
+    updated: int
+    done: int
+    max_weight: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def model_confusion(truth: list[int], predicted: list[int], k: int) -> np.ndarray:
+    """(K, K) counts + 1 (Laplace), rows = true class index, columns = predicted class index."""
+    conf = np.ones((k, k), dtype=np.float64)
+    np.add.at(conf, (np.asarray(truth, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1.0)
+    return conf
+
+
+def _checked(run: TrainingRun, project: Project, index: dict[int, int]) -> tuple[list[int], list[int]]:
+    seen = set(DatasetVersionItem.objects.filter(version=run.version, split="train").values_list("image_id", flat=True))
+    rows = ModelPrediction.objects.filter(run=run, item__project=project).values_list(
+        "predicted_label", "item__is_gold", "item__gold_label", "item__status", "item__label", "item__image_id"
+    )
+    truth, pred = [], []
+    for predicted, is_gold, gold_label, status, label, image_id in rows:
+        true = gold_label if is_gold else (label if status == Item.Status.ACCEPTED else None)
+        if true is None or image_id in seen or true not in index or predicted not in index:
+            continue
+        truth.append(index[true])
+        pred.append(index[predicted])
+    return truth, pred
+
+
+def model_voter_apply(
+    *, run: TrainingRun, project: Project, max_weight: float = DEFAULT_MAX_WEIGHT, min_checked: int = MIN_CHECKED
+) -> VoterReport:
+    """Measure the model on checked items, then fold its bounded vote into open items' posteriors."""
+    if project.task_type == Project.TaskType.BOXES:
+        raise ServiceError("The model votes on verify and classify projects only.", code="unsupported_task")
+    max_weight = float(min(max(max_weight, 0.0), MAX_WEIGHT_CAP))
+    labels = project_classes(project)
+    index = {label: i for i, label in enumerate(labels)}
+    truth, pred = _checked(run, project, index)
+    if len(truth) < min_checked:
+        raise ServiceError(
+            f"Only {len(truth)} gold or reviewed items (not used for training) have a prediction from run {run.pk}; "
+            f"at least {min_checked} are needed to measure the model before it may vote.",
+            code="not_enough_checked",
+        )
+    conf = model_confusion(truth, pred, len(labels))
+    accuracy = float(np.mean(np.asarray(truth) == np.asarray(pred)))
+    TrainingRun.objects.filter(pk=run.pk).update(
+        voter_labels=labels, voter_confusion=conf.tolist(), voter_checked=len(truth), voter_accuracy=accuracy,
+        voter_max_weight=max_weight, updated_at=timezone.now(),
+    )  # fmt: skip
+    considered, updated, done = _apply(run, project, labels, conf, max_weight)
+    return VoterReport(len(truth), accuracy, considered, updated, done, max_weight)
+
+
+def _apply(
+    run: TrainingRun, project: Project, labels: list[int], conf: np.ndarray, max_weight: float
+) -> tuple[int, int, int]:
+    uniform = np.full(len(labels), 1.0 / len(labels))
+    preds = dict(
+        ModelPrediction.objects.filter(
+            run=run, item__project=project, item__status=Item.Status.OPEN, item__is_gold=False
+        ).values_list("item_id", "label_probs")
+    )
+    blocked = blocked_user_ids(project.pk)
+    updated = done = 0
+    with transaction.atomic():
+        items = Item.objects.select_for_update().filter(pk__in=list(preds), status=Item.Status.OPEN, is_gold=False)
+        for item in items.order_by("id"):
+            probs = np.array([preds[item.pk].get(str(label), 0.0) for label in labels], dtype=np.float64)
+            vote = posterior_with_extra_voter(uniform, probs, conf, max_weight)
+            item.model_probs = {
+                **(item.model_probs or {}), "run": run.pk, "vote": posterior_json(labels, vote),
+                "max_weight": round(max_weight, 6),
+            }  # fmt: skip
+            fields = ["model_probs", "updated_at"]
+            if _redecide(item, project, labels, probs, conf, max_weight, blocked):
+                fields += ["posterior", "label", "confidence", "status", "needed_votes", "priority"]
+                updated += 1
+                done += item.status == Item.Status.DONE
+            item.save(update_fields=fields)
+    return len(preds), updated, done
+
+
+def _redecide(item: Item, project: Project, labels: list[int], probs: np.ndarray, conf: np.ndarray,
+              max_weight: float, blocked: set[int]) -> bool:  # fmt: skip
+    """Human posterior (quality engine's annotator models) + the model's bounded vote, then `decide`.
+    False (nothing changed) for an item without counted human votes."""
+    votes = [
+        (user, label)
+        for user, label in Annotation.objects.filter(item=item).order_by("id").values_list("user_id", "label")
+        if user not in blocked and label in labels
+    ]
+    if not votes:
+        return False
+    users, answers = [u for u, _ in votes], [lb for _, lb in votes]
+    models = annotator_models(project, answers)
+    human = _in_order(models.posterior(users, answers), models.classes, labels)
+    post = posterior_with_extra_voter(human, probs, conf, max_weight)
+    item.posterior = posterior_json(labels, post)
+    item.label = labels[int(post.argmax())]
+    item.confidence = round(float(post.max()), 6)
+    key = calibration_key(project, item, item.label)
+    calibration = CategoryCalibration.objects.filter(project=project, category_id=key).first()
+    d = decide(
+        n_votes=len(votes), posterior=post, min_votes=project.min_votes, max_votes=project.max_votes,
+        target=effective_target(project, calibration), prior_accuracy=models.prior_accuracy,
+    )  # fmt: skip
+    if d.status == Item.Status.REVIEW:  # the model may help finish an item, never send one to review
+        return False
+    item.status, item.needed_votes, item.priority = d.status, d.needed_votes, d.priority
+    return True
+
+
+def _in_order(post: np.ndarray, classes: list[int], labels: list[int]) -> np.ndarray:
+    """The annotator models' posterior re-indexed to `labels` (the snapshot may order classes differently)."""
+    where = {c: i for i, c in enumerate(classes)}
+    out = np.array([post[where[label]] if label in where else 1e-12 for label in labels], dtype=np.float64)
+    return out / out.sum()

@@ -1,0 +1,38 @@
+"""The start-a-run form: per-architecture defaults come from training.ml.config.default_config_for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from training.ml.config import ARCHS, AUGMENTATIONS, DEVICES, LR_SCHEDULES, default_config_for
+
+FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "weight_decay", "image_size", "augmentation", "seed", "device")
+
+
+def arch_defaults() -> dict[str, dict[str, Any]]:
+    """{arch: {field: default}} for the form's JS, so changing the architecture refills sensible values."""
+    out = {}
+    for arch in ARCHS:
+        cfg = default_config_for(arch).to_dict()
+        out[arch] = {f: cfg[f] for f in FIELDS}
+    return out
+
+
+class RunStartForm(forms.Form):
+    architecture = forms.ChoiceField(choices=[(a, a) for a in ARCHS], initial="small_cnn")
+    epochs = forms.IntegerField(min_value=1, max_value=1000)
+    batch_size = forms.IntegerField(min_value=1, max_value=4096)
+    lr = forms.FloatField(label="Learning rate", min_value=1e-7, max_value=10)
+    lr_schedule = forms.ChoiceField(label="Schedule", choices=[(s, s) for s in LR_SCHEDULES])
+    weight_decay = forms.FloatField(min_value=0, max_value=1)
+    image_size = forms.IntegerField(min_value=8, max_value=1024, help_text="Pixels per side after resizing.")
+    augmentation = forms.ChoiceField(choices=[(a, a) for a in AUGMENTATIONS])
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1)
+    device = forms.ChoiceField(choices=[(d, d) for d in DEVICES], help_text="auto: CUDA when the worker has it.")
+
+    def __init__(self, *args: Any, architecture: str = "small_cnn", **kwargs: Any) -> None:
+        defaults = arch_defaults().get(architecture, arch_defaults()["small_cnn"])
+        kwargs.setdefault("initial", {"architecture": architecture, **defaults})
+        super().__init__(*args, **kwargs)
