@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+if TYPE_CHECKING:  # the web process reads configs without loading torch
+    import torch
 
 Arch = Literal[
     "small_cnn",
@@ -144,6 +145,8 @@ def default_config_for(arch: str, **overrides: Any) -> TrainConfig:
 
 def resolve_device(name: str, rank: int = 0) -> torch.device:
     """Map "auto" to the rank's CUDA device when one exists, else CPU; "cuda" without CUDA is an error."""
+    import torch
+
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
@@ -153,6 +156,8 @@ def resolve_device(name: str, rank: int = 0) -> torch.device:
 
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     """Autocast dtype: bf16 where the GPU supports it (no loss scaling needed), else fp16; None on CPU/off."""
+    import torch
+
     if not enabled or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

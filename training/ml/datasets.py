@@ -82,6 +82,10 @@ def list_samples(root: str | Path, split: str, classes: Sequence[str]) -> list[t
     index = {name: i for i, name in enumerate(classes)}
     samples: list[tuple[str, int]] = []
     for class_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
+        if class_dir.name not in index and class_dir.name.isdigit() and int(class_dir.name) < len(classes):
+            # Annotate's imagefolder export names class folders by zero-padded index ("000", "001" ...)
+            # and lists the names in classes.json.
+            index[class_dir.name] = int(class_dir.name)
         if class_dir.name not in index:
             raise ValueError(f"class folder {class_dir} is not in the class list")
         for file in sorted(class_dir.iterdir()):

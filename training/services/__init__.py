@@ -1,10 +1,25 @@
 """Training services: every write of the training app goes through these (see ../README.md)."""
 
-from training.services.data import version_materialise
-from training.services.execute import run_execute
-from training.services.predictions import predictions_create, predictions_refresh
+from importlib import import_module
+from typing import Any
+
 from training.services.runs import run_cancel, run_config, run_create, run_enqueue, runs_resume_stale
 from training.services.voter import model_voter_apply
+
+# These import torch; the web process never needs them, so they load on first use (workers, commands).
+_HEAVY = {
+    "run_execute": "training.services.execute",
+    "predictions_create": "training.services.predictions",
+    "predictions_refresh": "training.services.predictions",
+    "version_materialise": "training.services.data",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HEAVY:
+        return getattr(import_module(_HEAVY[name]), name)
+    raise AttributeError(f"module 'training.services' has no attribute {name!r}")
+
 
 __all__ = [
     "model_voter_apply",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -51,7 +50,7 @@ def run_start(request: HttpRequest, version_pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Run {run.pk} queued on the GPU workers.")
             return redirect("training_detail", pk=run.pk)
-    context = {"form": form, "version": version, "defaults": arch_defaults(), "cuda": torch.cuda.is_available()}
+    context = {"form": form, "version": version, "defaults": arch_defaults()}
     return render(request, "training/run_start.html", context)
 
 
@@ -79,7 +78,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run,
         "metrics": metrics,
         "initial": _run_json(run),
-        "cpu_warning": run.device_used == "cpu" or (not run.device_used and not torch.cuda.is_available()),
+        "cpu_warning": run.device_used == "cpu",
     }
     return render(request, "training/run_detail.html", context)
 
