@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", include("labeling.api.urls_ingest")),
+    path("", include("labeling.api.urls_labeling")),
+    path("", include("labeling.api.urls_datasets")),
+    path("", include("labeling.api.urls_quality")),
+]

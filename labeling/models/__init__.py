@@ -1,14 +1,29 @@
 """Labeling models, one module per domain; re-exported here explicitly."""
 
 from labeling.models.annotations import Annotation
+from labeling.models.datasets import DatasetExport, DatasetVersion, DatasetVersionItem
 from labeling.models.images import Image, ImageSource
 from labeling.models.ingest import IngestBatch, IngestEntry
 from labeling.models.items import Item, Lease, Skip
 from labeling.models.projects import Category, Project
+from labeling.models.quality import (
+    AnnotatorScore,
+    AnnotatorStatusChange,
+    CategoryCalibration,
+    ProjectQualitySnapshot,
+    ReviewAction,
+)
+from labeling.models.volunteers import VolunteerProfile
 
 __all__ = [
     "Annotation",
+    "AnnotatorScore",
+    "AnnotatorStatusChange",
     "Category",
+    "CategoryCalibration",
+    "DatasetExport",
+    "DatasetVersion",
+    "DatasetVersionItem",
     "Image",
     "ImageSource",
     "IngestBatch",
@@ -16,5 +31,8 @@ __all__ = [
     "Item",
     "Lease",
     "Project",
+    "ProjectQualitySnapshot",
+    "ReviewAction",
     "Skip",
+    "VolunteerProfile",
 ]

@@ -1,8 +1,7 @@
-"""The seam between submission and the quality engine.
+"""The seam between submission/assignment and the quality engine (labeling.services.quality).
 
-`annotation_submit` calls `item_after_vote` inside its transaction, with the item row locked.
-Until the quality-control capability replaces the body, an item is done after a fixed number
-of votes (`item.needed_votes`).
+`annotation_submit` calls `item_after_vote` inside its transaction, with the item row locked;
+`next_items` and `annotation_submit` ask `annotator_may_label` before giving or taking work.
 """
 
 from __future__ import annotations
@@ -11,11 +10,13 @@ from labeling.models import Item
 
 
 def item_after_vote(*, item: Item) -> None:
-    if item.votes_count >= item.needed_votes and item.status == Item.Status.OPEN:
-        item.status = Item.Status.DONE
-        item.save(update_fields=["status", "updated_at"])
+    from labeling.services.quality import item_after_vote as engine_after_vote
+
+    engine_after_vote(item=item)
 
 
-def annotator_may_label(*, user, project) -> bool:  # noqa: ANN001
-    """False for annotators blocked in this project (the quality engine decides)."""
-    return True
+def annotator_may_label(*, user, project) -> bool:
+    """False for annotators blocked in this project."""
+    from labeling.services.quality import annotator_may_label as engine_may_label
+
+    return engine_may_label(user=user, project=project)

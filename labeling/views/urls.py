@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", include("labeling.views.urls_ingest")),
+    path("", include("labeling.views.urls_labeling")),
+    path("", include("labeling.views.urls_datasets")),
+    path("", include("labeling.views.urls_review")),
+]

@@ -1,0 +1,120 @@
+"""Quality benchmark: replay the public crowd sets through the platform (`manage.py replay_crowd`).
+
+    python bench/quality.py [--sets bluebirds,temp,...] [--cost-sets bluebirds,temp] [--targets .9,.95,.99]
+                            [--ks 1,2,3,5,7] [--no-cost]
+
+(1) accuracy table: every set x every method with --policy all (one replay per set; methods are compared on the
+    same replayed votes with --compare-methods), next to crowd-kit 1.4.2's numbers from ../shared/data/crowd;
+(2) cost curve: accuracy vs labels used for --policy fixed K and --policy adaptive at several targets;
+(3) speed of the algorithms: bench/quality_algorithms.py (the algorithms' own benchmark; not repeated here).
+Appends a section to bench/RESULTS.md. Needs a database with the tables (DATABASE_URL) like any manage.py call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "crowd"
+METHODS = ["mv", "wmv", "wawa", "dawid_skene", "one_coin_ds", "mace"]
+DEFAULT = "dawid_skene"
+CROWDKIT = {  # README of ../shared/data/crowd: crowd-kit 1.4.2, all labels
+    "bluebirds": {"MV": 0.7593, "Wawa": 0.7593, "DS": 0.8889, "OneCoinDS": 0.5833, "GLAD": 0.7222, "MACE": 0.7500},
+    "rte": {"MV": 0.9187, "Wawa": 0.9213, "DS": 0.9275, "OneCoinDS": 0.9250, "GLAD": 0.9250, "MACE": 0.9250},
+    "temp": {"MV": 0.9394, "Wawa": 0.9437, "DS": 0.9416, "OneCoinDS": 0.9394, "GLAD": 0.9351, "MACE": 0.9394},
+    "web": {"MV": 0.7765, "Wawa": 0.8168, "DS": 0.8292, "OneCoinDS": 0.7486, "GLAD": 0.8213, "MACE": 0.8296},
+    "product": {"MV": 0.8966, "Wawa": 0.8966, "DS": 0.9397, "OneCoinDS": 0.9084, "GLAD": 0.9283, "MACE": 0.9290},
+}
+
+
+def replay(name: str, *extra: str) -> list[dict]:
+    cmd = [
+        sys.executable, "manage.py", "replay_crowd",
+        "--labels", str(DATA / name / "labels.csv"), "--gold", str(DATA / name / "gold.csv"), "--json", *extra,
+    ]  # fmt: skip
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def accuracy_table(sets: list[str]) -> list[str]:
+    lines = [
+        "| set | " + " | ".join(METHODS) + " | crowd-kit best | crowd-kit MV | default − best | seconds |",
+        "|---" * (len(METHODS) + 5) + "|",
+    ]
+    for name in sets:
+        rows = {
+            r["method"]: r
+            for r in replay(name, "--policy", "all", "--method", DEFAULT, "--compare-methods", ",".join(METHODS))
+        }
+        ck = CROWDKIT.get(name, {})
+        best = max(ck.values()) if ck else float("nan")
+        cells = [
+            f"{rows[m]['accuracy']:.4f}" if rows.get(m) and rows[m]["accuracy"] is not None else "–" for m in METHODS
+        ]
+        gap = rows[DEFAULT]["accuracy"] - best
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {best:.4f} | {ck.get('MV', float('nan')):.4f} | {gap:+.4f} | "
+            f"{rows[DEFAULT]['seconds']:.0f} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def _cost_row(name: str, policy: str, r: dict) -> str:
+    share = r["labels_used"] / r["labels_available"]
+    return f"| {name} | {policy} | {r['labels_used']} | {share:.0%} | {r['accuracy']:.4f} |"
+
+
+def cost_curve(sets: list[str], ks: list[int], targets: list[float]) -> list[str]:
+    lines = ["| set | policy | labels used | share of labels | accuracy |", "|---|---|---|---|---|"]
+    for name in sets:
+        for k in ks:
+            r = replay(name, "--policy", "fixed", "--votes", str(k))[-1]
+            lines.append(_cost_row(name, f"fixed K={k}", r))
+            print(lines[-1], flush=True)
+        for t in targets:
+            r = replay(name, "--policy", "adaptive", "--target", str(t))[-1]
+            lines.append(_cost_row(name, f"adaptive {t}", r))
+            print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default="bluebirds,temp,rte,web,product")
+    parser.add_argument("--cost-sets", default="bluebirds,temp,rte")
+    parser.add_argument("--ks", default="1,2,3,5,7,10")
+    parser.add_argument("--targets", default="0.9,0.95,0.99")
+    parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--no-table", action="store_true")
+    args = parser.parse_args()
+    started = time.time()
+    section = [f"\n## Quality (replay_crowd through the services) — {time.strftime('%Y-%m-%d %H:%M')}\n"]
+    section.append(f"Command: `python bench/quality.py {' '.join(sys.argv[1:])}`\n")
+    if not args.no_table:
+        section += ["### Accuracy, --policy all (gold only for scoring; MV ties -> lowest label)\n"]
+        section += accuracy_table([s for s in args.sets.split(",") if s])
+    if not args.no_cost:
+        section += ["", "### Cost curve (default method)\n"]
+        section += cost_curve(
+            [s for s in args.cost_sets.split(",") if s],
+            [int(k) for k in args.ks.split(",")],
+            [float(t) for t in args.targets.split(",")],
+        )
+    section.append(
+        f"\nSpeed of the algorithms: see `bench/quality_algorithms.py`. Wall time {time.time() - started:.0f} s.\n"
+    )
+    with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(section) + "\n")
+    print("\n".join(section))
+
+
+if __name__ == "__main__":
+    main()

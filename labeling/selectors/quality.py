@@ -1,0 +1,197 @@
+"""Reads for quality control: the review queue, annotator scores, agreement statistics and the budget forecast."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db.models import Case, FloatField, Prefetch, Q, QuerySet, Value, When
+
+from labeling.algorithms.agreement import expected_extra_votes, fleiss_kappa, krippendorff_alpha_nominal
+from labeling.models import Annotation, AnnotatorScore, Item, Project, ProjectQualitySnapshot
+from labeling.services.quality_engine import DEFAULT_PRIOR_ACCURACY, blocked_user_ids, project_classes
+
+LOW_CONFIDENCE = 0.8  # done items below this are worth a second look
+MODEL_DISAGREES = 0.9  # a model prediction at least this confident that disagrees with the label
+
+
+def review_queue(*, project: Project) -> QuerySet[Item]:
+    """Items needing review: status review (max votes, no consensus) first, then done items with a low
+    posterior, then done items a model confidently disagrees with (flagged via model_probs); lowest
+    confidence first within each group."""
+    low = Q(status=Item.Status.DONE, confidence__lt=min(LOW_CONFIDENCE, project.confidence_target))
+    flagged = Q(status=Item.Status.DONE, model_probs__isnull=False)
+    qs = (
+        Item.objects.filter(project=project, is_gold=False)
+        .filter(Q(status=Item.Status.REVIEW) | low | flagged)
+        .annotate(
+            group=Case(
+                When(status=Item.Status.REVIEW, then=Value(0.0)),
+                When(low, then=Value(1.0)),
+                default=Value(2.0),
+                output_field=FloatField(),
+            )
+        )
+        .select_related("image", "category")
+        .order_by("group", "confidence", "id")
+    )
+    return qs
+
+
+def _model_disagrees(item: Item) -> bool:
+    probs = item.model_probs
+    if not isinstance(probs, dict) or not probs or item.label is None:
+        return False
+    top, p = max(probs.items(), key=lambda kv: kv[1])
+    return str(top) != str(item.label) and float(p) >= MODEL_DISAGREES
+
+
+def review_items(*, project: Project, limit: int = 50) -> list[Item]:
+    """The first `limit` queue items (flagged-by-model ones only when the model really disagrees), with votes."""
+    votes = Prefetch("annotations", queryset=Annotation.objects.select_related("user").order_by("id"))
+    out = []
+    for item in review_queue(project=project).prefetch_related(votes)[: limit * 3]:
+        if item.group == 2.0 and not _model_disagrees(item):
+            continue
+        item.reason = {0.0: "max votes without consensus", 1.0: "low posterior"}.get(item.group, "model disagrees")
+        out.append(item)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def review_item_votes(*, item: Item) -> list[dict]:
+    """All votes of an item with each annotator's score (for the reviewer, never for volunteers)."""
+    scores = {s.user_id: s for s in AnnotatorScore.objects.filter(project_id=item.project_id)}
+    blocked = blocked_user_ids(item.project_id)
+    rows = []
+    for vote in item.annotations.all():
+        s = scores.get(vote.user_id)
+        rows.append(
+            {
+                "user": vote.user.username,
+                "user_id": vote.user_id,
+                "label": vote.label,
+                "answer": vote.answer,
+                "status": s.status if s else AnnotatorScore.Status.NEW,
+                "ds_accuracy": s.ds_accuracy if s else None,
+                "gold_accuracy": s.gold_accuracy if s else None,
+                "counted": vote.user_id not in blocked,
+            }
+        )
+    return rows
+
+
+def annotator_scores(*, project: Project) -> QuerySet[AnnotatorScore]:
+    return AnnotatorScore.objects.filter(project=project).select_related("user").order_by("status", "-volume")
+
+
+def gold_accuracy_histogram(*, project: Project, bins: int = 10) -> list[dict]:
+    values = [
+        v
+        for v in AnnotatorScore.objects.filter(project=project, gold_accuracy__isnull=False).values_list(
+            "gold_accuracy", flat=True
+        )
+    ]
+    counts, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    return [{"low": float(edges[i]), "high": float(edges[i + 1]), "count": int(c)} for i, c in enumerate(counts)]
+
+
+@dataclass
+class GroupStats:
+    key: int | None
+    name: str
+    items: int = 0
+    votes: int = 0
+    fleiss_kappa: float | None = None
+    krippendorff_alpha: float | None = None
+    vote_distribution: dict[str, int] = field(default_factory=dict)
+    mean_posterior: float | None = None
+    labels_per_accepted_item: float | None = None
+    status_counts: dict[str, int] = field(default_factory=dict)
+    posterior_histogram: list[int] = field(default_factory=list)
+    budget_forecast: int = 0  # expected votes still needed to bring every open item to target
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 4)
+
+
+def quality_stats(*, project: Project) -> dict:
+    """Project-wide and per-category agreement statistics and the budget forecast (classify: per voted class)."""
+    blocked = blocked_user_ids(project.pk)
+    votes = list(
+        Annotation.objects.filter(item__project=project, label__isnull=False)
+        .exclude(user_id__in=blocked)
+        .values_list("item_id", "label")
+    )
+    items = list(
+        Item.objects.filter(project=project).values_list(
+            "id", "category_id", "status", "confidence", "votes_count", "posterior"
+        )
+    )
+    classes = project_classes(project, [lab for _, lab in votes])
+    index = {c: i for i, c in enumerate(classes)}
+    names = (
+        {1: "yes", 0: "no"}
+        if project.task_type == Project.TaskType.VERIFY
+        else dict(project.categories.values_list("id", "name"))
+    )
+    names[-1] = "none"
+    snap = ProjectQualitySnapshot.objects.filter(project=project).first()
+    accuracy = (
+        float(np.mean(np.diagonal(snap.default_confusion)))
+        if snap and snap.default_confusion
+        else DEFAULT_PRIOR_ACCURACY
+    )
+    pos = {item_id: p for p, (item_id, *_rest) in enumerate(items)}
+    counts = np.zeros((len(items), max(len(classes), 1)), dtype=np.int64)
+    for item_id, label in votes:
+        if label in index and item_id in pos:
+            counts[pos[item_id], index[label]] += 1
+    category_names = dict(project.categories.values_list("id", "name"))
+
+    def group(key: int | None, name: str, rows: list[int]) -> GroupStats:
+        g = GroupStats(key=key, name=name, items=len(rows))
+        c = counts[rows] if rows else np.zeros((0, counts.shape[1]), dtype=np.int64)
+        g.votes = int(c.sum())
+        g.fleiss_kappa = _finite(fleiss_kappa(c)) if c.size else None
+        g.krippendorff_alpha = _finite(krippendorff_alpha_nominal(c)) if c.size else None
+        g.vote_distribution = {names.get(cls, str(cls)): int(n) for cls, n in zip(classes, c.sum(axis=0), strict=True)}
+        conf = np.array([items[r][3] for r in rows if items[r][3] is not None], dtype=np.float64)
+        g.mean_posterior = _finite(conf.mean()) if conf.size else None
+        g.posterior_histogram = np.histogram(conf, bins=10, range=(0.0, 1.0))[0].tolist()
+        finished = [items[r][4] for r in rows if items[r][2] in (Item.Status.DONE, Item.Status.ACCEPTED)]
+        g.labels_per_accepted_item = _finite(float(np.mean(finished))) if finished else None
+        for r in rows:
+            g.status_counts[items[r][2]] = g.status_counts.get(items[r][2], 0) + 1
+        open_rows = [r for r in rows if items[r][2] == Item.Status.OPEN]
+        if open_rows:
+            post = np.array([_vector(items[r][5], classes) for r in open_rows])
+            g.budget_forecast = int(
+                expected_extra_votes(post, project.confidence_target, accuracy, max_votes=project.max_votes).sum()
+            )
+        return g
+
+    overall = group(None, "all", list(range(len(items))))
+    per_category: list[GroupStats] = []
+    if project.task_type == Project.TaskType.VERIFY:
+        by_cat: dict[int, list[int]] = {}
+        for r, row in enumerate(items):
+            by_cat.setdefault(row[1], []).append(r)
+        per_category = [
+            group(k, category_names.get(k, "?"), rows) for k, rows in sorted(by_cat.items(), key=lambda kv: kv[0] or 0)
+        ]
+    elif project.task_type == Project.TaskType.CLASSIFY:
+        top = counts.argmax(axis=1)
+        for ci, cls in enumerate(classes):
+            rows = [r for r in range(len(items)) if counts[r].sum() and top[r] == ci]
+            per_category.append(group(cls, names.get(cls, str(cls)), rows))
+    return {"overall": overall, "categories": per_category, "prior_accuracy": round(accuracy, 4)}
+
+
+def _vector(posterior: dict | None, classes: list[int]) -> list[float]:
+    if not posterior:
+        return [1.0 / max(len(classes), 1)] * len(classes)
+    return [float(posterior.get(str(c), 0.0)) for c in classes]

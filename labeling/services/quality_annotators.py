@@ -1,0 +1,123 @@
+"""Annotator status rules and status changes (see quality.md, "Annotator status").
+
+The rules are explicit and ordered; the first that fires decides. They need a minimum of evidence, and a
+status set by a person (status_locked) is never changed by them. Blocking through the rules is as retroactive
+as a manual block: the caller (quality.py) excludes the annotator's votes and re-evaluates their items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from labeling.algorithms.intervals import wilson_interval
+from labeling.models import AnnotatorScore, AnnotatorStatusChange, Project
+
+Status = AnnotatorScore.Status
+
+MIN_GOLD = 5  # gold answers before gold accuracy may change a status
+GOLD_BLOCK_UPPER = 0.6  # blocked: even the optimistic (95 % Wilson upper) gold accuracy is below this
+GOLD_PROBATION_UPPER = 0.8  # probation: the upper bound is below this
+MIN_HUMAN_MS = 300  # median answer time below this is faster than a person can look at an image
+MIN_TIMED = 20  # timed answers (time_spent_ms > 0) before the speed rule applies
+SAME_ANSWER_SHARE = 0.98  # "one answer for everything"
+SAME_ANSWER_PROBATION = 20  # ...over at least this many votes -> probation
+SAME_ANSWER_BLOCK = 50  # ...over at least this many -> blocked
+CONSENSUS_SKEW = 0.8  # the rule only applies when the consensus itself is not this one-sided
+ACTIVE_AFTER = 10  # votes (or MIN_GOLD gold answers) after which a clean new annotator is active
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the rules look at; built from AnnotatorScore fields (+ the project's consensus skew)."""
+
+    gold_seen: int
+    gold_high: float | None
+    volume: int
+    timed: int
+    median_time_ms: float | None
+    top_answer_share: float | None
+    consensus_top_share: float
+
+
+def status_by_rules(ev: Evidence) -> tuple[str | None, str]:
+    """(status, reason) the rules call for, or (None, "") when no rule fires and nothing is known yet."""
+    if ev.gold_seen >= MIN_GOLD and ev.gold_high is not None and ev.gold_high < GOLD_BLOCK_UPPER:
+        return (
+            Status.BLOCKED,
+            f"gold accuracy upper bound {ev.gold_high:.2f} < {GOLD_BLOCK_UPPER} on {ev.gold_seen} gold",
+        )
+    if ev.timed >= MIN_TIMED and ev.median_time_ms is not None and ev.median_time_ms < MIN_HUMAN_MS:
+        return Status.BLOCKED, f"median answer time {ev.median_time_ms:.0f} ms < {MIN_HUMAN_MS} ms"
+    same = (
+        ev.top_answer_share is not None
+        and ev.top_answer_share >= SAME_ANSWER_SHARE
+        and ev.consensus_top_share < CONSENSUS_SKEW
+    )
+    if same and ev.volume >= SAME_ANSWER_BLOCK:
+        return Status.BLOCKED, f"same answer on {ev.top_answer_share:.0%} of {ev.volume} votes"
+    if ev.gold_seen >= MIN_GOLD and ev.gold_high is not None and ev.gold_high < GOLD_PROBATION_UPPER:
+        return Status.PROBATION, f"gold accuracy upper bound {ev.gold_high:.2f} < {GOLD_PROBATION_UPPER}"
+    if same and ev.volume >= SAME_ANSWER_PROBATION:
+        return Status.PROBATION, f"same answer on {ev.top_answer_share:.0%} of {ev.volume} votes"
+    if ev.gold_seen >= MIN_GOLD or ev.volume >= ACTIVE_AFTER:
+        return Status.ACTIVE, "enough evidence and no rule against"
+    return None, ""
+
+
+def next_status(current: str, proposed: str | None) -> str:
+    """Automatic transitions: blocked is sticky (only a person unblocks); otherwise the rules' verdict holds."""
+    if current == Status.BLOCKED or proposed is None:
+        return current
+    return proposed
+
+
+def gold_fields(gold_seen: int, gold_correct: int) -> dict[str, float | None]:
+    if gold_seen == 0:
+        return {"gold_accuracy": None, "gold_wilson_low": None, "gold_wilson_high": None}
+    low, high = wilson_interval(gold_correct, gold_seen)
+    return {"gold_accuracy": gold_correct / gold_seen, "gold_wilson_low": float(low), "gold_wilson_high": float(high)}
+
+
+def status_change(*, score: AnnotatorScore, to: str, reason: str, by=None, lock: bool = False) -> bool:
+    """Set the status (and the vote weight it implies) and log it; returns False when nothing changed."""
+    from labeling.services.quality_engine import STATUS_WEIGHT
+
+    if score.status == to and not (lock and not score.status_locked):
+        return False
+    AnnotatorStatusChange.objects.create(
+        project_id=score.project_id, user_id=score.user_id, from_status=score.status, to_status=to, reason=reason, by=by
+    )
+    score.status = to
+    score.weight = STATUS_WEIGHT[to]
+    if lock:
+        score.status_locked = True
+    score.updated_at = timezone.now()
+    score.save(update_fields=["status", "weight", "status_locked", "updated_at"])
+    return True
+
+
+def score_for(*, project: Project, user_id: int, lock: bool = False) -> AnnotatorScore:
+    """The (project, user) score row, created on first use; `lock` takes a row lock (select_for_update)."""
+    score, _ = AnnotatorScore.objects.get_or_create(project=project, user_id=user_id)
+    if lock:
+        score = AnnotatorScore.objects.select_for_update().get(pk=score.pk)
+    return score
+
+
+def record_gold_answer(*, project: Project, user_id: int, correct: bool) -> AnnotatorScore:
+    """Online: one more gold answer for the annotator; applies the gold rules at once. Returns the score."""
+    score = score_for(project=project, user_id=user_id, lock=True)
+    score.gold_seen += 1
+    score.gold_correct += int(correct)
+    for name, value in gold_fields(score.gold_seen, score.gold_correct).items():
+        setattr(score, name, value)
+    score.save(update_fields=["gold_seen", "gold_correct", "gold_accuracy", "gold_wilson_low", "gold_wilson_high"])
+    if not score.status_locked:
+        ev = Evidence(score.gold_seen, score.gold_wilson_high, score.volume, 0, None, None, 1.0)
+        proposed, reason = status_by_rules(ev)
+        to = next_status(score.status, proposed)
+        if to != score.status:
+            status_change(score=score, to=to, reason=reason)
+    return score

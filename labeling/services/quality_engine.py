@@ -1,0 +1,139 @@
+"""Internals of the quality engine shared by the online update and the full re-aggregation (see quality.md):
+the label space of a project, the annotator models of the latest snapshot, per-category calibration and the
+done / needs-more / review decision. No writes here except through the callers in quality.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labeling.algorithms.agreement import expected_extra_votes
+from labeling.algorithms.posterior import item_posterior, symmetric_confusion
+from labeling.models import AnnotatorScore, CategoryCalibration, Item, Project, ProjectQualitySnapshot
+
+# Accuracy assumed for an annotator the models know nothing about yet (and before any snapshot exists).
+DEFAULT_PRIOR_ACCURACY = 0.7
+# Vote weight by status (used by weighted methods and the snapshot); blocked votes are excluded entirely.
+STATUS_WEIGHT = {"new": 1.0, "active": 1.0, "probation": 0.5, "blocked": 0.0}
+# Box items: consensus is reached when the mean IoU of matched boxes, times the share of drawn boxes that
+# joined a supported object, reaches this.
+BOX_AGREEMENT_TARGET = 0.75
+# Calibration corrects the target only once this many checked (gold / reviewed) items back it.
+CALIBRATION_MIN_CHECKED = 30
+
+
+def project_classes(project: Project, labels_seen: object = ()) -> list[int]:
+    """Label values in class-index order: verify [0, 1]; classify the category ids, then -1 (none) if used."""
+    if project.task_type == Project.TaskType.VERIFY:
+        return [0, 1]
+    classes = list(project.categories.order_by("id").values_list("id", flat=True))
+    if -1 in set(labels_seen):
+        classes.append(-1)
+    return classes
+
+
+def blocked_user_ids(project_id: int) -> set[int]:
+    return set(
+        AnnotatorScore.objects.filter(project_id=project_id, status=AnnotatorScore.Status.BLOCKED).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+@dataclass
+class AnnotatorModels:
+    """Worker confusion matrices + class priors for online posteriors (from the snapshot, else the prior)."""
+
+    classes: list[int]
+    priors: np.ndarray
+    confusions: dict[int, np.ndarray]
+    default: np.ndarray
+    prior_accuracy: float
+    targets: dict[str, float] = field(default_factory=dict)  # calibrated targets by category key ("" = none)
+
+    def target_for(self, key: int | None, default: float) -> float:
+        return float(self.targets.get("" if key is None else str(key), default))
+
+    def posterior(self, users: list[int], labels: list[int]) -> np.ndarray:
+        index = {value: i for i, value in enumerate(self.classes)}
+        codes = np.array([index[label] for label in labels], dtype=np.int64)
+        if not users:
+            return self.priors.copy()
+        stack = np.stack([self.confusions.get(u, self.default) for u in users])
+        return item_posterior(np.arange(len(users)), codes, stack, self.priors)
+
+
+def annotator_models(project: Project, labels_seen: list[int]) -> AnnotatorModels:
+    """The latest snapshot's models if its label space covers `labels_seen`; else the uninformed prior."""
+    snap = ProjectQualitySnapshot.objects.filter(project=project).first()
+    if snap is not None and snap.classes and set(labels_seen) <= set(snap.classes):
+        k = len(snap.classes)
+        default = (
+            np.asarray(snap.default_confusion, dtype=np.float64)
+            if snap.default_confusion
+            else symmetric_confusion(DEFAULT_PRIOR_ACCURACY, k)
+        )
+        acc = float(np.diagonal(default).mean())
+        confusions = {int(uid): np.asarray(spec["confusion"], dtype=np.float64) for uid, spec in snap.workers.items()}
+        priors = np.asarray(snap.priors, dtype=np.float64)
+        return AnnotatorModels(list(snap.classes), priors, confusions, default, acc, dict(snap.targets or {}))
+    classes = project_classes(project, labels_seen)
+    k = len(classes)
+    acc = DEFAULT_PRIOR_ACCURACY
+    return AnnotatorModels(classes, np.full(k, 1.0 / k), {}, symmetric_confusion(acc, k), acc)
+
+
+def calibration_key(project: Project, item: Item, label: int | None) -> int | None:
+    """Verify: the item's category; classify: the predicted category (None = project-wide, and for -1)."""
+    if project.task_type == Project.TaskType.VERIFY:
+        return item.category_id
+    return label if label is not None and label >= 0 else None
+
+
+def effective_target(project: Project, calibration: CategoryCalibration | None) -> float:
+    """The project's target, corrected by the category's measured over/under-confidence (see quality.md)."""
+    target = float(project.confidence_target)
+    if calibration is None or calibration.target is None or calibration.n_checked < CALIBRATION_MIN_CHECKED:
+        return target
+    return float(calibration.target)
+
+
+def calibrated_target(target: float, mean_confidence: float, accuracy: float) -> float:
+    """Error inflation = observed error / claimed error; the target's allowed error is divided by it.
+
+    Clipped to [0.5, 10] so a small or lucky sample can neither loosen the target more than twofold nor make it
+    unreachable; the result stays within [0.5, 0.9999]."""
+    claimed_error = max(1.0 - mean_confidence, 1e-3)
+    inflation = float(np.clip((1.0 - accuracy) / claimed_error, 0.5, 10.0))
+    return float(np.clip(1.0 - (1.0 - target) / inflation, 0.5, 0.9999))
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str
+    needed_votes: int
+    priority: float
+
+
+def decide(
+    *, n_votes: int, posterior: np.ndarray, min_votes: int, max_votes: int, target: float, prior_accuracy: float
+) -> Decision:
+    """done: top posterior >= target and >= min votes; review: max votes without that; else needs more votes.
+
+    An item that needs more gets needed_votes = votes so far + the expected extra votes to reach the target
+    (agreement.expected_extra_votes), within min..max, and priority 1 + confidence, so the assignment queue
+    finishes items already close to certain before starting new ones."""
+    confidence = float(posterior.max()) if posterior.size else 0.0
+    if n_votes >= min_votes and confidence >= target:
+        return Decision(Item.Status.DONE, max(n_votes, 1), 0.0)
+    if n_votes >= max_votes:
+        return Decision(Item.Status.REVIEW, n_votes, 0.0)
+    extra = int(expected_extra_votes(posterior[None, :], target, prior_accuracy, max_votes=max_votes)[0])
+    needed = min(max_votes, max(n_votes + 1, min_votes, n_votes + extra))
+    return Decision(Item.Status.OPEN, needed, 1.0 + confidence)
+
+
+def posterior_json(classes: list[int], posterior: np.ndarray) -> dict[str, float]:
+    return {str(value): round(float(p), 6) for value, p in zip(classes, posterior, strict=True)}

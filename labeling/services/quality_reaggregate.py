@@ -1,0 +1,347 @@
+"""Full re-aggregation of a project: snapshot / compute / write (CONVENTIONS §6; see quality.md).
+
+1. read: one REPEATABLE READ transaction copies the items, votes, annotator statuses and skips into arrays;
+2. compute (no transaction): aggregation with gold and reviewed items clamped, annotator scores and status rules
+   (a newly blocked annotator's votes are dropped and the aggregation re-run), per-item decisions, calibration;
+3. write: a second transaction re-checks that the project still exists and writes only items whose vote count
+   did not change meanwhile (those were already re-decided online), the scores, the log and the snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import connection, transaction
+
+from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS, aggregate
+from labeling.algorithms.posterior import symmetric_confusion
+from labeling.models import (
+    Annotation,
+    AnnotatorScore,
+    Item,
+    Project,
+    Skip,
+)
+from labeling.services import quality_annotators as rules
+from labeling.services.quality_calibration import calibration_compute
+from labeling.services.quality_engine import (
+    DEFAULT_PRIOR_ACCURACY,
+    STATUS_WEIGHT,
+    decide,
+    effective_target,
+    posterior_json,
+)
+
+REVIEWED = (Item.Status.ACCEPTED, Item.Status.REJECTED)
+NO_LABEL = -(2**31)
+
+
+@dataclass
+class Snapshot:
+    project: Project
+    items: dict[str, np.ndarray]
+    votes: dict[str, np.ndarray]
+    statuses: dict[int, tuple[str, bool]]
+    skips: dict[int, int]
+    category_ids: list[int]
+
+
+@dataclass
+class ReaggregateResult:
+    method: str
+    items: int = 0
+    votes: int = 0
+    items_written: int = 0
+    reopened: list[int] = field(default_factory=list)
+    newly_blocked: list[int] = field(default_factory=list)
+
+
+def _read(project_id: int) -> Snapshot | None:
+    outermost = not connection.in_atomic_block  # nested (a caller's transaction): its isolation level holds
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        project = Project.objects.filter(pk=project_id).first()
+        if project is None:
+            return None
+        rows = list(
+            Item.objects.filter(project_id=project_id).values_list(
+                "id", "category_id", "is_gold", "gold_label", "status", "votes_count", "label"
+            )
+        )
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+        items = {
+            "id": np.asarray(cols[0], dtype=np.int64),
+            "category": np.asarray([c if c is not None else -1 for c in cols[1]], dtype=np.int64),
+            "gold": np.asarray(cols[2], dtype=bool),
+            "gold_label": np.asarray([g if g is not None else NO_LABEL for g in cols[3]], dtype=np.int64),
+            "status": np.asarray(cols[4], dtype=object),
+            "votes_count": np.asarray(cols[5], dtype=np.int64),
+            "label": np.asarray([g if g is not None else NO_LABEL for g in cols[6]], dtype=np.int64),
+        }
+        vrows = list(
+            Annotation.objects.filter(item__project_id=project_id)
+            .order_by("id")
+            .values_list("item_id", "user_id", "label", "time_spent_ms")
+        )
+        # Box votes carry no label: a sentinel no class maps to (classify's "none" is -1, a real label).
+        vrows = [(i, u, NO_LABEL if lab is None else lab, ms) for i, u, lab, ms in vrows]
+        vcols = list(zip(*vrows, strict=True)) if vrows else [()] * 4
+        votes = {
+            name: np.asarray(col, dtype=np.int64)
+            for name, col in zip(("item", "user", "label", "ms"), vcols, strict=True)
+        }
+        statuses = {
+            uid: (status, locked)
+            for uid, status, locked in AnnotatorScore.objects.filter(project_id=project_id).values_list(
+                "user_id", "status", "status_locked"
+            )
+        }
+        skips: dict[int, int] = {}
+        for uid in Skip.objects.filter(item__project_id=project_id).values_list("user_id", flat=True).iterator():
+            skips[uid] = skips.get(uid, 0) + 1
+        category_ids = list(project.categories.order_by("id").values_list("id", flat=True))
+    return Snapshot(project, items, votes, statuses, skips, category_ids)
+
+
+def _worker_stats(snap: Snapshot, classes: list[int], consensus: dict[int, int]) -> dict[int, dict]:
+    """Per annotator: volume, gold record, agreement with consensus, median time, top-answer share, skips."""
+    v = snap.votes
+    gold_of = {
+        int(i): int(g)
+        for i, g, is_g in zip(snap.items["id"], snap.items["gold_label"], snap.items["gold"], strict=True)
+        if is_g
+    }
+    stats: dict[int, dict] = {}
+    users, inverse = np.unique(v["user"], return_inverse=True) if v["user"].size else (np.zeros(0, np.int64), None)
+    for w, uid in enumerate(users.tolist()):
+        mine = np.flatnonzero(inverse == w)
+        item_ids, labels, ms = v["item"][mine], v["label"][mine], v["ms"][mine]
+        gold_mask = np.array([i in gold_of for i in item_ids.tolist()], dtype=bool)
+        gold_correct = int(
+            sum(
+                gold_of[i] == lab
+                for i, lab in zip(item_ids[gold_mask].tolist(), labels[gold_mask].tolist(), strict=True)
+            )
+        )
+        agree = [
+            consensus[i] == lab for i, lab in zip(item_ids.tolist(), labels.tolist(), strict=True) if i in consensus
+        ]
+        timed = ms[ms > 0]
+        _, counts = np.unique(labels, return_counts=True)
+        skips = snap.skips.get(uid, 0)
+        stats[uid] = {
+            "volume": int(mine.size),
+            "gold_seen": int(gold_mask.sum()),
+            "gold_correct": gold_correct,
+            "agreement": float(np.mean(agree)) if agree else None,
+            "median_time_ms": float(np.median(timed)) if timed.size else None,
+            "timed": int(timed.size),
+            "top_answer_share": float(counts.max() / mine.size),
+            "skips": skips,
+            "skip_rate": skips / (skips + mine.size),
+        }
+    return stats
+
+
+def _aggregate(snap: Snapshot, classes: list[int], method: str, excluded: set[int]):
+    it, v = snap.items, snap.votes
+    index = {value: i for i, value in enumerate(classes)}
+    code = np.array([index.get(int(x), -1) for x in v["label"].tolist()], dtype=np.int64)
+    keep = (code >= 0) & ~np.isin(v["user"], np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
+    item_pos = np.searchsorted(it["id"], v["item"][keep])
+    users, workers = np.unique(v["user"][keep], return_inverse=True)
+    known_label = np.where(
+        it["gold"], it["gold_label"], np.where(it["status"] == Item.Status.ACCEPTED, it["label"], NO_LABEL)
+    )
+    known_code = np.array([index.get(int(x), -1) for x in known_label.tolist()], dtype=np.int64)
+    clamp = np.flatnonzero(known_code >= 0)
+    weights = np.array([STATUS_WEIGHT[snap.statuses.get(int(u), ("new", False))[0]] for u in users.tolist()])
+    result = aggregate(
+        method if method in METHODS else DEFAULT_METHOD,
+        item_pos,
+        workers.astype(np.int64),
+        code[keep],
+        n_items=it["id"].size,
+        n_workers=users.size,
+        n_classes=len(classes),
+        gold_items=clamp,
+        gold_labels=known_code[clamp],
+        worker_weights=weights if method == "wmv" else None,
+    )
+    return result, users, item_pos, workers.astype(np.int64), code[keep], (clamp, known_code[clamp])
+
+
+def _compute(snap: Snapshot, method: str) -> dict:
+    project, it = snap.project, snap.items
+    if project.task_type == Project.TaskType.VERIFY:
+        classes = [0, 1]
+    else:
+        classes = snap.category_ids + ([-1] if -1 in set(snap.votes["label"].tolist()) else [])
+    excluded = {u for u, (s, _) in snap.statuses.items() if s == AnnotatorScore.Status.BLOCKED}
+    newly_blocked: dict[int, str] = {}
+    for _pass in range(2):
+        agg, users, item_pos, workers, codes, (clamp, clamp_codes) = _aggregate(snap, classes, method, excluded)
+        consensus = {int(it["id"][p]): classes[int(agg.labels[p])] for p in np.unique(item_pos).tolist()}
+        stats = _worker_stats(snap, classes, consensus)
+        shares = np.bincount(agg.labels[np.unique(item_pos)], minlength=len(classes)) if item_pos.size else np.ones(1)
+        skew = float(shares.max() / max(shares.sum(), 1))
+        proposals = {}
+        for uid, st in stats.items():
+            gold = rules.gold_fields(st["gold_seen"], st["gold_correct"])
+            ev = rules.Evidence(
+                st["gold_seen"],
+                gold["gold_wilson_high"],
+                st["volume"],
+                st["timed"],
+                st["median_time_ms"],
+                st["top_answer_share"],
+                skew,
+            )
+            proposals[uid] = (*rules.status_by_rules(ev), gold)
+        fresh = {
+            uid: reason
+            for uid, (proposed, reason, _) in proposals.items()
+            if proposed == AnnotatorScore.Status.BLOCKED
+            and uid not in excluded
+            and not snap.statuses.get(uid, ("new", False))[1]
+        }
+        if not fresh:
+            break
+        newly_blocked.update(fresh)
+        excluded |= set(fresh)
+    k = len(classes)
+    confusion = agg.worker_confusion if agg.worker_confusion is not None else None
+    skill = np.nan_to_num(agg.worker_skill, nan=DEFAULT_PRIOR_ACCURACY)
+    if confusion is None:
+        confusion = symmetric_confusion(np.clip(skill, 0.05, 0.99), k)
+    busy = np.bincount(workers, minlength=users.size) >= 10
+    prior_acc = float(np.clip(np.median(skill[busy]), 0.55, 0.9)) if busy.any() else DEFAULT_PRIOR_ACCURACY
+    n_active = np.bincount(item_pos, minlength=it["id"].size)
+    calib = calibration_compute(
+        snap=snap,
+        classes=classes,
+        item_pos=item_pos,
+        workers=workers,
+        codes=codes,
+        confusion=confusion,
+        priors=agg.class_priors,
+        clamp=(clamp, clamp_codes),
+        labels=agg.labels,
+        target=float(project.confidence_target),
+    )
+    return {
+        "classes": classes,
+        "agg": agg,
+        "users": users,
+        "confusion": confusion,
+        "skill": skill,
+        "prior_acc": prior_acc,
+        "n_active": n_active,
+        "stats": stats,
+        "proposals": proposals,
+        "newly_blocked": newly_blocked,
+        "calibration": calib,
+    }
+
+
+def _decisions(snap: Snapshot, out: dict) -> list[tuple[int, dict]]:
+    """The new field values of every item the engine may change (not gold, not reviewed)."""
+    project, it, classes, agg = snap.project, snap.items, out["classes"], out["agg"]
+    targets = {key: effective_target(project, c) for key, c in out["calibration"].items()}
+    changes = []
+    for p in range(it["id"].size):
+        fields = {"posterior": posterior_json(classes, agg.posteriors[p]), "label": classes[int(agg.labels[p])]}
+        fields["confidence"] = round(float(agg.posteriors[p].max()), 6)
+        n = int(out["n_active"][p])
+        fields["votes_count"] = n
+        if it["gold"][p] or it["status"][p] in REVIEWED:
+            if it["gold"][p]:
+                changes.append((p, {"votes_count": n}))
+            continue
+        if n == 0:
+            fields.update(posterior=None, label=None, confidence=None, status=Item.Status.OPEN)
+            changes.append((p, fields))
+            continue
+        key = int(it["category"][p]) if project.task_type == Project.TaskType.VERIFY else fields["label"]
+        target = targets.get(key if key is not None and key >= 0 else None, float(project.confidence_target))
+        d = decide(
+            n_votes=n,
+            posterior=agg.posteriors[p],
+            min_votes=project.min_votes,
+            max_votes=project.max_votes,
+            target=target,
+            prior_accuracy=out["prior_acc"],
+        )
+        fields.update(status=d.status, needed_votes=d.needed_votes, priority=d.priority)
+        changes.append((p, fields))
+    return changes
+
+
+def _write(snap: Snapshot, out: dict, method: str) -> ReaggregateResult | None:
+    from labeling.services.quality_store import calibration_write, scores_write, snapshot_write
+
+    it = snap.items
+    result = ReaggregateResult(method=method, items=int(it["id"].size), votes=int(snap.votes["item"].size))
+    with transaction.atomic():
+        if not Project.objects.select_for_update().filter(pk=snap.project.pk).exists():
+            return None
+        current = dict(Item.objects.filter(project_id=snap.project.pk).values_list("id", "votes_count"))
+        current_status = dict(Item.objects.filter(project_id=snap.project.pk).values_list("id", "status"))
+        updates, fields_used = [], set()
+        for p, fields in _decisions(snap, out):
+            item_id = int(it["id"][p])
+            if current.get(item_id) != int(it["votes_count"][p]) or current_status.get(item_id) != it["status"][p]:
+                continue  # changed since the read: the online update already decided it
+            if fields.get("status") == Item.Status.OPEN and it["status"][p] == Item.Status.DONE:
+                result.reopened.append(item_id)
+            item = Item(id=item_id, **fields)
+            updates.append(item)
+            fields_used |= set(fields)
+        if updates:
+            Item.objects.bulk_update(updates, sorted(fields_used), batch_size=1000)
+        result.items_written = len(updates)
+        result.newly_blocked = scores_write(snap=snap, out=out)
+        calibration_write(project=snap.project, calibration=out["calibration"])
+        snapshot_write(snap=snap, out=out, method=method)
+    return result
+
+
+def project_reaggregate(*, project_id: int, method: str | None = None) -> ReaggregateResult | None:
+    """Re-aggregate every vote of the project; None when the project is gone. Idempotent."""
+    snap = _read(project_id)
+    if snap is None:
+        return None
+    method = method or snap.project.aggregation_method
+    method = method if method in METHODS else DEFAULT_METHOD
+    if snap.project.task_type == Project.TaskType.BOXES:
+        return _write_boxes_scores(snap, method)
+    out = _compute(snap, method)
+    return _write(snap, out, method)
+
+
+def _write_boxes_scores(snap: Snapshot, method: str) -> ReaggregateResult | None:
+    """Boxes: consensus is per item (online, box_consensus); here only the annotator scores are refreshed."""
+    from labeling.services.quality_store import scores_write
+
+    stats = _worker_stats(snap, [], {})
+    proposals = {}
+    for uid, st in stats.items():
+        ev = rules.Evidence(0, None, st["volume"], st["timed"], st["median_time_ms"], None, 1.0)
+        proposals[uid] = (*rules.status_by_rules(ev), rules.gold_fields(0, 0))
+    out = {
+        "stats": stats,
+        "proposals": proposals,
+        "newly_blocked": {},
+        "users": np.zeros(0, np.int64),
+        "skill": None,
+        "confusion": None,
+        "classes": [],
+    }
+    with transaction.atomic():
+        if not Project.objects.filter(pk=snap.project.pk).exists():
+            return None
+        blocked = scores_write(snap=snap, out=out)
+    return ReaggregateResult(method=method, items=int(snap.items["id"].size), votes=0, newly_blocked=blocked)

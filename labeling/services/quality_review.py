@@ -1,0 +1,76 @@
+"""Review actions (reviewer role): accept the consensus, reject the item, or fix its label (which makes it gold)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from annotate.exceptions import Conflict, ServiceError
+from labeling.models import Item, Project, ReviewAction
+from labeling.services.quality import gold_set, label_validate
+from labeling.services.quality_engine import project_classes
+
+
+def _locked(item: Item) -> Item:
+    return Item.objects.select_for_update().select_related("project").get(pk=item.pk)
+
+
+def _log(item: Item, reviewer, action: str, label: int | None, before: tuple) -> ReviewAction:
+    return ReviewAction.objects.create(
+        item=item, reviewer=reviewer, action=action, label=label, previous_label=before[0], previous_status=before[1]
+    )
+
+
+def review_accept(*, item: Item, reviewer) -> Item:
+    """The consensus label stands; the item is final (clamped in EM, a checked item for calibration)."""
+    with transaction.atomic():
+        item = _locked(item)
+        if item.project.task_type == Project.TaskType.BOXES:
+            if not item.answer:
+                raise Conflict("This item has no consensus boxes to accept yet.", code="no_consensus")
+        elif item.label is None:
+            raise Conflict("This item has no consensus label to accept yet; fix it instead.", code="no_consensus")
+        before = (item.label, item.status)
+        item.status = Item.Status.ACCEPTED
+        item.save(update_fields=["status", "updated_at"])
+        _log(item, reviewer, ReviewAction.Action.ACCEPT, item.label, before)
+    return item
+
+
+def review_reject(*, item: Item, reviewer) -> Item:
+    """Verify: the image does not show the category (label 0). Otherwise: the image is out of the label space."""
+    with transaction.atomic():
+        item = _locked(item)
+        before = (item.label, item.status)
+        item.status = Item.Status.REJECTED
+        fields = ["status", "updated_at"]
+        if item.project.task_type == Project.TaskType.VERIFY:
+            item.label, item.confidence, item.posterior = 0, 1.0, {"0": 1.0, "1": 0.0}
+            fields += ["label", "confidence", "posterior"]
+        item.save(update_fields=fields)
+        _log(item, reviewer, ReviewAction.Action.REJECT, item.label, before)
+    return item
+
+
+def review_fix(*, item: Item, label: int, reviewer) -> Item:
+    """Set the label; the item becomes gold (it scores annotators from now on) and is accepted."""
+    project = item.project
+    if project.task_type == Project.TaskType.BOXES:
+        raise ServiceError("Fixing boxes is not supported here; reject the item instead.", code="invalid_action")
+    label = label_validate(project=project, label=label)
+    with transaction.atomic():
+        locked = _locked(item)
+        before = (locked.label, locked.status)
+        gold_set(item=locked, label=label)
+        locked.refresh_from_db()
+        locked.status = Item.Status.ACCEPTED
+        locked.save(update_fields=["status", "updated_at"])
+        _log(locked, reviewer, ReviewAction.Action.FIX, label, before)
+    return locked
+
+
+def review_choices(*, project: Project) -> list[tuple[int, str]]:
+    """(label, name) pairs a reviewer may pick from when fixing."""
+    if project.task_type == Project.TaskType.VERIFY:
+        return [(1, "yes"), (0, "no")]
+    names = dict(project.categories.values_list("id", "name"))
+    return [(c, names.get(c, "none")) for c in project_classes(project, [-1])]

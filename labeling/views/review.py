@@ -1,0 +1,147 @@
+"""Reviewer pages: the review queue (keyboard: A accept, R reject, F/1-9 fix), annotators, per-category quality.
+
+Charts are inline SVG generated here (no inline styles or scripts: CSP); static/labeling/review.js adds the
+keyboard shortcuts, and every action also works as a plain form POST without JavaScript.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.exceptions import ServiceError
+from annotate.roles import Role, role_required
+from labeling.models import AnnotatorScore, Item
+from labeling.selectors.projects import project_for_reviewer
+from labeling.selectors.quality import (
+    annotator_scores,
+    gold_accuracy_histogram,
+    quality_stats,
+    review_item_votes,
+    review_items,
+)
+from labeling.services.quality import annotator_status_set
+from labeling.services.quality_review import review_accept, review_choices, review_fix, review_reject
+
+REVIEW_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
+
+
+def svg_bars(values: list[float], labels: list[str], *, width: int = 320, height: int = 120) -> dict:
+    """Geometry of a bar chart for templates/labeling/review/_bars.html (pure numbers, no styles)."""
+    n = max(len(values), 1)
+    top = max([float(v) for v in values] + [1e-9])
+    step = width / n
+    bars = []
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
+        h = 0 if top <= 0 else (float(value) / top) * (height - 20)
+        bars.append(
+            {
+                "x": round(i * step + 2, 1),
+                "y": round(height - 14 - h, 1),
+                "w": round(max(step - 4, 1), 1),
+                "h": round(h, 1),
+                "value": value,
+                "label": label,
+                "tx": round(i * step + step / 2, 1),
+            }
+        )
+    return {"width": width, "height": height, "bars": bars, "base": height - 14, "label_y": height - 2}
+
+
+@require_GET
+@role_required(*REVIEW_ROLES)
+def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_reviewer(request.user, slug)
+    choices = review_choices(project=project)
+    names = dict(choices)
+    items = review_items(project=project, limit=30)
+    rows = []
+    for item in items:
+        posterior = sorted(((float(p), names.get(int(k), k)) for k, p in (item.posterior or {}).items()), reverse=True)
+        votes = review_item_votes(item=item)
+        for vote in votes:
+            vote["label_name"] = names.get(vote["label"], "—") if vote["label"] is not None else "boxes"
+        rows.append({"item": item, "posterior": posterior, "votes": votes, "label_name": names.get(item.label, "—")})
+    return render(
+        request,
+        "labeling/review/queue.html",
+        {"project": project, "rows": rows, "choices": choices},
+    )
+
+
+@require_POST
+@role_required(*REVIEW_ROLES)
+def review_act(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    project = project_for_reviewer(request.user, slug)
+    item = Item.objects.filter(project=project, pk=item_id).select_related("project").first()
+    if item is None:
+        raise Http404("No such item.")
+    action = request.POST.get("action")
+    try:
+        if action == "accept":
+            review_accept(item=item, reviewer=request.user)
+        elif action == "reject":
+            review_reject(item=item, reviewer=request.user)
+        elif action == "fix":
+            raw = request.POST.get("label", "")
+            if not raw.lstrip("-").isdigit():
+                raise ServiceError("Pick a label to fix the item with.", code="invalid_label")
+            review_fix(item=item, label=int(raw), reviewer=request.user)
+        else:
+            raise ServiceError("Unknown review action.", code="invalid_action")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        done = {"accept": "accepted", "reject": "rejected", "fix": "fixed (now gold)"}[action]
+        messages.success(request, f"Item {item.pk} {done}.")
+    return redirect("review_queue", slug=project.slug)
+
+
+@require_GET
+@role_required(*REVIEW_ROLES)
+def annotators(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_reviewer(request.user, slug)
+    histogram = gold_accuracy_histogram(project=project)
+    chart = svg_bars([h["count"] for h in histogram], [f"{h['low']:.1f}" for h in histogram], width=400)
+    return render(
+        request,
+        "labeling/review/annotators.html",
+        {"project": project, "scores": annotator_scores(project=project)[:500], "chart": chart},
+    )
+
+
+@require_POST
+@role_required(*REVIEW_ROLES)
+def annotator_status(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    project = project_for_reviewer(request.user, slug)
+    user = get_user_model().objects.filter(pk=user_id, annotator_scores__project=project).first()
+    if user is None:
+        raise Http404("No such annotator.")
+    status = request.POST.get("status", "")
+    if status not in AnnotatorScore.Status.values:
+        messages.error(request, "Unknown status.")
+        return redirect("annotators", slug=project.slug)
+    reason = (request.POST.get("reason") or "").strip()[:500]
+    _, reopened = annotator_status_set(project=project, user=user, status=status, by=request.user, reason=reason)
+    messages.success(request, f"{user.username} is now {status}; {len(reopened)} item(s) went back to the queue.")
+    return redirect("annotators", slug=project.slug)
+
+
+@require_GET
+@role_required(*REVIEW_ROLES)
+def quality(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_reviewer(request.user, slug)
+    stats = quality_stats(project=project)
+    groups = []
+    for g in [stats["overall"], *stats["categories"]]:
+        dist = svg_bars(list(g.vote_distribution.values()), list(g.vote_distribution.keys()), width=240, height=100)
+        post = svg_bars(g.posterior_histogram, [f".{i}" for i in range(10)], width=240, height=100)
+        groups.append({"stats": g, "votes_chart": dist, "posterior_chart": post})
+    return render(
+        request,
+        "labeling/review/quality.html",
+        {"project": project, "groups": groups, "prior_accuracy": stats["prior_accuracy"]},
+    )

@@ -1,0 +1,13 @@
+"""Reviewer HTML routes (included from labeling/views/urls.py)."""
+
+from django.urls import path
+
+from labeling.views import review
+
+urlpatterns = [
+    path("projects/<slug:slug>/review/", review.review_queue, name="review_queue"),
+    path("projects/<slug:slug>/review/<int:item_id>/", review.review_act, name="review_act"),
+    path("projects/<slug:slug>/annotators/", review.annotators, name="annotators"),
+    path("projects/<slug:slug>/annotators/<int:user_id>/status/", review.annotator_status, name="annotator_status"),
+    path("projects/<slug:slug>/quality/", review.quality, name="quality"),
+]

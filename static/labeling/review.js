@@ -1,0 +1,67 @@
+// Review queue keyboard shortcuts: A accept, R reject, F focus the fix picker, 1-9 fix with that label,
+// J/K move between items. Every action is a plain form in the page; this only submits them.
+const list = document.getElementById("review-list");
+const items = () => Array.from(list ? list.querySelectorAll("[data-testid=review-item]") : []);
+let index = 0;
+
+function current() {
+  return items()[index] || null;
+}
+
+function select(i) {
+  const all = items();
+  if (!all.length) return;
+  index = Math.max(0, Math.min(i, all.length - 1));
+  all.forEach((el, j) => el.classList.toggle("current", j === index));
+  all[index].scrollIntoView({ block: "nearest" });
+}
+
+function submit(action, label) {
+  const item = current();
+  if (!item) return;
+  const button = item.querySelector(`button[data-action=${action}]`);
+  if (!button) return;
+  if (label !== undefined) {
+    const select = item.querySelector("select[data-action=fix-label]");
+    if (!select || label >= select.options.length) return;
+    select.selectedIndex = label;
+  }
+  item.classList.add("done");
+  button.form.requestSubmit(button);
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const tag = (event.target.tagName || "").toLowerCase();
+  const inSelect = tag === "select";
+  if ((tag === "input" || tag === "textarea") && event.key !== "Escape") return;
+  const key = event.key.toLowerCase();
+  if (/^[1-9]$/.test(key)) {
+    event.preventDefault();
+    submit("fix", Number(key) - 1);
+  } else if (inSelect && key === "enter") {
+    event.preventDefault();
+    submit("fix");
+  } else if (inSelect) {
+    return;
+  } else if (key === "a") {
+    event.preventDefault();
+    submit("accept");
+  } else if (key === "r") {
+    event.preventDefault();
+    submit("reject");
+  } else if (key === "f") {
+    event.preventDefault();
+    const picker = current() && current().querySelector("select[data-action=fix-label]");
+    if (picker) picker.focus();
+  } else if (key === "j") {
+    select(index + 1);
+  } else if (key === "k") {
+    select(index - 1);
+  }
+});
+
+list?.addEventListener("focusin", (event) => {
+  const item = event.target.closest("[data-testid=review-item]");
+  if (item) select(items().indexOf(item));
+});

@@ -1,0 +1,92 @@
+"""Full re-aggregation on a simulated crowd with known confusion matrices, through the stored votes."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from labeling.models import (
+    Annotation,
+    AnnotatorScore,
+    AnnotatorStatusChange,
+    CategoryCalibration,
+    Item,
+    ProjectQualitySnapshot,
+)
+from labeling.services.quality import gold_set, project_reaggregate
+from tests.labeling.quality.qfactories import make_project
+
+pytestmark = pytest.mark.django_db
+
+ACCURACY = [0.92, 0.9, 0.88, 0.85, 0.6, 0.55, 0.2]  # the last one answers the opposite most of the time
+
+
+def _simulate(make_user, n_items=60, votes_per_item=5, seed=3):
+    project, items = make_project(slug="sim", n_items=n_items, min_votes=7, max_votes=9, target=0.99)
+    rng = random.Random(seed)
+    truth = {item.pk: rng.randrange(2) for item in items}
+    users = [make_user(f"acc{i}") for i in range(len(ACCURACY))]
+    rows = []
+    for item in items:  # stored votes, as annotation_submit would leave them (bulk: this test is about the batch path)
+        for idx in rng.sample(range(len(users)), votes_per_item):
+            label = truth[item.pk] if rng.random() < ACCURACY[idx] else 1 - truth[item.pk]
+            vote = Annotation(item=item, user=users[idx], label=label, answer={"label": label}, time_spent_ms=2000)
+            rows.append(vote)
+    Annotation.objects.bulk_create(rows)
+    Item.objects.filter(project=project).update(votes_count=votes_per_item)
+    return project, items, truth, users
+
+
+def test_reaggregate_recovers_workers_and_beats_majority(make_user):
+    project, items, truth, users = _simulate(make_user)
+    mv = {}
+    for item in items:
+        labels = list(item.annotations.values_list("label", flat=True))
+        mv[item.pk] = int(np.mean(labels) > 0.5)
+    result = project_reaggregate(project_id=project.pk)
+    assert result is not None and result.items == 60 and result.votes == 300
+    rows = {i.pk: i for i in Item.objects.filter(project=project)}
+    ds_right = sum(rows[pk].label == t for pk, t in truth.items())
+    mv_right = sum(mv[pk] == t for pk, t in truth.items())
+    assert ds_right >= mv_right and ds_right >= 56, (ds_right, mv_right)
+    for row in rows.values():
+        assert abs(sum(row.posterior.values()) - 1) < 1e-4 and row.confidence == max(row.posterior.values())
+    scores = {s.user_id: s for s in AnnotatorScore.objects.filter(project=project)}
+    estimated = np.array([scores[u.pk].ds_accuracy for u in users])
+    assert np.abs(estimated[:4] - np.array(ACCURACY[:4])).max() < 0.12, estimated
+    assert estimated[-1] < 0.35  # the adversary is recognised (its confusion matrix is flipped)
+    assert all(scores[u.pk].volume > 0 and scores[u.pk].median_time_ms == 2000 for u in users)
+    snap = ProjectQualitySnapshot.objects.get(project=project)
+    assert snap.classes == [0, 1] and len(snap.workers) == len(users) and snap.votes_seen == 300
+    # Not enough votes for the strict target anywhere: everything is back in the queue, none in review.
+    assert {r.status for r in rows.values()} == {Item.Status.OPEN}
+
+    # Idempotent and deterministic.
+    labels_before = {pk: (r.label, r.confidence) for pk, r in rows.items()}
+    project_reaggregate(project_id=project.pk)
+    again = {i.pk: (i.label, i.confidence) for i in Item.objects.filter(project=project)}
+    assert again == labels_before
+
+
+def test_gold_is_clamped_scores_annotators_and_calibrates(make_user):
+    project, items, truth, users = _simulate(make_user, n_items=40)
+    for item in items[:40]:
+        gold_set(item=item, label=truth[item.pk])
+    project_reaggregate(project_id=project.pk)
+    rows = {i.pk: i for i in Item.objects.filter(project=project)}
+    assert all(rows[pk].label == t and rows[pk].is_gold for pk, t in truth.items())
+    scores = {s.user_id: s for s in AnnotatorScore.objects.filter(project=project)}
+    adversary = scores[users[-1].pk]
+    assert adversary.gold_seen >= 20 and adversary.gold_accuracy < 0.4
+    assert adversary.gold_wilson_high < 0.6
+    assert adversary.status == AnnotatorScore.Status.BLOCKED  # gold rule, applied automatically
+    change = AnnotatorStatusChange.objects.get(project=project, user=users[-1])
+    assert change.by is None and "gold accuracy upper bound" in change.reason
+    best = scores[users[0].pk]
+    assert best.gold_wilson_low <= best.gold_accuracy <= best.gold_wilson_high
+    assert best.status == AnnotatorScore.Status.ACTIVE
+    calibration = CategoryCalibration.objects.get(project=project, category=items[0].category)
+    assert calibration.n_checked == 40 and calibration.vote_table[0]["votes"] == 1
+    assert 0.5 < calibration.accuracy <= 1 and calibration.target is not None

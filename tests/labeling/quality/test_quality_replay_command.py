@@ -1,0 +1,94 @@
+"""`manage.py replay_crowd` on a small generated crowd, and on bluebirds when the shared data is present."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from labeling.models import Annotation, Image, Item, Project
+
+pytestmark = pytest.mark.django_db
+
+BLUEBIRDS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "crowd" / "bluebirds"
+
+
+def _write_crowd(tmp_path: Path, *, n_items: int = 24, seed: int = 5) -> tuple[Path, Path]:
+    rng = random.Random(seed)
+    accuracy = {"ann": 0.95, "bob": 0.9, "cy": 0.85, "dee": 0.8, "eve": 0.55}
+    labels, gold = [], []
+    for i in range(n_items):
+        truth = rng.choice(["cat", "dog"])
+        gold.append((f"img{i}", truth))
+        for worker, acc in accuracy.items():
+            answer = truth if rng.random() < acc else ("dog" if truth == "cat" else "cat")
+            labels.append((worker, f"img{i}", answer))
+    lp, gp = tmp_path / "labels.csv", tmp_path / "gold.csv"
+    with lp.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("worker", "item", "label"), *labels])
+    with gp.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("item", "label"), *gold])
+    return lp, gp
+
+
+def _run(*args: str) -> tuple[dict, list[str]]:
+    out = io.StringIO()
+    call_command("replay_crowd", *args, "--json", stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    return json.loads(lines[-1]), lines
+
+
+def test_replay_policies_and_contract(tmp_path):
+    lp, gp = _write_crowd(tmp_path)
+    users_before = get_user_model().objects.count()
+    base = ("--labels", str(lp), "--gold", str(gp), "--seed", "1")
+    full, lines = _run(*base, "--policy", "all", "--compare-methods", "mv")
+    assert set(full) == {"method", "policy", "items", "labels_available", "labels_used", "accuracy", "seconds"}
+    assert full["method"] == "dawid_skene" and full["policy"] == "all"
+    assert full["items"] == 24 and full["labels_available"] == full["labels_used"] == 120
+    assert full["accuracy"] >= 0.9
+    mv = json.loads(lines[-2])
+    assert mv["method"] == "mv" and full["accuracy"] >= mv["accuracy"]
+    fixed, _ = _run(*base, "--policy", "fixed", "--votes", "2")
+    assert fixed["labels_used"] == 48
+    adaptive, _ = _run(*base, "--policy", "adaptive", "--target", "0.95")
+    assert 24 <= adaptive["labels_used"] < 120 and adaptive["accuracy"] >= 0.8
+    again, _ = _run(*base, "--policy", "adaptive", "--target", "0.95")
+    assert again["labels_used"] == adaptive["labels_used"] and again["accuracy"] == adaptive["accuracy"]
+    # Everything thrown away.
+    assert not Project.objects.filter(slug__startswith="replay-").exists()
+    assert Item.objects.count() == Annotation.objects.count() == 0
+    assert not Image.objects.filter(format="replay").exists()
+    assert get_user_model().objects.count() == users_before
+
+
+def test_replay_rejects_bad_input(tmp_path):
+    lp, gp = _write_crowd(tmp_path, n_items=2)
+    with pytest.raises(CommandError, match="unknown method"):
+        _run("--labels", str(lp), "--gold", str(gp), "--method", "nope")
+    with pytest.raises(CommandError, match="--votes"):
+        _run("--labels", str(lp), "--gold", str(gp), "--policy", "fixed")
+    with pytest.raises(CommandError, match="no such file"):
+        _run("--labels", str(tmp_path / "missing.csv"), "--gold", str(gp))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("who,what\n1,2\n")
+    with pytest.raises(CommandError, match="missing column"):
+        _run("--labels", str(bad), "--gold", str(gp))
+
+
+@pytest.mark.slow
+def test_replay_bluebirds_default_not_below_majority_vote():
+    if not (BLUEBIRDS / "labels.csv").exists():
+        pytest.skip("../shared/data/crowd/bluebirds is not present")
+    result, lines = _run(
+        "--labels", str(BLUEBIRDS / "labels.csv"), "--gold", str(BLUEBIRDS / "gold.csv"), "--compare-methods", "mv"
+    )
+    mv = json.loads(lines[-2])
+    assert result["labels_used"] == result["labels_available"] == 4212
+    assert result["accuracy"] >= mv["accuracy"] and result["accuracy"] >= 0.85
