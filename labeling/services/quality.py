@@ -118,7 +118,7 @@ def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = N
         users = [v[0] for v in votes]
         labels = [v[1] for v in votes]
         models = annotator_models(project, labels)
-        post = models.posterior(users, labels)
+        post = _with_model_vote(item, models.classes, models.posterior(users, labels))
         item.posterior = posterior_json(models.classes, post)
         item.label = models.classes[int(post.argmax())]
         item.confidence = round(float(post.max()), 6)
@@ -133,6 +133,21 @@ def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = N
         item.status, item.needed_votes, item.priority = d.status, d.needed_votes, d.priority
     item.save(update_fields=fields)
     return item
+
+
+def _with_model_vote(item: Item, classes: list[int], post: np.ndarray) -> np.ndarray:
+    """Fold in the trained model's bounded vote (training.services.voter stores it in `model_probs["vote"]`).
+
+    It is normalised evidence from a uniform prior, so multiplying adds the model as one more voter whose
+    weight the voter service already capped; gold items never take it (humans decide gold).
+    """
+    vote = (item.model_probs or {}).get("vote")
+    if not vote or item.is_gold:
+        return post
+    factor = np.array([float(vote.get(str(c), 1.0)) for c in classes], dtype=np.float64)
+    combined = post * np.clip(factor, 1e-12, None)
+    total = combined.sum()
+    return combined / total if total > 0 else post
 
 
 def _evaluate_boxes(item: Item, project: Project, votes: list) -> None:
