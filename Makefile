@@ -10,7 +10,7 @@ QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint bench serve worker gpu-worker migrate clean-venv
+.PHONY: demo test lint bench serve worker gpu-worker beat migrate clean-venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ worker: $(VENV)/.runtime
 
 gpu-worker: $(VENV)/.runtime
 	$(VENV)/bin/celery -A annotate worker -Q gpu --concurrency 1 --loglevel INFO
+
+beat: $(VENV)/.runtime
+	$(VENV)/bin/celery -A annotate beat --loglevel INFO --schedule $${ANNOTATE_VAR_DIR:-var}/celerybeat-schedule
 
 clean-venv:
 	rm -rf $(VENV)

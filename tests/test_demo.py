@@ -31,7 +31,8 @@ def _free_port() -> int:
 
 def test_demo_serves_seeded_project_with_a_worker_and_stops_on_ctrl_c(tmp_path):
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
+    dropped = {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update({"ANNOTATE_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
     log = (tmp_path / "demo.log").open("w+")
     proc = subprocess.Popen(

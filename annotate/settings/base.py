@@ -74,7 +74,12 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+# Health checks: a persistent connection (CONN_MAX_AGE > 0) that died while idle (database restart,
+# failover, network cut) is replaced at its first use in a request instead of failing it with a 503
+# (tests/faults/test_faults_database_outage.py).
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker write to one SQLite file: WAL plus IMMEDIATE transactions
     # turn "database is locked" races into short waits.
@@ -199,13 +204,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 48 * 3600),
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         {
             "data_folder_in": str(BROKER_DIR / "queue"),
             "data_folder_out": str(BROKER_DIR / "queue"),
             "processed_folder": str(BROKER_DIR / "processed"),
+            # kombu's default is a "control" folder relative to the current directory.
+            "control_folder": str(BROKER_DIR / "control"),
             "store_processed": False,
         }
     )
@@ -233,6 +240,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
+# Periodic work (run `make beat`, or the demo's worker with an embedded beat): a training run whose
+# worker died is re-enqueued once its lease has expired (broker redelivery is the first path).
+CELERY_BEAT_SCHEDULE = {
+    "training-resume-stale": {"task": "default.training_resume_stale", "schedule": 300.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {
     "version": 1,

@@ -51,3 +51,7 @@ class ImageSource(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["project", "image"])]
+
+
+    def __str__(self) -> str:
+        return self.source_uri[:80]

@@ -39,6 +39,9 @@ class IngestBatch(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.kind})"
+
 
 class IngestEntry(models.Model):
     """One input of a batch (a file, an archive member, a URL) and what became of it.
@@ -67,3 +70,7 @@ class IngestEntry(models.Model):
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["batch", "key_hash"], name="ingest_entry_unique_key")]
         indexes = [models.Index(fields=["batch", "status"])]
+
+
+    def __str__(self) -> str:
+        return self.key[:80]

@@ -60,6 +60,9 @@ class Item(models.Model):
             models.Index(fields=["project", "is_gold"], name="item_gold_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"item {self.pk}"
+
 
 class Lease(models.Model):
     """A user's temporary claim on an item; counts towards its votes until it expires."""
@@ -72,6 +75,9 @@ class Lease(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "user"], name="lease_one_per_user_item")]
 
+    def __str__(self) -> str:
+        return f"lease item {self.item_id} user {self.user_id}"
+
 
 class Skip(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
@@ -80,3 +86,6 @@ class Skip(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "item"])]
+
+    def __str__(self) -> str:
+        return f"skip item {self.item_id} user {self.user_id}"

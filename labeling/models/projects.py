@@ -44,7 +44,9 @@ class Project(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(max_votes__gte=models.F("min_votes")), name="project_votes_range"),
+            models.CheckConstraint(
+                condition=models.Q(max_votes__gte=models.F("min_votes")), name="project_votes_range"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -30,7 +30,9 @@ def _rows(data: bytes, filename: str) -> list[dict]:
     text = data.decode("utf-8-sig", errors="replace")
     if "\x00" in text:
         # PostgreSQL text cannot hold NUL; a NUL byte also means this is not a CSV/JSON text file.
-        raise ServiceError("The category file contains NUL bytes: upload a UTF-8 CSV or JSON file.", code="invalid_file")
+        raise ServiceError(
+            "The category file contains NUL bytes: upload a UTF-8 CSV or JSON file.", code="invalid_file"
+        )
     if filename.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
         try:
             parsed = json.loads(text)

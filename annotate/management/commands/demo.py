@@ -128,7 +128,8 @@ class Command(BaseCommand):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         worker = subprocess.Popen(
             [str(bin_dir / "celery"), "-A", "annotate", "worker", "-Q", "default,ingest,gpu",
-             "--concurrency", "2", "--loglevel", "INFO"],
+             "--concurrency", "2", "--loglevel", "INFO", "--beat",
+             "--schedule", str(Path(settings.VAR_DIR) / "celerybeat-schedule")],
             env=env, start_new_session=True,
         )  # fmt: skip
         web = subprocess.Popen(
