@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from labeling.models import Project
-from labeling.services.project_settings import PEOPLE_ROLES, categories_parse
+from labeling.services.project_settings import PEOPLE_ROLES, SETTINGS_FIELDS, categories_parse
 
 
 class ProjectCreateForm(forms.Form):
@@ -40,16 +40,7 @@ class ProjectCreateForm(forms.Form):
 class ProjectSettingsForm(forms.ModelForm):
     class Meta:
         model = Project
-        fields = [
-            "name",
-            "instructions",
-            "min_votes",
-            "max_votes",
-            "confidence_target",
-            "gold_rate",
-            "qualification_size",
-            "visibility",
-        ]
+        fields = list(SETTINGS_FIELDS)  # the fields project_update may write
         widgets = {"instructions": forms.Textarea(attrs={"rows": 4})}
 
     def clean(self) -> dict:
