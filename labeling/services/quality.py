@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 
@@ -52,9 +53,17 @@ def reaggregate_every() -> int:
     return int(getattr(settings, "QUALITY_REAGGREGATE_EVERY", 200))
 
 
-def _enqueue_reaggregate(project_id: int) -> None:
+REAGGREGATE_DEBOUNCE_SECONDS = 30
+
+
+def _enqueue_reaggregate(project_id: int, *, debounce: bool = False) -> None:
+    """Enqueue a full re-aggregation after commit. The periodic trigger is debounced (at most one per
+    project per REAGGREGATE_DEBOUNCE_SECONDS, via an atomic cache add): under a burst of votes, back-to-back
+    re-aggregations would only fight the online updates for the same item rows."""
     from labeling.tasks.quality import project_reaggregate_task
 
+    if debounce and not cache.add(f"quality:reaggregate:{project_id}", 1, timeout=REAGGREGATE_DEBOUNCE_SECONDS):
+        return
     transaction.on_commit(lambda: project_reaggregate_task.delay(project_id))
 
 
@@ -82,7 +91,7 @@ def item_after_vote(*, item: Item, enqueue: bool = True) -> None:
                 _enqueue_reaggregate(project.pk)  # retroactive: their other votes stop counting
         every = reaggregate_every()
         if enqueue and every and latest[0] % every == 0:
-            _enqueue_reaggregate(project.pk)
+            _enqueue_reaggregate(project.pk, debounce=True)
     if item.is_gold or item.status in FINAL:
         return
     item_evaluate(item=item, project=project, votes=votes)
