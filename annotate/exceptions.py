@@ -53,6 +53,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
         response.data = {"detail": str(exc.detail), "code": code}
+    else:  # Django's Http404 / PermissionDenied raised by scoped selectors: same error shape
+        detail = str(exc) or ("Not found." if response.status_code == 404 else "Permission denied.")
+        response.data = {"detail": detail, "code": "not_found" if response.status_code == 404 else "permission_denied"}
     return response
 
 

@@ -141,3 +141,12 @@ def test_secret_key_is_generated_once_and_never_hard_coded(tmp_path):
     assert first == second and len(first) >= 50
     assert oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
     assert secret_key_from_env_or_file(tmp_path / "other") != first
+
+
+def test_api_errors_always_have_detail_and_code(api_client, make_user):
+    api_client.force_authenticate(make_user("shape", role="researcher"))
+    for url in ("/api/training/runs/999999/", "/api/datasets/999999/", "/api/ingest/batches/999999/"):
+        response = api_client.get(url)
+        assert response.status_code == 404, url
+        body = response.json()
+        assert body["detail"] and body["code"], (url, body)
