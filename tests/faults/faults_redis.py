@@ -85,14 +85,14 @@ class RedisServer:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
-def _reset_producer_pools(app) -> None:
-    """Forget pooled broker connections so the next publish connects to the current broker_url."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    amqp = app.__dict__.get("amqp")
-    if amqp is not None:
-        amqp._producer_pool = None
+def _swap_producer_pools(app, pool, producer_pool) -> tuple:
+    """Install the given broker connection pool and producer pool (None = built anew from broker_url on
+    the next publish); return the ones that were installed, so the caller can put them back untouched."""
+    amqp = app.amqp
+    previous = (app._pool, amqp.__dict__.get("_producer_pool"))
+    app._pool = pool
+    amqp._producer_pool = producer_pool
+    return previous
 
 
 @contextlib.contextmanager
@@ -106,7 +106,7 @@ def producer_on(url: str, settings) -> Iterator[None]:
     os.environ["CELERY_BROKER_URL"] = url
     settings.CELERY_BROKER_URL = url
     app.conf.broker_url = url
-    _reset_producer_pools(app)
+    original_pools = _swap_producer_pools(app, None, None)
     try:
         yield
     finally:
@@ -116,4 +116,6 @@ def producer_on(url: str, settings) -> Iterator[None]:
             os.environ["CELERY_BROKER_URL"] = old_env
         app.conf.broker_url = old_url
         settings.CELERY_BROKER_URL = old_setting
-        _reset_producer_pools(app)
+        private_pool, _ = _swap_producer_pools(app, *original_pools)
+        if private_pool is not None:  # close only the private broker's connections
+            private_pool.force_close_all()
