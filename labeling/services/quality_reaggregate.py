@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connection, transaction
 
+from annotate.db import bulk_update_values
 from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS, aggregate
 from labeling.algorithms.posterior import symmetric_confusion
 from labeling.models import (
@@ -288,21 +289,25 @@ def _write(snap: Snapshot, out: dict, method: str) -> ReaggregateResult | None:
     with transaction.atomic():
         if not Project.objects.select_for_update().filter(pk=snap.project.pk).exists():
             return None
-        current = dict(Item.objects.filter(project_id=snap.project.pk).values_list("id", "votes_count"))
-        current_status = dict(Item.objects.filter(project_id=snap.project.pk).values_list("id", "status"))
-        updates, fields_used = [], set()
+        current = {
+            pk: (votes, status)
+            for pk, votes, status in Item.objects.filter(project_id=snap.project.pk).values_list(
+                "id", "votes_count", "status"
+            )
+        }
+        # Grouped by the fields each item gets: gold items only take their vote count, and writing a union of
+        # fields would reset the rest of their row to the model's defaults.
+        groups: dict[tuple[str, ...], list[Item]] = {}
         for p, fields in _decisions(snap, out):
             item_id = int(it["id"][p])
-            if current.get(item_id) != int(it["votes_count"][p]) or current_status.get(item_id) != it["status"][p]:
+            if current.get(item_id) != (int(it["votes_count"][p]), it["status"][p]):
                 continue  # changed since the read: the online update already decided it
             if fields.get("status") == Item.Status.OPEN and it["status"][p] == Item.Status.DONE:
                 result.reopened.append(item_id)
-            item = Item(id=item_id, **fields)
-            updates.append(item)
-            fields_used |= set(fields)
-        if updates:
-            Item.objects.bulk_update(updates, sorted(fields_used), batch_size=1000)
-        result.items_written = len(updates)
+            groups.setdefault(tuple(sorted(fields)), []).append(Item(id=item_id, **fields))
+        for names, updates in groups.items():
+            bulk_update_values(Item, updates, names)
+        result.items_written = sum(len(updates) for updates in groups.values())
         result.newly_blocked = scores_write(snap=snap, out=out)
         calibration_write(project=snap.project, calibration=out["calibration"])
         snapshot_write(snap=snap, out=out, method=method)

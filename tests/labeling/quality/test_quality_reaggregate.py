@@ -90,3 +90,39 @@ def test_gold_is_clamped_scores_annotators_and_calibrates(make_user):
     calibration = CategoryCalibration.objects.get(project=project, category=items[0].category)
     assert calibration.n_checked == 40 and calibration.vote_table[0]["votes"] == 1
     assert 0.5 < calibration.accuracy <= 1 and calibration.target is not None
+
+
+def test_reaggregate_leaves_gold_rows_whole_beside_regular_items(make_user):
+    """Gold items only take their vote count from a re-aggregation; their label, posterior and status stay."""
+    project, items, truth, _users = _simulate(make_user, n_items=20)
+    gold = items[:5]
+    for item in gold:
+        gold_set(item=item, label=truth[item.pk])
+    before = {
+        i.pk: (i.label, i.posterior, i.confidence, i.status) for i in Item.objects.filter(pk__in=[g.pk for g in gold])
+    }
+    result = project_reaggregate(project_id=project.pk)
+    assert result is not None and result.items_written == 20
+    after = {
+        i.pk: (i.label, i.posterior, i.confidence, i.status) for i in Item.objects.filter(pk__in=[g.pk for g in gold])
+    }
+    assert after == before
+    assert all(label == truth[pk] for pk, (label, *_rest) in after.items())
+    regular = Item.objects.filter(project=project, is_gold=False)
+    assert all(r.posterior is not None and r.label in (0, 1) for r in regular)
+
+
+def test_online_models_follow_each_new_snapshot(make_user):
+    """The parsed snapshot is cached per process; a new re-aggregation must replace it at once."""
+    from labeling.services.quality_engine import annotator_models
+
+    project, _items, _truth, users = _simulate(make_user, n_items=20)
+    project_reaggregate(project_id=project.pk)
+    first = annotator_models(project, [0, 1])
+    assert annotator_models(project, [0, 1]) is first  # same snapshot: not parsed again
+    snap = ProjectQualitySnapshot.objects.get(project=project)
+    flipped = [[0.1, 0.9], [0.9, 0.1]]
+    snap.workers[str(users[0].pk)]["confusion"] = flipped
+    snap.save()
+    second = annotator_models(project, [0, 1])
+    assert second is not first and second.confusions[users[0].pk].tolist() == flipped

@@ -1,0 +1,45 @@
+"""Database helpers shared by the apps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection, models
+
+
+def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str], *,
+                       batch_size: int = 2000) -> int:  # fmt: skip
+    """Like `Model.objects.bulk_update(objs, fields)`, as `UPDATE ... FROM (VALUES ...)` on PostgreSQL.
+
+    Django's bulk_update writes one `CASE WHEN id = ... THEN ...` per field and row; for thousands of rows
+    building that expression costs seconds of Python and the server plans a huge CASE. A VALUES list with a
+    cast per column does the same update in one flat statement. Like bulk_update, no signals and no auto_now.
+    Returns the number of rows updated.
+    """
+    if not objs:
+        return 0
+    if connection.vendor != "postgresql":
+        return model.objects.bulk_update(objs, list(fields), batch_size=batch_size)
+    meta = model._meta
+    pk = meta.pk
+    columns = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    casts = ", ".join(f"%s::{field.db_type(connection)}" for field in [pk, *columns])
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
+    aliases = ", ".join(quote(f.column) for f in [pk, *columns])
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), batch_size):
+            chunk = objs[start : start + batch_size]
+            params: list[object] = []
+            for obj in chunk:
+                params.append(pk.get_db_prep_value(obj.pk, connection))
+                params.extend(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns)
+            sql = (
+                f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - names from the model
+                f"FROM (VALUES {', '.join([f'({casts})'] * len(chunk))}) AS v({aliases}) "
+                f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}"
+            )
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
+    return updated

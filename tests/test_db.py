@@ -1,0 +1,47 @@
+"""annotate.db.bulk_update_values: the same rows as Django's bulk_update, on the project's real database."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotate.db import bulk_update_values
+from labeling.models import Item
+from tests.helpers.factories import make_project_with_items
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = ["confidence", "label", "posterior", "priority", "status", "answer"]
+
+
+def _values(ids):
+    return {i.pk: tuple(getattr(i, f) for f in FIELDS) for i in Item.objects.filter(pk__in=ids).order_by("pk")}
+
+
+def test_bulk_update_values_writes_what_bulk_update_writes():
+    _, items = make_project_with_items(slug="bulk", n_items=6, categories=("cat",))
+    ids = [i.pk for i in items]
+    rows = []
+    for n, item in enumerate(items):
+        item.confidence = None if n == 0 else n / 10
+        item.label = None if n == 1 else n
+        item.posterior = None if n == 2 else {"0": 0.25, "1": 0.75, "note": 'it\'s "quoted" — ünïcode'}
+        item.priority = 1.5 + n
+        item.status = Item.Status.REVIEW if n % 2 else Item.Status.DONE
+        item.answer = {"boxes": [[1.5, 2, 3, 4]]} if n == 3 else None
+        rows.append(item)
+    assert bulk_update_values(Item, rows, FIELDS, batch_size=4) == 6  # two statements
+    ours = _values(ids)
+    Item.objects.filter(pk__in=ids).update(confidence=0.0, label=-5, posterior={}, priority=0.0, status="open")
+    Item.objects.bulk_update(rows, FIELDS)
+    assert _values(ids) == ours
+    assert ours[items[2].pk][2] is None and ours[items[3].pk][5] == {"boxes": [[1.5, 2, 3, 4]]}
+
+
+def test_bulk_update_values_touches_only_the_named_fields():
+    _, items = make_project_with_items(slug="bulk2", n_items=2, categories=("cat",))
+    Item.objects.filter(pk=items[0].pk).update(label=7, posterior={"7": 1.0})
+    only_votes = [Item(id=items[0].pk, votes_count=3)]  # every other attribute is a model default here
+    assert bulk_update_values(Item, only_votes, ["votes_count"]) == 1
+    row = Item.objects.get(pk=items[0].pk)
+    assert (row.votes_count, row.label, row.posterior) == (3, 7, {"7": 1.0})
+    assert bulk_update_values(Item, [], ["votes_count"]) == 0
