@@ -90,10 +90,7 @@ def _needs_votes(item: Item, *, user, now) -> bool:
     return item.votes_count + others < item.needed_votes
 
 
-def _replay(*, user, item_id: int, submission_id: uuid.UUID) -> Annotation | None:
-    existing = Annotation.objects.filter(submission_id=submission_id).first()
-    if existing is None:
-        return None
+def _replay_of(existing: Annotation, *, user, item_id: int) -> Annotation:
     if existing.user_id != user.id or existing.item_id != item_id:
         raise Conflict("This submission id was already used for another answer.", code="submission_id_reused")
     existing.was_created = False
@@ -112,28 +109,34 @@ def annotation_submit(
 ) -> Annotation:
     """Store one answer. Idempotent per submission_id (a replay returns the stored annotation with
     `was_created = False`). 404 for items not in the project or not leased by the user; 409 for a
-    second, different answer, or a late answer on an item that no longer needs votes."""
+    second, different answer, or a late answer on an item that no longer needs votes.
+
+    Hot path (every vote): the idempotency checks ride on the locked item — the user's earlier answer on it
+    is the only replay that can succeed; a submission id reused elsewhere surfaces as the unique violation."""
     submission_id = uuid.UUID(str(submission_id))
     info = _client_info(client_info)
     spent = max(0, min(int(time_spent_ms or 0), MAX_TIME_SPENT_MS))
-    replay = _replay(user=user, item_id=item_id, submission_id=submission_id)
-    if replay is not None:
-        return replay
-    if not annotator_may_label(user=user, project=project):
-        raise ServiceError("You can no longer label in this project.", code="annotator_blocked", status_code=403)
     with transaction.atomic():
         item = Item.objects.select_for_update(of=("self",)).select_related("image", "project")
-        item = item.filter(pk=item_id, project=project)
-        item = item.first()
+        item = item.filter(pk=item_id, project=project).first()
         if item is None:
+            reused = Annotation.objects.filter(submission_id=submission_id).first()
+            if reused is not None:
+                return _replay_of(reused, user=user, item_id=item_id)
             raise NotFound("No such item in this project.", code="item_not_found")
-        lease = Lease.objects.filter(item=item, user=user).first()
-        if Annotation.objects.filter(item=item, user=user).exists():
-            replay = _replay(user=user, item_id=item_id, submission_id=submission_id)
-            if replay is not None:  # a concurrent retry of this very submission won the lock
-                return replay
+        mine = Annotation.objects.filter(item=item, user=user).first()
+        if mine is not None:
+            if mine.submission_id == submission_id:  # a retry (or a concurrent twin that won the lock)
+                mine.was_created = False
+                return mine
             raise Conflict("You have already answered this item.", code="already_answered")
+        if not annotator_may_label(user=user, project=project):
+            raise ServiceError("You can no longer label in this project.", code="annotator_blocked", status_code=403)
+        lease = Lease.objects.filter(item=item, user=user).first()
         if lease is None:
+            reused = Annotation.objects.filter(submission_id=submission_id).first()
+            if reused is not None:
+                return _replay_of(reused, user=user, item_id=item_id)
             raise NotFound("This item is not assigned to you.", code="not_assigned")
         now = timezone.now()
         if lease.expires_at <= now and not _needs_votes(item, user=user, now=now):
@@ -152,9 +155,11 @@ def annotation_submit(
                     client_info=info,
                 )
         except IntegrityError as exc:
+            reused = Annotation.objects.filter(submission_id=submission_id).first()
+            if reused is not None:
+                return _replay_of(reused, user=user, item_id=item_id)
             raise Conflict("This answer was already recorded.", code="already_answered") from exc
-        item.votes_count += 1
-        item.save(update_fields=["votes_count", "updated_at"])
+        item.votes_count += 1  # saved by item_after_vote with the rest of the item's new state
         lease.delete()
         item_after_vote(item=item)
     annotation.was_created = True

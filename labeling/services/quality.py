@@ -75,9 +75,10 @@ def annotator_may_label(*, user, project: Project) -> bool:
 
 
 def item_after_vote(*, item: Item, enqueue: bool = True) -> None:
-    """Score the new vote's author, then re-decide the item. Runs inside annotation_submit's transaction.
+    """Score the new vote's author, then re-decide the item and save it (with the caller's new vote count).
+    Runs inside annotation_submit's transaction, with the item row locked.
 
-    Five queries on the hot path: the project, the item's votes, the author's volume, the snapshot, the save."""
+    Four queries on the hot path: the item's votes, the author's volume, the snapshot's version, the save."""
     project = item.project
     votes = _counted_votes(item)
     latest = max(votes, key=lambda v: v[0]) if votes else None
@@ -93,6 +94,7 @@ def item_after_vote(*, item: Item, enqueue: bool = True) -> None:
         if enqueue and every and latest[0] % every == 0:
             _enqueue_reaggregate(project.pk, debounce=True)
     if item.is_gold or item.status in FINAL:
+        item.save(update_fields=["votes_count", "updated_at"])
         return
     item_evaluate(item=item, project=project, votes=votes)
 

@@ -5,6 +5,7 @@ done / needs-more / review decision. No writes here except through the callers i
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,20 +66,46 @@ class AnnotatorModels:
         return item_posterior(np.arange(len(users)), codes, stack, self.priors)
 
 
+# Parsed snapshot models per project, keyed by the snapshot's (id, computed_at): every vote needs them, and
+# parsing a large project's worker matrices from JSON cost more than the rest of the online update.
+_MODELS_CACHE: OrderedDict[int, tuple[tuple, AnnotatorModels]] = OrderedDict()
+_MODELS_CACHE_SIZE = 256
+
+
+def _snapshot_models(project: Project) -> AnnotatorModels | None:
+    """The latest snapshot's models (one small query for its version; the JSON is read only when it changed)."""
+    version = ProjectQualitySnapshot.objects.filter(project=project).values_list("id", "computed_at").first()
+    if version is None:
+        return None
+    cached = _MODELS_CACHE.get(project.pk)
+    if cached is not None and cached[0] == version:
+        _MODELS_CACHE.move_to_end(project.pk)
+        return cached[1]
+    snap = ProjectQualitySnapshot.objects.filter(pk=version[0]).first()
+    if snap is None or not snap.classes:
+        return None
+    k = len(snap.classes)
+    default = (
+        np.asarray(snap.default_confusion, dtype=np.float64)
+        if snap.default_confusion
+        else symmetric_confusion(DEFAULT_PRIOR_ACCURACY, k)
+    )
+    acc = float(np.diagonal(default).mean())
+    confusions = {int(uid): np.asarray(spec["confusion"], dtype=np.float64) for uid, spec in snap.workers.items()}
+    priors = np.asarray(snap.priors, dtype=np.float64)
+    models = AnnotatorModels(list(snap.classes), priors, confusions, default, acc, dict(snap.targets or {}))
+    _MODELS_CACHE[project.pk] = ((snap.pk, snap.computed_at), models)
+    while len(_MODELS_CACHE) > _MODELS_CACHE_SIZE:
+        _MODELS_CACHE.popitem(last=False)
+    return models
+
+
 def annotator_models(project: Project, labels_seen: list[int]) -> AnnotatorModels:
-    """The latest snapshot's models if its label space covers `labels_seen`; else the uninformed prior."""
-    snap = ProjectQualitySnapshot.objects.filter(project=project).first()
-    if snap is not None and snap.classes and set(labels_seen) <= set(snap.classes):
-        k = len(snap.classes)
-        default = (
-            np.asarray(snap.default_confusion, dtype=np.float64)
-            if snap.default_confusion
-            else symmetric_confusion(DEFAULT_PRIOR_ACCURACY, k)
-        )
-        acc = float(np.diagonal(default).mean())
-        confusions = {int(uid): np.asarray(spec["confusion"], dtype=np.float64) for uid, spec in snap.workers.items()}
-        priors = np.asarray(snap.priors, dtype=np.float64)
-        return AnnotatorModels(list(snap.classes), priors, confusions, default, acc, dict(snap.targets or {}))
+    """The latest snapshot's models if its label space covers `labels_seen`; else the uninformed prior.
+    The result may be shared between calls: treat it as read-only."""
+    models = _snapshot_models(project)
+    if models is not None and set(labels_seen) <= set(models.classes):
+        return models
     classes = project_classes(project, labels_seen)
     k = len(classes)
     acc = DEFAULT_PRIOR_ACCURACY

@@ -75,6 +75,24 @@ def test_a_second_different_answer_to_one_item_is_refused(setup):
     assert list(Annotation.objects.values_list("label", flat=True)) == [1]
 
 
+def test_a_submission_id_reused_for_another_item_is_refused(setup, make_user):
+    """Whether the second item is leased to the same user or not, the stored answer is never overwritten."""
+    project, _items, user, client = setup
+    first, second = next_items(user=user, project=project, n=2)
+    submission = uuid.uuid4()
+    assert post_answers(client, project.slug, [one(first.id, {"label": 1}, submission)]).status_code == 200
+    response = post_answers(client, project.slug, [one(second.id, {"label": 0}, submission)])
+    assert response.status_code == 409
+    assert response.json()["code"] == "submission_id_reused"
+    other = make_user("other")
+    client.force_authenticate(other)
+    response = post_answers(client, project.slug, [one(first.id, {"label": 0}, submission)])
+    assert response.status_code == 409
+    assert response.json()["code"] == "submission_id_reused"
+    assert list(Annotation.objects.values_list("item_id", "user_id", "label")) == [(first.id, user.id, 1)]
+    assert Item.objects.get(pk=second.pk).votes_count == 0
+
+
 @pytest.mark.parametrize(
     ("boxes", "code"),
     [
