@@ -49,7 +49,9 @@ def _active_leases_subquery(now) -> Subquery:
     )
 
 
-def _candidates(*, user, project: Project, now, recent_clusters: set[int], exclude_ids: set[int]) -> QuerySet:
+def _candidates(
+    *, user, project: Project, now, recent_clusters: set[int], exclude_ids: set[int], only_ids: set[int] | None
+) -> QuerySet:
     """Items this user may be offered (gold or not): not answered, not leased, not skipped lately,
     not a near-duplicate of something seen recently. The same shape for gold and regular work."""
     qs = (
@@ -64,6 +66,8 @@ def _candidates(*, user, project: Project, now, recent_clusters: set[int], exclu
         qs = qs.exclude(cluster__in=recent_clusters)
     if exclude_ids:
         qs = qs.exclude(pk__in=exclude_ids)
+    if only_ids is not None:
+        qs = qs.filter(pk__in=only_ids)
     return qs
 
 
@@ -111,19 +115,28 @@ def _gold_quota(*, project: Project, k: int, answered: int, gold_answered: int, 
     return max(0, min(k, target)), False
 
 
-def next_items(*, user, project: Project, n: int, exclude_ids: Iterable[int] = ()) -> list[Item]:
+def next_items(
+    *, user, project: Project, n: int, exclude_ids: Iterable[int] = (), only_ids: Iterable[int] | None = None
+) -> list[Item]:
     """Up to n items for `user`, leased to them. The user's still-active leases come first (a reload
-    does not burn items), except `exclude_ids` (the batch on screen, so a preload gets fresh work)."""
+    does not burn items), except `exclude_ids` (the batch on screen, so a preload gets fresh work).
+    `only_ids` limits the offer to those items (an annotator who can answer only some of them, like the
+    replay's simulated workers; cheaper than excluding every other item)."""
     n = max(0, min(int(n), MAX_BATCH))
     if n == 0 or not annotator_may_label(user=user, project=project):
         return []
     exclude = {int(i) for i in exclude_ids}
+    only = None if only_ids is None else {int(i) for i in only_ids}
+    if only is not None and not only:
+        return []
     verify = project.task_type == Project.TaskType.VERIFY
     with transaction.atomic():
         now = timezone.now()
+        held_qs = Item.objects.filter(project=project, leases__user=user, leases__expires_at__gt=now)
+        if only is not None:
+            held_qs = held_qs.filter(pk__in=only)
         held = list(
-            Item.objects.filter(project=project, leases__user=user, leases__expires_at__gt=now)
-            .filter(Q(status=Item.Status.OPEN) | Q(is_gold=True))
+            held_qs.filter(Q(status=Item.Status.OPEN) | Q(is_gold=True))
             .exclude(pk__in=exclude)
             .select_related("image", "category")
             .order_by("leases__created_at", "id")[: n * 2]
@@ -147,7 +160,12 @@ def next_items(*, user, project: Project, n: int, exclude_ids: Iterable[int] = (
         )
         seen = recent | {item.image.canonical_id or item.image_id for item in held}
         base = _candidates(
-            user=user, project=project, now=now, recent_clusters=seen, exclude_ids=exclude | {i.pk for i in held}
+            user=user,
+            project=project,
+            now=now,
+            recent_clusters=seen,
+            exclude_ids=exclude | {i.pk for i in held},
+            only_ids=only,
         )
         gold_held = sum(1 for item in held if item.is_gold)
         n_gold, qualifying = _gold_quota(

@@ -33,6 +33,16 @@ def test_fewest_votes_first_then_priority_then_id(make_user):
     assert [i.pk for i in got] == [e.pk, d.pk, f.pk, c.pk, a.pk, b.pk]
 
 
+def test_only_ids_limits_the_offer_and_the_held_leases(make_user):
+    project, items = make_project_with_items(n_items=8, categories=("cat",))
+    user = make_user("v")
+    held = next_items(user=user, project=project, n=2)  # the two first items, leased
+    allowed = {items[5].pk, items[6].pk, held[0].pk}
+    got = next_items(user=user, project=project, n=8, only_ids=allowed)
+    assert {i.pk for i in got} == allowed and got[0].pk == held[0].pk  # the held lease inside the set first
+    assert next_items(user=user, project=project, n=8, only_ids=[]) == []
+
+
 def test_leases_are_granted_and_a_reload_returns_the_same_items(make_user):
     project, _ = make_project_with_items(n_items=30, categories=("cat",))
     user = make_user("v")
