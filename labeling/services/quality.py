@@ -209,6 +209,13 @@ def annotator_status_set(*, project: Project, user, status: str, by, reason: str
         raise ServiceError(f"Unknown status {status!r}.", code="invalid_status")
     reason = (reason or "").strip() or f"set to {status} by a reviewer"
     with transaction.atomic():
+        # Items before the score, in id order: the order of votes and of the full re-aggregation (no deadlock).
+        item_ids = list(
+            Item.objects.select_for_update(of=("self",))
+            .filter(project=project, annotations__user=user)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
         score = rules.score_for(project=project, user_id=user.pk, lock=True)
         was_blocked = score.status == Status.BLOCKED
         rules.status_change(score=score, to=status, reason=reason, by=by, lock=True)
@@ -216,8 +223,7 @@ def annotator_status_set(*, project: Project, user, status: str, by, reason: str
             Lease.objects.filter(user=user, item__project=project).delete()
         reopened: list[int] = []
         if was_blocked != (status == Status.BLOCKED):
-            item_ids = Annotation.objects.filter(user=user, item__project=project).values_list("item_id", flat=True)
-            reopened = items_reevaluate(project=project, item_ids=list(item_ids))
+            reopened = items_reevaluate(project=project, item_ids=item_ids)
     return score, reopened
 
 

@@ -287,13 +287,17 @@ def _write(snap: Snapshot, out: dict, method: str) -> ReaggregateResult | None:
     it = snap.items
     result = ReaggregateResult(method=method, items=int(it["id"].size), votes=int(snap.votes["item"].size))
     with transaction.atomic():
-        if not Project.objects.select_for_update().filter(pk=snap.project.pk).exists():
+        # Lock order: project (NO KEY UPDATE: still blocks a delete, but not a vote's foreign-key check on
+        # commit), then the items by id, then scores, like a vote (item, then its author's score). With the item
+        # rows locked, "unchanged since the read" stays true until we write: no vote lands in between.
+        if not Project.objects.select_for_update(no_key=True).filter(pk=snap.project.pk).exists():
             return None
         current = {
             pk: (votes, status)
-            for pk, votes, status in Item.objects.filter(project_id=snap.project.pk).values_list(
-                "id", "votes_count", "status"
-            )
+            for pk, votes, status in Item.objects.filter(project_id=snap.project.pk)
+            .select_for_update(no_key=True)
+            .order_by("id")
+            .values_list("id", "votes_count", "status")
         }
         # Grouped by the fields each item gets: gold items only take their vote count, and writing a union of
         # fields would reset the rest of their row to the model's defaults.
