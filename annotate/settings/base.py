@@ -202,6 +202,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
     # Redis/SQS re-deliver an unacked message after this long; training runs for hours,
     # so it must exceed the longest task (celery#5935). The DB lease on a run is the second guard.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 48 * 3600),
+    # How often a Redis worker looks for such messages: every interval x throttle seconds (kombu: 10 x 10).
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):

@@ -55,7 +55,12 @@ def test_killed_worker_run_is_redelivered_and_resumes_from_its_checkpoint(make_u
     owner = make_user("rita", role="researcher")
     s = shapes_version(owner=owner, n_per_class=60)
     queue = f"gpu-kill-{uuid.uuid4().hex[:8]}"  # private: the session worker (if running) must not take it
-    env = {"ANNOTATE_TRAINING_LEASE_SECONDS": "3", "CELERY_VISIBILITY_TIMEOUT": "4"}
+    env = {
+        "ANNOTATE_TRAINING_LEASE_SECONDS": "3",
+        "CELERY_VISIBILITY_TIMEOUT": "4",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",  # look for the orphaned message every second, not every 100 s
+        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+    }
     run = run_create(version=s.version, created_by=owner, enqueue=False,
                      overrides={"epochs": 8, "batch_size": 16, "workers": 0})  # fmt: skip
     first = WorkerProcess(queues=queue, env_extra=env).start()

@@ -64,7 +64,13 @@ def test_a_killed_worker_resumes_the_batch_without_duplicates(project, tmp_path)
     from annotate.celery import app
 
     source = _folder(tmp_path, 240, size=(640, 480))
-    env = {"CELERY_VISIBILITY_TIMEOUT": "2", "ANNOTATE_INGEST_CHUNK_SIZE": "4", "ANNOTATE_INGEST_THREADS": "1"}
+    env = {
+        "CELERY_VISIBILITY_TIMEOUT": "2",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",  # look for the orphaned message every second, not every 100 s
+        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+        "ANNOTATE_INGEST_CHUNK_SIZE": "4",
+        "ANNOTATE_INGEST_THREADS": "1",
+    }
     first = WorkerProcess(queues="ingest_resume", env_extra=env).start()
     second = None
     try:
