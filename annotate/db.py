@@ -24,7 +24,7 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
     pk = meta.pk
     columns = [meta.get_field(name) for name in fields]
     quote = connection.ops.quote_name
-    casts = ", ".join(f"%s::{field.db_type(connection)}" for field in [pk, *columns])
+    casts = ", ".join(f"%s::{_value_type(field)}" for field in [pk, *columns])
     assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
     aliases = ", ".join(quote(f.column) for f in [pk, *columns])
     updated = 0
@@ -43,3 +43,10 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated
+
+
+def _value_type(field: models.Field) -> str:
+    """The VALUES column type: the column's own, except text for varchar(n), because an explicit cast to
+    varchar(n) silently truncates, while assigning text to the column refuses an over-long value."""
+    db_type = field.db_type(connection) or "text"
+    return "text" if db_type.startswith("varchar") else db_type

@@ -7,6 +7,7 @@ import pytest
 from annotate.db import bulk_update_values
 from labeling.models import Item
 from tests.helpers.factories import make_project_with_items
+from tests.helpers.services import require_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +46,15 @@ def test_bulk_update_values_touches_only_the_named_fields():
     row = Item.objects.get(pk=items[0].pk)
     assert (row.votes_count, row.label, row.posterior) == (3, 7, {"7": 1.0})
     assert bulk_update_values(Item, [], ["votes_count"]) == 0
+
+
+def test_bulk_update_values_refuses_an_over_long_string_instead_of_cutting_it():
+    from django.db import DataError, transaction
+
+    require_postgres()  # SQLite does not enforce varchar lengths at all
+    _, items = make_project_with_items(slug="bulk3", n_items=1, categories=("cat",))
+    item = items[0]
+    item.status = "x" * 40  # the column is varchar(16)
+    with pytest.raises(DataError), transaction.atomic():
+        bulk_update_values(Item, [item], ["status"])
+    assert Item.objects.get(pk=item.pk).status == Item.Status.OPEN

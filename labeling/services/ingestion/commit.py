@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import Count
 
+from annotate.db import bulk_update_values
 from labeling.models import Category, Image, ImageSource, IngestBatch, IngestEntry, Project
 from labeling.services.ingestion.dedupe import near_dup_find, near_dup_index_build
 from labeling.services.ingestion.sources import SourceEntry, key_hash
 from labeling.services.ingestion.storage import original_name, thumbnail_name
 from labeling.services.ingestion.validation import PreparedImage, Rejected
 from labeling.services.projects import category_upsert
+
+VERDICT_FIELDS = ["status", "reason_code", "message", "image", "category"]
 
 Status = IngestEntry.Status
 
@@ -89,7 +91,8 @@ class ChunkWriter:
                 in_project.add(key)
                 sources.append(self._source(outcome.entry, image, category))
         ImageSource.objects.bulk_create(sources)
-        _entries_update([row for row, _, _ in decided])
+        # One flat statement for the chunk's verdicts (Django's bulk_update builds a large CASE instead).
+        bulk_update_values(IngestEntry, [row for row, _, _ in decided], VERDICT_FIELDS)
         self.recount(self.batch)
 
     def _decide(
@@ -162,25 +165,3 @@ class ChunkWriter:
         batch.rejected = counts.get(Status.REJECTED, 0)
         batch.processed = batch.total - counts.get(Status.PENDING, 0)
         batch.save(update_fields=["total", "ingested", "duplicates", "near_duplicates", "rejected", "processed"])
-
-
-def _entries_update(rows: list[IngestEntry]) -> None:
-    """Write every verdict of the chunk in one statement (Django's bulk_update builds a large CASE instead)."""
-    if not rows:
-        return
-    fields = ["status", "reason_code", "message", "image", "category"]
-    if connection.vendor != "postgresql":
-        IngestEntry.objects.bulk_update(rows, fields)
-        return
-    table = IngestEntry._meta.db_table
-    values = ", ".join(["(%s::bigint, %s, %s, %s, %s::bigint, %s::bigint)"] * len(rows))
-    params: list[object] = []
-    for r in rows:
-        params += [r.id, r.status, r.reason_code, r.message, r.image_id, r.category_id]
-    sql = (
-        f'UPDATE "{table}" AS e SET status = v.status, reason_code = v.reason_code, message = v.message, '  # noqa: S608
-        f"image_id = v.image_id, category_id = v.category_id FROM (VALUES {values}) "
-        "AS v(id, status, reason_code, message, image_id, category_id) WHERE e.id = v.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
