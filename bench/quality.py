@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "crowd"
+sys.path.insert(0, str(ROOT))  # the pure algorithms, for majority vote over all labels
 METHODS = ["mv", "wmv", "wawa", "dawid_skene", "one_coin_ds", "mace"]
 DEFAULT = "dawid_skene"
 CROWDKIT = {  # README of ../shared/data/crowd: crowd-kit 1.4.2, all labels
@@ -44,7 +45,6 @@ def replay(name: str, *extra: str) -> list[dict]:
 
 
 def _crowd(name: str):
-    sys.path.insert(0, str(ROOT))
     from labeling.algorithms.crowd_io import read_crowd
 
     return read_crowd(DATA / name / "labels.csv", DATA / name / "gold.csv")
