@@ -90,7 +90,11 @@ def _needs_votes(item: Item, *, user, now) -> bool:
     return item.votes_count + others < item.needed_votes
 
 
-def _replay_of(existing: Annotation, *, user, item_id: int) -> Annotation:
+def _reused(*, user, item_id: int, submission_id: uuid.UUID) -> Annotation | None:
+    """The stored answer with this submission id, as a replay (409 if it was for another item or user)."""
+    existing = Annotation.objects.filter(submission_id=submission_id).first()
+    if existing is None:
+        return None
     if existing.user_id != user.id or existing.item_id != item_id:
         raise Conflict("This submission id was already used for another answer.", code="submission_id_reused")
     existing.was_created = False
@@ -120,9 +124,9 @@ def annotation_submit(
         item = Item.objects.select_for_update(of=("self",)).select_related("image", "project")
         item = item.filter(pk=item_id, project=project).first()
         if item is None:
-            reused = Annotation.objects.filter(submission_id=submission_id).first()
+            reused = _reused(user=user, item_id=item_id, submission_id=submission_id)
             if reused is not None:
-                return _replay_of(reused, user=user, item_id=item_id)
+                return reused
             raise NotFound("No such item in this project.", code="item_not_found")
         mine = Annotation.objects.filter(item=item, user=user).first()
         if mine is not None:
@@ -134,9 +138,9 @@ def annotation_submit(
             raise ServiceError("You can no longer label in this project.", code="annotator_blocked", status_code=403)
         lease = Lease.objects.filter(item=item, user=user).first()
         if lease is None:
-            reused = Annotation.objects.filter(submission_id=submission_id).first()
+            reused = _reused(user=user, item_id=item_id, submission_id=submission_id)
             if reused is not None:
-                return _replay_of(reused, user=user, item_id=item_id)
+                return reused
             raise NotFound("This item is not assigned to you.", code="not_assigned")
         now = timezone.now()
         if lease.expires_at <= now and not _needs_votes(item, user=user, now=now):
@@ -155,9 +159,9 @@ def annotation_submit(
                     client_info=info,
                 )
         except IntegrityError as exc:
-            reused = Annotation.objects.filter(submission_id=submission_id).first()
+            reused = _reused(user=user, item_id=item_id, submission_id=submission_id)
             if reused is not None:
-                return _replay_of(reused, user=user, item_id=item_id)
+                return reused
             raise Conflict("This answer was already recorded.", code="already_answered") from exc
         item.votes_count += 1  # saved by item_after_vote with the rest of the item's new state
         lease.delete()
