@@ -104,7 +104,8 @@ def cost_curve(sets: list[str], ks: list[int], targets: list[float]) -> list[str
     verdicts = []
     for name in sets:
         mv_all = plain_mv(name)
-        for k in [k for k in ks if k < max_labels_per_item(name)]:  # K >= the most labels per item is `all`
+        most = max_labels_per_item(name)
+        for k in [k for k in ks if k < most]:  # K >= the most labels per item is `all`
             r = replay(name, "--policy", "fixed", "--votes", str(k))[-1]
             lines.append(_cost_row(name, f"fixed K={k}", r))
             print(lines[-1], flush=True)
