@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -13,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.exceptions import Conflict, NotFound
+from annotate.exceptions import Conflict
 from annotate.roles import HasRole, Role
 from labeling.models import DatasetExport
 from labeling.selectors import datasets as sel
@@ -21,15 +18,7 @@ from labeling.selectors.projects import project_for_researcher
 from labeling.services.datasets import dataset_version_create
 from labeling.services.exports import FORMATS, dataset_export_request, export_filename
 
-T = TypeVar("T")
 RESEARCHER = [HasRole.of(Role.RESEARCHER)]
-
-
-def scoped(fn: Callable[..., T], *args: Any) -> T:
-    try:
-        return fn(*args)
-    except Http404 as exc:
-        raise NotFound(str(exc) or "Not found.") from exc
 
 
 class VersionOutput(serializers.Serializer):
@@ -70,7 +59,7 @@ class DatasetListApi(APIView):
 
     @extend_schema(responses=VersionOutput(many=True), summary="Dataset versions of a project")
     def get(self, request: Request, slug: str) -> Response:
-        project = scoped(project_for_researcher, request.user, slug)
+        project = project_for_researcher(request.user, slug)
         return Response(VersionOutput(sel.versions_of_project(project), many=True).data)
 
 
@@ -90,7 +79,7 @@ class DatasetCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: VersionOutput}, summary="Create an immutable version")
     def post(self, request: Request, slug: str) -> Response:
-        project = scoped(project_for_researcher, request.user, slug)
+        project = project_for_researcher(request.user, slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = dataset_version_create(project=project, created_by=request.user, **data.validated_data)
@@ -106,7 +95,7 @@ class DatasetDetailApi(APIView):
 
     @extend_schema(responses=OutputSerializer, summary="A dataset version with its card and exports")
     def get(self, request: Request, pk: int) -> Response:
-        version = scoped(sel.version_for_researcher, request.user, pk)
+        version = sel.version_for_researcher(request.user, pk)
         return Response(self.OutputSerializer(version).data)
 
 
@@ -123,8 +112,8 @@ class DatasetDiffApi(APIView):
 
     @extend_schema(responses=OutputSerializer, summary="Added/removed/relabelled images from version a to b")
     def get(self, request: Request, a: int, b: int) -> Response:
-        va = scoped(sel.version_for_researcher, request.user, a)
-        vb = scoped(sel.version_for_researcher, request.user, b)
+        va = sel.version_for_researcher(request.user, a)
+        vb = sel.version_for_researcher(request.user, b)
         if va.project_id != vb.project_id:
             raise Conflict("Both versions must belong to the same project.", code="different_projects")
         return Response(self.OutputSerializer(sel.dataset_version_diff(va, vb)).data)
@@ -139,7 +128,7 @@ class ExportCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={202: ExportOutput}, summary="Start (or reuse) an export")
     def post(self, request: Request, pk: int) -> Response:
-        version = scoped(sel.version_for_researcher, request.user, pk)
+        version = sel.version_for_researcher(request.user, pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         options = {"shard_mb": data.validated_data["shard_mb"]} if "shard_mb" in data.validated_data else {}
@@ -153,7 +142,7 @@ class ExportDetailApi(APIView):
 
     @extend_schema(responses=ExportOutput, summary="Export status and progress")
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ExportOutput(scoped(sel.export_for_researcher, request.user, pk)).data)
+        return Response(ExportOutput(sel.export_for_researcher(request.user, pk)).data)
 
 
 class ExportDownloadApi(APIView):
@@ -162,7 +151,7 @@ class ExportDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The export file")},
                    summary="Download a finished export (streamed)")  # fmt: skip
     def get(self, request: Request, pk: int) -> FileResponse:
-        export = scoped(sel.export_for_researcher, request.user, pk)
+        export = sel.export_for_researcher(request.user, pk)
         if export.status != DatasetExport.Status.DONE or not export.file:
             raise Conflict(f"The export is {export.status}, not ready to download.", code="export_not_ready")
         response = FileResponse(export.file.open("rb"), as_attachment=True, filename=export_filename(export),

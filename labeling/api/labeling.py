@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -13,6 +12,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotate.exceptions import NotFound, ServiceError
+from labeling.api.scoping import scoped_project
 from labeling.models import Annotation, Category, Image, Item, Project
 from labeling.selectors.labeling import volunteer_progress, volunteer_projects
 from labeling.selectors.projects import project_for_volunteer
@@ -49,10 +49,7 @@ def item_payload(item: Item, expires_at) -> dict:
 
 def volunteer_project(request: Request, slug: str) -> Project:
     """The project if this user may label it; otherwise a 404 with our error shape."""
-    try:
-        return project_for_volunteer(request.user, slug)
-    except Http404 as exc:
-        raise NotFound("No such project.", code="project_not_found") from exc
+    return scoped_project(project_for_volunteer, request.user, slug)
 
 
 class ProgressSerializer(serializers.Serializer):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from django.db.models import Count, Q
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.exceptions import NotFound
 from annotate.roles import HasRole, Role
+from labeling.api.scoping import scoped_project
 from labeling.models import Item, Project
 from labeling.selectors.projects import project_for_researcher, projects_for_researcher
 from labeling.services.projects import project_create
@@ -89,10 +88,7 @@ class ResearcherProjectDetailApi(APIView):
 
     @extend_schema(responses=OutputSerializer, summary="A project's settings, categories and progress")
     def get(self, request: Request, slug: str) -> Response:
-        try:
-            project = project_for_researcher(request.user, slug)
-        except Http404 as exc:
-            raise NotFound("No such project.", code="project_not_found") from exc
+        project = scoped_project(project_for_researcher, request.user, slug)
         counts = Item.objects.filter(project=project).aggregate(
             total=Count("id"),
             open=Count("id", filter=Q(status=Item.Status.OPEN)),

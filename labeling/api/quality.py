@@ -9,7 +9,6 @@ from dataclasses import asdict
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.exceptions import NotFound
+from labeling.api.scoping import scoped_project
 from labeling.models import AnnotatorScore, Item, Project
 from labeling.selectors.projects import project_for_reviewer
 from labeling.selectors.quality import (
@@ -31,10 +31,7 @@ from labeling.services.quality_review import review_accept, review_fix, review_r
 
 
 def reviewer_project(request: Request, slug: str) -> Project:
-    try:
-        return project_for_reviewer(request.user, slug)
-    except Http404 as exc:
-        raise NotFound("No such project.", code="project_not_found") from exc
+    return scoped_project(project_for_reviewer, request.user, slug)
 
 
 class VoteSerializer(serializers.Serializer):

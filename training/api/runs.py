@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.exceptions import NotFound, ServiceError
+from annotate.exceptions import ServiceError
 from annotate.roles import HasRole, Role
 from labeling.selectors.projects import project_for_researcher
 from training.ml.config import ARCHS
@@ -20,14 +19,6 @@ from training.services import run_cancel, run_create
 from training.tasks import predict_run
 
 RESEARCHER = [HasRole.of(Role.RESEARCHER)]
-
-
-def _scoped(fetch, user, key):
-    """The selectors raise Http404; the API answers {"detail", "code": "not_found"} like every other error."""
-    try:
-        return fetch(user, key)
-    except Http404 as exc:
-        raise NotFound(str(exc) or "Not found.") from exc
 
 
 class RunOutput(serializers.Serializer):
@@ -100,7 +91,7 @@ class RunStartApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        version = _scoped(version_for_researcher, request.user, fields.pop("version"))
+        version = version_for_researcher(request.user, fields.pop("version"))
         arch = fields.pop("architecture")
         with transaction.atomic():
             run = run_create(version=version, created_by=request.user, architecture=arch, overrides=fields)
@@ -112,7 +103,7 @@ class RunDetailApi(APIView):
 
     @extend_schema(responses=RunDetailOutput, summary="A training run with its per-epoch metrics")
     def get(self, request: Request, pk: int) -> Response:
-        return Response(RunDetailOutput(_scoped(run_for_researcher, request.user, pk)).data)
+        return Response(RunDetailOutput(run_for_researcher(request.user, pk)).data)
 
 
 class RunCancelApi(APIView):
@@ -120,7 +111,7 @@ class RunCancelApi(APIView):
 
     @extend_schema(request=None, responses=RunOutput, summary="Cancel a run (stops at the next batch)")
     def post(self, request: Request, pk: int) -> Response:
-        run = run_cancel(run=_scoped(run_for_researcher, request.user, pk))
+        run = run_cancel(run=run_for_researcher(request.user, pk))
         return Response(RunOutput(run).data)
 
 
@@ -139,11 +130,11 @@ class RunPredictApi(APIView):
     @extend_schema(request=InputSerializer, responses={202: OutputSerializer},
                    summary="Predict the project's unfinished items (priority) and let the model vote")  # fmt: skip
     def post(self, request: Request, pk: int) -> Response:
-        run = _scoped(run_for_researcher, request.user, pk)
+        run = run_for_researcher(request.user, pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key = data.validated_data.get("project") or run.version.project_id
-        project = _scoped(project_for_researcher, request.user, key)
+        project = project_for_researcher(request.user, key)
         if run.status != TrainingRun.Status.SUCCEEDED:
             raise ServiceError(f"Run {run.pk} has no trained model yet (status {run.status}).", code="run_not_ready")
         if project.pk != run.version.project_id:
