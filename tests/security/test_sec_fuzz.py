@@ -11,14 +11,13 @@ import os
 from contextlib import contextmanager
 
 import pytest
+import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 
 from tests.security import harness
-
-schemathesis = pytest.importorskip("schemathesis")
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 _SCHEMA = None

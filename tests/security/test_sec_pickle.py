@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-checkpoint = pytest.importorskip("training.ml.checkpoint", reason="training capability not landed yet")
-torch = pytest.importorskip("torch")
+from training.ml import checkpoint
 
 
 class _Exploit:
@@ -47,9 +47,7 @@ def test_crafted_pickle_is_refused_and_never_runs(tmp_path, writer, shape, loade
     path = tmp_path / "last.pt"
     writer(path, payload)
     assert not marker.exists()
-    load = getattr(checkpoint, loader, None)
-    if load is None:
-        pytest.skip(f"training.ml.checkpoint has no {loader}")
+    load = getattr(checkpoint, loader)
     with pytest.raises(checkpoint.CheckpointError) as excinfo:
         load(path)
     assert "refusing to load" in str(excinfo.value) or "not" in str(excinfo.value)
