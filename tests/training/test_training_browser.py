@@ -40,7 +40,10 @@ def test_start_run_and_see_curves(new_page, make_user):
     while TrainingRun.objects.get(pk=run.pk).status != "cancelled":  # a running worker stops at a batch boundary
         assert time.monotonic() < deadline, "the cancelled run did not stop"
         time.sleep(0.2)
-    # a finished run (rows as a worker writes them): curves, heat map, per-class table
+    # a finished run (rows as a worker writes them): curves, heat map, per-class table. A gpu worker of the
+    # session may have recorded epochs before the cancel reached it; the run is terminal now, so no worker
+    # writes to it any more and these rows replace whatever it left.
+    TrainingEpoch.objects.filter(run=run).delete()
     TrainingRun.objects.filter(pk=run.pk).update(status="succeeded", final_metrics=METRICS, final_split="test",
                                                   device_used="cpu", epochs_done=2)  # fmt: skip
     for e in (1, 2):
