@@ -27,7 +27,7 @@ from labeling.selectors.quality import (
     review_items,
 )
 from labeling.services.quality import annotator_status_set
-from labeling.services.quality_review import review_accept, review_fix, review_reject
+from labeling.services.quality.review import review_accept, review_fix, review_reject
 
 
 def reviewer_project(request: Request, slug: str) -> Project:

@@ -10,7 +10,7 @@ from django.db.models import Case, FloatField, Prefetch, Q, QuerySet, Value, Whe
 
 from labeling.algorithms.agreement import expected_extra_votes, fleiss_kappa, krippendorff_alpha_nominal
 from labeling.models import Annotation, AnnotatorScore, Item, Project, ProjectQualitySnapshot
-from labeling.services.quality_engine import DEFAULT_PRIOR_ACCURACY, blocked_user_ids, project_classes
+from labeling.services.quality.engine import DEFAULT_PRIOR_ACCURACY, blocked_user_ids, project_classes
 
 LOW_CONFIDENCE = 0.8  # done items below this are worth a second look
 MODEL_DISAGREES = 0.9  # a model prediction at least this confident that disagrees with the label

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from annotate.exceptions import Conflict, NotFound, ServiceError
 from labeling.models import Annotation, Category, Item, Lease, Project, Skip
-from labeling.services.quality_hooks import annotator_may_label, item_after_vote
+from labeling.services.quality import annotator_may_label, item_after_vote
 
 MAX_BOXES = 200
 MAX_BATCH = 100

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.models import Annotation, Item, Lease, Project, Skip
-from labeling.services.quality_hooks import annotator_may_label
+from labeling.services.quality import annotator_may_label
 
 # A verify grid shows 12-24 items of one category (the API clamps n to this range).
 GRID_MIN, GRID_MAX = 12, 24

@@ -24,7 +24,7 @@ from labeling.selectors.quality import (
     review_items,
 )
 from labeling.services.quality import annotator_status_set
-from labeling.services.quality_review import review_accept, review_choices, review_fix, review_reject
+from labeling.services.quality.review import review_accept, review_choices, review_fix, review_reject
 
 REVIEW_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from annotate.exceptions import ServiceError
 from labeling.models import Item, Project
-from labeling.services.quality_engine import project_classes
+from labeling.services.quality.engine import project_classes
 from training.ml.checkpoint import LAST_NAME
 from training.ml.run import predict
 from training.models import ModelPrediction, TrainingRun

@@ -25,7 +25,7 @@ from django.utils import timezone
 from annotate.exceptions import ServiceError
 from labeling.algorithms.posterior import posterior_with_extra_voter
 from labeling.models import Annotation, CategoryCalibration, DatasetVersionItem, Item, Project
-from labeling.services.quality_engine import (
+from labeling.services.quality.engine import (
     annotator_models,
     blocked_user_ids,
     calibration_key,

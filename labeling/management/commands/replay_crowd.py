@@ -5,7 +5,7 @@
 
 The last stdout line is JSON: {"method", "policy", "items", "labels_available", "labels_used", "accuracy",
 "seconds"}; accuracy is over gold items that received at least one label. The throw-away project, its users and
-items are deleted at the end. How it works: labeling/services/quality_replay.py and quality.md.
+items are deleted at the end. How it works: labeling/services/quality/replay.py and quality.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.exceptions import ServiceError
 from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS
-from labeling.services.quality_replay import POLICIES, replay_crowd
+from labeling.services.quality.replay import POLICIES, replay_crowd
 
 
 class Command(BaseCommand):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labeling.models import Annotation, AnnotatorScore, AnnotatorStatusChange, Item
-from labeling.services import quality_annotators as rules
-from labeling.services.quality import annotator_status_set, gold_set, project_reaggregate
+from labeling.services.quality import annotator_status_set, gold_set, project_reaggregate, rules
 from tests.labeling.quality.qfactories import cast, make_project
 
 

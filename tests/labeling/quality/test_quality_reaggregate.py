@@ -114,7 +114,7 @@ def test_reaggregate_leaves_gold_rows_whole_beside_regular_items(make_user):
 
 def test_online_models_follow_each_new_snapshot(make_user):
     """The parsed snapshot is cached per process; a new re-aggregation must replace it at once."""
-    from labeling.services.quality_engine import annotator_models
+    from labeling.services.quality.engine import annotator_models
 
     project, _items, _truth, users = _simulate(make_user, n_items=20)
     project_reaggregate(project_id=project.pk)

@@ -8,7 +8,7 @@ from annotate.exceptions import ServiceError
 from labeling.models import Item, ReviewAction
 from labeling.selectors.quality import review_items
 from labeling.services.quality import project_reaggregate
-from labeling.services.quality_review import review_accept, review_fix, review_reject
+from labeling.services.quality.review import review_accept, review_fix, review_reject
 from tests.labeling.quality.qfactories import cast, make_project
 
 pytestmark = pytest.mark.django_db

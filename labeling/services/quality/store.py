@@ -1,6 +1,6 @@
 """The write half of a re-aggregation: annotator scores (+ status changes), calibration rows, the snapshot.
 
-Called by quality_reaggregate._write inside its transaction; nothing else calls these.
+Called by reaggregate._write inside its transaction; nothing else calls these.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 
 from labeling.algorithms.posterior import symmetric_confusion
 from labeling.models import AnnotatorScore, CategoryCalibration, Project, ProjectQualitySnapshot
-from labeling.services import quality_annotators as rules
-from labeling.services.quality_engine import CALIBRATION_MIN_CHECKED, STATUS_WEIGHT
+from labeling.services.quality import rules
+from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, STATUS_WEIGHT
 
 SCORE_FIELDS = [
     "volume",

@@ -7,7 +7,7 @@ from django.db import transaction
 from annotate.exceptions import Conflict, ServiceError
 from labeling.models import Item, Project, ReviewAction
 from labeling.services.quality import gold_set, label_validate
-from labeling.services.quality_engine import project_classes
+from labeling.services.quality.engine import project_classes
 
 
 def _locked(item: Item) -> Item:

@@ -24,9 +24,9 @@ from labeling.models import (
     Project,
     Skip,
 )
-from labeling.services import quality_annotators as rules
-from labeling.services.quality_calibration import calibration_compute
-from labeling.services.quality_engine import (
+from labeling.services.quality import rules
+from labeling.services.quality.calibration import calibration_compute
+from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
     STATUS_WEIGHT,
     decide,
@@ -282,7 +282,7 @@ def _decisions(snap: Snapshot, out: dict) -> list[tuple[int, dict]]:
 
 
 def _write(snap: Snapshot, out: dict, method: str) -> ReaggregateResult | None:
-    from labeling.services.quality_store import calibration_write, scores_write, snapshot_write
+    from labeling.services.quality.store import calibration_write, scores_write, snapshot_write
 
     it = snap.items
     result = ReaggregateResult(method=method, items=int(it["id"].size), votes=int(snap.votes["item"].size))
@@ -333,7 +333,7 @@ def project_reaggregate(*, project_id: int, method: str | None = None) -> Reaggr
 
 def _write_boxes_scores(snap: Snapshot, method: str) -> ReaggregateResult | None:
     """Boxes: consensus is per item (online, box_consensus); here only the annotator scores are refreshed."""
-    from labeling.services.quality_store import scores_write
+    from labeling.services.quality.store import scores_write
 
     stats = _worker_stats(snap, [], {})
     proposals = {}

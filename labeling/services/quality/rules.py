@@ -2,7 +2,8 @@
 
 The rules are explicit and ordered; the first that fires decides. They need a minimum of evidence, and a
 status set by a person (status_locked) is never changed by them. Blocking through the rules is as retroactive
-as a manual block: the caller (quality.py) excludes the annotator's votes and re-evaluates their items.
+as a manual block: the callers (reaggregate.py, overrides.py) exclude the annotator's votes and re-evaluate
+their items.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def gold_fields(gold_seen: int, gold_correct: int) -> dict[str, float | None]:
 
 def status_change(*, score: AnnotatorScore, to: str, reason: str, by=None, lock: bool = False) -> bool:
     """Set the status (and the vote weight it implies) and log it; returns False when nothing changed."""
-    from labeling.services.quality_engine import STATUS_WEIGHT
+    from labeling.services.quality.engine import STATUS_WEIGHT
 
     if score.status == to and not (lock and not score.status_locked):
         return False

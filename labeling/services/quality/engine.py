@@ -1,6 +1,6 @@
 """Internals of the quality engine shared by the online update and the full re-aggregation (see quality.md):
 the label space of a project, the annotator models of the latest snapshot, per-category calibration and the
-done / needs-more / review decision. No writes here except through the callers in quality.py.
+done / needs-more / review decision. No writes here except through the callers in online.py and reaggregate.py.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 
 from labeling.algorithms.posterior import batch_posteriors
 from labeling.models import Project
-from labeling.services.quality_engine import CALIBRATION_MIN_CHECKED, calibrated_target
+from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, calibrated_target
 
 TABLE_MIN_ITEMS = 10  # a vote-table row counts for needed_votes only with this many checked items
 

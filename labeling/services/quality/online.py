@@ -1,10 +1,6 @@
-"""The quality engine's public services (design: quality.md).
-
-* item_after_vote: online posterior update + done / needs more / review decision (called with the item locked);
-* project_reaggregate: the periodic full re-aggregation (quality_reaggregate.py);
-* annotator_block / annotator_unblock / annotator_status_set: status overrides, retroactive on the items;
-* gold_set / gold_import: known answers;
-* review actions live in quality_review.py.
+"""The online half of the quality engine (design: quality.md): after each vote, the item's posterior is updated
+from the latest snapshot's annotator models and the item is decided (done / needs more / review); gold answers
+score their author at once.
 """
 
 from __future__ import annotations
@@ -15,33 +11,16 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 
-from annotate.exceptions import NotFound, ServiceError
 from labeling.algorithms.boxes import box_consensus
-from labeling.models import Annotation, AnnotatorScore, Item, Lease, Project
-from labeling.services import quality_annotators as rules
-from labeling.services.quality_engine import (
+from labeling.models import Annotation, AnnotatorScore, Item, Project
+from labeling.services.quality import rules
+from labeling.services.quality.engine import (
     BOX_AGREEMENT_TARGET,
     annotator_models,
     calibration_key,
     decide,
     posterior_json,
-    project_classes,
 )
-from labeling.services.quality_reaggregate import ReaggregateResult, project_reaggregate
-
-__all__ = [
-    "ReaggregateResult",
-    "annotator_block",
-    "annotator_may_label",
-    "annotator_status_set",
-    "annotator_unblock",
-    "gold_import",
-    "gold_set",
-    "item_after_vote",
-    "item_evaluate",
-    "items_reevaluate",
-    "project_reaggregate",
-]
 
 Status = AnnotatorScore.Status
 FINAL = (Item.Status.ACCEPTED, Item.Status.REJECTED)
@@ -69,9 +48,6 @@ def _enqueue_reaggregate(project_id: int, *, debounce: bool = False) -> None:
 
 def annotator_may_label(*, user, project: Project) -> bool:
     return not AnnotatorScore.objects.filter(project=project, user=user, status=Status.BLOCKED).exists()
-
-
-# --- online -----------------------------------------------------------------------------------------------
 
 
 def item_after_vote(*, item: Item, enqueue: bool = True) -> None:
@@ -197,89 +173,3 @@ def items_reevaluate(*, project: Project, item_ids) -> list[int]:
             if before == Item.Status.DONE and item.status == Item.Status.OPEN:
                 reopened.append(item.pk)
     return reopened
-
-
-# --- annotator status overrides ------------------------------------------------------------------------------
-
-
-def annotator_status_set(*, project: Project, user, status: str, by, reason: str) -> tuple[AnnotatorScore, list[int]]:
-    """A person's decision (logged, locks the status against the automatic rules). Blocking or unblocking is
-    retroactive: the annotator's items are re-decided at once. Returns (score, ids of items reopened)."""
-    if status not in Status.values:
-        raise ServiceError(f"Unknown status {status!r}.", code="invalid_status")
-    reason = (reason or "").strip() or f"set to {status} by a reviewer"
-    with transaction.atomic():
-        # Items before the score, in id order: the order of votes and of the full re-aggregation (no deadlock).
-        item_ids = list(
-            Item.objects.select_for_update(of=("self",))
-            .filter(project=project, annotations__user=user)
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
-        score = rules.score_for(project=project, user_id=user.pk, lock=True)
-        was_blocked = score.status == Status.BLOCKED
-        rules.status_change(score=score, to=status, reason=reason, by=by, lock=True)
-        if status == Status.BLOCKED:
-            Lease.objects.filter(user=user, item__project=project).delete()
-        reopened: list[int] = []
-        if was_blocked != (status == Status.BLOCKED):
-            reopened = items_reevaluate(project=project, item_ids=item_ids)
-    return score, reopened
-
-
-def annotator_block(*, project: Project, user, by, reason: str) -> tuple[AnnotatorScore, list[int]]:
-    return annotator_status_set(project=project, user=user, status=Status.BLOCKED, by=by, reason=reason)
-
-
-def annotator_unblock(*, project: Project, user, by, reason: str = "") -> tuple[AnnotatorScore, list[int]]:
-    return annotator_status_set(project=project, user=user, status=Status.ACTIVE, by=by, reason=reason or "unblocked")
-
-
-# --- gold ------------------------------------------------------------------------------------------------------
-
-
-def label_validate(*, project: Project, label: int | None) -> int:
-    """A label value valid in the project: verify 0/1, classify a category id or -1 (none)."""
-    if isinstance(label, bool) or not isinstance(label, int):
-        raise ServiceError("The label must be an integer.", code="invalid_label")
-    if project.task_type == Project.TaskType.BOXES:
-        raise ServiceError("Box projects have no integer labels.", code="invalid_label")
-    allowed = project_classes(project, [-1]) if project.task_type == Project.TaskType.CLASSIFY else [0, 1]
-    if label not in allowed:
-        raise ServiceError(f"Label {label} is not valid in this project.", code="invalid_label")
-    return label
-
-
-def gold_set(*, item: Item, label: int | None) -> Item:
-    """Make the item gold with `label` (None removes its gold status). Gold is clamped in every aggregation."""
-    project = item.project
-    with transaction.atomic():
-        item = Item.objects.select_for_update().get(pk=item.pk)
-        if label is None:
-            item.is_gold, item.gold_label = False, None
-            item.save(update_fields=["is_gold", "gold_label", "updated_at"])
-            return item
-        label = label_validate(project=project, label=label)
-        classes = project_classes(project, [label])
-        item.is_gold, item.gold_label, item.label, item.confidence = True, label, label, 1.0
-        item.posterior = {str(c): float(c == label) for c in classes}
-        item.save(update_fields=["is_gold", "gold_label", "label", "confidence", "posterior", "updated_at"])
-    return item
-
-
-def gold_import(*, project: Project, rows) -> int:
-    """rows: (item id, label) pairs (label: an int, or a category name in classify projects). All or nothing."""
-    names = dict(project.categories.values_list("name", "id"))
-    count = 0
-    with transaction.atomic():
-        for line, (item_key, raw) in enumerate(rows, start=1):
-            item = Item.objects.filter(project=project, pk=int(item_key) if str(item_key).isdigit() else -1).first()
-            if item is None:
-                raise NotFound(f"Row {line}: no item {item_key!r} in this project.", code="item_not_found")
-            text = str(raw).strip()
-            label = names.get(text) if text in names else int(text) if text.lstrip("-").isdigit() else None
-            if label is None:
-                raise ServiceError(f"Row {line}: unknown label {raw!r}.", code="invalid_label")
-            gold_set(item=item, label=label)
-            count += 1
-    return count

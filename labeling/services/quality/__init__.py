@@ -1,0 +1,30 @@
+"""The quality engine (design: quality.md), one module per concern:
+
+* engine.py       the label space, the snapshot's annotator models, the done / needs-more / review decision
+* online.py       item_after_vote: the online update inside a vote's transaction
+* reaggregate.py  project_reaggregate: the periodic full re-aggregation (read / compute / write), store.py its writes
+* calibration.py  per-category calibration against gold and reviewed items
+* rules.py        annotator status rules; overrides.py a person's block / unblock / status decision
+* gold.py         known answers; review.py the reviewer's accept / reject / fix
+* replay.py       replaying a real crowd file through the services (import it from there: it needs the vote path)
+"""
+
+from labeling.services.quality.gold import gold_import, gold_set, label_validate
+from labeling.services.quality.online import annotator_may_label, item_after_vote, item_evaluate, items_reevaluate
+from labeling.services.quality.overrides import annotator_block, annotator_status_set, annotator_unblock
+from labeling.services.quality.reaggregate import ReaggregateResult, project_reaggregate
+
+__all__ = [
+    "ReaggregateResult",
+    "annotator_block",
+    "annotator_may_label",
+    "annotator_status_set",
+    "annotator_unblock",
+    "gold_import",
+    "gold_set",
+    "item_after_vote",
+    "item_evaluate",
+    "items_reevaluate",
+    "label_validate",
+    "project_reaggregate",
+]
