@@ -39,12 +39,31 @@ def review_queue(*, project: Project) -> QuerySet[Item]:
     return qs
 
 
+def model_opinion(model_probs: object) -> tuple[str, float] | None:
+    """(label, probability) of the model's top class from whatever an item's `model_probs` holds, or None.
+
+    Training writes `{"run", "labels": {label: p}, "predicted", "entropy", "margin"}` and the voter adds
+    `"vote": {label: p}`; older rows may hold a flat `{label: p}`. Anything else (or non-numeric values) is
+    no opinion: the review queue must never fail on a stored value."""
+    if not isinstance(model_probs, dict):
+        return None
+    probs = model_probs.get("labels") if isinstance(model_probs.get("labels"), dict) else model_probs
+    numeric = [
+        (str(label), float(p))
+        for label, p in probs.items()
+        if isinstance(p, int | float) and not isinstance(p, bool) and math.isfinite(float(p))
+    ]
+    if not numeric:
+        return None
+    return max(numeric, key=lambda kv: kv[1])
+
+
 def _model_disagrees(item: Item) -> bool:
-    probs = item.model_probs
-    if not isinstance(probs, dict) or not probs or item.label is None:
+    opinion = model_opinion(item.model_probs)
+    if opinion is None or item.label is None:
         return False
-    top, p = max(probs.items(), key=lambda kv: kv[1])
-    return str(top) != str(item.label) and float(p) >= MODEL_DISAGREES
+    top, p = opinion
+    return top != str(item.label) and p >= MODEL_DISAGREES
 
 
 def review_items(*, project: Project, limit: int = 50) -> list[Item]:
