@@ -35,3 +35,21 @@ def wilson_interval(
     low = np.where((n > 0) & (s > 0), np.clip(centre - half, 0.0, 1.0), 0.0)
     high = np.where((n > 0) & (s < n), np.clip(centre + half, 0.0, 1.0), 1.0)
     return low, high
+
+
+def beta_interval(
+    mean: float | np.ndarray, strength: float | np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed interval of Beta(mean * strength, (1 - mean) * strength), vectorised.
+
+    `strength` = alpha + beta, the number of (pseudo-)observations behind `mean`; used for a Bayesian posterior
+    of an accuracy, e.g. expected correct votes plus a prior's pseudo-votes. Means are kept inside (0, 1).
+    """
+    from scipy.special import betaincinv
+
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    m = np.clip(np.asarray(mean, dtype=np.float64), 1e-9, 1.0 - 1e-9)
+    n = np.maximum(np.asarray(strength, dtype=np.float64), 1e-9)
+    tail = (1.0 - confidence) / 2.0
+    return betaincinv(m * n, (1.0 - m) * n, tail), betaincinv(m * n, (1.0 - m) * n, 1.0 - tail)

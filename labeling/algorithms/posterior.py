@@ -42,22 +42,43 @@ def symmetric_confusion(accuracy: float | np.ndarray, n_classes: int) -> np.ndar
     return off[..., None, None] * (1.0 - eye) + acc[..., None, None] * eye
 
 
+def _check_temperature(temperature: float) -> float:
+    tau = float(temperature)
+    if not 0.0 < tau <= 1.0:
+        raise ValueError(f"temperature must be in (0, 1], got {temperature}")
+    return tau
+
+
 def item_posterior(
-    workers: np.ndarray, labels: np.ndarray, confusion: np.ndarray, class_priors: np.ndarray
+    workers: np.ndarray,
+    labels: np.ndarray,
+    confusion: np.ndarray,
+    class_priors: np.ndarray,
+    temperature: float = 1.0,
 ) -> np.ndarray:
-    """Posterior (K,) of one item given its votes: workers[j] gave labels[j]; confusion is (n_workers, K, K)."""
+    """Posterior (K,) of one item given its votes: workers[j] gave labels[j]; confusion is (n_workers, K, K).
+
+    temperature: exponent on the summed worker log-likelihoods (the prior is not tempered); use the
+    `AggregationResult.temperature` of the aggregation the confusion matrices come from. 1.0 = plain Bayes.
+    """
+    tau = _check_temperature(temperature)
     w = np.asarray(workers, dtype=np.int64)
     lb = np.asarray(labels, dtype=np.int64)
-    log_joint = _log(np.asarray(class_priors, dtype=np.float64)) + _log(confusion[w, :, lb]).sum(axis=0)
+    log_lik = _log(confusion[w, :, lb]).sum(axis=0)
+    if tau != 1.0:
+        log_lik *= tau
+    log_joint = _log(np.asarray(class_priors, dtype=np.float64)) + log_lik
     return _softmax_rows(log_joint)
 
 
-def add_vote(posterior: np.ndarray, worker_confusion: np.ndarray, label: int) -> np.ndarray:
-    """Fold one more vote into a posterior: p(k) <- p(k) * conf[k, label], renormalised.
+def add_vote(posterior: np.ndarray, worker_confusion: np.ndarray, label: int, temperature: float = 1.0) -> np.ndarray:
+    """Fold one more vote into a posterior: p(k) <- p(k) * conf[k, label] ** temperature, renormalised.
 
     Equal to `item_posterior` on all votes (up to rounding) because votes are independent given the class.
     """
-    log_joint = _log_posterior(posterior) + _log(worker_confusion[:, int(label)])
+    tau = _check_temperature(temperature)
+    log_lik = _log(worker_confusion[:, int(label)])
+    log_joint = _log_posterior(posterior) + (log_lik if tau == 1.0 else tau * log_lik)
     return _softmax_rows(log_joint)
 
 
@@ -69,8 +90,13 @@ def batch_posteriors(
     class_priors: np.ndarray,
     *,
     n_items: int | None = None,
+    temperature: float = 1.0,
 ) -> np.ndarray:
-    """Posteriors (n_items, K) of many items at once; items without votes get the class priors."""
+    """Posteriors (n_items, K) of many items at once; items without votes get the class priors.
+
+    temperature: as in `item_posterior`.
+    """
+    tau = _check_temperature(temperature)
     it = np.asarray(items, dtype=np.int64)
     w = np.asarray(workers, dtype=np.int64)
     lb = np.asarray(labels, dtype=np.int64)
@@ -79,6 +105,8 @@ def batch_posteriors(
     per_vote = _log(confusion[w, :, lb])  # (n_votes, K)
     # One bincount per class: K vectorised passes instead of a Python loop over items.
     log_joint = np.stack([np.bincount(it, weights=per_vote[:, c], minlength=n) for c in range(k)], axis=1)
+    if tau != 1.0:
+        log_joint *= tau
     log_joint += _log(np.asarray(class_priors, dtype=np.float64))
     return _softmax_rows(log_joint)
 

@@ -9,7 +9,9 @@ Methods (each has a note with its paper beside its module):
     mv, wmv, wawa          majority.py     vote counting (wmv takes worker_weights)
     dawid_skene, one_coin_ds  dawid_skene.py  EM over confusion matrices
     mace                   mace.py         knows-or-spams worker model, variational Bayes
-DEFAULT_METHOD was chosen on the five public benchmark sets (bench/quality_algorithms.py; see dawid_skene.md).
+    pooled_dawid_skene     pooled_ds.py    DS with a pooled (hierarchical) Dirichlet prior, calibrated posteriors,
+                                           worker accuracy intervals: the default (see pooled_ds.md)
+DEFAULT_METHOD is chosen for crowds of any sparsity, not only the five public sets (bench/quality_algorithms.py).
 
 METHODS[name](data, max_iter=..., tol=..., **options) takes the validated `CrowdData` from `prepare(...)`; use it
 to run several methods on one prepared input. For online updates between aggregations see ../posterior.py.
@@ -29,6 +31,7 @@ from .mace import mace as _mace
 from .majority import majority_vote as _majority_vote
 from .majority import wawa as _wawa
 from .majority import weighted_majority_vote as _weighted_majority_vote
+from .pooled_ds import pooled_dawid_skene as _pooled_dawid_skene
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -46,9 +49,10 @@ METHODS: dict[str, Callable[..., AggregationResult]] = {
     "dawid_skene": _dawid_skene,
     "one_coin_ds": _one_coin_ds,
     "mace": _mace,
+    "pooled_dawid_skene": _pooled_dawid_skene,
 }
 
-DEFAULT_METHOD = "dawid_skene"
+DEFAULT_METHOD = "pooled_dawid_skene"
 
 
 def aggregate(

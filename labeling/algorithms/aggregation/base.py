@@ -35,6 +35,12 @@ class AggregationResult:
     worker_skill: np.ndarray  # (n_workers,) estimated accuracy in [0, 1]
     class_priors: np.ndarray  # (n_classes,)
     iterations: int
+    # Optional, for methods that model a population of workers (the pooled Dawid-Skene default); other methods
+    # leave the defaults.
+    pooled_confusion: np.ndarray | None = None  # (K, K) the crowd's average confusion: what a new worker is assumed
+    worker_skill_interval: np.ndarray | None = None  # (n_workers, 2) 95% interval of worker_skill
+    worker_evidence: np.ndarray | None = None  # (n_workers,) votes on items that also have another vote or gold
+    temperature: float = 1.0  # exponent on the summed worker log-likelihoods in `posteriors` (already applied)
 
 
 @dataclass(frozen=True, eq=False)
