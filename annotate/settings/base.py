@@ -247,6 +247,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 # worker died is re-enqueued once its lease has expired (broker redelivery is the first path).
 CELERY_BEAT_SCHEDULE = {
     "training-resume-stale": {"task": "default.training_resume_stale", "schedule": 300.0},
+    # Items nobody can answer any more, or that waited past their project's stall_hours, go to review.
+    "quality-route-stalled": {"task": "default.quality_route_stalled", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -114,9 +114,7 @@ class NextItemsApi(APIView):
             raise ServiceError("n and exclude must be integers.", code="invalid_query") from exc
         n = min(max(n, GRID_MIN), GRID_MAX) if verify else min(max(n, 1), MAX_NEXT)
         items = next_items(user=request.user, project=project, n=n, exclude_ids=exclude)
-        expires = dict(
-            request.user.leases.filter(item__in=items).values_list("item_id", "expires_at")
-        ) if items else {}
+        expires = dict(request.user.leases.filter(item__in=items).values_list("item_id", "expires_at")) if items else {}
         category = None
         categories = []
         if verify and items:

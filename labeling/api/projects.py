@@ -83,6 +83,7 @@ class ResearcherProjectDetailApi(APIView):
         instructions = serializers.CharField(allow_blank=True)
         confidence_target = serializers.FloatField()
         qualification_size = serializers.IntegerField()
+        stall_hours = serializers.FloatField()
         categories = CategoryOutputSerializer(many=True)
         items = serializers.DictField(child=serializers.IntegerField())
 

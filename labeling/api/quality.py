@@ -22,6 +22,7 @@ from labeling.selectors.projects import project_for_reviewer
 from labeling.selectors.quality import (
     annotator_scores,
     gold_accuracy_histogram,
+    progress_by_category,
     quality_stats,
     review_item_votes,
     review_items,
@@ -188,8 +189,20 @@ class QualityStatsApi(APIView):
 
         overall = GroupStatsSerializer()
         categories = GroupStatsSerializer(many=True)
+
+        class ProgressSerializer(serializers.Serializer):
+            key = serializers.IntegerField(allow_null=True, help_text="Category id (verify) or label (classify).")
+            name = serializers.CharField()
+            open = serializers.IntegerField(help_text="No vote yet.")
+            needs_more = serializers.IntegerField(help_text="Voted, not yet confident enough.")
+            in_review = serializers.IntegerField()
+            done = serializers.IntegerField(help_text="Done or accepted.")
+            rejected = serializers.IntegerField()
+            total = serializers.IntegerField()
+
         prior_accuracy = serializers.FloatField()
         gold_accuracy_histogram = BinSerializer(many=True)
+        progress = ProgressSerializer(many=True, help_text="Per category, then a last row named 'all'.")
 
     @extend_schema(responses=OutputSerializer, summary="Agreement statistics and budget forecast")
     def get(self, request: Request, slug: str) -> Response:
@@ -202,6 +215,7 @@ class QualityStatsApi(APIView):
                     "categories": [asdict(g) for g in stats["categories"]],
                     "prior_accuracy": stats["prior_accuracy"],
                     "gold_accuracy_histogram": gold_accuracy_histogram(project=project),
+                    "progress": progress_by_category(project=project),
                 }
             ).data
         )

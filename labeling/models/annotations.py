@@ -25,6 +25,5 @@ class Annotation(models.Model):
         constraints = [models.UniqueConstraint(fields=["item", "user"], name="annotation_one_per_user_item")]
         indexes = [models.Index(fields=["user", "created_at"])]
 
-
     def __str__(self) -> str:
         return f"annotation {self.pk} on item {self.item_id}"

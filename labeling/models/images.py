@@ -52,6 +52,5 @@ class ImageSource(models.Model):
         ordering = ["id"]
         indexes = [models.Index(fields=["project", "image"])]
 
-
     def __str__(self) -> str:
         return self.source_uri[:80]

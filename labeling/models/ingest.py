@@ -71,6 +71,5 @@ class IngestEntry(models.Model):
         constraints = [models.UniqueConstraint(fields=["batch", "key_hash"], name="ingest_entry_unique_key")]
         indexes = [models.Index(fields=["batch", "status"])]
 
-
     def __str__(self) -> str:
         return self.key[:80]

@@ -25,7 +25,15 @@ class Item(models.Model):
     category = models.ForeignKey(
         "labeling.Category", null=True, blank=True, on_delete=models.CASCADE, related_name="items"
     )
+
+    class ReviewReason(models.TextChoices):
+        MAX_VOTES = "max_votes", "max votes without consensus"
+        NO_ANNOTATOR = "no_annotator", "no eligible annotator left"
+        STALLED = "stalled", "waited too long for a vote"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # Why the engine sent the item to review (status review); empty otherwise.
+    review_reason = models.CharField(max_length=16, choices=ReviewReason.choices, blank=True, default="")
     votes_count = models.PositiveIntegerField(default=0)
     needed_votes = models.PositiveIntegerField(default=3)
     # Higher is served first among items with equally few votes (quality engine, active learning).

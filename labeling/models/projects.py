@@ -25,15 +25,19 @@ class Project(models.Model):
     # and sends the item to review at max_votes.
     min_votes = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
     max_votes = models.PositiveSmallIntegerField(default=7, validators=[MinValueValidator(1)])
-    confidence_target = models.FloatField(
-        default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.9999)]
-    )
+    confidence_target = models.FloatField(default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.9999)])
     gold_rate = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
     qualification_size = models.PositiveSmallIntegerField(
         default=0, help_text="Gold items a new volunteer answers before regular work."
     )
+    stall_hours = models.FloatField(
+        default=24.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="An item with votes that waits this many hours for its next vote goes to review (0 = never).",
+    )
     visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
-    aggregation_method = models.CharField(max_length=32, default="dawid_skene")
+    # A name in labeling.algorithms.aggregation.METHODS; new projects take its DEFAULT_METHOD.
+    aggregation_method = models.CharField(max_length=32, default="pooled_dawid_skene")
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="owned_projects", blank=True)
     reviewers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reviewed_projects", blank=True)
     members = models.ManyToManyField(

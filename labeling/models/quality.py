@@ -26,7 +26,12 @@ class AnnotatorScore(models.Model):
     gold_accuracy = models.FloatField(null=True, blank=True)
     gold_wilson_low = models.FloatField(null=True, blank=True)
     gold_wilson_high = models.FloatField(null=True, blank=True)
+    # The aggregation model's estimate of the annotator's accuracy (on items drawn from the class priors), its
+    # 95 % interval, and the labels it rests on (votes on items someone else also answered, or gold).
     ds_accuracy = models.FloatField(null=True, blank=True)
+    ds_accuracy_low = models.FloatField(null=True, blank=True)
+    ds_accuracy_high = models.FloatField(null=True, blank=True)
+    evidence = models.PositiveIntegerField(default=0)
     confusion = models.JSONField(null=True, blank=True)  # K x K, rows = true class (snapshot order)
     agreement = models.FloatField(null=True, blank=True)  # share of votes equal to the consensus label
     median_time_ms = models.FloatField(null=True, blank=True)
@@ -108,7 +113,9 @@ class ProjectQualitySnapshot(models.Model):
     """The annotator models the online update uses, written by each full re-aggregation (one row per project).
 
     classes: label values in class-index order (verify [0, 1]; classify category ids, -1 = none).
-    workers: {user_id: {"confusion": K x K, "weight": w}}; default_confusion is for annotators not in it.
+    workers: {user_id: {"confusion": K x K, "weight": w, "proven": bool}}; default_confusion is for annotators not
+    in it (the crowd's pooled confusion when the method estimates one). temperature: the calibration exponent on the
+    votes' log-likelihoods that the aggregation chose; the online update applies the same.
     """
 
     project = models.OneToOneField("labeling.Project", on_delete=models.CASCADE, related_name="quality_snapshot")
@@ -121,6 +128,7 @@ class ProjectQualitySnapshot(models.Model):
     targets = models.JSONField(default=dict)
     votes_seen = models.PositiveIntegerField(default=0)  # project vote count when computed
     iterations = models.PositiveIntegerField(default=0)
+    temperature = models.FloatField(default=1.0)
     computed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Case, FloatField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, FloatField, Prefetch, Q, QuerySet, Value, When
 
 from labeling.algorithms.agreement import expected_extra_votes, fleiss_kappa, krippendorff_alpha_nominal
 from labeling.models import Annotation, AnnotatorScore, Item, Project, ProjectQualitySnapshot
@@ -73,7 +73,10 @@ def review_items(*, project: Project, limit: int = 50) -> list[Item]:
     for item in review_queue(project=project).prefetch_related(votes)[: limit * 3]:
         if item.group == 2.0 and not _model_disagrees(item):
             continue
-        item.reason = {0.0: "max votes without consensus", 1.0: "low posterior"}.get(item.group, "model disagrees")
+        if item.group == 0.0:
+            item.reason = item.get_review_reason_display() or Item.ReviewReason.MAX_VOTES.label
+        else:
+            item.reason = "low posterior" if item.group == 1.0 else "model disagrees"
         out.append(item)
         if len(out) >= limit:
             break
@@ -214,3 +217,55 @@ def _vector(posterior: dict | None, classes: list[int]) -> list[float]:
     if not posterior:
         return [1.0 / max(len(classes), 1)] * len(classes)
     return [float(posterior.get(str(c), 0.0)) for c in classes]
+
+
+@dataclass(frozen=True)
+class CategoryProgress:
+    """Where a category's items stand: open (no vote yet), needs more votes, in review, done, rejected."""
+
+    key: int | None
+    name: str
+    open: int = 0
+    needs_more: int = 0
+    in_review: int = 0
+    done: int = 0
+    rejected: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.open + self.needs_more + self.in_review + self.done + self.rejected
+
+
+def progress_by_category(*, project: Project) -> list[CategoryProgress]:
+    """Per category (verify: the candidate category; classify: the current label, "unlabelled" before any vote)
+    the counts of open / needs-more / in-review / done / rejected items, then a total row. One query.
+    Gold items are left out: they are checks, not work."""
+    key = "category_id" if project.task_type == Project.TaskType.VERIFY else "label"
+    rows = (
+        Item.objects.filter(project=project, is_gold=False)
+        .values(key, "status")
+        .annotate(n=Count("id"), voted=Count("id", filter=Q(votes_count__gt=0)))
+        .order_by()
+    )
+    names = dict(project.categories.values_list("id", "name"))
+    if project.task_type == Project.TaskType.VERIFY:
+        names = {**names, None: "no category"}
+    else:
+        names = {**names, -1: "none", None: "unlabelled"}
+    counts: dict[int | None, dict[str, int]] = {}
+    for row in rows:
+        c = counts.setdefault(row[key], {"open": 0, "needs_more": 0, "in_review": 0, "done": 0, "rejected": 0})
+        status, n, voted = row["status"], row["n"], row["voted"]
+        if status == Item.Status.OPEN:
+            c["open"] += n - voted
+            c["needs_more"] += voted
+        elif status == Item.Status.REVIEW:
+            c["in_review"] += n
+        elif status in (Item.Status.DONE, Item.Status.ACCEPTED):
+            c["done"] += n
+        else:
+            c["rejected"] += n
+    order = sorted(counts, key=lambda k: (k is None, names.get(k, str(k)).lower() if k is not None else ""))
+    out = [CategoryProgress(k, names.get(k, str(k)), **counts[k]) for k in order]
+    total = {f: sum(getattr(p, f) for p in out) for f in ("open", "needs_more", "in_review", "done", "rejected")}
+    return [*out, CategoryProgress(None, "all", **total)]

@@ -54,7 +54,7 @@ def label(request: HttpRequest, slug: str) -> HttpResponse:
 def profile(request: HttpRequest) -> HttpResponse:
     form = LeaderboardOptForm(
         request.POST if request.method == "POST" else None,
-        initial={"show_on_leaderboard": volunteer_shows_on_leaderboard(user=request.user)}
+        initial={"show_on_leaderboard": volunteer_shows_on_leaderboard(user=request.user)},
     )
     if request.method == "POST" and form.is_valid():
         volunteer_profile_update(user=request.user, show_on_leaderboard=form.cleaned_data["show_on_leaderboard"])

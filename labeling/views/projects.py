@@ -13,6 +13,7 @@ from annotate.roles import Role, has_role, role_required
 from labeling.forms import ProjectCreateForm, ProjectPeopleForm, ProjectSettingsForm
 from labeling.models import Item
 from labeling.selectors.projects import project_for_reviewer, projects_for_researcher
+from labeling.selectors.quality import progress_by_category
 from labeling.services.project_settings import project_people_update, project_update
 from labeling.services.projects import project_create
 
@@ -88,6 +89,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "settings_form": settings_form,
         "people_form": people_form,
         "counts": counts,
+        "progress": progress_by_category(project=project),
         "categories": project.categories.all()[:200],
         "n_categories": project.categories.count(),
         "people": {role: getattr(project, role).order_by("username") for role in ("owners", "reviewers", "members")},

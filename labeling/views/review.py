@@ -19,6 +19,7 @@ from labeling.selectors.projects import project_for_reviewer
 from labeling.selectors.quality import (
     annotator_scores,
     gold_accuracy_histogram,
+    progress_by_category,
     quality_stats,
     review_item_votes,
     review_items,
@@ -143,5 +144,10 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "labeling/review/quality.html",
-        {"project": project, "groups": groups, "prior_accuracy": stats["prior_accuracy"]},
+        {
+            "project": project,
+            "groups": groups,
+            "prior_accuracy": stats["prior_accuracy"],
+            "progress": progress_by_category(project=project),
+        },
     )

@@ -154,6 +154,7 @@ def _redecide(item: Item, project: Project, labels: list[int], probs: np.ndarray
     d = decide(
         n_votes=len(votes), posterior=post, min_votes=project.min_votes, max_votes=project.max_votes,
         target=effective_target(project, calibration), prior_accuracy=models.prior_accuracy,
+        single_voter_proven=len(votes) == 1 and users[0] in models.proven,
     )  # fmt: skip
     if d.status == Item.Status.REVIEW:  # the model may help finish an item, never send one to review
         return False

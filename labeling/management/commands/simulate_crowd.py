@@ -142,9 +142,7 @@ class Command(BaseCommand):
             raise CommandError(f"truth file not found: {path}")
         by_name = dict(Category.objects.filter(project=project).values_list("name", "id"))
         by_uri = dict(ImageSource.objects.filter(project=project).values_list("source_uri", "image_id"))
-        by_sha = dict(
-            ImageSource.objects.filter(project=project).values_list("image__sha256", "image_id").distinct()
-        )
+        by_sha = dict(ImageSource.objects.filter(project=project).values_list("image__sha256", "image_id").distinct())
         result, unknown = {}, 0
         with path.open(newline="", encoding="utf-8-sig") as fh:
             for row in csv.DictReader(fh):

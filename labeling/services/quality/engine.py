@@ -23,6 +23,9 @@ STATUS_WEIGHT = {"new": 1.0, "active": 1.0, "probation": 0.5, "blocked": 0.0}
 BOX_AGREEMENT_TARGET = 0.75
 # Calibration corrects the target only once this many checked (gold / reviewed) items back it.
 CALIBRATION_MIN_CHECKED = 30
+# "Proven on gold" (may finish an item alone): at least this many gold answers with a Wilson lower bound >= this.
+PROVEN_MIN_GOLD = 20
+PROVEN_GOLD_LOW = 0.8
 
 
 def project_classes(project: Project, labels_seen: object = ()) -> list[int]:
@@ -53,6 +56,8 @@ class AnnotatorModels:
     default: np.ndarray
     prior_accuracy: float
     targets: dict[str, float] = field(default_factory=dict)  # calibrated targets by category key ("" = none)
+    proven: frozenset[int] = frozenset()  # annotators proven on gold (proven_on_gold) at the snapshot
+    temperature: float = 1.0  # calibration exponent on the votes' log-likelihoods (aggregation's temperature)
 
     def target_for(self, key: int | None, default: float) -> float:
         return float(self.targets.get("" if key is None else str(key), default))
@@ -63,7 +68,7 @@ class AnnotatorModels:
         if not users:
             return self.priors.copy()
         stack = np.stack([self.confusions.get(u, self.default) for u in users])
-        return item_posterior(np.arange(len(users)), codes, stack, self.priors)
+        return item_posterior(np.arange(len(users)), codes, stack, self.priors, temperature=self.temperature)
 
 
 # Parsed snapshot models per project, keyed by the snapshot's (id, computed_at): every vote needs them, and
@@ -93,7 +98,10 @@ def _snapshot_models(project: Project) -> AnnotatorModels | None:
     acc = float(np.diagonal(default).mean())
     confusions = {int(uid): np.asarray(spec["confusion"], dtype=np.float64) for uid, spec in snap.workers.items()}
     priors = np.asarray(snap.priors, dtype=np.float64)
-    models = AnnotatorModels(list(snap.classes), priors, confusions, default, acc, dict(snap.targets or {}))
+    proven = frozenset(int(uid) for uid, spec in snap.workers.items() if spec.get("proven"))
+    models = AnnotatorModels(
+        list(snap.classes), priors, confusions, default, acc, dict(snap.targets or {}), proven, snap.temperature
+    )
     _MODELS_CACHE[project.pk] = ((snap.pk, snap.computed_at), models)
     while len(_MODELS_CACHE) > _MODELS_CACHE_SIZE:
         _MODELS_CACHE.popitem(last=False)
@@ -142,24 +150,43 @@ class Decision:
     status: str
     needed_votes: int
     priority: float
+    review_reason: str = ""
 
 
 def decide(
-    *, n_votes: int, posterior: np.ndarray, min_votes: int, max_votes: int, target: float, prior_accuracy: float
+    *,
+    n_votes: int,
+    posterior: np.ndarray,
+    min_votes: int,
+    max_votes: int,
+    target: float,
+    prior_accuracy: float,
+    single_voter_proven: bool = False,
 ) -> Decision:
     """done: top posterior >= target and >= min votes; review: max votes without that; else needs more votes.
+
+    One vote never finishes an item unless its author is proven on gold (`single_voter_proven`, see
+    `proven_on_gold`): a single label cannot show that its author is reliable, and a model estimated from the
+    crowd can be confidently wrong about a worker it has barely seen (quality.md, "Stopping").
 
     An item that needs more gets needed_votes = votes so far + the expected extra votes to reach the target
     (agreement.expected_extra_votes), within min..max, and priority 1 + confidence, so the assignment queue
     finishes items already close to certain before starting new ones."""
     confidence = float(posterior.max()) if posterior.size else 0.0
-    if n_votes >= min_votes and confidence >= target:
+    may_stop = n_votes >= 2 or single_voter_proven
+    if n_votes >= min_votes and confidence >= target and may_stop:
         return Decision(Item.Status.DONE, max(n_votes, 1), 0.0)
     if n_votes >= max_votes:
-        return Decision(Item.Status.REVIEW, n_votes, 0.0)
+        return Decision(Item.Status.REVIEW, n_votes, 0.0, Item.ReviewReason.MAX_VOTES)
     extra = int(expected_extra_votes(posterior[None, :], target, prior_accuracy, max_votes=max_votes)[0])
     needed = min(max_votes, max(n_votes + 1, min_votes, n_votes + extra))
     return Decision(Item.Status.OPEN, needed, 1.0 + confidence)
+
+
+def proven_on_gold(gold_seen: int, gold_wilson_low: float | None) -> bool:
+    """An annotator whose single vote may finish an item: enough gold answers, and even the pessimistic end of
+    the 95 % Wilson interval of their gold accuracy is high."""
+    return gold_seen >= PROVEN_MIN_GOLD and gold_wilson_low is not None and gold_wilson_low >= PROVEN_GOLD_LOW
 
 
 def posterior_json(classes: list[int], posterior: np.ndarray) -> dict[str, float]:

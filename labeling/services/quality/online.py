@@ -93,8 +93,10 @@ def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = N
     rows = _counted_votes(item) if votes is None else votes
     votes = [(uid, label, answer) for _id, uid, label, answer, blocked in rows if not blocked]
     n = len(votes)
-    fields = ["posterior", "label", "confidence", "status", "needed_votes", "priority", "votes_count", "updated_at"]
+    fields = ["posterior", "label", "confidence", "status", "needed_votes", "priority", "votes_count", "review_reason"]
+    fields.append("updated_at")
     item.votes_count = n
+    item.review_reason = ""
     if project.task_type == Project.TaskType.BOXES:
         _evaluate_boxes(item, project, votes)
         fields.append("answer")
@@ -116,8 +118,10 @@ def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = N
             max_votes=project.max_votes,
             target=models.target_for(calibration_key(project, item, item.label), float(project.confidence_target)),
             prior_accuracy=models.prior_accuracy,
+            single_voter_proven=n == 1 and users[0] in models.proven,
         )
         item.status, item.needed_votes, item.priority = d.status, d.needed_votes, d.priority
+        item.review_reason = d.review_reason
     item.save(update_fields=fields)
     return item
 
@@ -154,6 +158,7 @@ def _evaluate_boxes(item: Item, project: Project, votes: list) -> None:
         item.status, item.needed_votes, item.priority = Item.Status.DONE, n, 0.0
     elif n >= project.max_votes:
         item.status, item.needed_votes, item.priority = Item.Status.REVIEW, n, 0.0
+        item.review_reason = Item.ReviewReason.MAX_VOTES
     else:
         item.status, item.needed_votes = Item.Status.OPEN, max(n + 1, project.min_votes)
         item.priority = 1.0 + item.confidence

@@ -15,7 +15,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from annotate.db import bulk_update_values
-from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS, aggregate
+from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS, AggregationResult, aggregate
 from labeling.algorithms.posterior import symmetric_confusion
 from labeling.models import (
     Annotation,
@@ -32,6 +32,7 @@ from labeling.services.quality.engine import (
     decide,
     effective_target,
     posterior_json,
+    proven_on_gold,
 )
 
 REVIEWED = (Item.Status.ACCEPTED, Item.Status.REJECTED)
@@ -107,7 +108,56 @@ def _read(project_id: int) -> Snapshot | None:
     return Snapshot(project, items, votes, statuses, skips, category_ids)
 
 
-def _worker_stats(snap: Snapshot, classes: list[int], consensus: dict[int, int]) -> dict[int, dict]:
+@dataclass(frozen=True)
+class WorkerStats:
+    """What a re-aggregation measured of one annotator (the score row's raw material)."""
+
+    volume: int
+    gold_seen: int
+    gold_correct: int
+    agreement: float | None
+    median_time_ms: float | None
+    timed: int
+    top_answer_share: float
+    skips: int
+    skip_rate: float
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The status rules' verdict on one annotator, with their gold accuracy and its Wilson interval."""
+
+    status: str | None
+    reason: str
+    gold: dict[str, float | None]
+
+
+@dataclass
+class Computed:
+    """Everything the compute step hands to the write step (all arrays indexed like `users`)."""
+
+    classes: list[int]
+    users: np.ndarray  # (n_workers,) user ids of the counted annotators
+    stats: dict[int, WorkerStats]
+    proposals: dict[int, Proposal]
+    newly_blocked: dict[int, str]
+    agg: AggregationResult | None = None
+    confusion: np.ndarray | None = None  # (n_workers, K, K)
+    default_confusion: np.ndarray | None = None  # (K, K) for annotators the snapshot does not know
+    skill: np.ndarray | None = None  # (n_workers,)
+    skill_interval: np.ndarray | None = None  # (n_workers, 2)
+    evidence: np.ndarray | None = None  # (n_workers,)
+    prior_acc: float = DEFAULT_PRIOR_ACCURACY
+    n_active: np.ndarray | None = None  # (n_items,) counted votes per item
+    single_voter: np.ndarray | None = None  # (n_items,) the user id of an item's only counted vote, else -1
+    calibration: dict = field(default_factory=dict)
+
+    def proven(self, uid: int) -> bool:
+        gold = self.proposals[uid].gold if uid in self.proposals else {}
+        return proven_on_gold(self.stats[uid].gold_seen if uid in self.stats else 0, gold.get("gold_wilson_low"))
+
+
+def _worker_stats(snap: Snapshot, consensus: dict[int, int]) -> dict[int, WorkerStats]:
     """Per annotator: volume, gold record, agreement with consensus, median time, top-answer share, skips."""
     v = snap.votes
     gold_of = {
@@ -115,7 +165,7 @@ def _worker_stats(snap: Snapshot, classes: list[int], consensus: dict[int, int])
         for i, g, is_g in zip(snap.items["id"], snap.items["gold_label"], snap.items["gold"], strict=True)
         if is_g
     }
-    stats: dict[int, dict] = {}
+    stats: dict[int, WorkerStats] = {}
     users, inverse = np.unique(v["user"], return_inverse=True) if v["user"].size else (np.zeros(0, np.int64), None)
     for w, uid in enumerate(users.tolist()):
         mine = np.flatnonzero(inverse == w)
@@ -133,21 +183,32 @@ def _worker_stats(snap: Snapshot, classes: list[int], consensus: dict[int, int])
         timed = ms[ms > 0]
         _, counts = np.unique(labels, return_counts=True)
         skips = snap.skips.get(uid, 0)
-        stats[uid] = {
-            "volume": int(mine.size),
-            "gold_seen": int(gold_mask.sum()),
-            "gold_correct": gold_correct,
-            "agreement": float(np.mean(agree)) if agree else None,
-            "median_time_ms": float(np.median(timed)) if timed.size else None,
-            "timed": int(timed.size),
-            "top_answer_share": float(counts.max() / mine.size),
-            "skips": skips,
-            "skip_rate": skips / (skips + mine.size),
-        }
+        stats[uid] = WorkerStats(
+            volume=int(mine.size),
+            gold_seen=int(gold_mask.sum()),
+            gold_correct=gold_correct,
+            agreement=float(np.mean(agree)) if agree else None,
+            median_time_ms=float(np.median(timed)) if timed.size else None,
+            timed=int(timed.size),
+            top_answer_share=float(counts.max() / mine.size),
+            skips=skips,
+            skip_rate=skips / (skips + mine.size),
+        )
     return stats
 
 
-def _aggregate(snap: Snapshot, classes: list[int], method: str, excluded: set[int]):
+@dataclass(frozen=True)
+class _Aggregated:
+    result: AggregationResult
+    users: np.ndarray
+    item_pos: np.ndarray
+    workers: np.ndarray
+    codes: np.ndarray
+    clamp: np.ndarray
+    clamp_codes: np.ndarray
+
+
+def _aggregate(snap: Snapshot, classes: list[int], method: str, excluded: set[int]) -> _Aggregated:
     it, v = snap.items, snap.votes
     index = {value: i for i, value in enumerate(classes)}
     code = np.array([index.get(int(x), -1) for x in v["label"].tolist()], dtype=np.int64)
@@ -172,10 +233,36 @@ def _aggregate(snap: Snapshot, classes: list[int], method: str, excluded: set[in
         gold_labels=known_code[clamp],
         worker_weights=weights if method == "wmv" else None,
     )
-    return result, users, item_pos, workers.astype(np.int64), code[keep], (clamp, known_code[clamp])
+    return _Aggregated(result, users, item_pos, workers.astype(np.int64), code[keep], clamp, known_code[clamp])
 
 
-def _compute(snap: Snapshot, method: str) -> dict:
+def _proposals(snap: Snapshot, stats: dict[int, WorkerStats], skew: float) -> dict[int, Proposal]:
+    proposals = {}
+    for uid, st in stats.items():
+        gold = rules.gold_fields(st.gold_seen, st.gold_correct)
+        ev = rules.Evidence(
+            st.gold_seen,
+            gold["gold_wilson_high"],
+            st.volume,
+            st.timed,
+            st.median_time_ms,
+            st.top_answer_share,
+            skew,
+        )
+        proposals[uid] = Proposal(*rules.status_by_rules(ev), gold)
+    return proposals
+
+
+def _single_voter(item_pos: np.ndarray, workers: np.ndarray, users: np.ndarray, n_items: int) -> np.ndarray:
+    """Per item, the user id of its only counted vote (-1 for items with none or several)."""
+    counts = np.bincount(item_pos, minlength=n_items)
+    out = np.full(n_items, -1, dtype=np.int64)
+    single = counts[item_pos] == 1
+    out[item_pos[single]] = users[workers[single]]
+    return out
+
+
+def _compute(snap: Snapshot, method: str) -> Computed:
     project, it = snap.project, snap.items
     if project.task_type == Project.TaskType.VERIFY:
         classes = [0, 1]
@@ -184,28 +271,18 @@ def _compute(snap: Snapshot, method: str) -> dict:
     excluded = {u for u, (s, _) in snap.statuses.items() if s == AnnotatorScore.Status.BLOCKED}
     newly_blocked: dict[int, str] = {}
     for _pass in range(2):
-        agg, users, item_pos, workers, codes, (clamp, clamp_codes) = _aggregate(snap, classes, method, excluded)
-        consensus = {int(it["id"][p]): classes[int(agg.labels[p])] for p in np.unique(item_pos).tolist()}
-        stats = _worker_stats(snap, classes, consensus)
-        shares = np.bincount(agg.labels[np.unique(item_pos)], minlength=len(classes)) if item_pos.size else np.ones(1)
+        a = _aggregate(snap, classes, method, excluded)
+        agg = a.result
+        consensus = {int(it["id"][p]): classes[int(agg.labels[p])] for p in np.unique(a.item_pos).tolist()}
+        stats = _worker_stats(snap, consensus)
+        voted = np.unique(a.item_pos)
+        shares = np.bincount(agg.labels[voted], minlength=len(classes)) if a.item_pos.size else np.ones(1)
         skew = float(shares.max() / max(shares.sum(), 1))
-        proposals = {}
-        for uid, st in stats.items():
-            gold = rules.gold_fields(st["gold_seen"], st["gold_correct"])
-            ev = rules.Evidence(
-                st["gold_seen"],
-                gold["gold_wilson_high"],
-                st["volume"],
-                st["timed"],
-                st["median_time_ms"],
-                st["top_answer_share"],
-                skew,
-            )
-            proposals[uid] = (*rules.status_by_rules(ev), gold)
+        proposals = _proposals(snap, stats, skew)
         fresh = {
-            uid: reason
-            for uid, (proposed, reason, _) in proposals.items()
-            if proposed == AnnotatorScore.Status.BLOCKED
+            uid: p.reason
+            for uid, p in proposals.items()
+            if p.status == AnnotatorScore.Status.BLOCKED
             and uid not in excluded
             and not snap.statuses.get(uid, ("new", False))[1]
         }
@@ -214,56 +291,62 @@ def _compute(snap: Snapshot, method: str) -> dict:
         newly_blocked.update(fresh)
         excluded |= set(fresh)
     k = len(classes)
-    confusion = agg.worker_confusion if agg.worker_confusion is not None else None
     skill = np.nan_to_num(agg.worker_skill, nan=DEFAULT_PRIOR_ACCURACY)
+    confusion = agg.worker_confusion
     if confusion is None:
         confusion = symmetric_confusion(np.clip(skill, 0.05, 0.99), k)
-    busy = np.bincount(workers, minlength=users.size) >= 10
+    busy = np.bincount(a.workers, minlength=a.users.size) >= 10
     prior_acc = float(np.clip(np.median(skill[busy]), 0.55, 0.9)) if busy.any() else DEFAULT_PRIOR_ACCURACY
-    n_active = np.bincount(item_pos, minlength=it["id"].size)
+    pooled = getattr(agg, "pooled_confusion", None)
+    default = pooled if pooled is not None else symmetric_confusion(prior_acc, k)
     calib = calibration_compute(
         snap=snap,
         classes=classes,
-        item_pos=item_pos,
-        workers=workers,
-        codes=codes,
+        item_pos=a.item_pos,
+        workers=a.workers,
+        codes=a.codes,
         confusion=confusion,
         priors=agg.class_priors,
-        clamp=(clamp, clamp_codes),
+        clamp=(a.clamp, a.clamp_codes),
         labels=agg.labels,
         target=float(project.confidence_target),
     )
-    return {
-        "classes": classes,
-        "agg": agg,
-        "users": users,
-        "confusion": confusion,
-        "skill": skill,
-        "prior_acc": prior_acc,
-        "n_active": n_active,
-        "stats": stats,
-        "proposals": proposals,
-        "newly_blocked": newly_blocked,
-        "calibration": calib,
-    }
+    return Computed(
+        classes=classes,
+        users=a.users,
+        stats=stats,
+        proposals=proposals,
+        newly_blocked=newly_blocked,
+        agg=agg,
+        confusion=confusion,
+        default_confusion=default,
+        skill=skill,
+        skill_interval=getattr(agg, "worker_skill_interval", None),
+        evidence=getattr(agg, "worker_evidence", None),
+        prior_acc=prior_acc,
+        n_active=np.bincount(a.item_pos, minlength=it["id"].size),
+        single_voter=_single_voter(a.item_pos, a.workers, a.users, int(it["id"].size)),
+        calibration=calib,
+    )
 
 
-def _decisions(snap: Snapshot, out: dict) -> list[tuple[int, dict]]:
+def _decisions(snap: Snapshot, out: Computed) -> list[tuple[int, dict]]:
     """The new field values of every item the engine may change (not gold, not reviewed)."""
-    project, it, classes, agg = snap.project, snap.items, out["classes"], out["agg"]
-    targets = {key: effective_target(project, c) for key, c in out["calibration"].items()}
+    project, it, classes, agg = snap.project, snap.items, out.classes, out.agg
+    targets = {key: effective_target(project, c) for key, c in out.calibration.items()}
+    proven = {uid for uid in out.users.tolist() if out.proven(uid)}
     changes = []
     for p in range(it["id"].size):
         fields = {"posterior": posterior_json(classes, agg.posteriors[p]), "label": classes[int(agg.labels[p])]}
         fields["confidence"] = round(float(agg.posteriors[p].max()), 6)
-        n = int(out["n_active"][p])
+        n = int(out.n_active[p])
         fields["votes_count"] = n
         if it["gold"][p] or it["status"][p] in REVIEWED:
             if it["gold"][p]:
                 changes.append((p, {"votes_count": n}))
             continue
         if n == 0:
-            fields.update(posterior=None, label=None, confidence=None, status=Item.Status.OPEN)
+            fields.update(posterior=None, label=None, confidence=None, status=Item.Status.OPEN, review_reason="")
             changes.append((p, fields))
             continue
         key = int(it["category"][p]) if project.task_type == Project.TaskType.VERIFY else fields["label"]
@@ -274,14 +357,15 @@ def _decisions(snap: Snapshot, out: dict) -> list[tuple[int, dict]]:
             min_votes=project.min_votes,
             max_votes=project.max_votes,
             target=target,
-            prior_accuracy=out["prior_acc"],
+            prior_accuracy=out.prior_acc,
+            single_voter_proven=n == 1 and int(out.single_voter[p]) in proven,
         )
-        fields.update(status=d.status, needed_votes=d.needed_votes, priority=d.priority)
+        fields.update(status=d.status, needed_votes=d.needed_votes, priority=d.priority, review_reason=d.review_reason)
         changes.append((p, fields))
     return changes
 
 
-def _write(snap: Snapshot, out: dict, method: str) -> ReaggregateResult | None:
+def _write(snap: Snapshot, out: Computed, method: str) -> ReaggregateResult | None:
     from labeling.services.quality.store import calibration_write, scores_write, snapshot_write
 
     it = snap.items
@@ -313,7 +397,7 @@ def _write(snap: Snapshot, out: dict, method: str) -> ReaggregateResult | None:
             bulk_update_values(Item, updates, names)
         result.items_written = sum(len(updates) for updates in groups.values())
         result.newly_blocked = scores_write(snap=snap, out=out)
-        calibration_write(project=snap.project, calibration=out["calibration"])
+        calibration_write(project=snap.project, calibration=out.calibration)
         snapshot_write(snap=snap, out=out, method=method)
     return result
 
@@ -328,27 +412,24 @@ def project_reaggregate(*, project_id: int, method: str | None = None) -> Reaggr
     if snap.project.task_type == Project.TaskType.BOXES:
         return _write_boxes_scores(snap, method)
     out = _compute(snap, method)
-    return _write(snap, out, method)
+    result = _write(snap, out, method)
+    if result is not None:
+        from labeling.services.quality.stalled import items_route_stalled
+
+        items_route_stalled(project=snap.project)
+    return result
 
 
 def _write_boxes_scores(snap: Snapshot, method: str) -> ReaggregateResult | None:
     """Boxes: consensus is per item (online, box_consensus); here only the annotator scores are refreshed."""
     from labeling.services.quality.store import scores_write
 
-    stats = _worker_stats(snap, [], {})
+    stats = _worker_stats(snap, {})
     proposals = {}
     for uid, st in stats.items():
-        ev = rules.Evidence(0, None, st["volume"], st["timed"], st["median_time_ms"], None, 1.0)
-        proposals[uid] = (*rules.status_by_rules(ev), rules.gold_fields(0, 0))
-    out = {
-        "stats": stats,
-        "proposals": proposals,
-        "newly_blocked": {},
-        "users": np.zeros(0, np.int64),
-        "skill": None,
-        "confusion": None,
-        "classes": [],
-    }
+        ev = rules.Evidence(0, None, st.volume, st.timed, st.median_time_ms, None, 1.0)
+        proposals[uid] = Proposal(*rules.status_by_rules(ev), rules.gold_fields(0, 0))
+    out = Computed(classes=[], users=np.zeros(0, np.int64), stats=stats, proposals=proposals, newly_blocked={})
     with transaction.atomic():
         if not Project.objects.filter(pk=snap.project.pk).exists():
             return None

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from labeling.algorithms.posterior import symmetric_confusion
 from labeling.models import AnnotatorScore, CategoryCalibration, Project, ProjectQualitySnapshot
 from labeling.services.quality import rules
 from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, STATUS_WEIGHT
+from labeling.services.quality.reaggregate import Computed
 
 SCORE_FIELDS = [
     "volume",
@@ -25,47 +25,48 @@ SCORE_FIELDS = [
     "skips",
     "skip_rate",
     "ds_accuracy",
+    "ds_accuracy_low",
+    "ds_accuracy_high",
+    "evidence",
     "confusion",
 ]
+STAT_FIELDS = ("volume", "gold_seen", "gold_correct", "agreement", "median_time_ms", "top_answer_share", "skips",
+               "skip_rate")  # fmt: skip
 
 
-def scores_write(*, snap, out: dict) -> list[int]:
+def scores_write(*, snap, out: Computed) -> list[int]:
     """Upsert every voter's score, apply the status rules (locked statuses untouched); returns newly blocked ids."""
     project_id = snap.project.pk
     existing = {s.user_id: s for s in AnnotatorScore.objects.select_for_update().filter(project_id=project_id)}
-    missing = [AnnotatorScore(project_id=project_id, user_id=uid) for uid in out["stats"] if uid not in existing]
+    missing = [AnnotatorScore(project_id=project_id, user_id=uid) for uid in out.stats if uid not in existing]
     if missing:
         AnnotatorScore.objects.bulk_create(missing, ignore_conflicts=True)
         existing = {s.user_id: s for s in AnnotatorScore.objects.select_for_update().filter(project_id=project_id)}
-    users = out["users"].tolist()
-    col = {uid: i for i, uid in enumerate(users)}
+    col = {uid: i for i, uid in enumerate(out.users.tolist())}
     blocked: list[int] = []
     changed: list[AnnotatorScore] = []
-    for uid, st in out["stats"].items():
+    for uid, st in out.stats.items():
         score = existing[uid]
-        proposed, reason, gold = out["proposals"][uid]
-        for name in (
-            "volume",
-            "gold_seen",
-            "gold_correct",
-            "agreement",
-            "median_time_ms",
-            "top_answer_share",
-            "skips",
-            "skip_rate",
-        ):
-            setattr(score, name, st[name])
-        for name, value in gold.items():
+        proposal = out.proposals[uid]
+        for name in STAT_FIELDS:
+            setattr(score, name, getattr(st, name))
+        for name, value in proposal.gold.items():
             setattr(score, name, value)
-        if uid in col and out["skill"] is not None:
-            score.ds_accuracy = float(out["skill"][col[uid]])
-            score.confusion = np.round(out["confusion"][col[uid]], 4).tolist()
+        i = col.get(uid)
+        if i is not None and out.skill is not None:
+            score.ds_accuracy = round(float(out.skill[i]), 4)
+            score.confusion = np.round(out.confusion[i], 4).tolist()
+            low_high = out.skill_interval[i] if out.skill_interval is not None else (None, None)
+            score.ds_accuracy_low, score.ds_accuracy_high = (
+                None if v is None or not np.isfinite(v) else round(float(v), 4) for v in low_high
+            )
+            score.evidence = int(out.evidence[i]) if out.evidence is not None else st.volume
         changed.append(score)
         if score.status_locked:
             continue
-        to = rules.next_status(score.status, proposed)
+        to = rules.next_status(score.status, proposal.status)
         if to != score.status:
-            rules.status_change(score=score, to=to, reason=reason)
+            rules.status_change(score=score, to=to, reason=proposal.reason)
             if to == AnnotatorScore.Status.BLOCKED:
                 blocked.append(uid)
     AnnotatorScore.objects.bulk_update(changed, SCORE_FIELDS, batch_size=500)
@@ -89,32 +90,32 @@ def calibration_write(*, project: Project, calibration: dict) -> None:
         )
 
 
-def snapshot_write(*, snap, out: dict, method: str) -> ProjectQualitySnapshot:
+def snapshot_write(*, snap, out: Computed, method: str) -> ProjectQualitySnapshot:
     """Worker models for the online update. Blocked annotators are left out (their votes do not count)."""
     statuses = dict(AnnotatorScore.objects.filter(project=snap.project).values_list("user_id", "status"))
     workers = {
         str(uid): {
-            "confusion": np.round(out["confusion"][i], 6).tolist(),
+            "confusion": np.round(out.confusion[i], 6).tolist(),
             "weight": STATUS_WEIGHT[statuses.get(uid, "new")],
+            "proven": out.proven(uid),
         }
-        for i, uid in enumerate(out["users"].tolist())
+        for i, uid in enumerate(out.users.tolist())
         if statuses.get(uid) != AnnotatorScore.Status.BLOCKED
     }
-    k = len(out["classes"])
-    default = np.round(symmetric_confusion(out["prior_acc"], k), 6).tolist()
     snapshot, _ = ProjectQualitySnapshot.objects.update_or_create(
         project=snap.project,
         defaults={
             "method": method,
-            "classes": out["classes"],
-            "priors": np.round(out["agg"].class_priors, 6).tolist(),
+            "classes": out.classes,
+            "priors": np.round(out.agg.class_priors, 6).tolist(),
             "workers": workers,
-            "default_confusion": default,
+            "default_confusion": np.round(out.default_confusion, 6).tolist(),
             "votes_seen": int(snap.votes["item"].size),
-            "iterations": int(out["agg"].iterations),
+            "iterations": int(out.agg.iterations),
+            "temperature": float(getattr(out.agg, "temperature", 1.0)),
             "targets": {
                 ("" if key is None else str(key)): data.target
-                for key, data in out["calibration"].items()
+                for key, data in out.calibration.items()
                 if data.target is not None and data.n_checked >= CALIBRATION_MIN_CHECKED
             },
         },

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from labeling.algorithms.aggregation import DEFAULT_METHOD
 from labeling.models import Annotation, Image, Item, Project
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +51,7 @@ def test_replay_policies_and_contract(tmp_path):
     base = ("--labels", str(lp), "--gold", str(gp), "--seed", "1")
     full, lines = _run(*base, "--policy", "all", "--compare-methods", "mv")
     assert set(full) == {"method", "policy", "items", "labels_available", "labels_used", "accuracy", "seconds"}
-    assert full["method"] == "dawid_skene" and full["policy"] == "all"
+    assert full["method"] == DEFAULT_METHOD and full["policy"] == "all"
     assert full["items"] == 24 and full["labels_available"] == full["labels_used"] == 120
     assert full["accuracy"] >= 0.9
     mv = json.loads(lines[-2])

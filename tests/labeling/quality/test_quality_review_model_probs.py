@@ -37,9 +37,10 @@ def test_review_queue_page_and_api_with_predictions(make_user, client, api_clien
     project, items = make_project(slug="mprobs", n_items=3, min_votes=1, max_votes=3, target=0.6)
     reviewer = make_user("rv", role="reviewer")
     project.reviewers.add(reviewer)
-    vol = make_user("v1")
+    vols = [make_user("v1"), make_user("v2")]
     for item in items:
-        cast(vol, item, 0)  # done on "no" (target 0.6)
+        for vol in vols:
+            cast(vol, item, 0)  # done on "no" (target 0.6)
     assert set(Item.objects.filter(project=project).values_list("status", flat=True)) == {Item.Status.DONE}
     shapes = [PREDICTED, {"0": 0.05, "1": 0.95}, {"labels": "broken"}]
     for item, stored in zip(items, shapes, strict=True):

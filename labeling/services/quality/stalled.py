@@ -1,0 +1,113 @@
+"""Route items that cannot finish to review (see quality.md, "Stalled items").
+
+An open item that already has votes can stall in two ways:
+* no eligible annotator left: every annotator of the project who may still label (not blocked) has answered or
+  skipped it, so nobody will ever be offered it again (three volunteers, max votes seven, a split vote);
+* it has waited longer than the project's `stall_hours` for its next vote.
+Both go to review with that reason. A `no_annotator` item goes back to open when an eligible annotator who has
+not seen it appears (a newcomer), unless a reviewer already acted on it.
+
+The sweep runs from the beat schedule and after every full re-aggregation; it locks the items in id order (the
+order of votes and re-aggregation) and re-checks each one under the lock, so a vote that lands meanwhile wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from labeling.models import Annotation, AnnotatorScore, Item, Project, Skip
+
+# An item nobody else can answer still waits this long after its last vote: annotators who answer it in the
+# same session as the others (several tabs, a lease just taken) are not cut off by a sweep that runs meanwhile.
+NO_ANNOTATOR_GRACE = timedelta(minutes=10)
+
+
+@dataclass
+class StalledResult:
+    no_annotator: list[int] = field(default_factory=list)
+    stalled: list[int] = field(default_factory=list)
+    reopened: list[int] = field(default_factory=list)
+
+
+def _eligible(project: Project) -> set[int]:
+    return set(
+        AnnotatorScore.objects.filter(project=project)
+        .exclude(status=AnnotatorScore.Status.BLOCKED)
+        .values_list("user_id", flat=True)
+    )
+
+
+def _seen_by(item_ids: list[int]) -> dict[int, set[int]]:
+    seen: dict[int, set[int]] = {i: set() for i in item_ids}
+    for model in (Annotation, Skip):
+        for item_id, user_id in model.objects.filter(item_id__in=item_ids).values_list("item_id", "user_id"):
+            seen[item_id].add(user_id)
+    return seen
+
+
+def items_route_stalled(*, project: Project, now: datetime | None = None) -> StalledResult:
+    """One sweep over the project's open items with votes (and its review items waiting for an annotator)."""
+    now = now or timezone.now()
+    result = StalledResult()
+    eligible = _eligible(project)
+    candidates = dict(
+        Item.objects.filter(project=project, status=Item.Status.OPEN, is_gold=False, votes_count__gt=0)
+        .annotate(last_vote=Max("annotations__created_at"))
+        .filter(last_vote__lt=now - NO_ANNOTATOR_GRACE)
+        .values_list("id", "last_vote")
+    )
+    waiting = list(
+        Item.objects.filter(
+            project=project, status=Item.Status.REVIEW, review_reason=Item.ReviewReason.NO_ANNOTATOR
+        ).values_list("id", flat=True)
+    )
+    if not candidates and not waiting:
+        return result
+    seen = _seen_by([*candidates, *waiting])
+    stall_before = now - timedelta(hours=project.stall_hours) if project.stall_hours > 0 else None
+    decisions: dict[int, tuple[str, str]] = {}  # item id -> (status, review reason)
+    for item_id, last_vote in candidates.items():
+        if not eligible - seen[item_id]:
+            decisions[item_id] = (Item.Status.REVIEW, Item.ReviewReason.NO_ANNOTATOR)
+        elif stall_before is not None and last_vote < stall_before:
+            decisions[item_id] = (Item.Status.REVIEW, Item.ReviewReason.STALLED)
+    for item_id in waiting:
+        if eligible - seen[item_id]:
+            decisions[item_id] = (Item.Status.OPEN, "")
+    if not decisions:
+        return result
+    with transaction.atomic():
+        locked = Item.objects.select_for_update().filter(pk__in=list(decisions)).order_by("id")
+        for item in locked:
+            status, reason = decisions[item.pk]
+            expected = Item.Status.REVIEW if status == Item.Status.OPEN else Item.Status.OPEN
+            if item.status != expected or item.is_gold:
+                continue  # a vote or a reviewer got there first
+            if expected == Item.Status.REVIEW and item.review_reason != Item.ReviewReason.NO_ANNOTATOR:
+                continue
+            item.status, item.review_reason = status, reason
+            item.priority = 0.0 if status == Item.Status.REVIEW else 1.0 + float(item.confidence or 0.0)
+            item.save(update_fields=["status", "review_reason", "priority", "updated_at"])
+            if status == Item.Status.OPEN:
+                result.reopened.append(item.pk)
+            elif reason == Item.ReviewReason.NO_ANNOTATOR:
+                result.no_annotator.append(item.pk)
+            else:
+                result.stalled.append(item.pk)
+    return result
+
+
+def projects_route_stalled(*, now: datetime | None = None) -> dict[int, StalledResult]:
+    """The beat's sweep: every project with open voted items or items waiting for an annotator."""
+    ids = (
+        Item.objects.filter(is_gold=False, votes_count__gt=0)
+        .filter(status__in=[Item.Status.OPEN, Item.Status.REVIEW])
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    return {project.pk: items_route_stalled(project=project, now=now) for project in Project.objects.filter(pk__in=ids)}
