@@ -122,7 +122,13 @@ class AnnotatorListApi(APIView):
         gold_accuracy = serializers.FloatField(allow_null=True)
         gold_wilson_low = serializers.FloatField(allow_null=True)
         gold_wilson_high = serializers.FloatField(allow_null=True)
-        ds_accuracy = serializers.FloatField(allow_null=True)
+        ds_accuracy = serializers.FloatField(allow_null=True, help_text="Same as estimated_accuracy (older name).")
+        estimated_accuracy = serializers.FloatField(
+            source="ds_accuracy", allow_null=True, help_text="The aggregation model's estimate of their accuracy."
+        )
+        estimated_low = serializers.FloatField(source="ds_accuracy_low", allow_null=True, help_text="95 % interval")
+        estimated_high = serializers.FloatField(source="ds_accuracy_high", allow_null=True)
+        evidence = serializers.IntegerField(help_text="Their labels on items someone else also answered, or gold.")
         agreement = serializers.FloatField(allow_null=True)
         median_time_ms = serializers.FloatField(allow_null=True)
         volume = serializers.IntegerField()

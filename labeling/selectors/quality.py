@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Case, Count, FloatField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, FloatField, Prefetch, Q, QuerySet, Value, When
 
 from labeling.algorithms.agreement import expected_extra_votes, fleiss_kappa, krippendorff_alpha_nominal
 from labeling.models import Annotation, AnnotatorScore, Item, Project, ProjectQualitySnapshot
@@ -106,7 +106,12 @@ def review_item_votes(*, item: Item) -> list[dict]:
 
 
 def annotator_scores(*, project: Project) -> QuerySet[AnnotatorScore]:
-    return AnnotatorScore.objects.filter(project=project).select_related("user").order_by("status", "-volume")
+    """Best estimated accuracy first (annotators not yet estimated last), then the busiest."""
+    return (
+        AnnotatorScore.objects.filter(project=project)
+        .select_related("user")
+        .order_by(F("ds_accuracy").desc(nulls_last=True), "-volume", "user_id")
+    )
 
 
 def gold_accuracy_histogram(*, project: Project, bins: int = 10) -> list[dict]:

@@ -10,6 +10,7 @@ items are deleted at the end. How it works: labeling/services/quality/replay.py 
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,13 @@ class Command(BaseCommand):
             help="comma-separated extra methods scored on the same votes (one JSON line each, before the last)",
         )
         parser.add_argument("--keep", action="store_true", help="keep the project (debugging)")
+        parser.add_argument(
+            "--annotators-out",
+            type=Path,
+            default=None,
+            help="write CSV worker,estimated_accuracy,gold_accuracy,labels for the replayed workers "
+            "(gold accuracy from the gold file: scoring only)",
+        )
         parser.add_argument("--json", action="store_true", help="print the result as one JSON line (always last)")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -69,9 +77,25 @@ class Command(BaseCommand):
             )
         except (ServiceError, ValueError) as exc:
             raise CommandError(str(getattr(exc, "message", exc))) from exc
+        if options["annotators_out"] is not None:
+            _write_annotators(options["annotators_out"], result.annotators)
         for other in result.compared:
             self.stdout.write(json.dumps(other.as_dict()))
         data = result.as_dict()
         if not options["json"]:
             self.stdout.write(", ".join(f"{k}={v}" for k, v in data.items()))
         self.stdout.write(json.dumps(data))
+
+
+def _write_annotators(path: Path, rows: list) -> None:
+    def num(value: float | None) -> str:
+        return "" if value is None else f"{value:.6f}"
+
+    try:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["worker", "estimated_accuracy", "gold_accuracy", "labels"])
+            for row in rows:
+                writer.writerow([row.worker, num(row.estimated_accuracy), num(row.gold_accuracy), row.labels])
+    except OSError as exc:
+        raise CommandError(f"--annotators-out {path}: {exc.strerror or exc}") from exc

@@ -29,7 +29,7 @@ from django.test.utils import override_settings
 
 from annotate.exceptions import ServiceError
 from labeling.algorithms.crowd_io import read_crowd
-from labeling.models import Annotation, Image, Item, Project
+from labeling.models import Annotation, AnnotatorScore, Image, Item, Project
 from labeling.services.annotations import annotation_submit, item_skip
 from labeling.services.assignment import leases_release, next_items
 from labeling.services.projects import project_create
@@ -37,6 +37,17 @@ from labeling.services.quality import gold_set, project_reaggregate
 
 POLICIES = ("all", "fixed", "adaptive")
 BATCH = 10  # items per arrival, like a short labeling session
+
+
+@dataclass(frozen=True)
+class ReplayedAnnotator:
+    """One replayed worker: the engine's estimate of them beside their accuracy on the file's gold (scoring only)."""
+
+    worker: str
+    estimated_accuracy: float | None
+    gold_accuracy: float | None
+    labels: int  # labels of theirs the replay submitted
+    gold_labels: int  # labels of theirs in the file on gold items
 
 
 @dataclass
@@ -49,6 +60,7 @@ class ReplayResult:
     accuracy: float | None
     seconds: float
     compared: list = field(default_factory=list)
+    annotators: list[ReplayedAnnotator] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -170,11 +182,13 @@ def replay_crowd(
                 compared.append((other, _accuracy(project, items, crowd, categories, held_out)))
             project_reaggregate(project_id=project.pk, method=method)
             accuracy = _accuracy(project, items, crowd, categories, held_out)
+            annotators = _annotators(project, users, answers, crowd)
         finally:
             if not keep:
                 _cleanup(project, users)
     seconds = time.perf_counter() - started
     result = ReplayResult(method, policy, len(items), int(crowd.labels.size), used, accuracy, seconds)
+    result.annotators = annotators
     result.compared = [
         ReplayResult(m, policy, len(items), result.labels_available, used, a, seconds) for m, a in compared
     ]
@@ -231,6 +245,25 @@ def _accuracy(project, items, crowd, categories, held_out) -> float | None:
         total += 1
         right += int(final.get(pk) == categories[gold])
     return right / total if total else None
+
+
+def _annotators(project, users, answers, crowd) -> list[ReplayedAnnotator]:
+    gold = dict(zip(crowd.gold_items.tolist(), crowd.gold_labels.tolist(), strict=True))
+    scores = dict(AnnotatorScore.objects.filter(project=project).values_list("user_id", "ds_accuracy"))
+    volume = dict(AnnotatorScore.objects.filter(project=project).values_list("user_id", "volume"))
+    rows = []
+    for w, name in enumerate(crowd.worker_names):
+        on_gold = [lab == gold[i] for i, lab in answers.get(w, {}).items() if i in gold]
+        rows.append(
+            ReplayedAnnotator(
+                worker=str(name),
+                estimated_accuracy=scores.get(users[w].pk),
+                gold_accuracy=sum(on_gold) / len(on_gold) if on_gold else None,
+                labels=int(volume.get(users[w].pk, 0)),
+                gold_labels=len(on_gold),
+            )
+        )
+    return rows
 
 
 @contextmanager

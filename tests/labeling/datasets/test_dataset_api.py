@@ -24,8 +24,9 @@ def client_for(api_client):
 
 def test_create_list_detail_and_diff(classify_project, researcher, client_for):
     c = client_for(researcher)
-    res = c.post("/api/projects/pets/datasets/create/", {"split": [0.5, 0.25, 0.25], "seed": 3, "name": "first"},
-                 format="json")
+    res = c.post(
+        "/api/projects/pets/datasets/create/", {"split": [0.5, 0.25, 0.25], "seed": 3, "name": "first"}, format="json"
+    )
     assert res.status_code == 201, res.data
     v1 = res.data
     assert v1["items_count"] == 24 and v1["split"] == [0.5, 0.25, 0.25] and v1["stats"]["classes"] == 3
@@ -41,8 +42,13 @@ def test_create_list_detail_and_diff(classify_project, researcher, client_for):
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [({"split": [0.5, 0.6, 0.1]}, "invalid_split"), ({"split": [1, 0]}, "invalid"), ({"min_posterior": 2}, "invalid"),
-     ({"categories": [987654]}, "invalid_categories"), ({"seed": "x"}, "invalid")],
+    [
+        ({"split": [0.5, 0.6, 0.1]}, "invalid_split"),
+        ({"split": [1, 0]}, "invalid"),
+        ({"min_posterior": 2}, "invalid"),
+        ({"categories": [987654]}, "invalid_categories"),
+        ({"seed": "x"}, "invalid"),
+    ],
 )
 def test_create_bad_input_is_a_clear_400(classify_project, researcher, client_for, body, code):
     res = client_for(researcher).post("/api/projects/pets/datasets/create/", body, format="json")

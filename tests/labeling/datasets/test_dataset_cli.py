@@ -13,11 +13,21 @@ from tests.helpers import workers
 
 
 def manage(*args, check=True):
-    env = {**os.environ, "DATABASE_URL": workers.test_database_url(),
-           "DJANGO_SETTINGS_MODULE": "annotate.settings.test",
-           "ANNOTATE_VAR_DIR": str(settings.VAR_DIR), "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
-    proc = subprocess.run([sys.executable, "manage.py", *args], cwd=workers.REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DATABASE_URL": workers.test_database_url(),
+        "DJANGO_SETTINGS_MODULE": "annotate.settings.test",
+        "ANNOTATE_VAR_DIR": str(settings.VAR_DIR),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    proc = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=workers.REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -25,13 +35,37 @@ def manage(*args, check=True):
 
 @pytest.mark.django_db(transaction=True)
 def test_dataset_create_and_export_cli(classify_project, tmp_path):
-    proc = manage("dataset_create", "--project", "pets", "--min-posterior", "0.5", "--split", "0.6,0.2,0.2",
-                  "--seed", "7", "--json")
+    proc = manage(
+        "dataset_create",
+        "--project",
+        "pets",
+        "--min-posterior",
+        "0.5",
+        "--split",
+        "0.6,0.2,0.2",
+        "--seed",
+        "7",
+        "--json",
+    )
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(summary) == {"version", "items", "classes", "hash"}
     assert summary["items"] == 24 and summary["classes"] == 3 and len(summary["hash"]) == 64
-    again = json.loads(manage("dataset_create", "--project", "pets", "--min-posterior", "0.5", "--split",
-                              "0.6,0.2,0.2", "--seed", "7", "--json").stdout.strip().splitlines()[-1])
+    again = json.loads(
+        manage(
+            "dataset_create",
+            "--project",
+            "pets",
+            "--min-posterior",
+            "0.5",
+            "--split",
+            "0.6,0.2,0.2",
+            "--seed",
+            "7",
+            "--json",
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert again["hash"] == summary["hash"] and again["version"] != summary["version"]
 
     out = tmp_path / "pets.tar"

@@ -65,7 +65,7 @@ def test_csv_pandas_dtypes_and_injection(researcher, voters, tmp_path):
     p = f.project(researcher, slug="inj", classes=("=cmd|' /C calc'!A0", "+plus", "-minus", "@at", "safe"))
     f.classify_images(p, voters, {"=cmd|' /C calc'!A0": 2, "+plus": 2, "-minus": 2, "@at": 2, "safe": 2})
     img = f.image(999)
-    f.source(p, img, uri="=HYPERLINK(\"http://evil\")", license="\tCC0", attribution="\r@me")
+    f.source(p, img, uri='=HYPERLINK("http://evil")', license="\tCC0", attribution="\r@me")
     f.item(p, img, label=f.cat(p, "safe").id, confidence=0.7)
     v = dataset_version_create(project=p)
     export = run_export(v, "csv")
@@ -81,7 +81,7 @@ def test_csv_pandas_dtypes_and_injection(researcher, voters, tmp_path):
             assert not str(cell).startswith(("=", "+", "-", "@", "\t", "\r")), (col, cell)
     assert set(df["label"]) == {"'=cmd|' /C calc'!A0", "'+plus", "'-minus", "'@at", "safe"}
     row = df[df["image_id"] == img.id].iloc[0]
-    assert row["source_uri"] == "'=HYPERLINK(\"http://evil\")" and row["license"] == "'\tCC0"
+    assert row["source_uri"] == '\'=HYPERLINK("http://evil")' and row["license"] == "'\tCC0"
     assert json.loads(df.iloc[0]["votes"]) and json.loads(df.iloc[0]["soft_label"])
 
 

@@ -120,8 +120,12 @@ def test_near_duplicate_clusters_in_one_split(researcher):
 
 @pytest.mark.parametrize(
     ("kwargs", "code"),
-    [({"split": (0.5, 0.6, 0.1)}, "invalid_split"), ({"min_posterior": 1.5}, "invalid_min_posterior"),
-     ({"categories": [999999]}, "invalid_categories"), ({"seed": 2**40}, "invalid_seed")],
+    [
+        ({"split": (0.5, 0.6, 0.1)}, "invalid_split"),
+        ({"min_posterior": 1.5}, "invalid_min_posterior"),
+        ({"categories": [999999]}, "invalid_categories"),
+        ({"seed": 2**40}, "invalid_seed"),
+    ],
 )
 def test_invalid_input(classify_project, kwargs, code):
     with pytest.raises(ServiceError) as exc:

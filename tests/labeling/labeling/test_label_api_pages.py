@@ -36,8 +36,12 @@ def test_classify_payload_lists_categories_and_batch_answers_report_each_result(
     a, b, c = data["items"]
     good_cat = data["categories"][0]["id"]
     answers = [
-        {"item_id": a["id"], "submission_id": str(uuid.uuid4()), "answer": {"category": good_cat},
-         "time_spent_ms": 900},
+        {
+            "item_id": a["id"],
+            "submission_id": str(uuid.uuid4()),
+            "answer": {"category": good_cat},
+            "time_spent_ms": 900,
+        },
         {"item_id": b["id"], "submission_id": str(uuid.uuid4()), "answer": {"category": 10**9}},
         {"item_id": c["id"], "submission_id": str(uuid.uuid4()), "answer": {"category": None}},
     ]

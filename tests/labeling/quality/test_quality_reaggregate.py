@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+from scipy.stats import spearmanr
 import pytest
 
 from labeling.models import (
@@ -60,6 +61,11 @@ def test_reaggregate_recovers_workers_and_beats_majority(make_user):
     # ~40 votes the pooled prior still holds it a little toward the crowd
     assert estimated[-1] < 0.45 and estimated.argmin() == len(ACCURACY) - 1
     assert all(scores[u.pk].volume > 0 and scores[u.pk].median_time_ms == 2000 for u in users)
+    # honest scores: ranks follow true skill, and each interval holds its estimate
+    assert spearmanr(estimated, ACCURACY).statistic >= 0.8
+    for u in users:
+        s = scores[u.pk]
+        assert s.ds_accuracy_low <= s.ds_accuracy <= s.ds_accuracy_high and 0 < s.evidence <= s.volume
     snap = ProjectQualitySnapshot.objects.get(project=project)
     assert snap.classes == [0, 1] and len(snap.workers) == len(users) and snap.votes_seen == 300
     # Not enough votes for the strict target anywhere: everything is back in the queue, none in review.

@@ -49,13 +49,22 @@ def test_replay_policies_and_contract(tmp_path):
     lp, gp = _write_crowd(tmp_path)
     users_before = get_user_model().objects.count()
     base = ("--labels", str(lp), "--gold", str(gp), "--seed", "1")
-    full, lines = _run(*base, "--policy", "all", "--compare-methods", "mv")
+    annotators_csv = tmp_path / "annotators.csv"
+    full, lines = _run(*base, "--policy", "all", "--compare-methods", "mv", "--annotators-out", str(annotators_csv))
     assert set(full) == {"method", "policy", "items", "labels_available", "labels_used", "accuracy", "seconds"}
     assert full["method"] == DEFAULT_METHOD and full["policy"] == "all"
     assert full["items"] == 24 and full["labels_available"] == full["labels_used"] == 120
     assert full["accuracy"] >= 0.9
     mv = json.loads(lines[-2])
     assert mv["method"] == "mv" and full["accuracy"] >= mv["accuracy"]
+    with annotators_csv.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [list(r) for r in rows[:1]] == [["worker", "estimated_accuracy", "gold_accuracy", "labels"]]
+    by_worker = {r["worker"]: r for r in rows}
+    assert set(by_worker) == {"ann", "bob", "cy", "dee", "eve"}
+    assert all(int(r["labels"]) == 24 and 0 <= float(r["gold_accuracy"]) <= 1 for r in rows)
+    estimated = {w: float(r["estimated_accuracy"]) for w, r in by_worker.items()}
+    assert min(estimated, key=estimated.get) == "eve"  # the 55 % worker ranks last
     fixed, _ = _run(*base, "--policy", "fixed", "--votes", "2")
     assert fixed["labels_used"] == 48
     adaptive, _ = _run(*base, "--policy", "adaptive", "--target", "0.95")
