@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from scipy.stats import spearmanr
 import pytest
+from scipy.stats import spearmanr
 
 from labeling.models import (
     Annotation,
