@@ -32,6 +32,7 @@ from .base import (
     estimate_priors,
     expected_counts,
     fill_unlabelled,
+    prepare,
     row_argmax,
 )
 from .dawid_skene import DEFAULT_MAX_ITER, DEFAULT_TOL, run_em
@@ -43,7 +44,8 @@ AUTO_STRUCTURES = ("full", "one_coin")
 ALPHA_FLOOR = 1e-2  # smallest Dirichlet pseudo-count: a (true, given) pair nobody was seen to give stays possible
 ALPHA_CEILING = 1e5
 FIXED_POINT_STEPS = 5  # Minka steps per M-step, warm-started from the previous M-step's alpha
-TEMPERATURE_VOTES = 200_000  # held-out votes for the temperature fit (a fixed-seed subset above this)
+TEMPERATURE_VOTES = 20_000  # held-out votes for the temperature fit (a fixed-seed subset above this): one scalar
+CHOICE_VOTES = 200_000  # above this many votes the structure is chosen on a sample of items of about this size
 
 
 def hyperprior_row_counts(k: int) -> np.ndarray:
@@ -128,11 +130,15 @@ class HierarchicalMStep:
         k = posts.shape[1]
         if self.structure == "full":
             cell = np.maximum(self.counts[workers, :, labels] - posts, 0.0) + self.alpha[:, labels].T
-            row = np.maximum(self.counts[workers].sum(axis=2) - posts, 0.0) + self.alpha.sum(axis=1)
+            row = np.maximum(self.counts.sum(axis=2)[workers] - posts, 0.0) + self.alpha.sum(axis=1)
             return cell / row
-        counts = self.counts[workers] if self.structure == "one_coin" else self.counts.sum(axis=0, keepdims=True)
-        right = np.trace(counts, axis1=1, axis2=2) - posts[np.arange(labels.size), labels]
-        total = counts.sum(axis=(1, 2)) - 1.0
+        per_worker = np.trace(self.counts, axis1=1, axis2=2), self.counts.sum(axis=(1, 2))
+        if self.structure == "one_coin":
+            right, total = per_worker[0][workers], per_worker[1][workers]
+        else:
+            right, total = np.full(labels.size, per_worker[0].sum()), np.full(labels.size, per_worker[1].sum())
+        right = right - posts[np.arange(labels.size), labels]
+        total = total - 1.0
         a, b = self.alpha[0]
         p = (np.maximum(right, 0.0) + a) / (np.maximum(total, 0.0) + a + b)
         lik = np.repeat(((1.0 - p) / max(k - 1, 1))[:, None], k, axis=1)
@@ -202,14 +208,42 @@ def _log_conf_by_vote(data: CrowdData, confusion: np.ndarray) -> np.ndarray:
 
 
 def _held_out_terms(data: CrowdData, m_step: HierarchicalMStep, confusion: np.ndarray, posteriors: np.ndarray,
-                    votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                    votes: np.ndarray, with_likelihood: bool = True) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """For held-out `votes`: the summed log-likelihood of the item's other votes, and the vote's likelihood."""
     by_vote = _log_conf_by_vote(data, confusion)
     summed = data.design @ by_vote
     k = data.n_classes
     w, lab, it = data.workers[votes], data.labels[votes], data.items[votes]
     rest = summed[it] - by_vote[w * k + lab]
-    return rest, m_step.held_out(w, lab, posteriors[it])
+    return rest, (m_step.held_out(w, lab, posteriors[it]) if with_likelihood else rest[:, :0])
+
+
+def _checkable_and_held(data: CrowdData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items that can be checked (>= 2 votes or gold), held-out votes (on such items, without gold) and a
+    fixed-seed subset of them for the temperature fit."""
+    votes_per_item = np.bincount(data.items, minlength=data.n_items)
+    is_gold = np.zeros(data.n_items, dtype=bool)
+    is_gold[data.gold_items] = True
+    held_all = np.flatnonzero((votes_per_item[data.items] >= 2) & ~is_gold[data.items])
+    held = held_all
+    if held.size > TEMPERATURE_VOTES:
+        held = np.sort(np.random.default_rng(0).choice(held_all, TEMPERATURE_VOTES, replace=False))
+    return (votes_per_item >= 2) | is_gold, held_all, held
+
+
+def _choose_on_sample(data: CrowdData, *, max_iter: int, tol: float, calibrate: bool) -> str:
+    """The structure chosen on a fixed-seed sample of items holding about CHOICE_VOTES votes (big crowds)."""
+    rng = np.random.default_rng(0)
+    take = rng.random(data.n_items) < CHOICE_VOTES / data.n_votes
+    keep = take[data.items]
+    gold = take[data.gold_items]
+    sample = prepare(
+        data.items[keep], data.workers[keep], data.labels[keep], n_items=data.n_items, n_workers=data.n_workers,
+        n_classes=data.n_classes, gold_items=data.gold_items[gold], gold_labels=data.gold_labels[gold],
+    )  # fmt: skip
+    checkable, _, held = _checkable_and_held(sample)
+    fits = [_fit(sample, s, checkable, held, max_iter=max_iter, tol=tol, calibrate=calibrate) for s in AUTO_STRUCTURES]
+    return max(fits, key=lambda f: f.score).m_step.structure
 
 
 def pooled_dawid_skene(
@@ -225,15 +259,11 @@ def pooled_dawid_skene(
     structure: one of STRUCTURES, or None (choose "full" or "one_coin" by leave-one-vote-out likelihood);
     calibrate: fit the posterior temperature (False -> 1.0).
     """
-    votes_per_item = np.bincount(data.items, minlength=data.n_items)
+    checkable, _, held = _checkable_and_held(data)
     is_gold = np.zeros(data.n_items, dtype=bool)
     is_gold[data.gold_items] = True
-    checkable = (votes_per_item >= 2) | is_gold
-    # Held-out votes: on items with another vote and no gold (gold posteriors are clamped, not inferred).
-    held_all = np.flatnonzero((votes_per_item[data.items] >= 2) & ~is_gold[data.items])
-    held = held_all
-    if held.size > TEMPERATURE_VOTES:
-        held = np.sort(np.random.default_rng(0).choice(held_all, TEMPERATURE_VOTES, replace=False))
+    if structure is None and data.n_votes > CHOICE_VOTES:
+        structure = _choose_on_sample(data, max_iter=max_iter, tol=tol, calibrate=calibrate)
     fits = [
         _fit(data, s, checkable, held, max_iter=max_iter, tol=tol, calibrate=calibrate)
         for s in ((structure,) if structure is not None else AUTO_STRUCTURES)
@@ -247,12 +277,9 @@ def pooled_dawid_skene(
     posteriors = fill_unlabelled(data, clamp_gold(data, posteriors), priors)
 
     # Worker accuracy: P(vote right) judged by the item's other votes (or gold), + the pooled accuracy as prior.
-    right = np.zeros(data.n_votes)
-    if held_all.size:
-        rest, _ = _held_out_terms(data, best.m_step, best.confusion, best.posteriors, held_all)
-        right[held_all] = tempered_softmax(rest, log_priors, tau)[np.arange(held_all.size), data.labels[held_all]]
-    gold_votes = np.flatnonzero(is_gold[data.items])
-    right[gold_votes] = posteriors[data.items[gold_votes], data.labels[gold_votes]]
+    # P(vote right | all the item's evidence): the EM expected count, unbiased when the model holds (the
+    # leave-one-out P(right | other votes) ignores what the vote itself says and is biased towards the mean).
+    right = posteriors[data.items, data.labels]
     judged = checkable[data.items].astype(np.float64)
     evidence = np.bincount(data.workers, weights=judged, minlength=data.n_workers)
     correct = np.bincount(data.workers, weights=right * judged, minlength=data.n_workers)
