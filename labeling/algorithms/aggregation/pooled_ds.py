@@ -1,20 +1,25 @@
 """Dawid-Skene with a pooled (hierarchical) Dirichlet prior on the confusion matrices (see pooled_ds.md).
 
-Each worker's confusion row k is the posterior mean under Dirichlet(strength * pooled[k]) pseudo-counts, where
-`pooled` is the whole crowd's confusion, re-estimated at every M-step: a worker with few votes looks like the
-crowd, one with many votes like itself. `strength` (pseudo-votes per row) is chosen at every M-step by empirical
-Bayes, maximising the Dirichlet-multinomial marginal likelihood of the workers' expected counts (type-II maximum
-likelihood), so nothing is tuned by hand. After EM:
+Each worker's confusion row k is the posterior mean under a Dirichlet(alpha[k]) prior shared by the whole crowd;
+alpha (mean = the crowd's confusion, sum = its strength in pseudo-votes) is re-estimated at every M-step by
+empirical Bayes (Minka's fixed point for the Dirichlet-multinomial), so a worker with few votes looks like the
+crowd and one with many like itself, and nothing is tuned by hand. Two structures share that machinery:
 
-* the item posteriors are tempered by tau in (0, 1] fitted on leave-one-vote-out predictions (../calibration.py);
-* each worker's accuracy is a Beta posterior: expected-correct counts of its votes judged by the *other* votes of
-  the item (or gold), plus the pooled accuracy as prior pseudo-votes; `worker_evidence` counts those votes.
+* "full": a Dirichlet per confusion row (Dawid-Skene);
+* "one_coin": a Beta prior on one accuracy per worker, errors spread evenly.
+
+Only votes that can be checked against something (items with another vote or gold) enter the M-step: a lone
+vote only confirms itself. The structure is chosen by the leave-one-vote-out predictive likelihood of those votes,
+which also sets the posterior temperature (../calibration.py). Each worker's accuracy is a Beta posterior of its
+votes judged by the *other* votes of the item (or gold), with the pooled accuracy as prior pseudo-votes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import digamma
 
 from ..calibration import tempered_softmax, vote_temperature
 from ..intervals import beta_interval
@@ -23,77 +28,222 @@ from .base import (
     AggregationResult,
     CrowdData,
     clamp_gold,
+    e_step,
+    estimate_priors,
     expected_counts,
     fill_unlabelled,
-    normalise_rows,
+    prepare,
     row_argmax,
 )
 from .dawid_skene import DEFAULT_MAX_ITER, DEFAULT_TOL, run_em
 
-# Candidate prior strengths, in pseudo-votes per confusion row, spaced by a factor sqrt(2).
-STRENGTH_GRID = np.geomspace(0.25, 4096.0, 29)
-POOL_SMOOTHING = 0.5  # add-1/2 on the crowd's summed counts: keeps every pooled cell > 0 on tiny data
-TEMPERATURE_VOTES = 200_000  # the temperature is fitted on at most this many held-out votes (deterministic subset)
+STRUCTURES = ("full", "one_coin", "shared", "shared_uniform")
+# Chosen between automatically. The shared-accuracy ones (everyone alike: majority vote made probabilistic, with
+# estimated or uniform class priors) stay selectable by name but never won the automatic choice when measured.
+AUTO_STRUCTURES = ("full", "one_coin")
+ALPHA_FLOOR = 1e-2  # smallest Dirichlet pseudo-count: a (true, given) pair nobody was seen to give stays possible
+ALPHA_CEILING = 1e5
+FIXED_POINT_STEPS = 5  # Minka steps per M-step, warm-started from the previous M-step's alpha
+TEMPERATURE_VOTES = 20_000  # held-out votes for the temperature fit (a fixed-seed subset above this): one scalar
+CHOICE_VOTES = 200_000  # above this many votes the structure is chosen on a sample of items of about this size
 
 
-def log_evidence(counts: np.ndarray, pooled: np.ndarray, strength: float) -> float:
-    """log p(counts | Dirichlet(strength * pooled) per row), summed over workers and rows (Dirichlet-multinomial,
-    without the multinomial coefficient, which does not depend on the prior)."""
-    alpha = strength * pooled
+def hyperprior_row_counts(k: int) -> np.ndarray:
+    """Starting alpha, and the model with no checkable vote at all: per true class, one pseudo-vote for the right
+    answer and one spread evenly ("the crowd is better than chance"; accuracy (1 + 1/K) / 2)."""
+    return np.eye(k) + 1.0 / k
+
+
+def minka_dirichlet(counts: np.ndarray, alpha: np.ndarray, steps: int) -> np.ndarray:
+    """Minka (2000) fixed point for Dirichlet-multinomial parameters, vectorised over rows.
+
+    counts: (W, R, C) per unit w, row r, outcome c (soft counts allowed); alpha: (R, C) start. Rows with no
+    counts keep their alpha (no information).
+    """
     rows = counts.sum(axis=2)
-    return float(
-        (gammaln(strength) - gammaln(rows + strength)).sum() + (gammaln(counts + alpha) - gammaln(alpha)).sum()
-    )
+    for _ in range(steps):
+        a0 = alpha.sum(axis=1)
+        num = (digamma(counts + alpha) - digamma(alpha)).sum(axis=0)
+        den = (digamma(rows + a0) - digamma(a0)).sum(axis=0)
+        informed = den > 1e-12
+        ratio = np.divide(num, den[:, None], out=np.ones_like(num), where=informed[:, None])
+        alpha = np.clip(alpha * ratio, ALPHA_FLOOR, ALPHA_CEILING)
+    return alpha
 
 
-class PooledMStep:
-    """M-step with the pooled prior; remembers the last counts, pooled confusion and strength it used."""
+class HierarchicalMStep:
+    """M-step of DS under a crowd-level Dirichlet prior; keeps the last counts and alpha for the caller."""
 
-    def __init__(self, strength: float | None, grid: np.ndarray = STRENGTH_GRID) -> None:
-        self.fixed = strength
-        self.grid = grid
-        self.index: int | None = None
-        self.strength = float(strength) if strength is not None else float("nan")
+    def __init__(self, structure: str, checkable: np.ndarray) -> None:
+        if structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        self.structure = structure
+        self.checkable = checkable[:, None]  # (n_items, 1) 1.0 where the item has >= 2 votes or gold
+        self.alpha: np.ndarray | None = None
         self.counts = np.zeros((0, 0, 0))
-        self.pooled = np.zeros((0, 0))
 
-    def _select(self, counts: np.ndarray, pooled: np.ndarray) -> float:
-        """Type-II ML strength: a full grid scan the first time, then hill-climbing from the last choice
-        (the evidence is unimodal in log strength in practice and moves little between EM iterations)."""
-        score = {}
+    def _shaped(self, counts: np.ndarray) -> np.ndarray:
+        """Counts in the prior's layout: full (W, K, K); one_coin (W, 1, 2) = (right, wrong)."""
+        if self.structure == "full":
+            return counts
+        right = np.trace(counts, axis1=1, axis2=2)
+        shaped = np.stack([right, counts.sum(axis=(1, 2)) - right], axis=1)[:, None, :]
+        return shaped if self.structure == "one_coin" else shaped.sum(axis=0, keepdims=True)
 
-        def at(i: int) -> float:
-            if i not in score:
-                score[i] = log_evidence(counts, pooled, float(self.grid[i]))
-            return score[i]
-
-        if self.index is None:
-            self.index = int(np.argmax([at(i) for i in range(self.grid.size)]))
-        while True:
-            i = self.index
-            up = at(i + 1) if i + 1 < self.grid.size else -np.inf
-            down = at(i - 1) if i > 0 else -np.inf
-            if up > at(i) and up >= down:
-                self.index = i + 1
-            elif down > at(i):
-                self.index = i - 1
-            else:
-                return float(self.grid[i])
+    @property
+    def shared(self) -> bool:
+        return self.structure.startswith("shared")
 
     def __call__(self, data: CrowdData, posteriors: np.ndarray) -> np.ndarray:
-        counts = expected_counts(data, posteriors)
-        pooled = normalise_rows(counts.sum(axis=0), POOL_SMOOTHING)
-        strength = self.fixed if self.fixed is not None else self._select(counts, pooled)
-        self.counts, self.pooled, self.strength = counts, pooled, float(strength)
-        return (counts + strength * pooled) / (counts.sum(axis=2, keepdims=True) + strength)
+        counts = expected_counts(data, posteriors * self.checkable)
+        shaped = self._shaped(counts)
+        if self.alpha is None:
+            hyper = hyperprior_row_counts(data.n_classes)
+            start = hyper if self.structure == "full" else self._shaped(hyper[None])[0]
+            self.alpha = np.maximum(start, ALPHA_FLOOR)  # K = 1 has no wrong answer: keep every pseudo-count > 0
+        if not self.shared:  # one shared accuracy: the hyperprior alone (one unit has no spread)
+            self.alpha = minka_dirichlet(shaped, self.alpha, FIXED_POINT_STEPS)
+        self.counts = counts
+        mean = (shaped + self.alpha) / (shaped.sum(axis=2, keepdims=True) + self.alpha.sum(axis=1)[:, None])
+        confusion = self._confusion(mean, data.n_classes)
+        return confusion if not self.shared else np.repeat(confusion, data.n_workers, axis=0)
+
+    def _confusion(self, mean: np.ndarray, k: int) -> np.ndarray:
+        if self.structure == "full":
+            return mean
+        p = mean[:, 0, 0]
+        off = (1.0 - p) / max(k - 1, 1)
+        eye = np.eye(k)
+        return p[:, None, None] * eye + off[:, None, None] * (1.0 - eye)
+
+    def pooled(self, k: int) -> np.ndarray:
+        """The crowd's confusion: the prior mean, what a worker without checkable votes is assumed to be."""
+        assert self.alpha is not None
+        if self.shared:
+            shaped = self._shaped(self.counts)
+            return self._confusion((shaped + self.alpha) / (shaped.sum(axis=2, keepdims=True) + self.alpha.sum()), k)[0]
+        return self._confusion((self.alpha / self.alpha.sum(axis=1, keepdims=True))[None], k)[0]
+
+    def held_out(self, workers: np.ndarray, labels: np.ndarray, posts: np.ndarray) -> np.ndarray:
+        """(n, K): P(worker gives label | true class k) from its matrix refitted without that vote."""
+        assert self.alpha is not None
+        k = posts.shape[1]
+        if self.structure == "full":
+            cell = np.maximum(self.counts[workers, :, labels] - posts, 0.0) + self.alpha[:, labels].T
+            row = np.maximum(self.counts.sum(axis=2)[workers] - posts, 0.0) + self.alpha.sum(axis=1)
+            return cell / row
+        per_worker = np.trace(self.counts, axis1=1, axis2=2), self.counts.sum(axis=(1, 2))
+        if self.structure == "one_coin":
+            right, total = per_worker[0][workers], per_worker[1][workers]
+        else:
+            right, total = np.full(labels.size, per_worker[0].sum()), np.full(labels.size, per_worker[1].sum())
+        right = right - posts[np.arange(labels.size), labels]
+        total = total - 1.0
+        a, b = self.alpha[0]
+        p = (np.maximum(right, 0.0) + a) / (np.maximum(total, 0.0) + a + b)
+        lik = np.repeat(((1.0 - p) / max(k - 1, 1))[:, None], k, axis=1)
+        lik[np.arange(labels.size), labels] = p
+        return lik
 
 
-def _vote_log_lik(data: CrowdData, confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-vote log conf[w, :, l] (n_votes, K) and its sum per item (n_items, K)."""
+@dataclass(frozen=True)
+class _Fit:
+    m_step: HierarchicalMStep
+    posteriors: np.ndarray  # untempered, from EM
+    confusion: np.ndarray
+    priors: np.ndarray
+    iterations: int
+    temperature: float
+    score: float  # mean leave-one-vote-out log-likelihood at that temperature (-inf when nothing is held out)
+
+
+def _fit(data: CrowdData, structure: str, checkable: np.ndarray, held: np.ndarray, *, max_iter: int, tol: float,
+         calibrate: bool) -> _Fit:  # fmt: skip
+    m_step = HierarchicalMStep(structure, checkable.astype(np.float64))
+    if held.size == 0 and not data.gold_items.size:
+        # Nothing can be checked: the hyperprior worker for everyone, priors from the vote shares, one E-step.
+        posteriors = np.zeros((data.n_items, data.n_classes))
+        confusion = m_step(data, posteriors)
+        priors = estimate_priors(data, _vote_shares(data), 1.0)
+        iterations = 0
+    elif structure == "shared_uniform":
+        posteriors, confusion, priors, iterations = _em_uniform_priors(data, m_step, max_iter=max_iter, tol=tol)
+    else:
+        posteriors, confusion, priors, iterations = run_em(data, m_step, max_iter=max_iter, tol=tol)
+    temperature, score = 1.0, -np.inf
+    if held.size:
+        rest, lik = _held_out_terms(data, m_step, confusion, posteriors, held)
+        log_priors = np.log(np.maximum(priors, PROB_FLOOR))
+        temperature = vote_temperature(rest, lik, log_priors) if calibrate else 1.0
+        score = float(np.log((tempered_softmax(rest, log_priors, temperature) * lik).sum(axis=1)).mean())
+    return _Fit(m_step, posteriors, confusion, priors, iterations, temperature, score)
+
+
+def _em_uniform_priors(
+    data: CrowdData, m_step: HierarchicalMStep, *, max_iter: int, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """EM with the class priors held uniform: with one shared accuracy this is majority vote, made probabilistic."""
+    priors = np.full(data.n_classes, 1.0 / data.n_classes)
+    posteriors = clamp_gold(data, _vote_shares(data))
+    confusion = m_step(data, posteriors)
+    previous, iterations = -np.inf, 0
+    for iterations in range(1, max_iter + 1):  # noqa: B007 - the final value is reported
+        posteriors, log_likelihood = e_step(data, confusion, priors)
+        confusion = m_step(data, posteriors)
+        if abs(log_likelihood - previous) <= tol * max(data.n_votes, 1):
+            break
+        previous = log_likelihood
+    return posteriors, confusion, priors, iterations
+
+
+def _vote_shares(data: CrowdData) -> np.ndarray:
+    counts = data.vote_counts()
+    total = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+
+
+def _log_conf_by_vote(data: CrowdData, confusion: np.ndarray) -> np.ndarray:
     k = data.n_classes
-    log_conf = np.log(np.maximum(confusion, PROB_FLOOR))
-    by_vote = log_conf.transpose(0, 2, 1).reshape(data.n_workers * k, k)
-    return by_vote[data.workers * k + data.labels], data.design @ by_vote
+    return np.log(np.maximum(confusion, PROB_FLOOR)).transpose(0, 2, 1).reshape(data.n_workers * k, k)
+
+
+def _held_out_terms(data: CrowdData, m_step: HierarchicalMStep, confusion: np.ndarray, posteriors: np.ndarray,
+                    votes: np.ndarray, with_likelihood: bool = True) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """For held-out `votes`: the summed log-likelihood of the item's other votes, and the vote's likelihood."""
+    by_vote = _log_conf_by_vote(data, confusion)
+    summed = data.design @ by_vote
+    k = data.n_classes
+    w, lab, it = data.workers[votes], data.labels[votes], data.items[votes]
+    rest = summed[it] - by_vote[w * k + lab]
+    return rest, (m_step.held_out(w, lab, posteriors[it]) if with_likelihood else rest[:, :0])
+
+
+def _checkable_and_held(data: CrowdData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items that can be checked (>= 2 votes or gold), held-out votes (on such items, without gold) and a
+    fixed-seed subset of them for the temperature fit."""
+    votes_per_item = np.bincount(data.items, minlength=data.n_items)
+    is_gold = np.zeros(data.n_items, dtype=bool)
+    is_gold[data.gold_items] = True
+    held_all = np.flatnonzero((votes_per_item[data.items] >= 2) & ~is_gold[data.items])
+    held = held_all
+    if held.size > TEMPERATURE_VOTES:
+        held = np.sort(np.random.default_rng(0).choice(held_all, TEMPERATURE_VOTES, replace=False))
+    return (votes_per_item >= 2) | is_gold, held_all, held
+
+
+def _choose_on_sample(data: CrowdData, *, max_iter: int, tol: float, calibrate: bool) -> str:
+    """The structure chosen on a fixed-seed sample of items holding about CHOICE_VOTES votes (big crowds)."""
+    rng = np.random.default_rng(0)
+    take = rng.random(data.n_items) < CHOICE_VOTES / data.n_votes
+    keep = take[data.items]
+    gold = take[data.gold_items]
+    sample = prepare(
+        data.items[keep], data.workers[keep], data.labels[keep], n_items=data.n_items, n_workers=data.n_workers,
+        n_classes=data.n_classes, gold_items=data.gold_items[gold], gold_labels=data.gold_labels[gold],
+    )  # fmt: skip
+    checkable, _, held = _checkable_and_held(sample)
+    fits = [_fit(sample, s, checkable, held, max_iter=max_iter, tol=tol, calibrate=calibrate) for s in AUTO_STRUCTURES]
+    return max(fits, key=lambda f: f.score).m_step.structure
 
 
 def pooled_dawid_skene(
@@ -101,73 +251,60 @@ def pooled_dawid_skene(
     *,
     max_iter: int = DEFAULT_MAX_ITER,
     tol: float = DEFAULT_TOL,
-    strength: float | None = None,
+    structure: str | None = None,
     calibrate: bool = True,
-    init: str = "soft",
 ) -> AggregationResult:
-    """Dawid-Skene with a pooled Dirichlet prior, an unsupervised temperature and worker accuracy intervals.
+    """Hierarchical Dawid-Skene with automatic structure choice, calibrated posteriors and worker intervals.
 
-    strength: pseudo-votes per confusion row (None = empirical Bayes at every M-step); calibrate: fit the
-    posterior temperature (False -> 1.0); init: "soft" or "hard" majority-vote start.
+    structure: one of STRUCTURES, or None (choose "full" or "one_coin" by leave-one-vote-out likelihood);
+    calibrate: fit the posterior temperature (False -> 1.0).
     """
-    m_step = PooledMStep(strength)
-    posteriors, confusion, priors, iterations = run_em(data, m_step, max_iter=max_iter, tol=tol, init=init)
-    counts, pooled, s = m_step.counts, m_step.pooled, m_step.strength
-    k = data.n_classes
-    log_priors = np.log(np.maximum(priors, PROB_FLOOR))
-    per_vote, summed = _vote_log_lik(data, confusion)
-
-    # Held-out votes: on items with another vote and no gold (gold posteriors are clamped, not inferred).
-    votes_per_item = np.bincount(data.items, minlength=data.n_items)
+    checkable, _, held = _checkable_and_held(data)
     is_gold = np.zeros(data.n_items, dtype=bool)
     is_gold[data.gold_items] = True
-    shared = votes_per_item[data.items] >= 2
-    inferred = np.flatnonzero(shared & ~is_gold[data.items])
-    rest = summed[data.items[inferred]] - per_vote[inferred]
-
-    temperature = 1.0
-    if calibrate and inferred.size:
-        pick = inferred
-        sub = np.arange(inferred.size)
-        if inferred.size > TEMPERATURE_VOTES:
-            sub = np.sort(np.random.default_rng(0).choice(inferred.size, TEMPERATURE_VOTES, replace=False))
-            pick = inferred[sub]
-        # The held-out vote's likelihood from its worker's matrix refitted without it (its expected count removed).
-        w, lab, post = data.workers[pick], data.labels[pick], posteriors[data.items[pick]]
-        cell = counts[w, :, lab] - post
-        row = counts[w].sum(axis=2) - post
-        held_out = (np.maximum(cell, 0.0) + s * pooled[:, lab].T) / (np.maximum(row, 0.0) + s)
-        temperature = vote_temperature(rest[sub], held_out, log_priors)
-
-    # Final posteriors: one tempered E-step with the final (shrunk) matrices.
-    posteriors = tempered_softmax(summed, log_priors, temperature)
+    if structure is None and data.n_votes > CHOICE_VOTES:
+        structure = _choose_on_sample(data, max_iter=max_iter, tol=tol, calibrate=calibrate)
+    fits = [
+        _fit(data, s, checkable, held, max_iter=max_iter, tol=tol, calibrate=calibrate)
+        for s in ((structure,) if structure is not None else AUTO_STRUCTURES)
+    ]
+    best = max(fits, key=lambda f: f.score)  # ties (nothing held out) -> the first, "full"
+    k = data.n_classes
+    priors, tau = best.priors, best.temperature
+    log_priors = np.log(np.maximum(priors, PROB_FLOOR))
+    by_vote = _log_conf_by_vote(data, best.confusion)
+    posteriors = tempered_softmax(data.design @ by_vote, log_priors, tau)
     posteriors = fill_unlabelled(data, clamp_gold(data, posteriors), priors)
 
-    # Worker accuracy: P(vote right) judged by the item's other votes (or its gold), + pooled prior pseudo-votes.
-    judged = shared | is_gold[data.items]
-    right = np.zeros(data.n_votes)
-    if inferred.size:
-        right[inferred] = tempered_softmax(rest, log_priors, temperature)[
-            np.arange(inferred.size), data.labels[inferred]
-        ]
-    gold_votes = np.flatnonzero(is_gold[data.items])
-    right[gold_votes] = posteriors[data.items[gold_votes], data.labels[gold_votes]]
-    evidence = np.bincount(data.workers, weights=judged.astype(np.float64), minlength=data.n_workers)
+    # Worker accuracy: P(vote right) judged by the item's other votes (or gold), + the pooled accuracy as prior.
+    # P(vote right | all the item's evidence): the EM expected count, unbiased when the model holds (the
+    # leave-one-out P(right | other votes) ignores what the vote itself says and is biased towards the mean).
+    right = posteriors[data.items, data.labels]
+    judged = checkable[data.items].astype(np.float64)
+    evidence = np.bincount(data.workers, weights=judged, minlength=data.n_workers)
     correct = np.bincount(data.workers, weights=right * judged, minlength=data.n_workers)
+    pooled = best.m_step.pooled(k)
+    alpha = best.m_step.alpha
+    assert alpha is not None
+    # The prior's pseudo-votes on accuracy: per-row strengths averaged over the class priors, as moment matching
+    # of a mixture of K row accuracies (a one-coin prior is already on accuracy).
+    if best.m_step.structure == "full":
+        prior_votes = float(priors @ alpha.sum(axis=1)) / max(float(priors @ priors), 1.0 / k)
+    else:
+        prior_votes = float(alpha.sum())
     pooled_accuracy = float(priors @ np.diagonal(pooled))
-    prior_votes = s / max(float(priors @ priors), 1.0 / k)  # the per-row prior, as pseudo-votes on accuracy
     skill = (correct + prior_votes * pooled_accuracy) / (evidence + prior_votes)
     low, high = beta_interval(skill, evidence + prior_votes)
 
     return AggregationResult(
         posteriors=posteriors,
         labels=row_argmax(posteriors),
-        worker_confusion=confusion,
+        worker_confusion=best.confusion,
         worker_skill=skill,
         class_priors=priors,
-        iterations=iterations,
+        iterations=best.iterations,
         pooled_confusion=pooled,
         worker_skill_interval=np.stack([low, high], axis=1),
         worker_evidence=evidence,
-        temperature=temperature,
+        temperature=tau,
     )
