@@ -192,7 +192,8 @@ def next_items(
         fresh = list(regular)
         for item in gold:  # gold at random positions among the regular items
             fresh.insert(_rng.randrange(len(fresh) + 1), item)
-        _grant(user=user, items=fresh, now=now)
+        # Qualification gold is practice: its answers come back with the right answer (annotation_submit).
+        _grant(user=user, items=fresh, now=now, practice={item.pk for item in gold} if qualifying else set())
         _renew(user=user, items=held, now=now)
         return held + fresh
 
@@ -212,15 +213,18 @@ def _still_open(items: list[Item], now) -> list[Item]:
     return [i for i in items if i.status == Item.Status.OPEN and i.votes_count + counts.get(i.pk, 0) < i.needed_votes]
 
 
-def _grant(*, user, items: list[Item], now) -> None:
+def _grant(*, user, items: list[Item], now, practice: set[int] = frozenset()) -> None:
     if not items:
         return
     expires = now + lease_ttl()
     Lease.objects.bulk_create(
-        [Lease(item=item, user=user, expires_at=expires, created_at=now) for item in items],
+        [
+            Lease(item=item, user=user, expires_at=expires, created_at=now, practice=item.pk in practice)
+            for item in items
+        ],
         update_conflicts=True,  # the user's own expired lease on the item is reclaimed
         unique_fields=["item", "user"],
-        update_fields=["expires_at", "created_at"],
+        update_fields=["expires_at", "created_at", "practice"],
     )
 
 
