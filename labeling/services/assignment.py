@@ -168,6 +168,10 @@ def next_items(
             only_ids=only,
         )
         gold_held = sum(1 for item in held if item.is_gold)
+        if exclude and history["gold"] < project.qualification_size:
+            # Qualification gold on screen (excluded from this offer, e.g. a preload) still counts: otherwise a
+            # preload would hand out a second qualification set (one count query, during qualification only).
+            gold_held += held_qs.filter(pk__in=exclude, is_gold=True).count()
         n_gold, qualifying = _gold_quota(
             project=project, k=k, answered=history["total"], gold_answered=history["gold"], gold_held=gold_held
         )

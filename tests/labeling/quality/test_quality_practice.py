@@ -166,3 +166,14 @@ def test_qualification_leases_are_practice_and_later_gold_leases_are_not(make_us
     later = next_items(user=user, project=project, n=12)
     assert any(i.is_gold for i in later)
     assert set(Lease.objects.filter(user=user).values_list("practice", flat=True)) == {False}
+
+
+def test_a_preload_during_qualification_hands_out_no_second_practice_set(make_user):
+    project, _ = make_project_with_items(n_items=20, gold=10, categories=("owl",), gold_rate=0.0,
+                                         qualification_size=2)  # fmt: skip
+    user = make_user("v")
+    on_screen = next_items(user=user, project=project, n=12)
+    assert len(on_screen) == 2 and all(i.is_gold for i in on_screen)
+    preload = next_items(user=user, project=project, n=12, exclude_ids=[i.pk for i in on_screen])
+    assert len(preload) == 12 and not any(i.is_gold for i in preload)
+    assert Lease.objects.filter(user=user, practice=True).count() == 2
