@@ -149,6 +149,7 @@ async function submit() {
   skipBtn.disabled = true;
   view.destroy();
   view = null; // the page's shortcuts are off while the feedback is shown
+  say("Checking your answer…");
   const results = await posted;
   if (results) await showPractice(root, { taskType: config.taskType, items: unit, answers: sent, results, batch });
   advance();
