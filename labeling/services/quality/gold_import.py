@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Func, TextField, Value
+from django.db.models import F, Func, Q, TextField, Value
 from django.db.models.functions import Coalesce
 
 from annotate.exceptions import ServiceError
@@ -187,7 +187,8 @@ def _keys_to_clusters(project: Project, keys: set[str]) -> dict[str, set[int]]:
     found: dict[str, set[int]] = {}
     shas = {k.lower() for k in keys if SHA256.match(k)}
     if shas:
-        rows = Image.objects.filter(sha256__in=shas, sources__project=project).values_list(
+        in_project = Q(sources__project=project) | Q(items__project=project)
+        rows = Image.objects.filter(in_project, sha256__in=shas).values_list(
             "sha256", Coalesce(F("canonical_id"), F("id"))
         )
         for sha, cluster in rows.distinct():

@@ -172,3 +172,10 @@ def test_reviewer_fix_still_makes_gold(make_user):
     _, items = make_project_with_items(slug="gfix", n_items=1, categories=("owl",))
     fixed = review_fix(item=items[0], label=1, reviewer=make_user("rv", role="reviewer"))
     assert fixed.is_gold and fixed.gold_label == 1
+
+
+def test_an_item_without_provenance_still_matches_by_sha():
+    project, _ = make_project_with_items(slug="gs", n_items=1, categories=("owl",))
+    bare = Item.objects.create(project=project, image=make_image_row(seed=4242), category=project.categories.first())
+    result = gold_import_file(project=project, data=_csv(f"{bare.image.sha256},no"))
+    assert result.summary()["created"] == 1 and _gold(project) == {bare.pk: 0}
