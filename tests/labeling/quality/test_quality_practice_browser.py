@@ -145,3 +145,29 @@ def test_verify_practice_grid_marks_each_tile(new_page, make_user):
     ids = {int(regular.nth(i).get_attribute("data-item-id")) for i in range(regular.count())}
     assert not Item.objects.filter(pk__in=ids, is_gold=True).exists()
     _settle(page)
+
+
+def test_box_practice_draws_the_expected_boxes(new_page, make_user):
+    # 64x48 images; the factory's box gold is the centre half [16, 12, 32, 24]
+    project, _ = make_project_with_items(slug="prx", task_type=Project.TaskType.BOXES, n_items=3, gold=1,
+                                         categories=("owl",), qualification_size=1)  # fmt: skip
+    make_user("bo")
+    page = _tracked(new_page())
+    browser_login(page, "bo", "pw-bo-123")
+    page.goto(f"/projects/{project.slug}/label/")
+    page.wait_for_selector("[data-testid=boxes-image]")
+    rect = page.locator("[data-testid=boxes-image]").bounding_box()
+    page.mouse.move(rect["x"] + 0.25 * rect["width"] + 1, rect["y"] + 0.25 * rect["height"] + 1)
+    page.mouse.down()
+    page.mouse.move(rect["x"] + 0.5 * rect["width"], rect["y"] + 0.5 * rect["height"])
+    page.mouse.move(rect["x"] + 0.75 * rect["width"] - 1, rect["y"] + 0.75 * rect["height"] - 1)
+    page.mouse.up()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(FEEDBACK)
+    assert page.get_attribute("[data-testid=practice-card]", "data-correct") == "true"
+    assert page.locator(".practice-stage rect.box.expected").count() == 1
+    assert page.inner_text(".practice-expected") == "1 box"
+    page.keyboard.press("Space")
+    page.wait_for_selector(FEEDBACK, state="detached")
+    page.wait_for_selector("[data-testid=boxes-image]")
+    _settle(page)
