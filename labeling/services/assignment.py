@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -217,7 +217,7 @@ def _still_open(items: list[Item], now) -> list[Item]:
     return [i for i in items if i.status == Item.Status.OPEN and i.votes_count + counts.get(i.pk, 0) < i.needed_votes]
 
 
-def _grant(*, user, items: list[Item], now, practice: set[int] = frozenset()) -> None:
+def _grant(*, user, items: list[Item], now, practice: Collection[int] = ()) -> None:
     if not items:
         return
     expires = now + lease_ttl()
