@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0002_datasets_quality_volunteers"),
+        ("labeling", "0003_stalled_items_honest_scores"),
     ]
 
     operations = [
