@@ -38,9 +38,9 @@ def run_for_researcher(user: Any, pk: int) -> TrainingRun:
 
 def run_epochs(run: TrainingRun) -> list[dict[str, Any]]:
     return list(
-        TrainingEpoch.objects.filter(run=run).order_by("epoch").values(
-            "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "seconds", "attempt"
-        )
+        TrainingEpoch.objects.filter(run=run)
+        .order_by("epoch")
+        .values("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "seconds", "attempt")
     )
 
 

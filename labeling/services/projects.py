@@ -23,6 +23,7 @@ def project_create(
     max_votes: int | None = None,
     confidence_target: float = 0.95,
     gold_rate: float = 0.1,
+    audit_rate: float = 0.05,
     visibility: str = Project.Visibility.PUBLIC,
     categories: Iterable[dict] = (),
 ) -> Project:
@@ -42,6 +43,7 @@ def project_create(
         max_votes=max_votes,
         confidence_target=confidence_target,
         gold_rate=gold_rate,
+        audit_rate=audit_rate,
         visibility=visibility,
     )
     if owner is not None:
