@@ -1,16 +1,25 @@
 """Core API: who am I, and a token for non-browser clients."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotate.exceptions import ServiceError
+from annotate.ratelimit import (
+    LOCKED_MESSAGE,
+    ScopedRateThrottle,
+    locked_minutes,
+    login_failure_record,
+    login_is_locked,
+    login_success_record,
+)
 from annotate.roles import user_roles
 
 
@@ -43,8 +52,17 @@ class TokenApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        username = data.validated_data["username"]
+        # The same failure counters as the HTML log-in (annotate/ratelimit.py): per account, per IP and
+        # per pair, in the shared cache, checked before the password is.
+        if login_is_locked(request, username):
+            raise Throttled(
+                wait=settings.LOGIN_FAILURE_WINDOW_SECONDS, detail=LOCKED_MESSAGE.format(minutes=locked_minutes())
+            )
         user = authenticate(request, **data.validated_data)
         if user is None:
+            login_failure_record(request, username)
             raise ServiceError("Wrong username or password.", code="invalid_credentials", status_code=400)
+        login_success_record(request, username)
         token, _ = Token.objects.get_or_create(user=user)
         return Response(self.OutputSerializer({"token": token.key}).data)

@@ -32,9 +32,7 @@ def _permissions_for(role: StaffRole) -> list[Permission]:
             Permission.objects.filter(content_type__app_label="auth", codename="view_user")
         )
     domain = domain.exclude(codename__startswith="delete_")
-    users = Permission.objects.filter(
-        Q(content_type__app_label="auth") & Q(codename__in=["view_user", "change_user"])
-    )
+    users = Permission.objects.filter(Q(content_type__app_label="auth") & Q(codename__in=["view_user", "change_user"]))
     return list(domain) + list(users)
 
 

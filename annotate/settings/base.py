@@ -103,6 +103,13 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+# Log-in failure limits (annotate/ratelimit.py), counted in the default cache over the window.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)  # one client IP + one username
+LOGIN_FAILURE_IP_LIMIT = env_int("LOGIN_FAILURE_IP_LIMIT", 50)  # one client IP, any username
+LOGIN_FAILURE_ACCOUNT_LIMIT = env_int("LOGIN_FAILURE_ACCOUNT_LIMIT", 20)  # one username, any client IP
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 300)
+# Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; nobody else's is.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "annotate@localhost")
 
@@ -169,6 +176,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     # Views opt in with `throttle_scope = "..."`; rates read per request (annotate/ratelimit.py).
     "DEFAULT_THROTTLE_CLASSES": ["annotate.ratelimit.ScopedRateThrottle"],
+    # DRF's own throttles key anonymous clients on X-Forwarded-For when this is unset (a client picks its
+    # own identity); ours use annotate.ratelimit.client_ip, which believes only TRUSTED_PROXIES.
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
         "login": env_str("THROTTLE_LOGIN", "10/min"),
         "answers": env_str("THROTTLE_ANSWERS", "600/min"),
@@ -185,15 +195,19 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "annotate",
-    }
-}
+# Log-in failure counters and throttles live here, so every web process must see the same cache:
+# Redis when REDIS_CACHE_URL is set (several hosts), else files under var/ (the processes of one host).
+# Never a per-process LocMemCache: two gunicorn workers would double every limit.
 REDIS_CACHE_URL = env_str("REDIS_CACHE_URL", "")
 if REDIS_CACHE_URL:
-    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # --- Celery ---------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
