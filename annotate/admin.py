@@ -19,6 +19,8 @@ from django.http import HttpRequest
 from rest_framework.authtoken.admin import TokenAdmin as BaseTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
+from annotate.forms import AdminPasswordChangeForm
+
 PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
 for model in (User, Group, TokenProxy):
@@ -28,6 +30,8 @@ for model in (User, Group, TokenProxy):
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    change_password_form = AdminPasswordChangeForm  # revokes the user's API token
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         fields = tuple(super().get_readonly_fields(request, obj))
         if request.user.is_superuser:

@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -21,6 +20,8 @@ from annotate.ratelimit import (
     login_success_record,
 )
 from annotate.roles import user_roles
+from annotate.selectors import api_token_status
+from annotate.services import api_token_issue, api_token_revoke
 
 
 class MeApi(APIView):
@@ -36,10 +37,39 @@ class MeApi(APIView):
 
 
 class TokenApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+    """POST: credentials for a token (anonymous). GET: whether you have one. DELETE: revoke it.
+
+    One resource, so one URL; POST is the only method open to anonymous clients.
+    """
+
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
+
+    class StatusSerializer(serializers.Serializer):
+        exists = serializers.BooleanField()
+        created = serializers.DateTimeField(allow_null=True)
+        prefix = serializers.CharField(
+            allow_null=True, help_text="The key's first characters; the key is not shown again."
+        )
+
+    def get_authenticators(self) -> list:
+        if self.request.method == "POST":
+            return []  # credentials are in the body; a stale session must not make this a CSRF target
+        return super().get_authenticators()
+
+    def get_permissions(self) -> list:
+        if self.request.method == "POST":
+            return [AllowAny()]
+        return super().get_permissions()
+
+    @extend_schema(responses=StatusSerializer, summary="Whether you have an API token (never its key)")
+    def get(self, request: Request) -> Response:
+        return Response(self.StatusSerializer(api_token_status(user=request.user)).data)
+
+    @extend_schema(request=None, responses={204: None}, summary="Revoke your API token")
+    def delete(self, request: Request) -> Response:
+        api_token_revoke(user=request.user)
+        return Response(status=204)
 
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
@@ -64,5 +94,4 @@ class TokenApi(APIView):
             login_failure_record(request, username)
             raise ServiceError("Wrong username or password.", code="invalid_credentials", status_code=400)
         login_success_record(request, username)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response(self.OutputSerializer({"token": token.key}).data)
+        return Response(self.OutputSerializer({"token": api_token_issue(user=user).key}).data)
