@@ -52,13 +52,17 @@ class TokenApi(APIView):
             allow_null=True, help_text="The key's first characters; the key is not shown again."
         )
 
+    def _is_login(self) -> bool:
+        request = getattr(self, "request", None)  # None while drf-spectacular builds the schema
+        return request is not None and request.method == "POST"
+
     def get_authenticators(self) -> list:
-        if self.request.method == "POST":
+        if self._is_login():
             return []  # credentials are in the body; a stale session must not make this a CSRF target
         return super().get_authenticators()
 
     def get_permissions(self) -> list:
-        if self.request.method == "POST":
+        if self._is_login():
             return [AllowAny()]
         return super().get_permissions()
 
