@@ -258,9 +258,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
 # Periodic work (run `make beat`, or the demo's worker with an embedded beat): a training run whose
-# worker died is re-enqueued once its lease has expired (broker redelivery is the first path).
+# worker died is re-enqueued once its lease has expired (broker redelivery is the first path); so are
+# ingest batches and exports whose runner died.
 CELERY_BEAT_SCHEDULE = {
     "training-resume-stale": {"task": "default.training_resume_stale", "schedule": 300.0},
+    # The same for ingest batches and exports whose runner died (a free advisory lock on a running row).
+    "ingest-resume-stale": {"task": "default.ingest_resume_stale", "schedule": 300.0},
+    "exports-resume-stale": {"task": "default.exports_resume_stale", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
