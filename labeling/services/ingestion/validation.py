@@ -63,7 +63,7 @@ def image_prepare(data: bytes) -> PreparedImage:
     except UnidentifiedImageError as exc:
         raise Rejected("not_an_image", "Not a JPEG, PNG, WebP, GIF, BMP or TIFF image.") from exc
     except _DECODE_ERRORS as exc:
-        raise Rejected("corrupt", f"The image header could not be read: {exc}") from exc
+        raise _decode_rejected(exc, "The image header could not be read") from exc
     with im:
         return _prepare_open(im, data)
 
@@ -76,7 +76,7 @@ def _prepare_open(im: Image.Image, data: bytes) -> PreparedImage:
         frames = getattr(im, "n_frames", 1)
         orientation = im.getexif().get(0x0112, 1)
     except _DECODE_ERRORS as exc:
-        raise Rejected("corrupt", f"The image metadata could not be read: {exc}") from exc
+        raise _decode_rejected(exc, "The image metadata could not be read") from exc
     reasons = []
     if fmt not in BROWSER_FORMATS:
         reasons.append(f"{fmt} stored as PNG")
@@ -104,16 +104,19 @@ def _prepare_open(im: Image.Image, data: bytes) -> PreparedImage:
                 im.load()
                 thumb = _to_rgb(im)
                 thumb.thumbnail((size, size))
+        if stored_fmt == "JPEG" and stored is data and max(width, height) <= size and mode in {"RGB", "L"}:
+            thumbnail = data  # already a small JPEG: it is its own thumbnail
+        else:
+            buf = io.BytesIO()
+            thumb.save(buf, "JPEG", quality=85)
+            thumbnail = buf.getvalue()
+        # Inside the try: for a small JPEG this is where its pixels are decoded for the first time.
+        gray = thumb.convert("L").resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        phash = to_signed(phash64(np.asarray(gray)))
     except _DECODE_ERRORS as exc:
-        raise Rejected("corrupt", f"The image could not be decoded: {exc}") from exc
+        raise _decode_rejected(exc, "The image could not be decoded") from exc
     except Image.DecompressionBombWarning as exc:
         raise Rejected("decompression_bomb", f"Too many pixels to decode safely ({exc}).") from exc
-    if stored_fmt == "JPEG" and stored is data and max(width, height) <= size and mode in {"RGB", "L"}:
-        thumbnail = data  # already a small JPEG: it is its own thumbnail
-    else:
-        buf = io.BytesIO()
-        thumb.save(buf, "JPEG", quality=85)
-        thumbnail = buf.getvalue()
     return PreparedImage(
         sha256=hashlib.sha256(stored).hexdigest(),
         data=stored,
@@ -123,11 +126,17 @@ def _prepare_open(im: Image.Image, data: bytes) -> PreparedImage:
         width=width,
         height=height,
         thumbnail=thumbnail,
-        phash=to_signed(
-            phash64(np.asarray(thumb.convert("L").resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=2.0)))
-        ),
+        phash=phash,
         normalised="; ".join(reasons),
     )
+
+
+def _decode_rejected(exc: BaseException, what: str) -> Rejected:
+    """`truncated` when the bytes stop early (an interrupted download or copy), `corrupt` otherwise."""
+    text = str(exc)
+    if isinstance(exc, EOFError) or "truncated" in text.lower():
+        return Rejected("truncated", f"{what}: the file ends early (truncated download or copy?): {text}")
+    return Rejected("corrupt", f"{what}: {text}")
 
 
 def _check_size(width: int, height: int) -> None:
