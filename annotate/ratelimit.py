@@ -19,6 +19,8 @@ The counters live in Django's default cache. Production refuses to start without
 (annotate/settings/production.py): the default LocMemCache is per process, so with two gunicorn workers
 each limit would be doubled.
 
+Sign-up (`/accounts/signup/`): `SIGNUP_LIMIT` POSTs per client IP per `SIGNUP_WINDOW_SECONDS`.
+
 API: `ScopedRateThrottle` below is DRF's, reading the rates at request time (DRF's own reads them once
 at import, so `override_settings` could never tighten them) and keying anonymous clients on `client_ip`.
 It is the default throttle class, so a view only declares `throttle_scope = "answers"`.
@@ -142,6 +144,33 @@ def login_rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
         elif 300 <= response.status_code < 400:
             login_success_record(request, username)
         return response
+
+    return wrapped
+
+
+SIGNUP_MESSAGE = "Too many sign-ups from your network. Try again in {minutes} minutes."
+
+
+def signup_rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap the sign-up view: at most `SIGNUP_LIMIT` sign-up POSTs per client IP per `SIGNUP_WINDOW_SECONDS`
+    (mass account creation feeds spam, vote stuffing and log-in spraying)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        key = _hashed("signup", client_ip(request))
+        window = settings.SIGNUP_WINDOW_SECONDS
+        if (cache.get(key) or 0) >= settings.SIGNUP_LIMIT:
+            response = HttpResponse(
+                SIGNUP_MESSAGE.format(minutes=max(1, window // 60)),
+                status=429,
+                content_type="text/plain; charset=utf-8",
+            )
+            response["Retry-After"] = str(window)
+            return response
+        _incr(key, window)
+        return view(request, *args, **kwargs)
 
     return wrapped
 

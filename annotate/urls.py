@@ -4,13 +4,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotate.forms import SetPasswordForm
-from annotate.ratelimit import login_rate_limited
+from annotate.ratelimit import login_rate_limited, signup_rate_limited
 from annotate.views import accounts, health
 
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
-    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/signup/", signup_rate_limited(accounts.signup), name="signup"),
     path(
         "accounts/login/",
         login_rate_limited(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
@@ -34,3 +34,9 @@ urlpatterns = [
     path("", include("labeling.views.urls")),
     path("", include("training.views.urls")),
 ]
+
+# Under /api/ Django's own error pages answer in the API's JSON shape (annotate/exceptions.py).
+handler400 = "annotate.exceptions.bad_request"
+handler403 = "annotate.exceptions.permission_denied"
+handler404 = "annotate.exceptions.page_not_found"
+handler500 = "annotate.exceptions.server_error"

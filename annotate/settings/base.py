@@ -108,6 +108,8 @@ LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)  # one client IP + one 
 LOGIN_FAILURE_IP_LIMIT = env_int("LOGIN_FAILURE_IP_LIMIT", 50)  # one client IP, any username
 LOGIN_FAILURE_ACCOUNT_LIMIT = env_int("LOGIN_FAILURE_ACCOUNT_LIMIT", 20)  # one username, any client IP
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 300)
+SIGNUP_LIMIT = env_int("SIGNUP_LIMIT", 20)  # sign-up attempts per client IP per window
+SIGNUP_WINDOW_SECONDS = env_int("SIGNUP_WINDOW_SECONDS", 3600)
 # Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; nobody else's is.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -172,7 +174,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "annotate.schema.AutoSchema",
     "EXCEPTION_HANDLER": "annotate.exceptions.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotate.pagination.BoundedLimitOffsetPagination",
+    # DRF's parsers, with JSON nested deeper than 64 levels refused as a 400 (annotate/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "annotate.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 100,
     # Views opt in with `throttle_scope = "..."`; rates read per request (annotate/ratelimit.py).
     "DEFAULT_THROTTLE_CLASSES": ["annotate.ratelimit.ScopedRateThrottle"],

@@ -39,7 +39,8 @@ def projects_for_reviewer(user) -> QuerySet[Project]:
 
 
 def _get(queryset: QuerySet[Project], key: str | int) -> Project:
-    lookup = {"pk": key} if isinstance(key, int) or str(key).isdigit() else {"slug": key}
+    # A string is always a slug, even "2024" (it named another project when read as a primary key).
+    lookup = {"pk": key} if isinstance(key, int) else {"slug": key}
     project = queryset.filter(**lookup).first()
     if project is None:
         raise Http404("No such project.")
