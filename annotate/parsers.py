@@ -7,6 +7,7 @@ levels, so a generous bound is checked before decoding, in one pass over the byt
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from rest_framework.exceptions import ParseError
@@ -42,8 +43,6 @@ class JSONParser(BaseJSONParser):
         raw = stream.read() if stream is not None else b""
         if json_depth_exceeds(raw):
             raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
-        import io
-
         try:
             return super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError as exc:  # belt and braces: the scan above should make this unreachable
