@@ -25,8 +25,15 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def export(make_user):
+def export(make_user, settings, tmp_path):
     require_postgres()
+    # A media folder of its own (a worker started by a test inherits MEDIA_ROOT): ids restart with each test
+    # database, so files of an earlier run could sit where this export writes.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(settings.MEDIA_ROOT), "base_url": "/media/"},
+    }}  # fmt: skip
     owner = make_user("exporter", role="researcher")
     project = f.project(owner, slug="exp-faults", classes=("cat", "dog"))
     f.classify_images(project, [make_user(f"ev{i}") for i in range(3)], {"cat": 3, "dog": 2})
@@ -101,3 +108,74 @@ def test_a_running_export_whose_worker_died_is_resumed_by_the_beat(celery_worker
         time.sleep(0.1)
     export.refresh_from_db()
     assert export.status == DatasetExport.Status.DONE and export.items_count == 5, export.error
+
+
+def _backend_pids_running(fragment: str) -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
+            [f"%{fragment}%"],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_a_worker_killed_mid_export_is_resumed_and_the_export_finishes(export):
+    """SIGKILL of the export worker while it is writing: the broker redelivers the message to the next
+    worker, which rewrites the export; it is never left RUNNING."""
+    from annotate.celery import app
+    from tests.helpers.workers import WorkerProcess
+
+    env = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+           "CELERY_UNACKED_RESTORE_THROTTLE": "1"}  # fmt: skip
+    # Deterministically mid-export: the first progress update of the run sleeps inside PostgreSQL.
+    stall = (
+        "CREATE OR REPLACE FUNCTION fault_stall() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(60); RETURN NEW; END $$"
+        " LANGUAGE plpgsql"
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(stall)
+        cursor.execute(
+            "CREATE TRIGGER fault_stall BEFORE UPDATE ON labeling_datasetexport FOR EACH ROW "
+            "WHEN (NEW.status = 'running' AND OLD.status = 'running') EXECUTE FUNCTION fault_stall()"
+        )
+    first = WorkerProcess(queues="export_kill", env_extra=env).start()
+    second = None
+    try:
+        app.send_task("default.dataset_export", args=[export.id], queue="export_kill")
+        deadline = time.monotonic() + 60
+        while not (stalled := _backend_pids_running('UPDATE "labeling_datasetexport" SET "progress"')):
+            assert time.monotonic() < deadline, first.log()
+            time.sleep(0.2)
+        first.kill()  # SIGKILL to the whole process group, mid-export
+        with connection.cursor() as cursor:
+            # PostgreSQL notices a dead client only when it next writes to it: end its sleeping session (and
+            # with it the run's advisory lock), as a connection timeout would. First: dropping the trigger
+            # waits for that session's transaction.
+            for pid in stalled:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            cursor.execute("DROP TRIGGER fault_stall ON labeling_datasetexport")
+            cursor.execute("DROP FUNCTION fault_stall()")
+        assert DatasetExport.objects.get(pk=export.id).status == DatasetExport.Status.RUNNING
+        second = WorkerProcess(queues="export_kill", env_extra=env).start()
+        deadline = time.monotonic() + 90
+        while DatasetExport.objects.get(pk=export.id).status not in (DatasetExport.Status.DONE,
+                                                                      DatasetExport.Status.FAILED):  # fmt: skip
+            assert time.monotonic() < deadline, second.log()
+            time.sleep(0.2)
+        log = second.log()
+    finally:
+        first.stop()
+        if second:
+            second.stop()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS fault_stall ON labeling_datasetexport")
+            cursor.execute("DROP FUNCTION IF EXISTS fault_stall()")
+    export.refresh_from_db()
+    assert export.status == DatasetExport.Status.DONE and export.items_count == 5, (export.error, log)
+    assert _exports_dir(export) == [export.file.name.rsplit("/", 1)[-1]]  # one file: the rewrite's
