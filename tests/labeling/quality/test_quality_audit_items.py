@@ -28,9 +28,7 @@ def test_audit_items_wait_for_max_votes_and_calibrate_the_target(make_user):
     truth = {item.pk: rng.randrange(2) for item in items}
     audit = {item.pk for item in items if is_audit_item(item.pk, 0.5)}
     assert 10 <= len(audit) <= 30
-    for (
-        item
-    ) in items:  # two agreeing votes (0.84 with the prior 0.7 accuracy): enough for 0.8 everywhere but on audit items
+    for item in items:  # two agreeing votes (0.84 at the prior 0.7 accuracy): 0.8 is reached except on audit items
         for voter in voters[:2]:
             cast(voter, item, truth[item.pk])
     rows = {i.pk: i for i in Item.objects.filter(project=project)}
