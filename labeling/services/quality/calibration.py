@@ -16,7 +16,7 @@ import numpy as np
 
 from labeling.algorithms.posterior import batch_posteriors
 from labeling.models import Project
-from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, PROJECT_KEY, calibrated_target
+from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, PROJECT_KEY, stop_error, target_grid
 
 TABLE_MIN_ITEMS = 10  # a vote-table row counts for needed_votes only with this many checked items
 
@@ -62,6 +62,30 @@ def _stopping_events(
     return confidence, claimed
 
 
+def _calibrated_target(
+    prefix_post: list[np.ndarray],
+    votes_per_item: np.ndarray,
+    truth: np.ndarray,
+    sel: np.ndarray,
+    target: float,
+    min_votes: int,
+) -> float:
+    """The lowest threshold (engine.target_grid) at which the stops replayed on these checked items are right at
+    least `target` of the time (engine.stop_error); the strictest one if none is. A fixed point, not one
+    correction step: raising the threshold changes which items stop and where."""
+    grid = target_grid(target)
+    for threshold in grid:
+        conf, claimed = _stopping_events(prefix_post, votes_per_item, float(threshold), min_votes)
+        events = sel & ~np.isnan(conf)
+        n = int(events.sum())
+        if n == 0:
+            continue
+        wrong = int((claimed[events] != truth[events]).sum())
+        if stop_error(wrong, n, float(1.0 - conf[events].mean())) <= 1.0 - target:
+            return float(threshold)
+    return float(grid[-1])
+
+
 def calibration_compute(
     *,
     snap,
@@ -82,7 +106,7 @@ def calibration_compute(
     Checked items are gold and reviewed items (their known answer) and audit items at max votes (the consensus of
     all their votes). For each, the posterior of the first n votes is replayed for n = 1, 2, ...: the first prefix
     that reaches the target (with >= 2 and >= min votes) is a stopping event; its claimed confidence against its
-    correctness gives the error inflation that corrects the target (engine.calibrated_target). The vote table
+    correctness calibrates the target: the lowest threshold whose replayed stops are right often enough. The vote table
     is ImageNet's: accuracy of the first-n-votes consensus for every n."""
     checked_pos, truth = checked
     n_items = snap.items["id"].size
@@ -121,7 +145,7 @@ def calibration_compute(
             data.mean_confidence = float(stop_conf[events].mean())
             data.accuracy = (data.n_correct + 0.5) / (data.n_checked + 1.0)
         if data.n_checked >= CALIBRATION_MIN_CHECKED:
-            data.target = calibrated_target(target, data.mean_confidence, data.accuracy)
+            data.target = _calibrated_target(prefix_post, votes_per_item, truth, sel, target, min_votes)
         for n in range(1, max_n + 1):
             eligible = sel & (votes_per_item >= n)
             m = int(eligible.sum())

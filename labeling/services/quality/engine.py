@@ -138,14 +138,17 @@ def effective_target(project: Project, calibration: CategoryCalibration | None) 
     return float(calibration.target)
 
 
-def calibrated_target(target: float, mean_confidence: float, accuracy: float) -> float:
-    """Error inflation = observed error / claimed error; the target's allowed error is divided by it.
+def target_grid(target: float) -> np.ndarray:
+    """Candidate stopping thresholds for calibration: from half the target's allowed error (a looser target, at
+    most twice the error) up to 0.9999, evenly spaced in log(error)."""
+    loosest = 1.0 - min(2.0 * (1.0 - target), 0.5)
+    return 1.0 - np.geomspace(1.0 - loosest, 1e-4, 33)
 
-    Clipped to [0.5, 10] so a small or lucky sample can neither loosen the target more than twofold nor make it
-    unreachable; the result stays within [0.5, 0.9999]."""
-    claimed_error = max(1.0 - mean_confidence, 1e-3)
-    inflation = float(np.clip((1.0 - accuracy) / claimed_error, 0.5, 10.0))
-    return float(np.clip(1.0 - (1.0 - target) / inflation, 0.5, 0.9999))
+
+def stop_error(wrong: int, events: int, claimed_error: float) -> float:
+    """Error rate of the stops, shrunk toward what the posteriors claimed by two pseudo-stops: a handful of stops
+    at a high threshold, all right, is no proof of anything, and neither is one wrong among three."""
+    return (wrong + 2.0 * claimed_error) / (events + 2.0)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from labeling.models import CategoryCalibration, Item, ProjectQualitySnapshot
-from labeling.services.quality import project_reaggregate
-from labeling.services.quality.engine import PROJECT_KEY, is_audit_item
+from labeling.models import Annotation, CategoryCalibration, Item, ProjectQualitySnapshot
+from labeling.services.quality import gold_set, project_reaggregate
+from labeling.services.quality.engine import PROJECT_KEY, annotator_models, is_audit_item
 from tests.labeling.quality.qfactories import cast, make_project
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +52,27 @@ def test_audit_items_wait_for_max_votes_and_calibrate_the_target(make_user):
     assert calibration.n_checked == len(audit) == calibration.n_correct
     snap = ProjectQualitySnapshot.objects.get(project=project)
     assert (PROJECT_KEY in snap.targets) == (len(audit) >= 30)  # no correction claimed on < 30 stopping events
+
+
+def test_correlated_errors_raise_the_threshold(make_user):
+    """On a fifth of the gold items the first two annotators agree on the wrong answer (a hard item fools them
+    both): stopping at two agreeing votes is wrong 20 % of the time, so calibration raises the threshold until the
+    replayed stops are right at least 90 % of the time."""
+    project, items = make_project(slug="corr", n_items=40, min_votes=2, max_votes=6, target=0.9)
+    voters = [make_user(f"c{i}") for i in range(4)]
+    truth = {item.pk: n % 2 for n, item in enumerate(items)}
+    for n, item in enumerate(items):
+        fooled = n % 5 == 0
+        for v, voter in enumerate(voters):
+            label = 1 - truth[item.pk] if (fooled and v < 2) else truth[item.pk]
+            Annotation.objects.create(item=item, user=voter, label=label, answer={"label": label}, time_spent_ms=2000)
+        Item.objects.filter(pk=item.pk).update(votes_count=4)
+        gold_set(item=item, label=truth[item.pk])
+    project_reaggregate(project_id=project.pk)
+    calibration = CategoryCalibration.objects.get(project=project, category=items[0].category)
+    assert calibration.vote_table[1]["accuracy"] < 0.85  # two votes: the fooled items are wrong
+    assert calibration.target > 0.9
+    # at the calibrated threshold two agreeing votes no longer stop an item
+    models = annotator_models(project, [0, 1])
+    two = models.posterior([voters[0].pk, voters[1].pk], [1, 1])
+    assert two.max() < calibration.target
