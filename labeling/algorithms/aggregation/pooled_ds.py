@@ -3,15 +3,16 @@
 Each worker's confusion row k is the posterior mean under a Dirichlet(alpha[k]) prior shared by the whole crowd;
 alpha (mean = the crowd's confusion, sum = its strength in pseudo-votes) is re-estimated at every M-step by
 empirical Bayes (Minka's fixed point for the Dirichlet-multinomial), so a worker with few votes looks like the
-crowd and one with many like itself, and nothing is tuned by hand. Two structures share that machinery:
+crowd and one with many like itself, and no prior strength is tuned by hand. Candidate models share that machinery:
 
 * "full": a Dirichlet per confusion row (Dawid-Skene);
-* "one_coin": a Beta prior on one accuracy per worker, errors spread evenly.
+* "one_coin": a Beta prior on one accuracy per worker, errors spread evenly;
+* each with class priors estimated (anchored to the crowd's label shares) or held uniform ("_uniform").
 
 Only votes that can be checked against something (items with another vote or gold) enter the M-step: a lone
-vote only confirms itself. The structure is chosen by the leave-one-vote-out predictive likelihood of those votes,
-which also sets the posterior temperature (../calibration.py). Each worker's accuracy is a Beta posterior of its
-votes judged by the *other* votes of the item (or gold), with the pooled accuracy as prior pseudo-votes.
+vote only confirms itself. The candidate is chosen by the leave-one-vote-out predictive likelihood of those votes;
+the winner's posterior temperature is fitted on the same held-out votes (../calibration.py). Each worker's accuracy
+is a Beta posterior: its expected-correct checkable votes plus the pooled accuracy as prior pseudo-votes.
 """
 
 from __future__ import annotations
@@ -43,13 +44,14 @@ STRUCTURES = ("full", "one_coin", "shared", "full_uniform", "one_coin_uniform", 
 AUTO_STRUCTURES = ("full", "one_coin", "full_uniform", "one_coin_uniform")
 ALPHA_FLOOR = 1e-2  # smallest Dirichlet pseudo-count: a (true, given) pair nobody was seen to give stays possible
 ALPHA_CEILING = 1e5
-FIXED_POINT_STEPS = 5  # Minka steps per M-step, warm-started from the previous M-step's alpha
+FIXED_POINT_STEPS = 5  # at most this many Minka steps per M-step, warm-started from the previous M-step's alpha
+MINKA_TOL = 1e-3  # ... stopping early once no pseudo-count moves by more than this fraction
 TEMPERATURE_VOTES = 20_000  # held-out votes for the temperature fit (a fixed-seed subset above this): one scalar
 # Class priors: the EM estimate and the crowd's label shares weigh the same (pseudo-items = 1 x the items). With
 # few votes per item EM can otherwise run away to one class (the prior overrides the votes, which confirms it).
 PRIOR_PSEUDO_ITEMS = 1.0
 CHOICE_VOTES = 50_000  # above this many votes the structure is chosen on a sample of items of about this size
-CHOICE_MAX_ITER = 20  # EM iterations per candidate on that sample: enough to rank them, not to polish them
+CHOICE_MAX_ITER = 20  # EM iterations (one Minka step each) per candidate on that sample: enough to rank them
 
 
 def hyperprior_row_counts(k: int) -> np.ndarray:
@@ -72,16 +74,19 @@ def minka_dirichlet(counts: np.ndarray, alpha: np.ndarray, steps: int) -> np.nda
         informed = den > 1e-12
         ratio = np.divide(num, den[:, None], out=np.ones_like(num), where=informed[:, None])
         alpha = np.clip(alpha * ratio, ALPHA_FLOOR, ALPHA_CEILING)
+        if np.abs(ratio - 1.0).max() < MINKA_TOL:  # warm-started: late EM iterations need one step
+            break
     return alpha
 
 
 class HierarchicalMStep:
     """M-step of DS under a crowd-level Dirichlet prior; keeps the last counts and alpha for the caller."""
 
-    def __init__(self, structure: str, checkable: np.ndarray) -> None:
+    def __init__(self, structure: str, checkable: np.ndarray, steps: int = FIXED_POINT_STEPS) -> None:
         if structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
         self.name = structure
+        self.steps = steps
         self.uniform_priors = structure.endswith("_uniform")
         self.structure = structure.removesuffix("_uniform")
         self.checkable = checkable[:, None]  # (n_items, 1) 1.0 where the item has >= 2 votes or gold
@@ -111,7 +116,7 @@ class HierarchicalMStep:
             start = hyper if self.structure == "full" else self._shaped(hyper[None])[0]
             self.alpha = np.maximum(start, ALPHA_FLOOR)  # K = 1 has no wrong answer: keep every pseudo-count > 0
         if not self.shared:  # one shared accuracy: the hyperprior alone (one unit has no spread)
-            self.alpha = minka_dirichlet(shaped, self.alpha, FIXED_POINT_STEPS)
+            self.alpha = minka_dirichlet(shaped, self.alpha, self.steps)
         self.counts = counts
         mean = (shaped + self.alpha) / (shaped.sum(axis=2, keepdims=True) + self.alpha.sum(axis=1)[:, None])
         confusion = self._confusion(mean, data.n_classes)
@@ -167,9 +172,16 @@ class _Fit:
 
 
 def _fit(
-    data: CrowdData, structure: str, checkable: np.ndarray, held: np.ndarray, *, max_iter: int, tol: float
+    data: CrowdData,
+    structure: str,
+    checkable: np.ndarray,
+    held: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    steps: int = FIXED_POINT_STEPS,
 ) -> _Fit:
-    m_step = HierarchicalMStep(structure, checkable.astype(np.float64))
+    m_step = HierarchicalMStep(structure, checkable.astype(np.float64), steps)
     if held.size == 0 and not data.gold_items.size:
         # Nothing can be checked: the hyperprior worker for everyone, priors from the vote shares, one E-step.
         posteriors = np.zeros((data.n_items, data.n_classes))
@@ -205,7 +217,7 @@ def _em(
     def class_priors(post: np.ndarray) -> np.ndarray:
         if uniform_priors:
             return np.full(data.n_classes, 1.0 / data.n_classes)
-        mass = post[data.informed > 0].sum(axis=0) + pseudo * label_shares
+        mass = (post.sum(axis=0) if data.all_informed else post[data.informed > 0].sum(axis=0)) + pseudo * label_shares
         return mass / max(mass.sum(), 1e-300)
 
     priors = class_priors(posteriors)
@@ -262,9 +274,11 @@ def _choose_on_sample(data: CrowdData, *, max_iter: int, tol: float) -> str:
     take = rng.random(data.n_items) < CHOICE_VOTES / data.n_votes
     keep = take[data.items]
     gold = take[data.gold_items]
+    code = np.cumsum(take) - 1  # sampled items renumbered 0..n-1: EM then works on the sample's rows only
     sample = prepare(
-        data.items[keep], data.workers[keep], data.labels[keep], n_items=data.n_items, n_workers=data.n_workers,
-        n_classes=data.n_classes, gold_items=data.gold_items[gold], gold_labels=data.gold_labels[gold],
+        code[data.items[keep]], data.workers[keep], data.labels[keep], n_items=int(take.sum()),
+        n_workers=data.n_workers, n_classes=data.n_classes, gold_items=code[data.gold_items[gold]],
+        gold_labels=data.gold_labels[gold],
     )  # fmt: skip
     checkable, _, held = _checkable_and_held(sample)
     steps = min(max_iter, CHOICE_MAX_ITER)
