@@ -44,6 +44,7 @@ STRUCTURES = ("full", "one_coin", "shared", "full_uniform", "one_coin_uniform", 
 AUTO_STRUCTURES = ("full", "one_coin", "full_uniform", "one_coin_uniform")
 ALPHA_FLOOR = 1e-2  # smallest Dirichlet pseudo-count: a (true, given) pair nobody was seen to give stays possible
 ALPHA_CEILING = 1e5
+HYPER_WORKERS = 1
 FIXED_POINT_STEPS = 5  # at most this many Minka steps per M-step, warm-started from the previous M-step's alpha
 MINKA_TOL = 1e-3  # ... stopping early once no pseudo-count moves by more than this fraction
 TEMPERATURE_VOTES = 20_000  # held-out votes for the temperature fit (a fixed-seed subset above this): one scalar
@@ -116,7 +117,11 @@ class HierarchicalMStep:
             start = hyper if self.structure == "full" else self._shaped(hyper[None])[0]
             self.alpha = np.maximum(start, ALPHA_FLOOR)  # K = 1 has no wrong answer: keep every pseudo-count > 0
         if not self.shared:  # one shared accuracy: the hyperprior alone (one unit has no spread)
-            self.alpha = minka_dirichlet(shaped, self.alpha, self.steps)
+            # The hyperprior worker joins the crowd as HYPER_WORKERS virtual workers: negligible in a crowd of
+            # hundreds, decisive with two workers and three votes (where ML alone can call everyone a flipper).
+            hyper = hyperprior_row_counts(data.n_classes)[None]
+            virtual = np.repeat(hyper if self.structure == "full" else self._shaped(hyper), HYPER_WORKERS, axis=0)
+            self.alpha = minka_dirichlet(np.concatenate([shaped, virtual]), self.alpha, self.steps)
         self.counts = counts
         mean = (shaped + self.alpha) / (shaped.sum(axis=2, keepdims=True) + self.alpha.sum(axis=1)[:, None])
         confusion = self._confusion(mean, data.n_classes)
