@@ -127,3 +127,19 @@ def test_vote_temperature_is_in_range_and_tempers_overconfident_evidence() -> No
     tau = vote_temperature(rest, lik, np.log([0.5, 0.5]))
     assert 0.0 < tau < 0.5
     assert vote_temperature(np.zeros((0, 2)), np.zeros((0, 2)), np.log([0.5, 0.5])) == 1.0
+
+
+def test_tiny_crowd_follows_its_votes() -> None:
+    # Worker 0 missed its one gold item; both workers then agree on item 0. Maximum likelihood alone could call
+    # them both flippers; with the crowd prior's hyperprior the agreeing votes win, with honest doubt.
+    result = aggregate(DEFAULT_METHOD, [0, 0, 1], [0, 1, 0], [1, 1, 0], gold_items=[1], gold_labels=[1], n_classes=2)
+    assert result.labels.tolist() == [1, 1]
+    assert 0.6 < result.posteriors[0, 1] < 1.0
+    assert np.all(np.isfinite(result.worker_skill_interval))
+
+
+def test_empty_and_single_vote_inputs() -> None:
+    empty = aggregate(DEFAULT_METHOD, np.array([], dtype=np.int64), [], [], n_items=2, n_workers=1, n_classes=3)
+    np.testing.assert_allclose(empty.posteriors, 1 / 3)
+    single = aggregate(DEFAULT_METHOD, [0], [0], [0])
+    np.testing.assert_allclose(single.posteriors, [[1.0]])
