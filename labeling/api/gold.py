@@ -7,11 +7,12 @@ from dataclasses import asdict
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.parsers import JSONParser
 from labeling.api.scoping import scoped_project
 from labeling.selectors.projects import project_for_researcher
 from labeling.services.quality import (

@@ -33,7 +33,9 @@ class Item(models.Model):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # Why the engine sent the item to review (status review); empty otherwise.
-    review_reason = models.CharField(max_length=16, choices=ReviewReason.choices, blank=True, default="")
+    review_reason = models.CharField(
+        max_length=16, choices=ReviewReason.choices, blank=True, default="", db_default=""
+    )
     votes_count = models.PositiveIntegerField(default=0)
     needed_votes = models.PositiveIntegerField(default=3)
     # Higher is served first among items with equally few votes (quality engine, active learning).
@@ -80,7 +82,7 @@ class Lease(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     # A qualification (practice) item: the answer's result shows the volunteer the right answer. Set by the
     # assignment engine when it hands out qualification gold; never true for gold mixed into regular work.
-    practice = models.BooleanField(default=False)
+    practice = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -32,12 +32,14 @@ class Project(models.Model):
     )
     audit_rate = models.FloatField(
         default=0.05,
+        db_default=0.05,
         validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
         help_text="Share of items that collect max votes whatever their confidence: the reference that checks "
         "whether stopping early at the confidence target is honest (ImageNet's initial subset per synset).",
     )
     stall_hours = models.FloatField(
         default=24.0,
+        db_default=24.0,
         validators=[MinValueValidator(0.0)],
         help_text="An item with votes that waits this many hours for its next vote goes to review (0 = never).",
     )

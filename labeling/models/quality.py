@@ -31,7 +31,7 @@ class AnnotatorScore(models.Model):
     ds_accuracy = models.FloatField(null=True, blank=True)
     ds_accuracy_low = models.FloatField(null=True, blank=True)
     ds_accuracy_high = models.FloatField(null=True, blank=True)
-    evidence = models.PositiveIntegerField(default=0)
+    evidence = models.PositiveIntegerField(default=0, db_default=0)
     confusion = models.JSONField(null=True, blank=True)  # K x K, rows = true class (snapshot order)
     agreement = models.FloatField(null=True, blank=True)  # share of votes equal to the consensus label
     median_time_ms = models.FloatField(null=True, blank=True)
@@ -128,7 +128,7 @@ class ProjectQualitySnapshot(models.Model):
     targets = models.JSONField(default=dict)
     votes_seen = models.PositiveIntegerField(default=0)  # project vote count when computed
     iterations = models.PositiveIntegerField(default=0)
-    temperature = models.FloatField(default=1.0)
+    temperature = models.FloatField(default=1.0, db_default=1.0)
     computed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
