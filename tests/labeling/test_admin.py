@@ -19,7 +19,6 @@ from labeling.models import (
     CurationAction,
     DatasetExport,
     DatasetVersion,
-    Image,
     IngestBatch,
     IngestEntry,
     Item,
@@ -147,7 +146,7 @@ def test_readonly_models_refuse_writes_even_for_superusers(make_user, staff):
 
 
 def test_operator_actions_go_through_services_and_auditor_has_none(make_user, staff):
-    project, items = _world(make_user, slug="act", n_items=3, seed0=600)
+    _, items = _world(make_user, slug="act", n_items=3, seed0=600)
     ids = [items[1].pk, items[2].pk]
     form = {"action": "exclude_from_datasets", "_selected_action": ids}
     auditor_page = _client(staff["auditor"]).get("/admin/labeling/item/").content.decode()
