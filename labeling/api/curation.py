@@ -86,7 +86,12 @@ class CurationItemListApi(APIView):
         size = serializers.IntegerField()
         results = ItemOutput(many=True)
 
-    @extend_schema(parameters=FILTER_PARAMETERS, responses=OutputSerializer, summary="Browse a project's items")
+    @extend_schema(
+        operation_id="curation_items_list",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Browse a project's items",
+    )
     def get(self, request: Request, slug: str) -> Response:
         project = reviewer_project(request, slug)
         filters = curation_filters_parse(request.query_params)
@@ -115,7 +120,11 @@ class CurationItemDetailApi(APIView):
         history = serializers.ListField(child=serializers.DictField())
         model_probs = serializers.JSONField(allow_null=True)
 
-    @extend_schema(responses=OutputSerializer, summary="One item with its votes, annotator scores and history")
+    @extend_schema(
+        operation_id="curation_item_retrieve",
+        responses=OutputSerializer,
+        summary="One item with its votes, annotator scores and history",
+    )
     def get(self, request: Request, slug: str, item_id: int) -> Response:
         project = reviewer_project(request, slug)
         item = curation_item(project=project, item_id=item_id)
@@ -140,7 +149,12 @@ class CurationBulkApi(APIView):
         changed = serializers.ListField(child=serializers.IntegerField())
         unchanged = serializers.ListField(child=serializers.IntegerField())
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, summary="Bulk action on items")
+    @extend_schema(
+        operation_id="curation_items_bulk",
+        request=InputSerializer,
+        responses=OutputSerializer,
+        summary="Bulk action on items",
+    )
     def post(self, request: Request, slug: str) -> Response:
         project = reviewer_project(request, slug)
         data = self.InputSerializer(data=request.data)
