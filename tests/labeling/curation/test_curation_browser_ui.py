@@ -35,7 +35,11 @@ def test_keyboard_select_and_exclude_then_zoom(make_user, new_page):
     page.wait_for_url(f"**/items/{items[0].pk}/**")
     image = page.locator("[data-testid=item-image]")
     image.wait_for()
-    page.wait_for_function("document.querySelector('[data-testid=item-image]').naturalWidth > 0")
+    for _ in range(200):  # locator.evaluate, not wait_for_function: the page's CSP forbids eval
+        if image.evaluate("img => img.complete && img.naturalWidth > 0"):
+            break
+        page.wait_for_timeout(50)
+    assert image.evaluate("img => img.naturalWidth > 0")
     assert page.locator("[data-testid=item-zoom]").get_attribute("class") == "zoom"
     page.keyboard.press("z")
     assert "zoomed" in page.locator("[data-testid=item-zoom]").get_attribute("class")
