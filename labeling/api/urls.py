@@ -6,4 +6,5 @@ urlpatterns: list = [
     path("", include("labeling.api.urls_datasets")),
     path("", include("labeling.api.urls_quality")),
     path("", include("labeling.api.urls_curation")),
+    path("", include("labeling.api.urls_imports")),
 ]
