@@ -19,7 +19,12 @@ from labeling.selectors.curation import (
     curation_item_votes,
     curation_page,
 )
-from labeling.services.curation import items_mark_gold, items_send_to_review, items_set_excluded
+from labeling.services.curation import (
+    items_mark_gold,
+    items_send_to_review,
+    items_set_examples,
+    items_set_excluded,
+)
 from labeling.services.quality.review import review_choices
 
 CURATION_ROLES = HasRole.of(Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
@@ -140,7 +145,9 @@ class CurationBulkApi(APIView):
     permission_classes = [CURATION_ROLES]
 
     class InputSerializer(serializers.Serializer):
-        action = serializers.ChoiceField(choices=["review", "gold", "ungold", "exclude", "include"])
+        action = serializers.ChoiceField(
+            choices=["review", "gold", "ungold", "exclude", "include", "example", "unexample"]
+        )
         items = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
         label = serializers.IntegerField(required=False, allow_null=True)
 
@@ -168,8 +175,10 @@ class CurationBulkApi(APIView):
                 raise serializers.ValidationError({"label": ["Marking as gold needs a label."]})
             result = items_mark_gold(project=project, item_ids=ids, label=label if action == "gold" else None,
                                      user=request.user)  # fmt: skip
-        else:
+        elif action in ("exclude", "include"):
             result = items_set_excluded(project=project, item_ids=ids, excluded=action == "exclude", user=request.user)
+        else:
+            result = items_set_examples(project=project, item_ids=ids, example=action == "example", user=request.user)
         return Response(self.OutputSerializer(result).data)
 
 

@@ -17,12 +17,14 @@ class CurationAction(models.Model):
         UNGOLD = "ungold", "gold removed"
         EXCLUDE = "exclude", "excluded from datasets"
         INCLUDE = "include", "included in datasets again"
+        EXAMPLE = "example", "made an example image of its category"
+        UNEXAMPLE = "unexample", "no longer an example image"
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="curation_actions")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="curation_actions"
     )
-    action = models.CharField(max_length=8, choices=Action.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
     label = models.IntegerField(null=True, blank=True)
     previous_status = models.CharField(max_length=16, blank=True)
     at = models.DateTimeField(auto_now_add=True)

@@ -242,3 +242,10 @@ def curation_cluster(*, item: Item, limit: int = 12) -> list[Item]:
 
 def curation_model_opinion(item: Item) -> tuple[str, float] | None:
     return model_opinion(item.model_probs)
+
+
+def curation_item_examples(*, item: Item) -> list[str]:
+    """Names of the project's categories that show this item's image as an example to volunteers."""
+    return list(
+        item.image.example_of.filter(project_id=item.project_id).order_by("name").values_list("name", flat=True)
+    )

@@ -84,3 +84,55 @@ def items_set_excluded(*, project: Project, item_ids: Sequence[int], excluded: b
         _log(todo, user=user, action=action, before={i.pk: i.status for i in todo})
     changed = [i.pk for i in todo]
     return BulkResult(action.value, changed, [i.pk for i in items if i.pk not in set(changed)])
+
+
+MAX_EXAMPLES = 6  # what the labeling page shows per category (labeling/api/labeling.py)
+
+
+def _example_category(project: Project, item: Item) -> int | None:
+    """The category an item's image is a confident positive of, or None."""
+    if item.is_gold or item.status not in (Item.Status.DONE, Item.Status.ACCEPTED):
+        return None
+    if item.status == Item.Status.DONE and (item.confidence or 0.0) < project.confidence_target:
+        return None
+    if project.task_type == Project.TaskType.VERIFY:
+        return item.category_id if item.label == 1 else None
+    if project.task_type == Project.TaskType.CLASSIFY:
+        return item.label if item.label is not None and item.label >= 0 else None
+    return item.category_id if item.answer else None
+
+
+def items_set_examples(*, project: Project, item_ids: Sequence[int], example: bool, user) -> BulkResult:
+    """Make the items' images example images of their category (shown to volunteers beside the question), or stop.
+
+    Only accepted items, or done ones at the confidence target, that are positives of a category qualify, and
+    never gold (an example shows its answer). At most MAX_EXAMPLES per category. All or nothing."""
+    from labeling.models import Category
+
+    with transaction.atomic():
+        items = _locked(project, item_ids)
+        by_category: dict[int, list[Item]] = {}
+        for item in items:
+            category = _example_category(project, item) if example else (item.category_id or item.label)
+            if category is None:
+                raise ServiceError(
+                    f"Item {item.pk} is not an accepted (or confident) positive of a category, or is gold.",
+                    code="not_an_example",
+                )
+            by_category.setdefault(category, []).append(item)
+        changed = []
+        categories = Category.objects.select_for_update().filter(project=project, pk__in=list(by_category))
+        for category in categories.order_by("id"):
+            current = set(category.example_images.values_list("id", flat=True))
+            mine = by_category[category.pk]
+            todo = [i for i in mine if (i.image_id not in current) == example]
+            if example and len(current) + len({i.image_id for i in todo}) > MAX_EXAMPLES:
+                raise ServiceError(f"{category.name} would have more than {MAX_EXAMPLES} example images.",
+                                   code="too_many_examples")  # fmt: skip
+            images = [i.image_id for i in todo]
+            (category.example_images.add if example else category.example_images.remove)(*images)
+            action = CurationAction.Action.EXAMPLE if example else CurationAction.Action.UNEXAMPLE
+            _log(todo, user=user, action=action, label=category.pk, before={i.pk: i.status for i in todo})
+            changed += [i.pk for i in todo]
+    action = CurationAction.Action.EXAMPLE if example else CurationAction.Action.UNEXAMPLE
+    return BulkResult(action.value, sorted(changed), sorted(set(i.pk for i in items) - set(changed)))

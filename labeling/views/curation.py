@@ -25,18 +25,25 @@ from labeling.selectors.curation import (
     curation_cluster,
     curation_filters_parse,
     curation_item,
+    curation_item_examples,
     curation_item_history,
     curation_item_votes,
     curation_model_opinion,
     curation_page,
 )
 from labeling.selectors.projects import project_for_reviewer
-from labeling.services.curation import items_mark_gold, items_send_to_review, items_set_excluded
+from labeling.services.curation import (
+    items_mark_gold,
+    items_send_to_review,
+    items_set_examples,
+    items_set_excluded,
+)
 from labeling.services.quality.review import review_choices
 
 CURATION_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
 BULK_DONE = {"review": "sent to review", "gold": "marked as gold", "ungold": "no longer gold",
-             "exclude": "excluded from datasets", "include": "included in datasets again"}  # fmt: skip
+             "exclude": "excluded from datasets", "include": "included in datasets again",
+             "example": "made example images of their category", "unexample": "no longer example images"}  # fmt: skip
 
 
 def _int_param(raw: str | None, default: int) -> int:
@@ -95,6 +102,8 @@ def curation_bulk(request: HttpRequest, slug: str) -> HttpResponse:
             result = items_mark_gold(project=project, item_ids=ids, label=label, user=request.user)
         elif action in ("exclude", "include"):
             result = items_set_excluded(project=project, item_ids=ids, excluded=action == "exclude", user=request.user)
+        elif action in ("example", "unexample"):
+            result = items_set_examples(project=project, item_ids=ids, example=action == "example", user=request.user)
         else:
             raise ServiceError("Pick an action.", code="invalid_action")
     except ServiceError as exc:
@@ -137,6 +146,7 @@ def curation_item_detail(request: HttpRequest, slug: str, item_id: int) -> HttpR
             "model": model,
             "history": curation_item_history(item=item, label_names=names),
             "cluster": curation_cluster(item=item),
+            "examples": curation_item_examples(item=item),
             "choices": choices,
             "back": request.GET.get("back", ""),
         },

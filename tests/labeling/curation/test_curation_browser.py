@@ -195,3 +195,27 @@ def test_project_pages_link_to_the_browser(setup, client):
         detail = client.get(f"/projects/{project.slug}/").content.decode()
         for link in ("items/", "review/", "quality/"):
             assert f'href="/projects/{project.slug}/{link}"' in detail
+
+
+def test_example_images_from_confident_positives_only(setup, api_client, client):
+    project, items, owner, *_ = setup
+    category = items[0].category
+    done = [i for i in items if i.status == "done" and i.label == 1 and i.confidence >= project.confidence_target]
+    assert len(done) >= 2
+    api_client.force_authenticate(owner)
+    url = f"/api/projects/{project.slug}/items/bulk"
+    r = api_client.post(url, {"action": "example", "items": [done[0].pk, items[10].pk]}, format="json")
+    assert r.status_code == 400 and r.json()["code"] == "not_an_example"  # an open item: nothing changes
+    assert not category.example_images.exists()
+    r = api_client.post(url, {"action": "example", "items": [done[0].pk, done[1].pk]}, format="json")
+    assert r.status_code == 200 and r.json()["changed"] == sorted([done[0].pk, done[1].pk])
+    assert set(category.example_images.values_list("id", flat=True)) == {done[0].image_id, done[1].image_id}
+    items_mark_gold(project=project, item_ids=[done[2].pk], label=1, user=owner)
+    r = api_client.post(url, {"action": "example", "items": [done[2].pk]}, format="json")
+    assert r.status_code == 400  # gold never becomes an example (it would show its answer)
+    client.force_login(owner)
+    html = client.get(f"/projects/{project.slug}/items/{done[0].pk}/").content.decode()
+    assert f'data-testid="example-of">{category.name}</dd>' in html
+    r = api_client.post(url, {"action": "unexample", "items": [done[0].pk]}, format="json")
+    assert r.status_code == 200
+    assert list(category.example_images.values_list("id", flat=True)) == [done[1].image_id]
