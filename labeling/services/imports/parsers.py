@@ -249,7 +249,8 @@ def parse_yolo(files: dict[str, bytes]) -> Parsed:
 
 def parse_voc(files: dict[str, bytes]) -> Parsed:
     """One XML `<annotation>` per image: `<filename>`, and per `<object>` its `<name>` and `<bndbox>` (xmin, ymin,
-    xmax, ymax in pixels; VOC's 1-based pixels are taken as they are). Parsed with defusedxml (no entities)."""
+    xmax, ymax: VOC's 1-based, inclusive pixels, so x = xmin - 1 and w = xmax - xmin + 1, as the `voc` export
+    writes them). Parsed with defusedxml (no entities)."""
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
 
@@ -285,7 +286,7 @@ def parse_voc(files: dict[str, bytes]) -> Parsed:
             if not _finite(x1, y1, x2, y2) or x2 <= x1 or y2 <= y1:
                 out.errors.append(ParseError(f"{key} object {i}", "bndbox needs xmin < xmax and ymin < ymax"))
                 continue
-            entry.boxes.append(Box(x1, y1, x2 - x1, y2 - y1, name))
+            entry.boxes.append(Box(x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1, name))
     return out
 
 

@@ -126,7 +126,8 @@ def test_yolo_and_voc_boxes_as_votes(make_user, tmp_path):
                                 source_name="voc")  # fmt: skip
     assert result.summary() == {"matched": 1, "created": 1, "unmatched": 0, "errors": []}
     voc = Annotation.objects.get(user__username="imported-voc")
-    assert voc.item_id == items[1].pk and voc.answer == {"boxes": [[2.0, 3.0, 10.0, 10.0]]}
+    assert voc.item_id == items[1].pk
+    assert voc.answer == {"boxes": [[1.0, 2.0, 11.0, 11.0]]}  # VOC: 1-based, inclusive
     with pytest.raises(ImportFailed):
         annotations_import(project=project, fmt="yolo", files=files_from_path(yolo), mode="gold")
 
