@@ -37,5 +37,6 @@ def test_submit_in_reach_on_a_phone(browser, live_server, make_user):
                 break
             page.wait_for_timeout(50)
         assert Annotation.objects.filter(item__project=project, label=1).count() == 1
+        page.wait_for_load_state("networkidle")  # no request in flight when the test database is flushed
     finally:
         ctx.close()
