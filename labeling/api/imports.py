@@ -27,6 +27,18 @@ class ImportErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ImportFailedSerializer(serializers.Serializer):
+    """A refused import: `errors` lists the bad entries ({"entry", "message"}) for code import_failed, the bad
+    fields for code invalid; the counts come with import_failed."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.JSONField(required=False)
+    matched = serializers.IntegerField(required=False)
+    created = serializers.IntegerField(required=False)
+    unmatched = serializers.IntegerField(required=False)
+
+
 class AnnotationImportApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -45,7 +57,7 @@ class AnnotationImportApi(APIView):
     @extend_schema(
         operation_id="annotations_import",
         request={"multipart/form-data": InputSerializer},
-        responses={200: OutputSerializer, 400: OutputSerializer},
+        responses={200: OutputSerializer, 400: ImportFailedSerializer},
         summary="Import COCO / YOLO / VOC / CSV annotations as gold or votes (all or nothing)",
     )
     def post(self, request: Request, slug: str) -> Response:
