@@ -5,7 +5,5 @@ from django.urls import path
 from labeling.api import imports
 
 urlpatterns = [
-    path(
-        "projects/<slug:slug>/annotations/import", imports.AnnotationImportApi.as_view(), name="api-annotations-import"
-    ),
+    path("projects/<slug:slug>/imports", imports.AnnotationImportApi.as_view(), name="api-annotations-import"),
 ]

@@ -160,7 +160,7 @@ def test_api_and_page(classify, api_client, client, make_user):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     project, items, names, owner = classify
-    url = f"/api/projects/{project.slug}/annotations/import"
+    url = f"/api/projects/{project.slug}/imports"
     upload = lambda rows: SimpleUploadedFile("l.csv", csv_bytes(rows), content_type="text/csv")  # noqa: E731
     api_client.force_authenticate(make_user("stranger", role="researcher"))
     assert api_client.post(url, {"file": upload([(names[0], "cat")]), "format": "csv"}).status_code == 404
