@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, F, FloatField, IntegerField, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, F, FloatField, IntegerField, OuterRef, Q, QuerySet, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.http import Http404
@@ -121,15 +121,26 @@ def curation_filters_parse(params: Mapping[str, Any]) -> CurationFilters:
     )
 
 
+INTEGER = r"^-?[0-9]{1,9}$"
+NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+
+
+def _json_number(key: str, pattern: str, field: IntegerField | FloatField) -> Case:
+    """A number stored under `key` of `model_probs`, or NULL for anything else (a stored value never breaks the
+    grid: training writes numbers, but older or foreign rows may hold other things)."""
+    text = KeyTextTransform(key, "model_probs")
+    return Case(When(**{f"model_probs__{key}__regex": pattern}, then=Cast(text, field)), default=None,
+                output_field=field)  # fmt: skip
+
+
 def curation_items(*, project: Project, filters: CurationFilters) -> QuerySet[Item]:
     """The project's items matching `filters`, sorted, with image and category joined (one query per page)."""
-    predicted = Cast(KeyTextTransform("predicted", "model_probs"), IntegerField())
     qs = (
         Item.objects.filter(project=project)
         .select_related("image", "category")
         .annotate(
-            model_predicted=predicted,
-            model_entropy=Cast(KeyTextTransform("entropy", "model_probs"), FloatField()),
+            model_predicted=_json_number("predicted", INTEGER, IntegerField()),
+            model_entropy=_json_number("entropy", NUMBER, FloatField()),
         )
     )
     f = filters

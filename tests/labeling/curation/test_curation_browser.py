@@ -56,6 +56,20 @@ def test_filters(setup):
     assert q(min_posterior="0.5", status="done") == ids(i for i in items if i.status == "done" and i.confidence >= 0.5)
 
 
+def test_odd_model_probs_never_break_the_grid(setup, api_client):
+    project, items, owner, *_ = setup
+    Item.objects.filter(pk=items[9].pk).update(model_probs={"predicted": "cat", "entropy": "high"})
+    Item.objects.filter(pk=items[10].pk).update(model_probs={"0": 0.2, "1": 0.8})  # an older flat row
+    api_client.force_authenticate(owner)
+    r = api_client.get(f"/api/projects/{project.slug}/items/", {"sort": "uncertainty", "size": "24"})
+    assert r.status_code == 200
+    rows = {row["id"]: row for row in r.json()["results"]}
+    assert rows[items[9].pk]["model_predicted"] is None and rows[items[9].pk]["model_entropy"] is None
+    assert [row["id"] for row in r.json()["results"][:2]] == [items[8].pk, items[7].pk]
+    r = api_client.get(f"/api/projects/{project.slug}/items/", {"predicted": "1", "disagree": "no"})
+    assert r.status_code == 200 and [row["id"] for row in r.json()["results"]] != []
+
+
 def test_disagreement_filter(setup):
     project, items, *_ = setup
     Item.objects.filter(pk=items[7].pk).update(label=1, status="done")
