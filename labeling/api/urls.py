@@ -6,4 +6,6 @@ urlpatterns: list = [
     path("", include("labeling.api.urls_datasets")),
     path("", include("labeling.api.urls_quality")),
     path("", include("labeling.api.urls_gold")),
+    path("", include("labeling.api.urls_curation")),
+    path("", include("labeling.api.urls_imports")),
 ]

@@ -1,6 +1,7 @@
 """Labeling models, one module per domain; re-exported here explicitly."""
 
 from labeling.models.annotations import Annotation
+from labeling.models.curation import CurationAction, GoldItem
 from labeling.models.datasets import DatasetExport, DatasetVersion, DatasetVersionItem
 from labeling.models.images import Image, ImageSource
 from labeling.models.ingest import IngestBatch, IngestEntry
@@ -21,9 +22,11 @@ __all__ = [
     "AnnotatorStatusChange",
     "Category",
     "CategoryCalibration",
+    "CurationAction",
     "DatasetExport",
     "DatasetVersion",
     "DatasetVersionItem",
+    "GoldItem",
     "Image",
     "ImageSource",
     "IngestBatch",

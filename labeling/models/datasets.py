@@ -92,6 +92,8 @@ class DatasetExport(models.Model):
         COCO = "coco"
         WEBDATASET = "webdataset"
         RAW_VOTES = "raw_votes"
+        YOLO = "yolo"  # boxes projects
+        VOC = "voc"  # boxes projects
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -30,6 +30,7 @@ class Item(models.Model):
         MAX_VOTES = "max_votes", "max votes without consensus"
         NO_ANNOTATOR = "no_annotator", "no eligible annotator left"
         STALLED = "stalled", "waited too long for a vote"
+        CURATOR = "curator", "sent by a researcher or reviewer"
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # Why the engine sent the item to review (status review); empty otherwise.
@@ -44,6 +45,8 @@ class Item(models.Model):
     is_gold = models.BooleanField(default=False)
     gold_label = models.IntegerField(null=True, blank=True)
     gold_answer = models.JSONField(null=True, blank=True)
+    # A curator's decision: dataset_version_create leaves the item out (labeling continues as usual).
+    excluded = models.BooleanField(default=False, help_text="Left out of new dataset versions.")
     # Consensus written by the quality engine.
     label = models.IntegerField(null=True, blank=True)
     answer = models.JSONField(null=True, blank=True)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.algorithms.intervals import wilson_interval
@@ -28,10 +29,19 @@ def volunteer_progress(*, user, project: Project | None = None) -> dict[str, int
 
 
 def volunteer_projects(*, user) -> QuerySet[Project]:
-    """Projects the user may label, with `open_items` (items still needing votes), busiest first."""
+    """Projects the user may label, with `open_items`: items still needing votes that this user has not answered
+    yet (what is left for them, not the project's whole backlog), most left first."""
+    left = (
+        Item.objects.filter(project=OuterRef("pk"), status=Item.Status.OPEN, is_gold=False)
+        .exclude(Exists(Annotation.objects.filter(item_id=OuterRef("pk"), user_id=user.pk)))
+        .order_by()
+        .values("project")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     return (
         projects_for_volunteer(user)
-        .annotate(open_items=Count("items", filter=Q(items__status=Item.Status.OPEN, items__is_gold=False)))
+        .annotate(open_items=Coalesce(Subquery(left, output_field=IntegerField()), 0))
         .order_by("-open_items", "name")
     )
 

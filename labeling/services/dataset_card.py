@@ -8,7 +8,7 @@ import html
 import re
 from typing import Any
 
-from labeling.models import Category, DatasetVersion, Project
+from labeling.models import Category, DatasetVersion, Item, Project, ReviewAction
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#!])")
 
@@ -17,6 +17,35 @@ def md_text(value: Any, limit: int = 300) -> str:
     """One line of plain text, safe inside markdown tables and HTML."""
     text = " ".join(str(value or "").split())[:limit]
     return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
+
+
+def md_code(value: Any, limit: int = 100) -> str:
+    """Text for inside a `code span`: markdown escapes would show literally there (`dawid\\_skene`), so only
+    backticks and line breaks are removed, and HTML is escaped."""
+    return html.escape(" ".join(str(value or "").replace("`", "").split())[:limit], quote=False)
+
+
+def _items(n: int) -> tuple[str, str]:
+    """("3 items", "were") / ("1 item", "was")."""
+    return (f"{n} item{'s' if n != 1 else ''}", "were" if n != 1 else "was")
+
+
+def _review_text(project: Project, version: DatasetVersion) -> str:
+    """What expert review did, from the items themselves: said only when it happened."""
+    reviewed = ReviewAction.objects.filter(item__project=project).values("item_id").distinct().count()
+    waiting = Item.objects.filter(project=project, status=Item.Status.REVIEW).count()
+    excluded = (version.filters or {}).get("excluded_items") or 0
+    parts = []
+    if reviewed:
+        parts.append("{} {} checked by expert reviewers (accepted, rejected or relabelled).".format(*_items(reviewed)))
+    if waiting:
+        parts.append("{} without consensus {} waiting for expert review at snapshot time; not in this version."
+                     .format(*_items(waiting)))  # fmt: skip
+    if not parts:
+        parts.append("No item went to expert review.")
+    if excluded:
+        parts.append("{} {} excluded by curators.".format(*_items(excluded)))
+    return " ".join(parts)
 
 
 def _pct(x: float | None) -> str:
@@ -42,9 +71,9 @@ def dataset_card_render(*, project: Project, version: DatasetVersion) -> str:
         "## Quality control",
         "",
         f"Each item was shown to at least {project.min_votes} and at most {project.max_votes} volunteers. "
-        f"Votes were aggregated with `{md_text(project.aggregation_method)}` into a posterior per item; an item "
+        f"Votes were aggregated with `{md_code(project.aggregation_method)}` into a posterior per item; an item "
         f"stops collecting votes once its posterior reaches {project.confidence_target:g}. Gold items with known "
-        f"answers (rate {project.gold_rate:g}) score annotators. Items without consensus went to expert review.",
+        f"answers (rate {project.gold_rate:g}) score annotators. " + _review_text(project, version),
         "",
         "## Filters",
         "",

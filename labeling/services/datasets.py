@@ -114,7 +114,8 @@ def _collect_rows(
     until: Any,
 ) -> dict[int, _Row]:
     statuses = (Item.Status.ACCEPTED,) if accepted_only else CONSENSUS_STATUSES
-    items = Item.objects.filter(project=project, status__in=statuses).order_by("image_id", "id")
+    # Items a curator excluded (labeling.services.curation) never enter a version.
+    items = Item.objects.filter(project=project, status__in=statuses, excluded=False).order_by("image_id", "id")
     if not include_gold:
         items = items.filter(is_gold=False)
     fields = ("id", "image_id", "category_id", "label", "posterior", "confidence", "answer", "is_gold",
@@ -306,7 +307,8 @@ def dataset_version_create(
         filters = {"categories": [all_names[c] for c in wanted] if categories else None,
                    "category_ids": wanted if categories else None, "min_posterior": min_posterior,
                    "accepted_only": accepted_only, "include_gold": include_gold,
-                   "exclude_near_duplicates": exclude_near_duplicates, "snapshot_at": now.isoformat()}  # fmt: skip
+                   "exclude_near_duplicates": exclude_near_duplicates, "snapshot_at": now.isoformat(),
+                   "excluded_items": Item.objects.filter(project=locked, excluded=True).count()}  # fmt: skip
         stats = _stats(classes, objs, sum(r.votes_total for r in ordered))
         number = (DatasetVersion.objects.filter(project=locked).aggregate(m=Max("number"))["m"] or 0) + 1
         version = DatasetVersion(

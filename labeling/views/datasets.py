@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate.exceptions import ServiceError
 from annotate.roles import Role, role_required
-from labeling.models import Category
+from labeling.models import Category, Project
 from labeling.selectors import datasets as sel
 from labeling.selectors.projects import project_for_researcher, projects_for_researcher
 from labeling.services.datasets import dataset_version_create
@@ -96,7 +96,9 @@ def _chart(version: object) -> dict:
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     version = sel.version_for_researcher(request.user, pk)
     latest = sel.latest_exports_by_format(version)
-    formats = [{"format": f, "export": latest.get(f)} for f in FORMATS]
+    boxes = version.project.task_type == Project.TaskType.BOXES
+    formats = [{"format": f, "export": latest.get(f)} for f, module in FORMATS.items()
+               if boxes or not getattr(module, "BOX_PROJECTS_ONLY", False)]  # fmt: skip
     others = sel.versions_of_project(version.project).exclude(pk=version.pk)
     return render(request, "labeling/datasets/detail.html", {
         "version": version, "project": version.project, "card_html": render_card(version.card),

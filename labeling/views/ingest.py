@@ -14,6 +14,7 @@ from annotate.exceptions import ServiceError
 from annotate.inputs import ascii_int
 from annotate.roles import Role, role_required
 from labeling.models import IngestBatch
+from labeling.selectors.categories import category_tree
 from labeling.selectors.projects import project_for_researcher
 from labeling.services.categories import categories_import, category_delete, category_update
 from labeling.services.ingestion import batch_create_from_uploads, batch_report
@@ -87,7 +88,7 @@ def project_categories(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect("project_categories", slug=slug)
         except ServiceError as exc:
             messages.error(request, exc.message)
-    categories = project.categories.select_related("parent").order_by("name")
+    categories = category_tree(project=project)  # rows: category, depth, children
     return render(
         request,
         "labeling/ingest/categories.html",

@@ -6,4 +6,6 @@ urlpatterns: list = [
     path("", include("labeling.views.urls_datasets")),
     path("", include("labeling.views.urls_review")),
     path("", include("labeling.views.urls_gold")),
+    path("", include("labeling.views.urls_curation")),
+    path("", include("labeling.views.urls_imports")),
 ]

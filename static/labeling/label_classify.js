@@ -1,5 +1,7 @@
-// classify: one image, pick one of K categories. 1-9 pick (and submit), 0 or N = none/unsure,
-// "/" focuses the search box that filters a large K.
+// classify: one image, pick one of K categories, "/" focuses the search box that filters a large K.
+// Keys (each button shows its key): 1-9 pick the first nine categories shown and 0 the tenth, like the digit
+// row of a keyboard, so ten categories are one key each; N is none/unsure (and so is 0 when fewer than ten
+// categories are shown). Picking submits. Submit or Enter with nothing picked says so instead of doing nothing.
 
 export const imageUrl = (item) => item.image_url;
 
@@ -23,7 +25,12 @@ export function mount(root, items, batch, ctx) {
   const list = el("div", { className: "classify-list" });
   list.setAttribute("role", "group");
   list.setAttribute("aria-label", "Categories");
+  const hint = el("p", { className: "classify-hint", hidden: true, textContent: "Pick a category first (or None / unsure)." });
+  hint.setAttribute("role", "alert");
+  hint.dataset.testid = "classify-hint";
   let shown = [];
+  const keyOf = (i) => (i < 9 ? String(i + 1) : i === 9 ? "0" : null);
+  const zeroIsNone = () => shown.length < 10;
 
   function choose(category) {
     picked = category;
@@ -36,13 +43,14 @@ export function mount(root, items, batch, ctx) {
     const buttons = shown.map((c, i) => {
       const b = el("button", { type: "button", className: "secondary choice" });
       b.dataset.categoryId = c.id;
-      if (i < 9) b.append(el("kbd", { textContent: String(i + 1) }), " ");
+      if (keyOf(i)) b.append(el("kbd", { textContent: keyOf(i) }), " ");
       b.append(c.name);
       if (c.definition) b.title = c.definition;
       b.addEventListener("click", () => choose(c));
       return b;
     });
-    const none = el("button", { type: "button", className: "secondary choice none" }, [el("kbd", { textContent: "0" }), " ", NONE.name]);
+    const noneKey = zeroIsNone() ? "0" : "N";
+    const none = el("button", { type: "button", className: "secondary choice none" }, [el("kbd", { textContent: noneKey }), " ", NONE.name]);
     none.dataset.categoryId = "";
     none.addEventListener("click", () => choose(NONE));
     list.replaceChildren(...buttons, none);
@@ -59,14 +67,14 @@ export function mount(root, items, batch, ctx) {
     }
   });
   render();
-  const controls = el("div", { className: "classify-controls" }, all.length > 9 ? [searchLabel, search, list] : [list]);
+  const controls = el("div", { className: "classify-controls" }, all.length > 10 ? [searchLabel, search, list, hint] : [list, hint]);
   root.replaceChildren(el("div", { className: "classify" }, [figure, controls]));
   root.focus();
 
   function onKey(event) {
     if (event.target === search || event.ctrlKey) return event.target === search;
-    if (/^[1-9]$/.test(event.key)) {
-      const c = shown[Number(event.key) - 1];
+    if (/^[0-9]$/.test(event.key) && !(event.key === "0" && zeroIsNone())) {
+      const c = shown[event.key === "0" ? 9 : Number(event.key) - 1];
       if (c) {
         event.preventDefault();
         choose(c);
@@ -78,18 +86,28 @@ export function mount(root, items, batch, ctx) {
       choose(NONE);
       return true;
     }
-    if (event.key === "/" && all.length > 9) {
+    if (event.key === "/" && all.length > 10) {
       event.preventDefault();
       search.focus();
       return true;
     }
-    if (event.key === "Enter") return !picked; // nothing picked: Enter does nothing
+    if (event.key === "Enter" && !picked) {
+      event.preventDefault();
+      hint.hidden = false; // nothing picked: say so (the page's submit would do nothing)
+      return true;
+    }
     return false;
   }
 
   return {
     onKey,
-    answers: () => (picked ? [{ item_id: item.id, answer: { category: picked.id } }] : null),
+    answers: () => {
+      if (!picked) {
+        hint.hidden = false;
+        return null;
+      }
+      return [{ item_id: item.id, answer: { category: picked.id } }];
+    },
     destroy: () => root.replaceChildren(),
   };
 }

@@ -1,5 +1,8 @@
 // verify: a grid of thumbnails of one category; toggle the ones that contain it (click, or arrows + space).
 // Unselected = "no". Enter (handled by the page) submits the whole grid.
+// Every tile starts as "no" on purpose: a default "yes" would turn a careless submit into votes for the crawl's
+// guess. When most candidates do show the category, A marks all as "yes" and I inverts the grid (then unmark the
+// few that don't), so a mostly-yes grid is still two or three keys.
 
 export const imageUrl = (item) => item.thumbnail_url;
 
@@ -49,7 +52,15 @@ export function mount(root, items, batch, ctx) {
     return tile;
   });
   grid.append(...tiles);
-  root.replaceChildren(header(category), grid);
+  const setAll = (fn) => tiles.forEach((t) => t.setAttribute("aria-pressed", String(fn(t.getAttribute("aria-pressed") === "true"))));
+  const allYes = el("button", { type: "button", className: "secondary" }, [el("kbd", { textContent: "A" }), " All yes"]);
+  allYes.dataset.testid = "verify-all-yes";
+  allYes.addEventListener("click", () => setAll(() => true));
+  const invert = el("button", { type: "button", className: "secondary" }, [el("kbd", { textContent: "I" }), " Invert"]);
+  invert.dataset.testid = "verify-invert";
+  invert.addEventListener("click", () => setAll((on) => !on));
+  const tools = el("div", { className: "verify-tools" }, [allYes, invert]);
+  root.replaceChildren(header(category), tools, grid);
   tiles[0].focus();
 
   function onKey(event) {
@@ -61,6 +72,16 @@ export function mount(root, items, batch, ctx) {
       const from = idx < 0 ? 0 : idx;
       const to = Math.min(tiles.length - 1, Math.max(0, from + (idx < 0 ? 0 : moves[event.key])));
       tiles[to].focus();
+      return true;
+    }
+    if (!event.ctrlKey && (event.key === "a" || event.key === "A")) {
+      event.preventDefault();
+      setAll(() => true);
+      return true;
+    }
+    if (!event.ctrlKey && (event.key === "i" || event.key === "I")) {
+      event.preventDefault();
+      setAll((on) => !on);
       return true;
     }
     if (event.key === " " && idx < 0) {

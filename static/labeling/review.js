@@ -1,8 +1,10 @@
-// Review queue keyboard shortcuts: A accept, R reject, F focus the fix picker, 1-9 fix with that label,
-// J/K move between items. Every action is a plain form in the page; this only submits them.
+// Review queue keyboard shortcuts: A accept, R reject, F then 1-9 fix with that label (a digit alone does nothing:
+// a stray key must not relabel an item), Escape leaves fix mode, Z zooms the image, J/K move between items.
+// Every action is a plain form in the page; this only submits them.
 const list = document.getElementById("review-list");
 const items = () => Array.from(list ? list.querySelectorAll("[data-testid=review-item]") : []);
 let index = 0;
+let fixing = false; // set by F; digits fix only then
 
 function current() {
   return items()[index] || null;
@@ -38,7 +40,11 @@ document.addEventListener("keydown", (event) => {
   const key = event.key.toLowerCase();
   if (/^[1-9]$/.test(key)) {
     event.preventDefault();
-    submit("fix", Number(key) - 1);
+    if (fixing) submit("fix", Number(key) - 1);
+    fixing = false;
+  } else if (key === "escape") {
+    fixing = false;
+    if (inSelect) event.target.blur();
   } else if (inSelect && key === "enter") {
     event.preventDefault();
     submit("fix");
@@ -50,8 +56,12 @@ document.addEventListener("keydown", (event) => {
   } else if (key === "r") {
     event.preventDefault();
     submit("reject");
+  } else if (key === "z") {
+    event.preventDefault();
+    current()?.querySelector(".review-image")?.classList.toggle("zoomed");
   } else if (key === "f") {
     event.preventDefault();
+    fixing = true;
     const picker = current() && current().querySelector("select[data-action=fix-label]");
     if (picker) picker.focus();
   } else if (key === "j") {
@@ -59,6 +69,10 @@ document.addEventListener("keydown", (event) => {
   } else if (key === "k") {
     select(index - 1);
   }
+});
+
+list?.addEventListener("click", (event) => {
+  if (event.target.classList.contains("review-image")) event.target.classList.toggle("zoomed");
 });
 
 list?.addEventListener("focusin", (event) => {

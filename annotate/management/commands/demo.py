@@ -78,19 +78,22 @@ class Command(BaseCommand):
     # -- seed ----------------------------------------------------------------------------------
     def _seed_projects(self, per_class: int) -> None:
         from labeling.models import Project
+        from labeling.services.project_settings import project_people_update
 
         folder = self._render_digits(per_class)
-        researcher = get_user_model().objects.get(username="researcher")
         for slug, task_type in (("digits-verify", "verify"), ("digits-classify", "classify")):
-            if Project.objects.filter(slug=slug).exists():
-                continue
-            call_command(
-                "create_project", slug, "--type", task_type, "--votes", "3", "--categories",
-                str(folder / "categories.csv"), stdout=self.stdout,
-            )  # fmt: skip
+            created = not Project.objects.filter(slug=slug).exists()
+            if created:
+                call_command(
+                    "create_project", slug, "--type", task_type, "--votes", "3", "--categories",
+                    str(folder / "categories.csv"), stdout=self.stdout,
+                )  # fmt: skip
             project = Project.objects.get(slug=slug)
-            project.owners.add(researcher)
-            call_command("ingest", str(folder / "images"), "--project", slug, stdout=self.stdout)
+            # The demo's researcher owns and its reviewer reviews both projects (also in a demo seeded before).
+            project_people_update(project=project, role="owners", username="researcher", add=True)
+            project_people_update(project=project, role="reviewers", username="reviewer", add=True)
+            if created:
+                call_command("ingest", str(folder / "images"), "--project", slug, stdout=self.stdout)
 
     def _render_digits(self, per_class: int) -> Path:
         """Digits upscaled to 64 px PNGs; a fifth of the verify candidates sit in a wrong folder,

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from annotate.db import run_lock
 from annotate.exceptions import ServiceError
-from labeling.models import DatasetExport, DatasetVersion
-from labeling.services.exports import coco, csv, imagefolder, jsonl, raw_votes, webdataset
+from labeling.models import DatasetExport, DatasetVersion, Project
+from labeling.services.exports import coco, csv, imagefolder, jsonl, raw_votes, voc, webdataset, yolo
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ FORMATS: dict[str, ModuleType] = {
     DatasetExport.Format.COCO: coco,
     DatasetExport.Format.WEBDATASET: webdataset,
     DatasetExport.Format.RAW_VOTES: raw_votes,
+    DatasetExport.Format.YOLO: yolo,
+    DatasetExport.Format.VOC: voc,
 }
 _ACTIVE = (DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING, DatasetExport.Status.DONE)
 _PROGRESS_EVERY_S = 0.5
@@ -66,6 +68,8 @@ def dataset_export_request(
     returned instead (a version never changes, so neither does its export). Enqueued after commit."""
     if fmt not in FORMATS:
         raise ServiceError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
+    if getattr(FORMATS[fmt], "BOX_PROJECTS_ONLY", False) and version.project.task_type != Project.TaskType.BOXES:
+        raise ServiceError(f"{fmt} exports are for bounding-box projects.", code="invalid_format")
     options = _clean_options(fmt, options or {})
     existing = DatasetExport.objects.filter(version=version, format=fmt, status__in=_ACTIVE).order_by("-id")
     for export in existing:

@@ -38,7 +38,8 @@ def test_review_queue_keyboard_accept_and_fix(new_page, make_user):
     assert Item.objects.get(pk=items[0].pk).status == Item.Status.ACCEPTED
     assert page.locator("[data-testid=review-item]").count() == 1
 
-    page.keyboard.press("1")  # fix with the first choice ("yes" = 1)
+    page.keyboard.press("f")  # fix mode, then the first choice ("yes" = 1)
+    page.keyboard.press("1")
     page.wait_for_selector("[data-testid=review-empty]")
     fixed = Item.objects.get(pk=items[1].pk)
     assert fixed.is_gold and fixed.gold_label == 1 and fixed.status == Item.Status.ACCEPTED

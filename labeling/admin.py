@@ -1,0 +1,474 @@
+"""Django admin for the labeling data: for staff to look things up and make the few edits services allow.
+
+Permissions follow annotate/staff.py: `staff-operator` has add/change/view (no delete) on these models and
+`staff-auditor` view only; superusers everything the admin allows. Nothing here grants privileges: project people
+(owners, reviewers, members) are read-only (owners change them on the project page), and no model here touches users.
+
+Writes go through the services, as everywhere (CONVENTIONS 1): project settings through `project_update`, category
+edits through `category_update`, gold labels through `gold_set`, item actions through labeling.services.curation.
+Votes, annotations, review actions, dataset versions (immutable) and exports are read-only; nothing that would
+silently change a published version or a vote count can be deleted here. Every list page joins what it shows
+(`list_select_related` or an annotated queryset): its query count does not grow with the page size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from annotate.exceptions import ServiceError
+from labeling.models import (
+    Annotation,
+    Category,
+    CurationAction,
+    DatasetExport,
+    DatasetVersion,
+    GoldItem,
+    Image,
+    IngestBatch,
+    IngestEntry,
+    Item,
+    Project,
+    ReviewAction,
+)
+from labeling.services.categories import category_update
+from labeling.services.curation import items_mark_gold, items_send_to_review, items_set_excluded
+from labeling.services.project_settings import SETTINGS_FIELDS, project_update
+from labeling.services.quality import label_validate
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View-only for everyone (superusers included): the rows are written by services, never by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def thumbnail_html(image: Image | None, size: int = 64) -> str:
+    if image is None:
+        return "—"
+    url = reverse("admin:labeling_image_thumbnail", args=[image.pk])
+    return format_html('<img src="{}" alt="image {}" width="{}" height="{}" loading="lazy">', url, image.pk, size, size)
+
+
+# --- projects and categories ------------------------------------------------------------------------------------
+
+
+class CategoryInline(ReadOnlyInline):
+    model = Category
+    fields = ("name", "wnid", "parent", "definition")
+    readonly_fields = fields
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "task_type", "visibility", "n_items", "n_categories", "aggregation_method",
+                    "created_at")  # fmt: skip
+    list_filter = ("task_type", "visibility", "aggregation_method")
+    search_fields = ("name", "slug")
+    readonly_fields = ("slug", "task_type", "aggregation_method", "owners", "reviewers", "members", "created_at")
+    fields = ("name", "slug", "task_type", "instructions", "min_votes", "max_votes", "confidence_target",
+              "gold_rate", "qualification_size", "stall_hours", "visibility", "aggregation_method",
+              "owners", "reviewers", "members", "created_at")  # fmt: skip
+    inlines = [CategoryInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(items_total=Count("items", distinct=True), categories_total=Count("categories", distinct=True))
+        )
+
+    @admin.display(description="items", ordering="items_total")
+    def n_items(self, obj: Project) -> int:
+        return obj.items_total
+
+    @admin.display(description="categories", ordering="categories_total")
+    def n_categories(self, obj: Project) -> int:
+        return obj.categories_total
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # projects are created on the site (project_create sets the owner and categories)
+
+    def save_model(self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool) -> None:
+        changed = {f: form.cleaned_data[f] for f in form.changed_data if f in SETTINGS_FIELDS}
+        if changed:
+            project_update(project=Project.objects.get(pk=obj.pk), **changed)
+
+
+class CategoryForm(forms.ModelForm):
+    class Meta:
+        model = Category
+        fields = ("name", "definition", "wnid", "parent")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        parent = data.get("parent")
+        if parent is not None and parent.project_id != self.instance.project_id:
+            raise forms.ValidationError("The parent must be a category of the same project.")
+        return data
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    form = CategoryForm
+    list_display = ("name", "project", "wnid", "parent", "n_items")
+    list_filter = ("project",)
+    search_fields = ("name", "wnid", "definition")
+    list_select_related = ("project", "parent")
+    raw_id_fields = ("parent",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
+        return super().get_queryset(request).annotate(items_total=Count("items"))
+
+    @admin.display(description="items", ordering="items_total")
+    def n_items(self, obj: Category) -> int:
+        return obj.items_total
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # categories are added on the project's categories page (import, upsert)
+
+    def save_model(self, request: HttpRequest, obj: Category, form: forms.ModelForm, change: bool) -> None:
+        d = form.cleaned_data
+        try:
+            category_update(category=Category.objects.get(pk=obj.pk), name=d["name"], definition=d["definition"],
+                            wnid=d["wnid"], parent=d["parent"])  # fmt: skip
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+
+
+# --- images -------------------------------------------------------------------------------------------------------
+
+
+@admin.register(Image)
+class ImageAdmin(ReadOnlyAdmin):
+    list_display = ("id", "preview", "sha_short", "width", "height", "format", "size_bytes", "canonical_id",
+                    "created_at")  # fmt: skip
+    list_filter = ("format", "mode")
+    search_fields = ("=sha256", "=id", "sources__source_uri")
+    readonly_fields = ("large_preview", "sha256", "width", "height", "format", "mode", "size_bytes", "phash",
+                       "canonical", "created_at")  # fmt: skip
+    exclude = ("file", "thumbnail")
+    show_full_result_count = False
+
+    @admin.display(description="preview")
+    def preview(self, obj: Image) -> str:
+        return thumbnail_html(obj)
+
+    @admin.display(description="preview")
+    def large_preview(self, obj: Image) -> str:
+        return thumbnail_html(obj, 256)
+
+    @admin.display(description="sha256", ordering="sha256")
+    def sha_short(self, obj: Image) -> str:
+        return obj.sha256[:12]
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view(self.thumbnail_view)
+        return [path("<int:pk>/thumbnail/", view, name="labeling_image_thumbnail"), *super().get_urls()]
+
+    def thumbnail_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The stored thumbnail (or the original when there is none) for staff who may view images here: the
+        admin does not depend on being a member of the projects that hold the image."""
+        from labeling.services.ingestion.validation import CONTENT_TYPES
+        from labeling.views.media import _serve
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        image = Image.objects.filter(pk=pk).values("sha256", "file", "thumbnail", "format").first()
+        if image is None:
+            raise Http404("No such image.")
+        if image["thumbnail"]:
+            return _serve(image["thumbnail"], content_type="image/jpeg", filename=f"{image['sha256']}.jpg")
+        if image["format"] not in CONTENT_TYPES:
+            raise Http404("No preview.")
+        return _serve(image["file"], content_type=CONTENT_TYPES[image["format"]], filename=image["sha256"])
+
+
+# --- items, votes, gold -------------------------------------------------------------------------------------------
+
+
+class AnnotationInline(ReadOnlyInline):
+    model = Annotation
+    fields = ("user", "label", "answer", "time_spent_ms", "created_at")
+    readonly_fields = fields
+    ordering = ("id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Annotation]:
+        return super().get_queryset(request).select_related("user")
+
+
+class ReviewActionInline(ReadOnlyInline):
+    model = ReviewAction
+    fields = ("at", "reviewer", "action", "label", "previous_label", "previous_status")
+    readonly_fields = fields
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReviewAction]:
+        return super().get_queryset(request).select_related("reviewer")
+
+
+class CurationActionInline(ReadOnlyInline):
+    model = CurationAction
+    fields = ("at", "user", "action", "label", "previous_status")
+    readonly_fields = fields
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CurationAction]:
+        return super().get_queryset(request).select_related("user")
+
+
+def _bulk(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Item], run: Any, what: str) -> None:
+    """Run a curation service per project of the selected items (each project's items all or nothing)."""
+    by_project: dict[int, list[int]] = {}
+    for project_id, item_id in queryset.values_list("project_id", "id"):
+        by_project.setdefault(project_id, []).append(item_id)
+    changed = 0
+    for project in Project.objects.filter(pk__in=by_project):
+        try:
+            changed += len(run(project=project, item_ids=by_project[project.pk], user=request.user).changed)
+        except ServiceError as exc:
+            modeladmin.message_user(request, f"{project}: {exc.message}", messages.ERROR)
+    modeladmin.message_user(request, f"{changed} item(s) {what}.", messages.SUCCESS)
+
+
+@admin.action(description="Send to review", permissions=["change"])
+def send_to_review(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+    _bulk(modeladmin, request, queryset, items_send_to_review, "sent to review")
+
+
+@admin.action(description="Exclude from new dataset versions", permissions=["change"])
+def exclude_from_datasets(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+    def run(**kw: Any) -> Any:
+        return items_set_excluded(excluded=True, **kw)
+
+    _bulk(modeladmin, request, queryset, run, "excluded from datasets")
+
+
+@admin.action(description="Include in new dataset versions again", permissions=["change"])
+def include_in_datasets(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+    def run(**kw: Any) -> Any:
+        return items_set_excluded(excluded=False, **kw)
+
+    _bulk(modeladmin, request, queryset, run, "included in datasets")
+
+
+@admin.action(description="Remove gold status", permissions=["change"])
+def remove_gold(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+    def run(**kw: Any) -> Any:
+        return items_mark_gold(label=None, **kw)
+
+    _bulk(modeladmin, request, queryset, run, "no longer gold")
+
+
+ITEM_FIELDS = ("project", "image", "preview", "category", "status", "review_reason", "votes_count", "needed_votes",
+               "priority", "label", "confidence", "posterior", "answer", "is_gold", "gold_label", "gold_answer",
+               "excluded", "model_probs", "created_at", "updated_at")  # fmt: skip
+
+
+@admin.register(Item)
+class ItemAdmin(ReadOnlyAdmin):
+    list_display = ("id", "preview", "project", "category", "status", "label", "confidence", "votes_count",
+                    "is_gold", "excluded", "updated_at")  # fmt: skip
+    list_filter = ("status", "is_gold", "excluded", "review_reason", "project")
+    search_fields = ("=id", "=image__sha256", "annotations__user__username")
+    list_select_related = ("project", "category", "image")
+    fields = ITEM_FIELDS
+    readonly_fields = ITEM_FIELDS
+    inlines = [AnnotationInline, ReviewActionInline, CurationActionInline]
+    actions = [send_to_review, exclude_from_datasets, include_in_datasets]
+    show_full_result_count = False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Fields stay read-only (see the form); the permission gates the actions (operators yes, auditors no).
+        return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request, obj)
+
+    @admin.display(description="image")
+    def preview(self, obj: Item) -> str:
+        return thumbnail_html(obj.image)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        qs, _ = super().get_search_results(request, queryset, search_term)
+        return qs.distinct() if search_term else qs, False
+
+
+class GoldForm(forms.ModelForm):
+    class Meta:
+        model = GoldItem
+        fields = ("gold_label",)
+
+    def clean_gold_label(self) -> int:
+        label = self.cleaned_data.get("gold_label")
+        try:
+            return label_validate(project=self.instance.project, label=label)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+
+@admin.register(GoldItem)
+class GoldItemAdmin(admin.ModelAdmin):
+    """Gold items: change the known answer (through gold_set) or remove gold status; new gold is set from the
+    curation browser or the gold import, where the label is chosen with the item in view."""
+
+    form = GoldForm
+    list_display = ("id", "preview", "project", "category", "gold_label", "status", "votes_count")
+    list_filter = ("project", "status")
+    search_fields = ("=id", "=image__sha256")
+    list_select_related = ("project", "category", "image")
+    readonly_fields = ("project", "preview", "category", "status", "votes_count", "label")
+    fields = ("project", "preview", "category", "gold_label", "status", "votes_count", "label")
+    actions = [remove_gold]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[GoldItem]:
+        return super().get_queryset(request).filter(is_gold=True)
+
+    @admin.display(description="image")
+    def preview(self, obj: Item) -> str:
+        return thumbnail_html(obj.image)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: GoldItem, form: forms.ModelForm, change: bool) -> None:
+        if "gold_label" in form.changed_data:
+            project = Project.objects.get(pk=obj.project_id)
+            items_mark_gold(project=project, item_ids=[obj.pk], label=form.cleaned_data["gold_label"],
+                            user=request.user)  # fmt: skip
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "item_id", "project", "user", "label", "time_spent_ms", "created_at")
+    list_filter = ("item__project",)
+    search_fields = ("=item__id", "user__username")
+    list_select_related = ("item__project", "user")
+    raw_id_fields = ("item", "user")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="project", ordering="item__project")
+    def project(self, obj: Annotation) -> Project:
+        return obj.item.project
+
+
+@admin.register(ReviewAction)
+class ReviewActionAdmin(ReadOnlyAdmin):
+    list_display = ("at", "item_id", "reviewer", "action", "label", "previous_label", "previous_status")
+    list_filter = ("action", "item__project")
+    search_fields = ("=item__id", "reviewer__username")
+    list_select_related = ("reviewer",)
+
+
+@admin.register(CurationAction)
+class CurationActionAdmin(ReadOnlyAdmin):
+    list_display = ("at", "item_id", "user", "action", "label", "previous_status")
+    list_filter = ("action", "item__project")
+    search_fields = ("=item__id", "user__username")
+    list_select_related = ("user",)
+
+
+# --- dataset versions and exports ---------------------------------------------------------------------------------
+
+
+class ExportInline(ReadOnlyInline):
+    model = DatasetExport
+    fields = ("format", "status", "progress", "size", "items_count", "created_at", "finished_at", "error")
+    readonly_fields = fields
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(ReadOnlyAdmin):
+    """Immutable snapshots: view only, for everyone (DatasetVersion.save refuses updates anyway)."""
+
+    list_display = ("__str__", "project", "number", "name", "items_count", "hash_short", "created_by", "created_at")
+    list_filter = ("project",)
+    search_fields = ("name", "content_hash", "project__slug")
+    list_select_related = ("project", "created_by")
+    exclude = ("card",)
+    readonly_fields = ("project", "number", "name", "filters", "split_train", "split_val", "split_test",
+                       "seed", "classes", "items_count", "content_hash", "stats", "card_text", "created_by",
+                       "created_at")  # fmt: skip
+    inlines = [ExportInline]
+
+    @admin.display(description="content hash")
+    def hash_short(self, obj: DatasetVersion) -> str:
+        return obj.content_hash[:12]
+
+    @admin.display(description="dataset card")
+    def card_text(self, obj: DatasetVersion) -> str:
+        return format_html("<pre>{}</pre>", obj.card)
+
+
+@admin.register(DatasetExport)
+class DatasetExportAdmin(ReadOnlyAdmin):
+    list_display = ("id", "version", "project", "format", "status", "progress", "size", "items_count", "created_by",
+                    "created_at", "finished_at")  # fmt: skip
+    list_filter = ("format", "status", "version__project")
+    search_fields = ("=id", "version__project__slug", "error")
+    list_select_related = ("version__project", "created_by")
+
+    @admin.display(description="project", ordering="version__project")
+    def project(self, obj: DatasetExport) -> Project:
+        return obj.version.project
+
+
+# --- ingestion ----------------------------------------------------------------------------------------------------
+
+
+@admin.register(IngestBatch)
+class IngestBatchAdmin(ReadOnlyAdmin):
+    list_display = ("id", "project", "kind", "status", "total", "processed", "ingested", "duplicates",
+                    "near_duplicates", "rejected", "created_by", "created_at", "finished_at")  # fmt: skip
+    list_filter = ("status", "kind", "project")
+    search_fields = ("=id", "source", "project__slug")
+    list_select_related = ("project", "created_by")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in IngestBatch._meta.fields] + ["entries_link"]
+
+    @admin.display(description="entries")
+    def entries_link(self, obj: IngestBatch) -> str:
+        url = reverse("admin:labeling_ingestentry_changelist") + f"?batch__id__exact={obj.pk}"
+        return format_html('<a href="{}">every entry of this batch</a>', url)
+
+
+@admin.register(IngestEntry)
+class IngestEntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "batch_id", "key_short", "status", "reason_code", "image_id", "category")
+    list_filter = ("status", "reason_code")
+    search_fields = ("key", "=batch__id", "reason_code")
+    list_select_related = ("category",)
+    raw_id_fields = ("batch", "image", "category")
+    show_full_result_count = False
+
+    @admin.display(description="key")
+    def key_short(self, obj: IngestEntry) -> str:
+        return obj.key[:80]

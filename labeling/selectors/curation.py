@@ -1,0 +1,262 @@
+"""Reads of the curation browser (researchers and reviewers): one filtered item queryset shared by the HTML grid
+and the API, and one item's full record (votes with their annotators' scores, posterior, history, cluster).
+
+Filters come in as a `CurationFilters` parsed once from query parameters (`curation_filters_parse`), so the page
+and the API accept exactly the same names and values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Case, Exists, F, FloatField, IntegerField, OuterRef, Q, QuerySet, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.http import Http404
+
+from annotate.exceptions import ServiceError
+from labeling.models import Annotation, CurationAction, Item, Project, ReviewAction
+from labeling.selectors.quality import model_opinion, review_item_votes
+
+SORTS = {
+    "id": ("id",),
+    "-id": ("-id",),
+    "posterior": (F("confidence").asc(nulls_first=True), "id"),
+    "-posterior": (F("confidence").desc(nulls_last=True), "id"),
+    "uncertainty": (F("model_entropy").desc(nulls_last=True), "id"),
+    "votes": ("votes_count", "id"),
+    "-votes": ("-votes_count", "id"),
+}
+YES_NO = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+PAGE_SIZES = (24, 48, 96, 200)
+
+
+@dataclass(frozen=True)
+class CurationFilters:
+    """Every filter of the curation browser; None means "any"."""
+
+    category: int | None = None  # the item's candidate category (verify, boxes)
+    label: int | None = None  # the consensus label (verify 0/1; classify a category id, -1 none)
+    min_posterior: float | None = None
+    max_posterior: float | None = None
+    status: str | None = None
+    min_votes: int | None = None
+    max_votes: int | None = None
+    annotator: str | None = None  # username of someone who voted on the item
+    gold: bool | None = None
+    excluded: bool | None = None
+    cluster: int | None = None  # near-duplicate cluster id (the canonical image's id)
+    predicted: int | None = None  # the model's predicted label
+    disagree: bool | None = None  # the model's prediction differs from the consensus label
+    sort: str = "id"
+
+    def as_query(self) -> dict[str, str]:
+        """The filters back as query parameters (for pagination links); "any" values are left out."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or (f.name == "sort" and value == "id"):
+                continue
+            out[f.name] = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        return out
+
+
+def _int(params: Mapping[str, Any], name: str) -> int | None:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.lstrip("-").isdigit():
+        raise ServiceError(f"{name} must be an integer.", code="invalid_filter")
+    return int(raw)
+
+
+def _float(params: Mapping[str, Any], name: str) -> float | None:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ServiceError(f"{name} must be a number between 0 and 1.", code="invalid_filter")
+    return value
+
+
+def _bool(params: Mapping[str, Any], name: str) -> bool | None:
+    raw = str(params.get(name) or "").strip().lower()
+    if not raw or raw == "any":
+        return None
+    if raw not in YES_NO:
+        raise ServiceError(f"{name} must be yes or no.", code="invalid_filter")
+    return YES_NO[raw]
+
+
+def curation_filters_parse(params: Mapping[str, Any]) -> CurationFilters:
+    """Filters from query parameters; a bad value is a ServiceError (code invalid_filter), never ignored."""
+    status = str(params.get("status") or "").strip() or None
+    if status is not None and status not in Item.Status.values:
+        raise ServiceError(f"status must be one of {', '.join(Item.Status.values)}.", code="invalid_filter")
+    sort = str(params.get("sort") or "id").strip()
+    if sort not in SORTS:
+        raise ServiceError(f"sort must be one of {', '.join(SORTS)}.", code="invalid_filter")
+    return CurationFilters(
+        category=_int(params, "category"),
+        label=_int(params, "label"),
+        min_posterior=_float(params, "min_posterior"),
+        max_posterior=_float(params, "max_posterior"),
+        status=status,
+        min_votes=_int(params, "min_votes"),
+        max_votes=_int(params, "max_votes"),
+        annotator=str(params.get("annotator") or "").strip()[:150] or None,
+        gold=_bool(params, "gold"),
+        excluded=_bool(params, "excluded"),
+        cluster=_int(params, "cluster"),
+        predicted=_int(params, "predicted"),
+        disagree=_bool(params, "disagree"),
+        sort=sort,
+    )
+
+
+INTEGER = r"^-?[0-9]{1,9}$"
+NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+
+
+def _json_number(key: str, pattern: str, field: IntegerField | FloatField) -> Case:
+    """A number stored under `key` of `model_probs`, or NULL for anything else (a stored value never breaks the
+    grid: training writes numbers, but older or foreign rows may hold other things)."""
+    text = KeyTextTransform(key, "model_probs")
+    return Case(When(**{f"model_probs__{key}__regex": pattern}, then=Cast(text, field)), default=None,
+                output_field=field)  # fmt: skip
+
+
+def curation_items(*, project: Project, filters: CurationFilters) -> QuerySet[Item]:
+    """The project's items matching `filters`, sorted, with image and category joined (one query per page)."""
+    qs = (
+        Item.objects.filter(project=project)
+        .select_related("image", "category")
+        .annotate(
+            model_predicted=_json_number("predicted", INTEGER, IntegerField()),
+            model_entropy=_json_number("entropy", NUMBER, FloatField()),
+        )
+    )
+    f = filters
+    exact = {
+        "category_id": f.category,
+        "label": f.label,
+        "status": f.status,
+        "votes_count__gte": f.min_votes,
+        "votes_count__lte": f.max_votes,
+        "confidence__gte": f.min_posterior,
+        "confidence__lte": f.max_posterior,
+        "is_gold": f.gold,
+        "excluded": f.excluded,
+        "model_predicted": f.predicted,
+    }
+    qs = qs.filter(**{k: v for k, v in exact.items() if v is not None})
+    if f.cluster is not None:
+        qs = qs.filter(Q(image_id=f.cluster) | Q(image__canonical_id=f.cluster))
+    if f.annotator:
+        voted = Annotation.objects.filter(item_id=OuterRef("pk"), user__username=f.annotator)
+        qs = qs.filter(Exists(voted))
+    if f.disagree is not None:
+        differs = Q(model_predicted__isnull=False, label__isnull=False) & ~Q(model_predicted=F("label"))
+        qs = qs.filter(differs) if f.disagree else qs.exclude(differs)
+    return qs.order_by(*SORTS[f.sort])
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    number: int
+    size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def curation_page(*, project: Project, filters: CurationFilters, page: int = 1, size: int = 48) -> Page:
+    """One page of `curation_items`: two queries (count, rows) whatever the page size."""
+    size = size if size in PAGE_SIZES else 48
+    qs = curation_items(project=project, filters=filters)
+    total = qs.count()
+    pages = max(1, -(-total // size))
+    number = min(max(1, page), pages)
+    start = (number - 1) * size
+    return Page(items=list(qs[start : start + size]), number=number, size=size, total=total)
+
+
+def curation_item(*, project: Project, item_id: int) -> Item:
+    """One item of the project (404 otherwise), with image and category."""
+    item = Item.objects.filter(project=project, pk=item_id).select_related("project", "image", "category").first()
+    if item is None:
+        raise Http404("No such item in this project.")
+    return item
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    at: datetime
+    kind: str  # vote | review | curation | created
+    who: str
+    text: str
+
+
+def curation_item_history(*, item: Item, label_names: Mapping[int, str]) -> list[HistoryEvent]:
+    """Votes, review actions and curator actions of one item, oldest first (three queries)."""
+
+    def name(label: int | None) -> str:
+        return "—" if label is None else label_names.get(label, str(label))
+
+    events = [HistoryEvent(item.created_at, "created", "", "item created")]
+    for vote in Annotation.objects.filter(item=item).select_related("user").order_by("created_at", "id"):
+        events.append(HistoryEvent(vote.created_at, "vote", vote.user.username, f"voted {name(vote.label)}"))
+    for r in ReviewAction.objects.filter(item=item).select_related("reviewer"):
+        detail = f"{r.action}: {r.previous_status or '?'} → label {name(r.label)}"
+        events.append(HistoryEvent(r.at, "review", r.reviewer.username if r.reviewer else "", detail))
+    for c in CurationAction.objects.filter(item=item).select_related("user"):
+        detail = c.get_action_display() + (f" ({name(c.label)})" if c.label is not None else "")
+        detail += f", was {c.previous_status}" if c.previous_status else ""
+        events.append(HistoryEvent(c.at, "curation", c.user.username if c.user else "", detail))
+    return sorted(events, key=lambda e: e.at)
+
+
+def curation_item_votes(*, item: Item) -> list[dict]:
+    """Every vote with its annotator's score (the reviewer's view, from selectors.quality)."""
+    return review_item_votes(item=Item.objects.prefetch_related("annotations__user").get(pk=item.pk))
+
+
+def curation_cluster(*, item: Item, limit: int = 12) -> list[Item]:
+    """Other items of the project on images of the same near-duplicate cluster (the "similar images")."""
+    cluster = item.image.canonical_id or item.image_id
+    return list(
+        Item.objects.filter(project_id=item.project_id)
+        .filter(Q(image_id=cluster) | Q(image__canonical_id=cluster))
+        .exclude(pk=item.pk)
+        .select_related("image", "category")
+        .order_by("id")[:limit]
+    )
+
+
+def curation_model_opinion(item: Item) -> tuple[str, float] | None:
+    return model_opinion(item.model_probs)
+
+
+def curation_item_examples(*, item: Item) -> list[str]:
+    """Names of the project's categories that show this item's image as an example to volunteers."""
+    return list(
+        item.image.example_of.filter(project_id=item.project_id).order_by("name").values_list("name", flat=True)
+    )

@@ -1,0 +1,301 @@
+"""Readers of existing annotations (no Django): COCO, YOLO, Pascal VOC and CSV `image,label`, into one shape.
+
+Each reader takes `files`, the text files of the source by relative path (a single file, a folder or a zip, read
+by `files_from_path` / `files_from_upload`), and returns `Parsed`: one `Entry` per image with the category names
+it shows and its boxes, plus one `ParseError` per bad entry (a bad entry never stops the others being read, so
+every problem is reported at once). Boxes are in original-image pixels [x, y, w, h], except YOLO's, which are
+normalised centre boxes until the image's size is known (`Entry.normalised`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+FORMATS = ("coco", "yolo", "voc", "csv")
+TEXT_SUFFIXES = {".json", ".csv", ".txt", ".xml", ".yaml", ".yml", ".names"}
+MAX_TOTAL_BYTES = 200 * 1024 * 1024
+MAX_FILES = 200_000
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # one uploaded file (page, API)
+
+
+class SourceError(ValueError):
+    """The source as a whole cannot be read (wrong format, missing class names, too large)."""
+
+
+@dataclass(frozen=True)
+class Box:
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str
+
+
+@dataclass
+class Entry:
+    ref: str  # the image as the file names it: a path, a file name, a stem (YOLO) or a SHA-256
+    where: str  # for messages: "row 3", "image 12", "labels/a.txt"
+    labels: set[str] = field(default_factory=set)
+    boxes: list[Box] = field(default_factory=list)
+    normalised: bool = False  # YOLO: boxes are (cx, cy, w, h) in 0..1
+
+
+@dataclass(frozen=True)
+class ParseError:
+    where: str
+    message: str
+
+
+@dataclass
+class Parsed:
+    entries: list[Entry] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+
+
+# --- reading the source -------------------------------------------------------------------------------------------
+
+
+def _budget(total: int, count: int) -> None:
+    if total > MAX_TOTAL_BYTES or count > MAX_FILES:
+        raise SourceError(f"The source is too large (at most {MAX_FILES} files, {MAX_TOTAL_BYTES >> 20} MiB of text).")
+
+
+def files_from_path(path: Path) -> dict[str, bytes]:
+    """A file (a zip is opened), or every annotation-like text file under a folder, by path relative to it."""
+    if path.is_file():
+        if zipfile.is_zipfile(path):
+            return files_from_upload(path.name, path.read_bytes())
+        return {path.name: path.read_bytes()}
+    if not path.is_dir():
+        raise SourceError(f"{path} is neither a file nor a folder.")
+    out: dict[str, bytes] = {}
+    total = 0
+    for p in sorted(path.rglob("*")):
+        if p.is_file() and not p.is_symlink() and p.suffix.lower() in TEXT_SUFFIXES:
+            data = p.read_bytes()
+            total += len(data)
+            _budget(total, len(out) + 1)
+            out[p.relative_to(path).as_posix()] = data
+    return out
+
+
+def files_from_upload(name: str, data: bytes) -> dict[str, bytes]:
+    """An uploaded file: a zip's text members (sizes checked before reading: no zip bombs), or the file itself."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return {PurePosixPath(name).name or "upload": data}
+    out: dict[str, bytes] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        members = [
+            m for m in zf.infolist() if not m.is_dir() and PurePosixPath(m.filename).suffix.lower() in TEXT_SUFFIXES
+        ]
+        _budget(sum(m.file_size for m in members), len(members))
+        for m in members:
+            parts = PurePosixPath(m.filename).parts
+            if m.filename.startswith("/") or ".." in parts or parts[0].startswith("__MACOSX"):
+                continue
+            with zf.open(m) as fh:
+                out[m.filename] = fh.read(MAX_TOTAL_BYTES + 1)
+            _budget(sum(len(v) for v in out.values()), len(out))
+    return out
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8-sig")
+
+
+def _finite(*values: object) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+
+
+# --- CSV ----------------------------------------------------------------------------------------------------------
+
+
+def parse_csv(files: dict[str, bytes]) -> Parsed:
+    """`image,label` rows (a header row with those names is optional); several rows for one image = several labels;
+    an empty label = the image shows none of the categories."""
+    sources = [k for k in files if k.lower().endswith(".csv")] or list(files)
+    if len(sources) != 1:
+        raise SourceError("A CSV import is one .csv file with image,label rows.")
+    out, by_ref = Parsed(), {}
+    rows = list(csv.reader(io.StringIO(_text(files[sources[0]]))))
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["image", "label"]:
+        rows = [[], *rows[1:]]  # keep row numbers as in the file
+    for n, row in enumerate(rows, start=1):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) < 2 or not row[0].strip():
+            out.errors.append(ParseError(f"row {n}", "expected image,label"))
+            continue
+        ref, label = row[0].strip(), row[1].strip()
+        entry = by_ref.get(ref)
+        if entry is None:
+            entry = by_ref[ref] = Entry(ref=ref, where=f"row {n}")
+            out.entries.append(entry)
+        if label:
+            entry.labels.add(label)
+    return out
+
+
+# --- COCO ---------------------------------------------------------------------------------------------------------
+
+
+def parse_coco(files: dict[str, bytes]) -> Parsed:
+    """A COCO instances file: `categories` name the classes, each annotation adds its category (and its `bbox`,
+    [x, y, w, h] in pixels) to its image; an image without annotations shows none of the categories."""
+    sources = [k for k in files if k.lower().endswith(".json")] or list(files)
+    if len(sources) != 1:
+        raise SourceError("A COCO import is one JSON file (images, annotations, categories).")
+    try:
+        doc = json.loads(_text(files[sources[0]]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(f"Not a JSON file: {exc}.") from exc
+    if not isinstance(doc, dict) or not all(
+        isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
+    ):
+        raise SourceError("A COCO file needs the lists images, annotations and categories.")
+    out = Parsed()
+    names = {c.get("id"): str(c.get("name", "")).strip() for c in doc["categories"] if isinstance(c, dict)}
+    images: dict[object, Entry] = {}
+    for i, img in enumerate(doc["images"]):
+        ref = img.get("file_name") if isinstance(img, dict) else None
+        if not isinstance(ref, str) or not ref.strip() or img.get("id") is None:
+            out.errors.append(ParseError(f"image {i}", "an image needs an id and a file_name"))
+            continue
+        images[img["id"]] = entry = Entry(ref=ref.strip(), where=f"image {img['id']} ({ref.strip()})")
+        out.entries.append(entry)
+    for i, ann in enumerate(doc["annotations"]):
+        where = f"annotation {ann.get('id', i) if isinstance(ann, dict) else i}"
+        if not isinstance(ann, dict) or ann.get("image_id") not in images:
+            out.errors.append(ParseError(where, "refers to no image of the file"))
+            continue
+        name = names.get(ann.get("category_id"))
+        if not name:
+            out.errors.append(ParseError(where, f"unknown category_id {ann.get('category_id')!r}"))
+            continue
+        entry = images[ann["image_id"]]
+        entry.labels.add(name)
+        bbox = ann.get("bbox")
+        if bbox is not None:
+            if not (isinstance(bbox, list) and len(bbox) == 4 and _finite(*bbox)) or bbox[2] <= 0 or bbox[3] <= 0:
+                out.errors.append(ParseError(where, f"bbox must be [x, y, w, h] with w, h > 0, not {bbox!r}"))
+                continue
+            entry.boxes.append(Box(*(float(v) for v in bbox), label=name))
+    return out
+
+
+# --- YOLO ---------------------------------------------------------------------------------------------------------
+
+
+def _yolo_names(files: dict[str, bytes]) -> list[str]:
+    import yaml
+
+    for key in sorted(files, key=lambda k: (k.count("/"), k)):
+        if key.lower().endswith((".yaml", ".yml")):
+            try:
+                doc = yaml.safe_load(_text(files[key]))
+            except yaml.YAMLError as exc:
+                raise SourceError(f"{key}: not valid YAML ({exc}).") from exc
+            names = doc.get("names") if isinstance(doc, dict) else None
+            if isinstance(names, dict):
+                return [str(names[k]) for k in sorted(names)]
+            if isinstance(names, list):
+                return [str(n) for n in names]
+    for key in sorted(files, key=lambda k: (k.count("/"), k)):
+        if PurePosixPath(key).name.lower() in ("classes.txt", "obj.names", "classes.names"):
+            return [line.strip() for line in _text(files[key]).splitlines() if line.strip()]
+    raise SourceError("A YOLO import needs its class names: data.yaml (names: [...]) or classes.txt.")
+
+
+def parse_yolo(files: dict[str, bytes]) -> Parsed:
+    """One `<image stem>.txt` per image (under labels/ or anywhere), lines `class cx cy w h` normalised to 0..1;
+    class indices name classes through data.yaml or classes.txt. An empty file = no object."""
+    names = _yolo_names(files)
+    out = Parsed()
+    for key in sorted(files):
+        p = PurePosixPath(key)
+        if p.suffix.lower() != ".txt" or p.name.lower() in ("classes.txt",):
+            continue
+        entry = Entry(ref=p.stem, where=key, normalised=True)
+        out.entries.append(entry)
+        for n, line in enumerate(_text(files[key]).splitlines(), start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                cls, cx, cy, w, h = int(parts[0]), *(float(v) for v in parts[1:5])
+            except (ValueError, TypeError):
+                cls, cx = -1, None
+            if len(parts) != 5 or cx is None or not (0 <= cls < len(names)):
+                out.errors.append(
+                    ParseError(f"{key}:{n}", f"expected `class cx cy w h` with class 0..{len(names) - 1}")
+                )
+                continue
+            if not (_finite(cx, cy, w, h) and 0 <= cx <= 1 and 0 <= cy <= 1 and 0 < w <= 1 and 0 < h <= 1):
+                out.errors.append(ParseError(f"{key}:{n}", "coordinates must be normalised to 0..1"))
+                continue
+            entry.labels.add(names[cls])
+            entry.boxes.append(Box(cx, cy, w, h, names[cls]))
+    return out
+
+
+# --- Pascal VOC ---------------------------------------------------------------------------------------------------
+
+
+def parse_voc(files: dict[str, bytes]) -> Parsed:
+    """One XML `<annotation>` per image: `<filename>`, and per `<object>` its `<name>` and `<bndbox>` (xmin, ymin,
+    xmax, ymax: VOC's 1-based, inclusive pixels, so x = xmin - 1 and w = xmax - xmin + 1, as the `voc` export
+    writes them). Parsed with defusedxml (no entities)."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    out = Parsed()
+    xmls = [k for k in sorted(files) if k.lower().endswith(".xml")]
+    if not xmls:
+        raise SourceError("A VOC import is one XML file per image (a folder or a zip of them).")
+    for key in xmls:
+        try:
+            root = ElementTree.fromstring(files[key])
+        except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
+            out.errors.append(ParseError(key, f"not valid XML ({exc})"))
+            continue
+        ref = (root.findtext("filename") or "").strip()
+        if root.tag != "annotation" or not ref:
+            out.errors.append(ParseError(key, "expected <annotation> with a <filename>"))
+            continue
+        entry = Entry(ref=ref, where=key)
+        out.entries.append(entry)
+        for i, obj in enumerate(root.findall("object"), start=1):
+            name = (obj.findtext("name") or "").strip()
+            if not name:
+                out.errors.append(ParseError(f"{key} object {i}", "an object needs a <name>"))
+                continue
+            entry.labels.add(name)
+            bb = obj.find("bndbox")
+            if bb is None:
+                continue
+            try:
+                x1, y1, x2, y2 = (float(bb.findtext(t) or "nan") for t in ("xmin", "ymin", "xmax", "ymax"))
+            except ValueError:
+                x1 = y1 = x2 = y2 = math.nan
+            if not _finite(x1, y1, x2, y2) or x2 <= x1 or y2 <= y1:
+                out.errors.append(ParseError(f"{key} object {i}", "bndbox needs xmin < xmax and ymin < ymax"))
+                continue
+            entry.boxes.append(Box(x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1, name))
+    return out
+
+
+PARSERS = {"coco": parse_coco, "yolo": parse_yolo, "voc": parse_voc, "csv": parse_csv}
+
+
+def parse(fmt: str, files: dict[str, bytes]) -> Parsed:
+    if fmt not in PARSERS:
+        raise SourceError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    if not files:
+        raise SourceError("The source holds no annotation file.")
+    return PARSERS[fmt](files)

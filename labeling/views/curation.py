@@ -1,0 +1,153 @@
+"""Curation browser (researchers and reviewers of the project): the item grid, one item, bulk actions.
+
+The grid and the API (labeling/api/curation.py) read through labeling.selectors.curation with the same filters;
+bulk actions are labeling.services.curation. static/labeling/curation.js adds keyboard selection and zoom; every
+action also works as a plain form without JavaScript.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.exceptions import ServiceError
+from annotate.roles import Role, role_required
+from labeling.models import Item
+from labeling.selectors.curation import (
+    PAGE_SIZES,
+    SORTS,
+    CurationFilters,
+    curation_cluster,
+    curation_filters_parse,
+    curation_item,
+    curation_item_examples,
+    curation_item_history,
+    curation_item_votes,
+    curation_model_opinion,
+    curation_page,
+)
+from labeling.selectors.projects import project_for_reviewer
+from labeling.services.curation import (
+    items_mark_gold,
+    items_send_to_review,
+    items_set_examples,
+    items_set_excluded,
+)
+from labeling.services.quality.review import review_choices
+
+CURATION_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
+BULK_DONE = {"review": "sent to review", "gold": "marked as gold", "ungold": "no longer gold",
+             "exclude": "excluded from datasets", "include": "included in datasets again",
+             "example": "made example images of their category", "unexample": "no longer example images"}  # fmt: skip
+
+
+def _int_param(raw: str | None, default: int) -> int:
+    return int(raw) if raw and raw.isdigit() else default
+
+
+@require_GET
+@role_required(*CURATION_ROLES)
+def curation_browse(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_reviewer(request.user, slug)
+    choices = review_choices(project=project)
+    error = None
+    try:
+        filters = curation_filters_parse(request.GET)
+    except ServiceError as exc:
+        error, filters = exc.message, CurationFilters()
+    size = _int_param(request.GET.get("size"), 48)
+    page = curation_page(project=project, filters=filters, page=_int_param(request.GET.get("page"), 1), size=size)
+    names = dict(choices)
+    query = filters.as_query() | ({"size": str(page.size)} if page.size != 48 else {})
+    return render(
+        request,
+        "labeling/curation/browse.html",
+        {
+            "project": project,
+            "page": page,
+            "tiles": [{"item": i, "label_name": names.get(i.label, "—")} for i in page.items],
+            "filters": filters,
+            "query": urlencode(query),
+            "choices": choices,
+            "categories": list(project.categories.order_by("name").values_list("id", "name")),
+            "statuses": Item.Status.values,
+            "sorts": list(SORTS),
+            "page_sizes": PAGE_SIZES,
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+@role_required(*CURATION_ROLES)
+def curation_bulk(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_reviewer(request.user, slug)
+    back = request.POST.get("next_query", "")
+    ids = [int(v) for v in request.POST.getlist("item") if v.isdigit()]
+    action = request.POST.get("action", "")
+    try:
+        if action == "review":
+            result = items_send_to_review(project=project, item_ids=ids, user=request.user)
+        elif action in ("gold", "ungold"):
+            raw = request.POST.get("label", "")
+            if action == "gold" and not raw.lstrip("-").isdigit():
+                raise ServiceError("Pick the gold label.", code="invalid_label")
+            label = int(raw) if action == "gold" else None
+            result = items_mark_gold(project=project, item_ids=ids, label=label, user=request.user)
+        elif action in ("exclude", "include"):
+            result = items_set_excluded(project=project, item_ids=ids, excluded=action == "exclude", user=request.user)
+        elif action in ("example", "unexample"):
+            result = items_set_examples(project=project, item_ids=ids, example=action == "example", user=request.user)
+        else:
+            raise ServiceError("Pick an action.", code="invalid_action")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        text = f"{len(result.changed)} item(s) {BULK_DONE[result.action]}."
+        if result.unchanged:
+            text += f" {len(result.unchanged)} already were (or are gold)."
+        messages.success(request, text)
+    url = reverse("curation_browse", kwargs={"slug": project.slug})
+    return redirect(f"{url}?{back}" if back and "\n" not in back else url)
+
+
+@require_GET
+@role_required(*CURATION_ROLES)
+def curation_item_detail(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    project = project_for_reviewer(request.user, slug)
+    item = curation_item(project=project, item_id=item_id)
+    choices = review_choices(project=project)
+    names = dict(choices)
+    votes = curation_item_votes(item=item)
+    for vote in votes:
+        vote["label_name"] = names.get(vote["label"], "—") if vote["label"] is not None else "boxes"
+    posterior = sorted(((float(p), names.get(int(k), k)) for k, p in (item.posterior or {}).items()), reverse=True)
+    opinion = curation_model_opinion(item)
+    model = None
+    if opinion is not None:
+        top, p = opinion
+        model = {"label": names.get(int(top), top) if top.lstrip("-").isdigit() else top, "p": p}
+    return render(
+        request,
+        "labeling/curation/item.html",
+        {
+            "project": project,
+            "item": item,
+            "label_name": names.get(item.label, "—"),
+            "gold_name": names.get(item.gold_label, "—"),
+            "votes": votes,
+            "posterior": posterior,
+            "model": model,
+            "history": curation_item_history(item=item, label_names=names),
+            "cluster": curation_cluster(item=item),
+            "examples": curation_item_examples(item=item),
+            "choices": choices,
+            "back": request.GET.get("back", ""),
+        },
+    )

@@ -1,0 +1,35 @@
+"""Dataset card texts: review is mentioned only when it happened, method names show without markdown escapes."""
+
+from __future__ import annotations
+
+import pytest
+
+from labeling.services.curation import items_send_to_review, items_set_excluded
+from labeling.services.datasets import dataset_version_create
+from labeling.services.quality.review import review_accept
+from labeling.views.datasets import render_card
+from tests.labeling.quality.qfactories import cast, make_project
+
+pytestmark = pytest.mark.django_db
+
+
+def test_card_texts(make_user):
+    owner = make_user("owner", role="researcher")
+    project, items = make_project(slug="card", owner=owner, n_items=4, min_votes=1, max_votes=3, target=0.5)
+    for item in items:
+        cast(make_user(f"v{item.pk}"), item, 1)
+    v1 = dataset_version_create(project=project, created_by=owner)
+    assert "No item went to expert review." in v1.card
+    assert "expert reviewers" not in v1.card and "waiting for expert review" not in v1.card
+    html = render_card(v1.card)
+    assert f"<code>{project.aggregation_method}</code>" in html and "\\_" not in html
+
+    items[0].refresh_from_db()
+    review_accept(item=items[0], reviewer=owner)
+    items_send_to_review(project=project, item_ids=[items[1].pk, items[2].pk], user=owner)
+    items_set_excluded(project=project, item_ids=[items[3].pk], excluded=True, user=owner)
+    v2 = dataset_version_create(project=project, created_by=owner)
+    assert "1 item was checked by expert reviewers" in v2.card
+    assert "2 items without consensus were waiting for expert review" in v2.card
+    assert "1 item was excluded by curators." in v2.card
+    assert "No item went to expert review." not in v2.card
