@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='item',
             name='excluded',
-            field=models.BooleanField(default=False, help_text='Left out of new dataset versions.'),
+            field=models.BooleanField(db_default=False, default=False, help_text='Left out of new dataset versions.'),
         ),
         migrations.AlterField(
             model_name='datasetexport',

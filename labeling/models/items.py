@@ -46,7 +46,7 @@ class Item(models.Model):
     gold_label = models.IntegerField(null=True, blank=True)
     gold_answer = models.JSONField(null=True, blank=True)
     # A curator's decision: dataset_version_create leaves the item out (labeling continues as usual).
-    excluded = models.BooleanField(default=False, help_text="Left out of new dataset versions.")
+    excluded = models.BooleanField(default=False, db_default=False, help_text="Left out of new dataset versions.")
     # Consensus written by the quality engine.
     label = models.IntegerField(null=True, blank=True)
     answer = models.JSONField(null=True, blank=True)
