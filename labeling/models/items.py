@@ -34,9 +34,7 @@ class Item(models.Model):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # Why the engine sent the item to review (status review); empty otherwise.
-    review_reason = models.CharField(
-        max_length=16, choices=ReviewReason.choices, blank=True, default="", db_default=""
-    )
+    review_reason = models.CharField(max_length=16, choices=ReviewReason.choices, blank=True, default="", db_default="")
     votes_count = models.PositiveIntegerField(default=0)
     needed_votes = models.PositiveIntegerField(default=3)
     # Higher is served first among items with equally few votes (quality engine, active learning).

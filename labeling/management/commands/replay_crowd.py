@@ -40,6 +40,13 @@ class Command(BaseCommand):
             default="",
             help="comma-separated extra methods scored on the same votes (one JSON line each, before the last)",
         )
+        parser.add_argument(
+            "--audit-rate",
+            type=float,
+            default=None,
+            help="share of items that collect every label as calibration references (default: a new project's, "
+            "0.05). Audit items are chosen by a hash of the item id, so a replay is exactly repeatable only with 0",
+        )
         parser.add_argument("--keep", action="store_true", help="keep the project (debugging)")
         parser.add_argument(
             "--annotators-out",
@@ -71,6 +78,7 @@ class Command(BaseCommand):
                 target=options["target"],
                 seed=options["seed"],
                 use_gold_fraction=options["gold_fraction"],
+                audit_rate=options["audit_rate"],
                 reaggregate_every=options["reaggregate_every"],
                 keep=options["keep"],
                 compare_methods=tuple(m for m in options["compare_methods"].split(",") if m),

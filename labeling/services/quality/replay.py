@@ -75,7 +75,7 @@ class ReplayResult:
 
 
 def _setup(
-    crowd, *, policy: str, votes: int | None, target: float, max_labels: int
+    crowd, *, policy: str, votes: int | None, target: float, max_labels: int, audit_rate: float
 ) -> tuple[Project, list[Item], list]:
     slug = f"replay-{uuid.uuid4().hex[:12]}"
     if policy == "all":
@@ -94,6 +94,7 @@ def _setup(
         max_votes=max_v,
         confidence_target=target,
         gold_rate=0.0,
+        audit_rate=audit_rate,
         visibility=Project.Visibility.INVITE,
         categories=[{"name": name} for name in crowd.label_names],
     )
@@ -133,6 +134,7 @@ def replay_crowd(
     target: float = 0.95,
     seed: int = 0,
     use_gold_fraction: float = 0.0,
+    audit_rate: float | None = None,
     reaggregate_every: int | None = None,
     keep: bool = False,
     compare_methods: tuple[str, ...] = (),
@@ -145,6 +147,10 @@ def replay_crowd(
         raise ServiceError("--policy fixed needs --votes K >= 1.", code="invalid_votes")
     if not 0.0 <= use_gold_fraction < 1.0:
         raise ServiceError("--use-gold-fraction must be in [0, 1).", code="invalid_gold_fraction")
+    if audit_rate is None:
+        audit_rate = float(Project._meta.get_field("audit_rate").default)
+    if not 0.0 <= audit_rate <= 0.5:
+        raise ServiceError("--audit-rate must be in [0, 0.5].", code="invalid_audit_rate")
     started = time.perf_counter()
     crowd = read_crowd(labels_path, gold_path)
     # One answer per (worker, item): the first row wins (the database allows one vote per user and item).
@@ -162,7 +168,9 @@ def replay_crowd(
     # flush per commit (_fast_commits) the run is not bound by fsync. The loop re-aggregates itself.
     with override_settings(QUALITY_REAGGREGATE_EVERY=0), _fast_commits():
         with transaction.atomic():  # all or nothing: a half-made project would outlive the run
-            project, items, users = _setup(crowd, policy=policy, votes=votes, target=target, max_labels=max_labels)
+            project, items, users = _setup(
+                crowd, policy=policy, votes=votes, target=target, max_labels=max_labels, audit_rate=audit_rate
+            )
         try:
             categories = list(project.categories.order_by("id").values_list("id", flat=True))
             item_code = {item.pk: code for code, item in enumerate(items)}
