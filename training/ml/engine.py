@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from training.ml.distributed import all_reduce_sum
-from training.ml.presets import normalize_batch
+from training.ml.presets import Norm, normalize_batch
 
 StopFn = Callable[[], bool]
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -57,8 +57,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def to_device(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    return normalize_batch(images.to(device, non_blocking=True), channels_last=channels_last)
+def to_device(
+    images: torch.Tensor, device: torch.device, channels_last: bool, norm: Norm | None = None
+) -> torch.Tensor:
+    return normalize_batch(images.to(device, non_blocking=True), channels_last=channels_last, norm=norm)
 
 
 def train_one_epoch(
@@ -73,6 +75,7 @@ def train_one_epoch(
     channels_last: bool = False,
     should_stop: StopFn | None = None,
     max_batches: int | None = None,
+    norm: Norm | None = None,
 ) -> EpochStats:
     """One pass over `loader` (at most `max_batches`). Under DDP, `should_stop` must already agree across
     ranks (see distributed.any_rank), because every rank must run the same number of steps."""
@@ -93,7 +96,7 @@ def train_one_epoch(
             images, targets = next(batches)
         except StopIteration:
             break
-        images = to_device(images, device, channels_last)
+        images = to_device(images, device, channels_last, norm)
         targets = targets.to(device, non_blocking=True)
         with _autocast(device, amp_dtype):
             logits = model(images)
@@ -138,6 +141,7 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     should_stop: StopFn | None = None,
+    norm: Norm | None = None,
 ) -> EvalStats:
     """Loss, accuracy, top-5 hits and the confusion matrix, summed over ranks (each rank sees its shard).
 
@@ -155,7 +159,7 @@ def evaluate(
         if should_stop is not None and should_stop():
             cancelled = True
             break
-        images = to_device(images, device, channels_last)
+        images = to_device(images, device, channels_last, norm)
         targets = targets.to(device, non_blocking=True)
         with _autocast(device, amp_dtype):
             logits = model(images)
@@ -188,12 +192,13 @@ def predict_proba(
     *,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    norm: Norm | None = None,
 ) -> np.ndarray:
     """Softmax probabilities (n, K) float32 in loader order."""
     model.eval()
     out: list[np.ndarray] = []
     for images, _ in loader:
         with _autocast(device, amp_dtype):
-            logits = model(to_device(images, device, channels_last))
+            logits = model(to_device(images, device, channels_last, norm))
         out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)

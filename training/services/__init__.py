@@ -3,7 +3,15 @@
 from importlib import import_module
 from typing import Any
 
-from training.services.runs import run_cancel, run_config, run_create, run_enqueue, runs_resume_stale
+from training.services.runs import (
+    run_cancel,
+    run_config,
+    run_create,
+    run_enqueue,
+    run_predict_check,
+    run_predict_enqueue,
+    runs_resume_stale,
+)
 from training.services.voter import model_voter_apply
 
 # These import torch; the web process never needs them, so they load on first use (workers, commands).
@@ -30,6 +38,8 @@ __all__ = [
     "run_create",
     "run_enqueue",
     "run_execute",
+    "run_predict_check",
+    "run_predict_enqueue",
     "runs_resume_stale",
     "version_materialise",
 ]
