@@ -94,3 +94,18 @@ def box_consensus(
         assignment=remap[cluster_of],
         agreement=agreement,
     )
+
+
+def boxes_agree(a: np.ndarray, b: np.ndarray, *, iou_threshold: float = 0.5) -> bool:
+    """Whether two box sets (n, 4) and (m, 4) describe the same objects: as many boxes, and a one-to-one
+    matching (maximum total IoU, Hungarian) in which every pair overlaps by at least `iou_threshold`.
+    Used to tell a volunteer whether their boxes on a practice item were right."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if a.shape[0] != b.shape[0]:
+        return False
+    if a.shape[0] == 0:
+        return True
+    iou = iou_matrix(a, b)
+    rows, cols = linear_sum_assignment(-iou)
+    return bool(np.all(iou[rows, cols] >= iou_threshold))

@@ -33,8 +33,10 @@ def category_payload(category: Category, *, with_examples: bool = False) -> dict
     return data
 
 
-def item_payload(item: Item, expires_at) -> dict:
-    """Everything a client needs to show one item, and nothing about gold."""
+def item_payload(item: Item, expires_at, practice: bool = False) -> dict:
+    """Everything a client needs to show one item, and nothing about gold. `practice` is true only on the
+    qualification items of a new volunteer (their answers come back with the right answer); gold mixed into
+    later work says false, like every regular item."""
     thumb, original = image_urls(item.image)
     return {
         "id": item.id,
@@ -44,6 +46,7 @@ def item_payload(item: Item, expires_at) -> dict:
         "height": item.image.height,
         "category_id": item.category_id,
         "expires_at": expires_at,
+        "practice": practice,
     }
 
 
@@ -62,6 +65,13 @@ class CategorySerializer(serializers.Serializer):
     name = serializers.CharField()
     definition = serializers.CharField(allow_blank=True)
     examples = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class PracticeFeedbackSerializer(serializers.Serializer):
+    correct = serializers.BooleanField(help_text="Whether the answer was right")
+    expected = serializers.JSONField(
+        help_text='The right answer, shaped like an answer: {"label"}, {"category"} or {"boxes"}'
+    )
 
 
 class VolunteerProjectListApi(APIView):
@@ -88,6 +98,9 @@ class NextItemsApi(APIView):
             height = serializers.IntegerField()
             category_id = serializers.IntegerField(allow_null=True)
             expires_at = serializers.DateTimeField()
+            practice = serializers.BooleanField(
+                help_text="A practice item: its answer's result says whether it was right, and the right answer"
+            )
 
         project = serializers.SlugField()
         task_type = serializers.CharField()
@@ -114,7 +127,10 @@ class NextItemsApi(APIView):
             raise ServiceError("n and exclude must be integers.", code="invalid_query") from exc
         n = min(max(n, GRID_MIN), GRID_MAX) if verify else min(max(n, 1), MAX_NEXT)
         items = next_items(user=request.user, project=project, n=n, exclude_ids=exclude)
-        expires = dict(request.user.leases.filter(item__in=items).values_list("item_id", "expires_at")) if items else {}
+        leases = {}  # item id -> (expires_at, practice)
+        if items:
+            rows = request.user.leases.filter(item__in=items).values_list("item_id", "expires_at", "practice")
+            leases = {item_id: (expires_at, practice) for item_id, expires_at, practice in rows}
         category = None
         categories = []
         if verify and items:
@@ -129,7 +145,7 @@ class NextItemsApi(APIView):
             "task_type": project.task_type,
             "category": category,
             "categories": categories,
-            "items": [item_payload(item, expires.get(item.id)) for item in items],
+            "items": [item_payload(item, *leases.get(item.id, (None, False))) for item in items],
             "progress": volunteer_progress(user=request.user, project=project),
         }
         return Response(self.OutputSerializer(data).data)
@@ -162,6 +178,9 @@ class SubmitAnswersApi(APIView):
             status = serializers.IntegerField(required=False)
             code = serializers.CharField(required=False)
             detail = serializers.CharField(required=False)
+            feedback = PracticeFeedbackSerializer(
+                required=False, help_text="Only on a stored answer to a practice item (see NextItems `practice`)"
+            )
 
         results = ResultSerializer(many=True)
         progress = ProgressSerializer()

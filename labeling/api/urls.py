@@ -5,4 +5,5 @@ urlpatterns: list = [
     path("", include("labeling.api.urls_labeling")),
     path("", include("labeling.api.urls_datasets")),
     path("", include("labeling.api.urls_quality")),
+    path("", include("labeling.api.urls_gold")),
 ]

@@ -78,6 +78,9 @@ class Lease(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="leases")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
     expires_at = models.DateTimeField(db_index=True)
+    # A qualification (practice) item: the answer's result shows the volunteer the right answer. Set by the
+    # assignment engine when it hands out qualification gold; never true for gold mixed into regular work.
+    practice = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from labeling.algorithms.intervals import wilson_interval
 from labeling.models import Annotation, Item, Project, VolunteerProfile
 from labeling.selectors.projects import projects_for_volunteer
 
@@ -44,6 +46,48 @@ def volunteer_project_counts(*, user) -> list[dict]:
     )
     projects = Project.objects.in_bulk([r["item__project"] for r in rows])
     return [{"project": projects[r["item__project"]], "total": r["total"], "today": r["today"]} for r in rows]
+
+
+@dataclass(frozen=True)
+class GoldAccuracy:
+    """A volunteer's accuracy on known answers in one project, with its 95 % Wilson interval."""
+
+    project_name: str
+    project_slug: str
+    answers: int
+    correct: int
+    accuracy: float
+    low: float
+    high: float
+
+
+def volunteer_gold_accuracy(*, user) -> list[GoldAccuracy]:
+    """Per project, the user's answers on gold items (with a known label) and how many were right, counting
+    answers made before today only: a count that moved right after an answer would tell which item was gold.
+    One query."""
+    rows = list(
+        Annotation.objects.filter(
+            user=user, item__is_gold=True, item__gold_label__isnull=False, created_at__lt=_start_of_today()
+        )
+        .values("item__project__name", "item__project__slug")
+        .annotate(n=Count("id"), right=Count("id", filter=Q(label=F("item__gold_label"))))
+        .order_by("item__project__name")
+    )
+    if not rows:
+        return []
+    low, high = wilson_interval([r["right"] for r in rows], [r["n"] for r in rows])
+    return [
+        GoldAccuracy(
+            project_name=r["item__project__name"],
+            project_slug=r["item__project__slug"],
+            answers=r["n"],
+            correct=r["right"],
+            accuracy=r["right"] / r["n"],
+            low=float(lo),
+            high=float(hi),
+        )
+        for r, lo, hi in zip(rows, low.tolist(), high.tolist(), strict=True)
+    ]
 
 
 def volunteer_shows_on_leaderboard(*, user) -> bool:

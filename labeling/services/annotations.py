@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from annotate.exceptions import Conflict, NotFound, ServiceError
 from labeling.models import Annotation, Category, Item, Lease, Project, Skip
-from labeling.services.quality import annotator_may_label, item_after_vote
+from labeling.services.quality import annotator_may_label, item_after_vote, practice_feedback
 
 MAX_BOXES = 200
 MAX_BATCH = 100
@@ -98,6 +98,7 @@ def _reused(*, user, item_id: int, submission_id: uuid.UUID) -> Annotation | Non
     if existing.user_id != user.id or existing.item_id != item_id:
         raise Conflict("This submission id was already used for another answer.", code="submission_id_reused")
     existing.was_created = False
+    existing.feedback = None
     return existing
 
 
@@ -114,6 +115,10 @@ def annotation_submit(
     """Store one answer. Idempotent per submission_id (a replay returns the stored annotation with
     `was_created = False`). 404 for items not in the project or not leased by the user; 409 for a
     second, different answer, or a late answer on an item that no longer needs votes.
+
+    `annotation.feedback` is a PracticeFeedback (was the answer right, and the right answer) only when the
+    user's lease marks the item as practice (qualification gold, see assignment.md); None otherwise, and on
+    replays. Computing it costs no query: the lease and the item are loaded anyway.
 
     Hot path (every vote): the idempotency checks ride on the locked item — the user's earlier answer on it
     is the only replay that can succeed; a submission id reused elsewhere surfaces as the unique violation."""
@@ -132,6 +137,7 @@ def annotation_submit(
         if mine is not None:
             if mine.submission_id == submission_id:  # a retry (or a concurrent twin that won the lock)
                 mine.was_created = False
+                mine.feedback = None
                 return mine
             raise Conflict("You have already answered this item.", code="already_answered")
         if not annotator_may_label(user=user, project=project):
@@ -166,13 +172,16 @@ def annotation_submit(
         item.votes_count += 1  # saved by item_after_vote with the rest of the item's new state
         lease.delete()
         item_after_vote(item=item)
+        feedback = practice_feedback(item=item, label=label, answer=clean) if lease.practice else None
     annotation.was_created = True
+    annotation.feedback = feedback
     return annotation
 
 
 def annotations_submit_batch(*, user, project: Project, answers: list[dict]) -> list[dict]:
     """Each answer independently (its own transaction): one result per answer, in order:
-    {"item_id", "submission_id", "ok": bool, "annotation_id" | "status"+"code"+"detail"}."""
+    {"item_id", "submission_id", "ok": bool, "annotation_id" | "status"+"code"+"detail"}, plus
+    "feedback": {"correct", "expected"} on a stored answer to a practice item (and only there)."""
     if len(answers) > MAX_BATCH:
         raise ServiceError(f"At most {MAX_BATCH} answers per request.", code="batch_too_large")
     results = []
@@ -191,7 +200,10 @@ def annotations_submit_batch(*, user, project: Project, answers: list[dict]) -> 
         except ServiceError as exc:
             results.append({**entry, "ok": False, "status": exc.status_code, "code": exc.code, "detail": exc.message})
         else:
-            results.append({**entry, "ok": True, "annotation_id": annotation.pk, "created": annotation.was_created})
+            ok = {**entry, "ok": True, "annotation_id": annotation.pk, "created": annotation.was_created}
+            if annotation.feedback is not None:
+                ok["feedback"] = {"correct": annotation.feedback.correct, "expected": annotation.feedback.expected}
+            results.append(ok)
     return results
 
 

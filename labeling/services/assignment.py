@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -168,6 +168,10 @@ def next_items(
             only_ids=only,
         )
         gold_held = sum(1 for item in held if item.is_gold)
+        if exclude and history["gold"] < project.qualification_size:
+            # Qualification gold on screen (excluded from this offer, e.g. a preload) still counts: otherwise a
+            # preload would hand out a second qualification set (one count query, during qualification only).
+            gold_held += held_qs.filter(pk__in=exclude, is_gold=True).count()
         n_gold, qualifying = _gold_quota(
             project=project, k=k, answered=history["total"], gold_answered=history["gold"], gold_held=gold_held
         )
@@ -192,7 +196,8 @@ def next_items(
         fresh = list(regular)
         for item in gold:  # gold at random positions among the regular items
             fresh.insert(_rng.randrange(len(fresh) + 1), item)
-        _grant(user=user, items=fresh, now=now)
+        # Qualification gold is practice: its answers come back with the right answer (annotation_submit).
+        _grant(user=user, items=fresh, now=now, practice={item.pk for item in gold} if qualifying else set())
         _renew(user=user, items=held, now=now)
         return held + fresh
 
@@ -212,15 +217,18 @@ def _still_open(items: list[Item], now) -> list[Item]:
     return [i for i in items if i.status == Item.Status.OPEN and i.votes_count + counts.get(i.pk, 0) < i.needed_votes]
 
 
-def _grant(*, user, items: list[Item], now) -> None:
+def _grant(*, user, items: list[Item], now, practice: Collection[int] = ()) -> None:
     if not items:
         return
     expires = now + lease_ttl()
     Lease.objects.bulk_create(
-        [Lease(item=item, user=user, expires_at=expires, created_at=now) for item in items],
+        [
+            Lease(item=item, user=user, expires_at=expires, created_at=now, practice=item.pk in practice)
+            for item in items
+        ],
         update_conflicts=True,  # the user's own expired lease on the item is reclaimed
         unique_fields=["item", "user"],
-        update_fields=["expires_at", "created_at"],
+        update_fields=["expires_at", "created_at", "practice"],
     )
 
 

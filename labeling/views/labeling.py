@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from labeling.forms import LeaderboardOptForm
 from labeling.selectors.labeling import (
     project_leaderboard,
+    volunteer_gold_accuracy,
     volunteer_progress,
     volunteer_project_counts,
     volunteer_shows_on_leaderboard,
@@ -64,6 +65,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         "form": form,
         "progress": volunteer_progress(user=request.user),
         "per_project": volunteer_project_counts(user=request.user),
+        "gold_accuracy": volunteer_gold_accuracy(user=request.user),
     }
     return render(request, "labeling/profile.html", context)
 

@@ -5,4 +5,5 @@ urlpatterns: list = [
     path("", include("labeling.views.urls_labeling")),
     path("", include("labeling.views.urls_datasets")),
     path("", include("labeling.views.urls_review")),
+    path("", include("labeling.views.urls_gold")),
 ]

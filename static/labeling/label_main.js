@@ -1,6 +1,8 @@
 // The labeling page: fetches batches, preloads the next one while the current one is shown,
 // hands each unit of work to the task module, posts answers, and never reloads the page.
+// Practice items (a new volunteer's qualification) wait for the answer's result and show the right answer.
 import { newSubmissionId, request } from "./label_api.js";
+import { showPractice } from "./label_practice.js";
 import * as verify from "./label_verify.js";
 import * as classify from "./label_classify.js";
 import * as boxes from "./label_boxes.js";
@@ -108,6 +110,7 @@ async function advance() {
   }
 }
 
+// Resolves with the per-answer results (null when the post failed).
 function post(answers) {
   const body = { answers };
   const p = pending.then(async () => {
@@ -118,22 +121,37 @@ function post(answers) {
       if (!res.ok && !failed.length) say(res.data.detail || `Could not save (${res.status}).`, true);
       else if (failed.length) say(`${failed.length} answer(s) not saved: ${failed[0].detail}`, true);
       else say(`Saved ${answers.length} answer${answers.length === 1 ? "" : "s"}.`);
+      return res.data.results || [];
     } catch (err) {
       say(`Could not save your answers (${err.message}); they will not be lost if you submit again.`, true);
+      return null;
     }
   });
   pending = p;
   return p;
 }
 
-function submit() {
+async function submit() {
   if (!view || submitBtn.disabled) return;
   const spent = Math.round(performance.now() - shownAt);
   const answers = view.answers();
   if (!answers) return; // the module refused (e.g. nothing picked yet)
   const client = { ua: navigator.userAgent.slice(0, 200), w: window.innerWidth, h: window.innerHeight };
   const per = Math.round(spent / Math.max(1, answers.length));
-  post(answers.map((a) => ({ ...a, submission_id: newSubmissionId(), time_spent_ms: per, client_info: client })));
+  const sent = answers.map((a) => ({ ...a, submission_id: newSubmissionId(), time_spent_ms: per, client_info: client }));
+  const posted = post(sent);
+  const unit = units[unitIndex];
+  if (!unit.some((item) => item.practice)) {
+    advance(); // regular work never waits for the server
+    return;
+  }
+  submitBtn.disabled = true;
+  skipBtn.disabled = true;
+  view.destroy();
+  view = null; // the page's shortcuts are off while the feedback is shown
+  say("Checking your answer…");
+  const results = await posted;
+  if (results) await showPractice(root, { taskType: config.taskType, items: unit, answers: sent, results, batch });
   advance();
 }
 

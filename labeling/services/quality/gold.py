@@ -1,10 +1,17 @@
-"""Known answers: make an item gold, validate labels, import gold in bulk."""
+"""Known answers: make an item gold, validate labels, and the practice feedback on qualification gold.
+
+Bulk import from files (CSV / JSON) lives in gold_import.py and ends in `gold_set` / `gold_boxes_set` here.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.db import transaction
 
-from annotate.exceptions import NotFound, ServiceError
+from annotate.exceptions import ServiceError
+from labeling.algorithms.boxes import boxes_agree
 from labeling.models import Item, Project
 from labeling.services.quality.engine import project_classes
 
@@ -38,19 +45,50 @@ def gold_set(*, item: Item, label: int | None) -> Item:
     return item
 
 
-def gold_import(*, project: Project, rows) -> int:
-    """rows: (item id, label) pairs (label: an int, or a category name in classify projects). All or nothing."""
-    names = dict(project.categories.values_list("name", "id"))
-    count = 0
+def gold_boxes_set(*, item: Item, boxes: Any) -> Item:
+    """Make a box item gold with `boxes` ([[x, y, w, h], ...] in original-image pixels, validated like a
+    volunteer's answer; an empty list means "nothing to draw")."""
+    from labeling.services.annotations import answer_validate  # annotations imports this package
+
+    project = item.project
+    if project.task_type != Project.TaskType.BOXES:
+        raise ServiceError("Only box projects have box gold.", code="invalid_label")
     with transaction.atomic():
-        for line, (item_key, raw) in enumerate(rows, start=1):
-            item = Item.objects.filter(project=project, pk=int(item_key) if str(item_key).isdigit() else -1).first()
-            if item is None:
-                raise NotFound(f"Row {line}: no item {item_key!r} in this project.", code="item_not_found")
-            text = str(raw).strip()
-            label = names.get(text) if text in names else int(text) if text.lstrip("-").isdigit() else None
-            if label is None:
-                raise ServiceError(f"Row {line}: unknown label {raw!r}.", code="invalid_label")
-            gold_set(item=item, label=label)
-            count += 1
-    return count
+        item = Item.objects.select_for_update().select_related("image").get(pk=item.pk)
+        try:
+            _, clean = answer_validate(project=project, item=item, answer={"boxes": boxes})
+        except ServiceError as exc:
+            raise ServiceError(exc.message, code="invalid_boxes") from exc
+        item.is_gold, item.gold_answer, item.answer, item.confidence = True, clean, clean, 1.0
+        item.save(update_fields=["is_gold", "gold_answer", "answer", "confidence", "updated_at"])
+    return item
+
+
+@dataclass(frozen=True)
+class PracticeFeedback:
+    """What a volunteer learns after answering a practice (qualification) item: whether they were right, and
+    the right answer in the shape of an answer ({"label": 0|1}, {"category": id|None}, {"boxes": [...]})."""
+
+    correct: bool
+    expected: dict
+
+
+def practice_feedback(*, item: Item, label: int | None, answer: dict) -> PracticeFeedback | None:
+    """The feedback for an answer on a gold item (None when the item holds no usable known answer).
+    The caller decides whether the item is practice for this volunteer (the lease says so); nothing else
+    may call this for a volunteer's answer."""
+    if not item.is_gold:
+        return None
+    if item.project.task_type == Project.TaskType.BOXES:
+        expected = (item.gold_answer or {}).get("boxes")
+        if not isinstance(expected, list):
+            return None
+        given = answer.get("boxes") or []
+        return PracticeFeedback(correct=boxes_agree(given, expected), expected={"boxes": expected})
+    if item.gold_label is None:
+        return None
+    if item.project.task_type == Project.TaskType.VERIFY:
+        expected_answer: dict = {"label": item.gold_label}
+    else:
+        expected_answer = {"category": None if item.gold_label == -1 else item.gold_label}
+    return PracticeFeedback(correct=label == item.gold_label, expected=expected_answer)

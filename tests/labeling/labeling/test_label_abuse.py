@@ -202,8 +202,9 @@ def test_a_volunteer_cannot_see_another_users_assignments_or_answers(setup, make
 
 
 def test_gold_answers_are_never_exposed_to_volunteers(make_user, api_client):
-    project, _ = make_project_with_items(slug="g", n_items=4, gold=8, categories=("owl",), gold_rate=0.5,
-                                         qualification_size=2)  # fmt: skip
+    # Gold mixed into regular work (no qualification): practice items, which do show the right answer on
+    # purpose, are covered in tests/labeling/quality/test_quality_practice.py.
+    project, _ = make_project_with_items(slug="g", n_items=4, gold=8, categories=("owl",), gold_rate=0.5)
     user = make_user("v")
     api_client.force_authenticate(user)
     payload = api_client.get(f"/api/projects/{project.slug}/next?n=12").json()

@@ -21,7 +21,7 @@ def test_verify_payload_is_one_category_grid_with_definition(make_user, api_clie
     assert data["category"]["name"] in {"owl", "cat"} and data["category"]["definition"]
     assert {i["category_id"] for i in data["items"]} == {data["category"]["id"]}
     item = data["items"][0]
-    assert set(item) == {"id", "thumbnail_url", "image_url", "width", "height", "category_id", "expires_at"}
+    assert set(item) == {"id", "thumbnail_url", "image_url", "width", "height", "category_id", "expires_at", "practice"}
     assert (item["width"], item["height"]) == (64, 48)
     assert item["thumbnail_url"].startswith("/media/") and item["image_url"].startswith("/media/")
     assert data["progress"] == {"today": 0, "total": 0}

@@ -28,12 +28,14 @@ def test_gold_never_in_volunteer_payloads(make_user, api_client, client):
     for item in items[:3]:
         gold_set(item=item, label=1)
     Item.objects.filter(pk=items[0].pk).update(gold_answer={"boxes": [[7.893, 1, 2, 3]]})
-    project.qualification_size, project.gold_rate = 3, 0.5  # new volunteers see the gold first
+    # New volunteers see the gold first, as practice: the right answer comes back for those three answers only
+    # (test_quality_practice.py); nothing else about gold reaches them.
+    project.qualification_size, project.gold_rate = 3, 0.5
     project.save(update_fields=["qualification_size", "gold_rate"])
     vol = make_user("vol")
     api_client.force_authenticate(vol)
     seen_keys = []
-    answered = 0
+    answered = practice = 0
     for _ in range(3):
         resp = api_client.get(f"/api/projects/{project.slug}/next?n=12")
         assert resp.status_code == 200
@@ -46,8 +48,10 @@ def test_gold_never_in_volunteer_payloads(make_user, api_client, client):
         resp = api_client.post(f"/api/projects/{project.slug}/answers", {"answers": answers}, format="json")
         assert resp.status_code == 200, resp.content
         _assert_clean(resp.content.decode())
+        practice += sum(1 for r in resp.json()["results"] if "feedback" in r)
         answered += len(batch)
     assert answered == 6  # gold items were served too, looking exactly like the others
+    assert practice == 3
     assert len(set(seen_keys)) == 1
     # Wrong answers on gold did not reveal anything either; the reviewer API is a 404 for volunteers.
     for url in (f"/api/projects/{project.slug}/review/", f"/api/projects/{project.slug}/annotators/",

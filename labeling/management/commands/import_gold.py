@@ -1,0 +1,47 @@
+"""python manage.py import_gold --project SLUG FILE [--json]   (CSV image,label[,category] or JSON; see README)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotate.exceptions import ServiceError
+from labeling.models import Project
+from labeling.services.quality import gold_import_file
+
+
+class Command(BaseCommand):
+    help = (
+        "Set gold (known answers) from a CSV (image,label[,category]) or JSON file. `image` is an image's SHA-256, "
+        "source URI or file name; bad entries are reported one by one and the good ones are imported."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file")
+        parser.add_argument("--project", required=True)
+        parser.add_argument("--json", action="store_true", help="end with one JSON line: the import's summary")
+
+    def handle(self, *args: object, **opts: object) -> None:
+        project = Project.objects.filter(slug=str(opts["project"])).first()
+        if project is None:
+            raise CommandError(f"No project {opts['project']!r}.")
+        path = Path(str(opts["file"]))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}") from exc
+        try:
+            result = gold_import_file(project=project, data=data, filename=path.name)
+        except ServiceError as exc:
+            raise CommandError(exc.message) from exc
+        summary = result.summary()
+        for error in result.errors:
+            self.stderr.write(f"line {error.line} ({error.image or '-'}): {error.reason} [{error.code}]")
+        self.stdout.write(
+            f"{summary['matched']} matched: {summary['created']} created, {summary['updated']} updated, "
+            f"{summary['unchanged']} unchanged; {summary['unmatched']} unmatched, {len(summary['errors'])} errors."
+        )
+        if opts["json"]:
+            self.stdout.write(json.dumps(summary))
