@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -83,6 +84,30 @@ def pretrained_model(arch: str, num_classes: int) -> nn.Module:
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     return model
+
+
+def imagenet_index(wnids: list[str | None]) -> list[int | None]:
+    """Each WordNet id's index among the ImageNet-1k classes (timm ships the synset list), None for the rest."""
+    from timm.data import ImageNetInfo
+
+    where = {w: i for i, w in enumerate(ImageNetInfo().label_names())}
+    return [where.get(w) if w else None for w in wnids]
+
+
+def imagenet_head_rows(arch: str, wnids: list[str | None]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(weight (K, D), bias (K,)): the pretrained 1000-class head's row for each class that is an ImageNet
+    synset, zeros for the others; None when no class is one."""
+    index = imagenet_index(wnids)
+    if not any(i is not None for i in index):
+        return None
+    head = pretrained_imagenet_model(arch).get_classifier()
+    w, b = head.weight.detach().numpy(), head.bias.detach().numpy()
+    weight = np.zeros((len(index), w.shape[1]), np.float32)
+    bias = np.zeros(len(index), np.float32)
+    for k, i in enumerate(index):
+        if i is not None:
+            weight[k], bias[k] = w[i], b[i]
+    return weight, bias
 
 
 def backbone_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

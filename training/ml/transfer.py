@@ -105,10 +105,14 @@ def fit_linear_probe(
     *,
     val: tuple[np.ndarray, np.ndarray] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LinearProbe:
-    """Softmax regression on cached features: AdamW, cosine lr, seeded shuffles (deterministic on CPU)."""
+    """Softmax regression on cached features: AdamW, cosine lr, seeded shuffles (deterministic on CPU).
+
+    `init` (weight (K, D), bias (K,)) starts the head somewhere else than zero: the pretrained classifier's
+    rows for classes that are ImageNet classes (see imagenet_head_init)."""
     with _one_thread():
-        return _fit_linear_probe(x, y, num_classes, config, val, on_epoch)
+        return _fit_linear_probe(x, y, num_classes, config, val, on_epoch, init)
 
 
 def _fit_linear_probe(
@@ -118,13 +122,19 @@ def _fit_linear_probe(
     config: ProbeConfig,
     val: tuple[np.ndarray, np.ndarray] | None,
     on_epoch: Callable[[dict[str, float]], None] | None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LinearProbe:
     gen = torch.Generator().manual_seed(config.seed)
     xt = torch.from_numpy(np.asarray(x, np.float32))
     yt = torch.from_numpy(np.asarray(y, np.int64))
     head = nn.Linear(xt.shape[1], num_classes)
-    nn.init.zeros_(head.weight)
-    nn.init.zeros_(head.bias)
+    with torch.no_grad():
+        if init is None:
+            head.weight.zero_()
+            head.bias.zero_()
+        else:
+            head.weight.copy_(torch.from_numpy(np.asarray(init[0], np.float32)))
+            head.bias.copy_(torch.from_numpy(np.asarray(init[1], np.float32)))
     opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(xt) / config.batch_size))
     total = steps_per_epoch * config.epochs
@@ -162,7 +172,12 @@ def _fit_linear_probe(
 
 
 def out_of_fold_proba(
-    x: np.ndarray, y: np.ndarray, num_classes: int, folds: int, config: ProbeConfig
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    folds: int,
+    config: ProbeConfig,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(N, K) probabilities where each row comes from a probe that never saw that row (stratified K folds)."""
     if folds < 2:
@@ -178,7 +193,7 @@ def out_of_fold_proba(
         held = fold == f
         if not held.any():
             continue
-        probe = fit_linear_probe(x[~held], y[~held], num_classes, config)
+        probe = fit_linear_probe(x[~held], y[~held], num_classes, config, init=init)
         out[held] = probe.predict_proba(x[held])
     return out
 

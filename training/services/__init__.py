@@ -20,6 +20,8 @@ _HEAVY = {
     "predictions_create": "training.services.predictions",
     "predictions_refresh": "training.services.predictions",
     "version_materialise": "training.services.data",
+    "version_features": "training.services.features",
+    "label_errors_find": "training.services.label_errors",
 }
 
 
@@ -30,6 +32,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "label_errors_find",
     "model_voter_apply",
     "predictions_create",
     "predictions_refresh",
@@ -41,5 +44,6 @@ __all__ = [
     "run_predict_check",
     "run_predict_enqueue",
     "runs_resume_stale",
+    "version_features",
     "version_materialise",
 ]
