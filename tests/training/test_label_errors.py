@@ -3,23 +3,18 @@ queue. Shapes always (synthetic, 90 images); imagenette photos when ../shared is
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.models import Category, DatasetVersion, DatasetVersionItem, Image, Item, Project
-from labeling.services.ingestion.storage import blob_store, original_name
-from tests.training.factories import shapes_version
+from labeling.models import DatasetVersion, DatasetVersionItem, Item
+from tests.training.factories import IMAGENETTE, photo_version, shapes_version
 from training.ml.label_errors import rank_label_errors
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
-IMAGENETTE = Path(__file__).resolve().parents[3] / "shared" / "data" / "images" / "imagenette_224"
 
 
 @pytest.fixture(autouse=True)
@@ -91,36 +86,9 @@ def test_find_label_errors_on_shapes_flags_the_flipped_labels(make_user):
         _call("find_label_errors", "--version", str(s.version.pk), "--folds", "1")
 
 
-def _photo_version(owner, per_class: int) -> tuple[DatasetVersion, list[DatasetVersionItem]]:
-    rows = list(csv.DictReader((IMAGENETTE / "manifest.csv").open()))
-    project = Project.objects.create(name="Nette", slug="nette", task_type=Project.TaskType.CLASSIFY)
-    project.owners.add(owner)
-    names = {}
-    for r in rows:
-        names.setdefault(int(r["label_index"]), (r["label"], r["wnid"]))
-    cats = [Category.objects.create(project=project, name=n, wnid=w) for _, (n, w) in sorted(names.items())]
-    classes = [{"index": i, "category_id": c.pk, "name": c.name} for i, c in enumerate(cats)]
-    version = DatasetVersion.objects.create(project=project, number=1, classes=classes, items_count=0,
-                                            content_hash="0" * 64, seed=0)  # fmt: skip
-    out = []
-    for k in range(len(cats)):
-        for r in [r for r in rows if int(r["label_index"]) == k][:per_class]:
-            data = (IMAGENETTE / r["path"]).read_bytes()
-            sha = hashlib.sha256(data).hexdigest()
-            name = blob_store(name=original_name(sha, "jpg"), data=data)
-            image = Image.objects.create(sha256=sha, file=name, width=224, height=224, format="JPEG", mode="RGB",
-                                         size_bytes=len(data))  # fmt: skip
-            Item.objects.create(project=project, image=image, status=Item.Status.DONE, label=cats[k].pk)
-            out.append(DatasetVersionItem.objects.create(
-                version=version, image=image, image_sha256=sha, cluster_id=image.pk, category=cats[k], class_index=k,
-                label_name=cats[k].name, split="train",
-            ))  # fmt: skip
-    return version, out
-
-
 @pytest.mark.skipif(not IMAGENETTE.is_dir(), reason="needs ../shared/data/images/imagenette_224")
 def test_find_label_errors_on_real_photos(make_user):
-    version, rows = _photo_version(make_user("rita", role="researcher"), per_class=8)
+    version, rows = photo_version(make_user("rita", role="researcher"), per_class=8)
     flipped = rows[3::10]  # 8 of 80 (10 %), one per class
     _flip(version, flipped, 10)
     out, _ = _call("find_label_errors", "--version", str(version.pk), "--folds", "4", "--json", "--dry-run")

@@ -22,6 +22,7 @@ _HEAVY = {
     "version_materialise": "training.services.data",
     "version_features": "training.services.features",
     "label_errors_find": "training.services.label_errors",
+    "zero_shot_apply": "training.services.zero_shot",
 }
 
 
@@ -46,4 +47,5 @@ __all__ = [
     "runs_resume_stale",
     "version_features",
     "version_materialise",
+    "zero_shot_apply",
 ]
