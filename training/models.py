@@ -139,3 +139,24 @@ class ModelPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} on item {self.item_id}"
+
+
+class ImageEmbedding(models.Model):
+    """A project image's feature vector from a pretrained backbone (L2-normalised float16 bytes), for
+    "similar images" (exact cosine search: see selectors.similar_images)."""
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="image_embeddings")
+    image = models.ForeignKey("labeling.Image", on_delete=models.CASCADE, related_name="embeddings")
+    arch = models.CharField(max_length=64)
+    dim = models.PositiveIntegerField()
+    vector = models.BinaryField(help_text="float16, little-endian, L2-normalised, `dim` values.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "image_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "image", "arch"], name="image_embedding_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.arch} embedding of image {self.image_id}"

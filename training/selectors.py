@@ -77,3 +77,24 @@ def item_model_opinion(item: Item, user: Any = None) -> dict[str, Any] | None:
         "vote": (item.model_probs or {}).get("vote"),
         "voter_accuracy": pred.run.voter_accuracy,
     }
+
+
+def similar_images(
+    project: Project, image_id: int, k: int = 12, arch: str = "efficientnet_lite0"
+) -> list[dict[str, Any]]:
+    """The `k` images of the project most similar to `image_id` by cosine of their stored embeddings (exact
+    search, numpy only: see training/services/embeddings.py for the scale notes); [] without embeddings."""
+    import numpy as np
+
+    from training.models import ImageEmbedding
+
+    rows = list(ImageEmbedding.objects.filter(project=project, arch=arch).values_list("image_id", "dim", "vector"))
+    where = {image_id: i for i, (image_id, _, _) in enumerate(rows)}
+    if image_id not in where:
+        return []
+    dim = rows[0][1]
+    matrix = np.frombuffer(b"".join(bytes(v) for _, _, v in rows), dtype="<f2").reshape(len(rows), dim)
+    scores = matrix.astype(np.float32) @ matrix[where[image_id]].astype(np.float32)
+    scores[where[image_id]] = -np.inf
+    top = np.argsort(-scores, kind="stable")[: max(0, min(k, len(rows) - 1))]
+    return [{"image": int(rows[i][0]), "score": round(float(scores[i]), 4)} for i in top]

@@ -23,6 +23,7 @@ _HEAVY = {
     "version_features": "training.services.features",
     "label_errors_find": "training.services.label_errors",
     "zero_shot_apply": "training.services.zero_shot",
+    "embeddings_compute": "training.services.embeddings",
 }
 
 
@@ -33,6 +34,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "embeddings_compute",
     "label_errors_find",
     "model_voter_apply",
     "predictions_create",
