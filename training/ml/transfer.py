@@ -171,6 +171,14 @@ def _fit_linear_probe(
     return LinearProbe(head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy(), history)
 
 
+def cv_probe_config(has_imagenet_rows: bool, seed: int) -> ProbeConfig:
+    """ImageNet-synset classes start from the pretrained head's rows and only need refining (lower lr,
+    fewer epochs); other classes learn a head from zero (bench/RESULTS.md has both measured)."""
+    if has_imagenet_rows:
+        return ProbeConfig(epochs=10, lr=1e-4, weight_decay=1e-4, batch_size=64, seed=seed)
+    return ProbeConfig(epochs=60, lr=1e-3, weight_decay=1e-4, batch_size=64, seed=seed)
+
+
 def out_of_fold_proba(
     x: np.ndarray,
     y: np.ndarray,

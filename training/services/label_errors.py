@@ -19,7 +19,7 @@ from annotate.exceptions import ServiceError
 from labeling.models import DatasetVersion, DatasetVersionItem, Item
 from training.ml.label_errors import DEFAULT_THRESHOLD, rank_label_errors
 from training.ml.pretrained import imagenet_head_rows
-from training.ml.transfer import ProbeConfig, out_of_fold_proba
+from training.ml.transfer import cv_probe_config, out_of_fold_proba
 from training.services.data import version_class_names
 from training.services.features import ARCH, version_features
 
@@ -47,14 +47,6 @@ class LabelErrorReport:
         return asdict(self)
 
 
-def probe_config_for(has_imagenet_rows: bool, seed: int) -> ProbeConfig:
-    """ImageNet-synset classes start from the pretrained head's rows and only need refining (lower lr,
-    fewer epochs); other classes learn a head from zero (bench/RESULTS.md has both measured)."""
-    if has_imagenet_rows:
-        return ProbeConfig(epochs=10, lr=1e-4, weight_decay=1e-4, batch_size=64, seed=seed)
-    return ProbeConfig(epochs=60, lr=1e-3, weight_decay=1e-4, batch_size=64, seed=seed)
-
-
 def label_errors_find(
     *, version: DatasetVersion, folds: int = 5, threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
     flag: bool = True, device: str = "auto",
@@ -68,7 +60,7 @@ def label_errors_find(
         raise ServiceError(f"Every class needs at least {folds} images for {folds}-fold cross-validation.",
                            code="too_few_images")  # fmt: skip
     init = imagenet_head_rows(ARCH, feats.wnids)
-    oof = out_of_fold_proba(feats.x, feats.labels, feats.num_classes, folds, probe_config_for(init is not None, seed),
+    oof = out_of_fold_proba(feats.x, feats.labels, feats.num_classes, folds, cv_probe_config(init is not None, seed),
                             init=init)  # fmt: skip
     suspects = rank_label_errors(feats.labels, oof, threshold)
     names = version_class_names(version)
