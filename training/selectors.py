@@ -98,3 +98,17 @@ def similar_images(
     scores[where[image_id]] = -np.inf
     top = np.argsort(-scores, kind="stable")[: max(0, min(k, len(rows) - 1))]
     return [{"image": int(rows[i][0]), "score": round(float(scores[i]), 4)} for i in top]
+
+
+def run_mistake_gallery(run: TrainingRun, per_pair: int = 8) -> list[dict[str, Any]]:
+    """The final split's misclassified images grouped by (true, predicted) class pair, largest group first:
+    [{"true", "predicted", "count", "images": [{"image", "sha256", "confidence"}, ...]}]."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for m in (run.final_metrics or {}).get("mistakes") or []:
+        groups.setdefault((m["true"], m["predicted"]), []).append(m)
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [
+        {"true": t, "predicted": p, "count": len(ms),
+         "images": [{"image": m["image"], "sha256": m["sha256"], "confidence": m["confidence"]} for m in ms[:per_pair]]}
+        for (t, p), ms in ordered
+    ]  # fmt: skip

@@ -64,6 +64,26 @@ def test_start_form_offers_pretrained_with_its_own_defaults(world, client):
     assert res.status_code == 200 and "epochs must be &gt;= 1" in res.content.decode()
 
 
+def test_run_page_shows_the_mistakes_by_class_pair(world, client):
+    rita, s = world
+    image = s.version.rows.first().image
+    mistakes = [{"image": image.pk, "sha256": image.sha256, "true": "circle", "predicted": "square", "confidence": c}
+                for c in (0.9, 0.7)] + [{"image": image.pk, "sha256": image.sha256, "true": "square",
+                                         "predicted": "triangle", "confidence": 0.6}]  # fmt: skip
+    run = TrainingRun.objects.create(
+        version=s.version, created_by=rita, architecture="small_cnn", status="succeeded", final_split="test",
+        final_metrics={"accuracy": 0.9, "macro_f1": 0.9, "top5": None, "num_samples": 30, "per_class": [],
+                       "mistakes": mistakes},
+    )  # fmt: skip
+    client.force_login(rita)
+    page = client.get(reverse("training_detail", kwargs={"pk": run.pk})).content.decode()
+    assert 'data-testid="mistake-gallery"' in page
+    first, second = page.index("<strong>circle</strong> taken for <strong>square</strong> · 2"), page.index(
+        "<strong>square</strong> taken for <strong>triangle</strong> · 1")
+    assert first < second  # the largest confusion first
+    assert reverse("media_thumbnail", kwargs={"sha256": image.sha256}) in page
+
+
 def test_predict_rule_lives_in_one_service(world, api_client, client, django_capture_on_commit_callbacks):
     rita, s = world
     run = TrainingRun.objects.create(version=s.version, created_by=rita, architecture="small_cnn", status="running")

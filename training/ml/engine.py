@@ -44,6 +44,8 @@ class EvalStats:
     images: int
     seconds: float
     cancelled: bool = False
+    predicted: np.ndarray | None = None  # (n,) argmax per sample in loader order, with keep_predictions
+    confidence: np.ndarray | None = None  # (n,) its softmax probability
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[None]:
@@ -142,6 +144,7 @@ def evaluate(
     channels_last: bool = False,
     should_stop: StopFn | None = None,
     norm: Norm | None = None,
+    keep_predictions: bool = False,
 ) -> EvalStats:
     """Loss, accuracy, top-5 hits and the confusion matrix, summed over ranks (each rank sees its shard).
 
@@ -154,6 +157,7 @@ def evaluate(
     confusion = torch.zeros(num_classes * num_classes, device=device, dtype=torch.long)
     k = min(5, num_classes)
     cancelled = False
+    kept: list[torch.Tensor] = []
     start = time.perf_counter()
     for images, targets in loader:
         if should_stop is not None and should_stop():
@@ -167,12 +171,18 @@ def evaluate(
         loss_sum += criterion(logits, targets) * targets.shape[0]
         top5 += (logits.topk(k, dim=1).indices == targets[:, None]).any(dim=1).sum()
         confusion += torch.bincount(targets * num_classes + logits.argmax(dim=1), minlength=num_classes**2)
+        if keep_predictions:
+            kept.append(torch.softmax(logits, dim=1).max(dim=1))  # type: ignore[arg-type]
     _sync(device)
     seconds = time.perf_counter() - start
     confusion = all_reduce_sum(confusion)
     sums = all_reduce_sum(torch.stack([loss_sum, top5.float()]))
     cm = confusion.view(num_classes, num_classes).cpu().numpy().astype(np.int64)
     n = int(cm.sum())
+    predicted = confidence = None
+    if keep_predictions:
+        predicted = np.concatenate([m.indices.cpu().numpy() for m in kept]) if kept else np.zeros(0, np.int64)
+        confidence = np.concatenate([m.values.cpu().numpy() for m in kept]) if kept else np.zeros(0, np.float32)
     return EvalStats(
         loss=sums[0].item() / n if n else 0.0,
         accuracy=float(np.trace(cm) / n) if n else 0.0,
@@ -181,6 +191,8 @@ def evaluate(
         images=n,
         seconds=seconds,
         cancelled=cancelled,
+        predicted=predicted,
+        confidence=confidence,
     )
 
 

@@ -62,6 +62,8 @@ class TrainResult:
     last_checkpoint: str | None
     classes: list[str]
     weights_digests: list[str] = field(default_factory=list)  # one per rank; all equal under DDP
+    # Misclassified final-split images, most confident first (single process only): the run page's gallery.
+    mistakes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -257,16 +259,19 @@ def _fit_seeded(
             emit(metrics)
 
     final_metrics, final_split = None, None
+    mistakes: list[dict[str, Any]] = []
     if status == "completed":
         final_split = "test" if len(splits["test"]) else ("val" if len(splits["val"]) else None)
         if final_split is not None:
             sampler = dist_utils.ShardSampler(len(splits[final_split]), rank, world_size)
             loader = make_loader(splits[final_split], config.batch_size, sampler, config.workers, device, config.seed)
-            res = evaluate(model, loader, criterion, device, len(classes), should_stop=stop, **amp_kw)
+            res = evaluate(model, loader, criterion, device, len(classes), should_stop=stop,
+                           keep_predictions=world_size == 1, **amp_kw)  # fmt: skip
             if dist_utils.any_rank(res.cancelled):
                 status, final_split = "cancelled", None
             else:
                 final_metrics = {**classification_report(res.confusion, classes, res.top5_correct), "loss": res.loss}
+                mistakes = _mistakes(splits[final_split], res.predicted, res.confidence)
 
     def existing(name: str) -> str | None:
         return str(ckpt_dir / name) if ckpt_dir is not None and (ckpt_dir / name).is_file() else None
@@ -281,7 +286,25 @@ def _fit_seeded(
         last_checkpoint=existing(LAST_NAME),
         classes=classes,
         weights_digests=[weights_digest(model)],
+        mistakes=mistakes,
     )
+
+
+MAX_MISTAKES = 500
+
+
+def _mistakes(split: Any, predicted: np.ndarray | None, confidence: np.ndarray | None) -> list[dict[str, Any]]:
+    """[{"path" (relative to the data root), "true", "predicted", "confidence"}] for wrong predictions."""
+    if predicted is None or confidence is None:
+        return []
+    out = [
+        {"path": Path(path).relative_to(split.root).as_posix(), "true": int(target), "predicted": int(p),
+         "confidence": round(float(c), 4)}
+        for (path, target), p, c in zip(split.samples, predicted, confidence, strict=True)
+        if int(p) != int(target)
+    ]  # fmt: skip
+    out.sort(key=lambda m: -m["confidence"])
+    return out[:MAX_MISTAKES]
 
 
 # Classes that are ImageNet synsets start from the pretrained classifier's rows, already a good solution

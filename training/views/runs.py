@@ -15,6 +15,7 @@ from training.models import TrainingRun
 from training.selectors import (
     run_epochs,
     run_for_researcher,
+    run_mistake_gallery,
     runs_for_researcher,
     version_for_researcher,
     versions_for_researcher,
@@ -78,6 +79,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "metrics": metrics,
         "initial": _run_json(run),
         "cpu_warning": run.device_used == "cpu",
+        "mistakes": run_mistake_gallery(run),
     }
     return render(request, "training/run_detail.html", context)
 
