@@ -1,7 +1,8 @@
 """Admin posture: staff who are not superusers can never grant privileges (CVE-2026-23526-style).
 
 - User: is_staff, is_superuser, groups and user_permissions are read-only unless the editor is a
-  superuser; superuser accounts (their password and e-mail included) are changed only by superusers.
+  superuser; accounts of an equal or higher role (researchers, admins, staff, superusers; their password
+  and e-mail included) are changed only by superusers (`staff_may_change_account`).
 - Group: only superusers add, change or delete groups (a group's permissions are privileges).
 - API tokens: only superusers see them (a token is the user's credential).
 The staff roles themselves are in annotate/staff.py.
@@ -19,6 +20,9 @@ from django.http import HttpRequest
 from rest_framework.authtoken.admin import TokenAdmin as BaseTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
+from annotate.forms import AdminPasswordChangeForm
+from annotate.staff import staff_may_change_account
+
 PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
 for model in (User, Group, TokenProxy):
@@ -28,6 +32,8 @@ for model in (User, Group, TokenProxy):
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    change_password_form = AdminPasswordChangeForm  # revokes the user's API token
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         fields = tuple(super().get_readonly_fields(request, obj))
         if request.user.is_superuser:
@@ -35,12 +41,13 @@ class UserAdmin(BaseUserAdmin):
         return (*fields, *PRIVILEGE_FIELDS, "last_login", "date_joined")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        # Covers the change form and the password page (Django's user_change_password asks this).
+        if obj is not None and not staff_may_change_account(actor=request.user, target=obj):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        if obj is not None and not staff_may_change_account(actor=request.user, target=obj):
             return False
         return super().has_delete_permission(request, obj)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from django.db import connection, models
 
@@ -50,3 +51,23 @@ def _value_type(field: models.Field) -> str:
     varchar(n) silently truncates, while assigning text to the column refuses an over-long value."""
     db_type = field.db_type(connection) or "text"
     return "text" if db_type.startswith("varchar") else db_type
+
+
+@contextmanager
+def run_lock(kind: int, object_id: int) -> Iterator[bool]:
+    """A PostgreSQL session advisory lock `(kind, object_id)`: one runner per object (an ingest batch, an
+    export). It dies with the runner's connection, so a killed worker never blocks a resume, and a free
+    lock on an object marked running means its runner is gone. Yields whether it was acquired; elsewhere
+    than PostgreSQL it always is (no session locks: broker redelivery is the only resume path there)."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [kind, object_id])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [kind, object_id])

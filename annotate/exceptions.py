@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
+from django.http import HttpRequest, JsonResponse
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
@@ -39,6 +40,12 @@ class Conflict(ServiceError):
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
         return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
+    if isinstance(exc, DataError):
+        # A value the database refuses (an integer past bigint, a malformed number): the input's fault, a 400.
+        return Response(
+            {"detail": "A value in the request is out of range or malformed.", "code": "invalid_value"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, DatabaseError) and _is_connection_error(exc):
         return Response(
             {"detail": "The database is unavailable; try again shortly.", "code": "database_unavailable"},
@@ -63,3 +70,48 @@ def _is_connection_error(exc: Exception) -> bool:
     from django.db import InterfaceError, OperationalError
 
     return isinstance(exc, (OperationalError, InterfaceError))
+
+
+# --- Django's own error pages, as JSON under /api/ ---------------------------------------------------------
+# Errors raised outside DRF's views (a body Django refuses, an unknown /api/ route, an exception DRF's
+# handler passes on) reach Django's handler400/403/404/500: under /api/ they answer with the same shape.
+
+_DJANGO_ERRORS = {
+    400: ("Bad request.", "bad_request"),
+    403: ("Permission denied.", "permission_denied"),
+    404: ("Not found.", "not_found"),
+    500: ("Internal server error.", "internal_error"),
+}
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json_error(status_code: int) -> JsonResponse:
+    detail, code = _DJANGO_ERRORS[status_code]
+    return JsonResponse({"detail": detail, "code": code}, status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> Any:
+    from django.views import defaults
+
+    return _json_error(400) if _is_api(request) else defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> Any:
+    from django.views import defaults
+
+    return _json_error(403) if _is_api(request) else defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> Any:
+    from django.views import defaults
+
+    return _json_error(404) if _is_api(request) else defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> Any:
+    from django.views import defaults
+
+    return _json_error(500) if _is_api(request) else defaults.server_error(request)

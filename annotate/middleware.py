@@ -1,4 +1,5 @@
-"""Cross-cutting HTTP behaviour: a strict Content-Security-Policy, and 503 when the DB is down."""
+"""Cross-cutting HTTP behaviour: a strict Content-Security-Policy, 503 when the DB is down, and 400 when it
+refuses a value from the request."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DataError):
+            # A value the database refuses, e.g. /ingest/batches/99999999999999999999/ (past bigint): the
+            # request's fault. The API's own handler answers the same for DRF views (annotate/exceptions.py).
+            message = "A value in the request is out of range or malformed."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message, "code": "invalid_value"}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
         if isinstance(exception, (OperationalError, InterfaceError)):
             logger.warning("database unavailable: %s", exception)
             message = "The database is unavailable; please try again in a few seconds."

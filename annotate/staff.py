@@ -1,9 +1,16 @@
-"""Staff roles for the Django admin: two roles, neither of which can make anyone (itself included) superuser.
+"""Staff roles for the Django admin, and the one rule for whose account a staff member may change.
 
-- `staff-operator`: add/change/view the domain data (labeling, training) and view/change user accounts,
-  except the privilege fields (is_staff, is_superuser, groups, user_permissions), which only a superuser
-  edits (annotate/admin.py). It cannot touch superuser accounts, groups or API tokens.
-- `staff-auditor`: view-only on the same models.
+What each staff role may do (the README's security section states the same):
+
+- superuser: everything, including granting the roles below.
+- `staff-operator`: add/change/view the domain data (labeling, training; no deletes), view every user
+  account, and change the accounts (e-mail, name, active flag, password) of *ordinary* users only:
+  volunteers and reviewers who are not staff. Accounts with an equal or higher role — researchers,
+  admins, any staff member (other operators, auditors, itself) and superusers — are read-only to it,
+  their password page included: changing a password or an e-mail (then a reset) would let it log in
+  as them with their roles. The privilege fields (is_staff, is_superuser, groups, user_permissions)
+  are read-only to it on every account. It never sees or mints API tokens, and never edits groups.
+- `staff-auditor`: view-only on the same models; changes nothing.
 
 Only superusers grant these roles (`python manage.py shell` or the admin, as a superuser).
 Peers let staff escalate to superuser through the user form (CVE-2026-23526); this is the fix.
@@ -16,6 +23,8 @@ import enum
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import transaction
 from django.db.models import Q
+
+from annotate.roles import Role, has_role
 
 DOMAIN_APPS = ("labeling", "training", "annotate")
 
@@ -32,10 +41,22 @@ def _permissions_for(role: StaffRole) -> list[Permission]:
             Permission.objects.filter(content_type__app_label="auth", codename="view_user")
         )
     domain = domain.exclude(codename__startswith="delete_")
-    users = Permission.objects.filter(
-        Q(content_type__app_label="auth") & Q(codename__in=["view_user", "change_user"])
-    )
+    users = Permission.objects.filter(Q(content_type__app_label="auth") & Q(codename__in=["view_user", "change_user"]))
     return list(domain) + list(users)
+
+
+def staff_may_change_account(*, actor: AbstractBaseUser, target: AbstractBaseUser) -> bool:
+    """Whether `actor` may change `target`'s account in the admin (credentials included).
+
+    Superusers may change any account; other staff only accounts below their own rank: not staff, not
+    superuser, and holding no role above reviewer (admin implies researcher). Never their own: a staff
+    member's own credentials change through the password-reset link, which proves the mailbox.
+    """
+    if actor.is_superuser:
+        return True
+    if target.is_superuser or target.is_staff:
+        return False
+    return not has_role(target, Role.RESEARCHER)
 
 
 @transaction.atomic

@@ -3,24 +3,26 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotate.ratelimit import login_rate_limited
+from annotate.forms import SetPasswordForm
+from annotate.ratelimit import login_rate_limited, signup_rate_limited
 from annotate.views import accounts, health
 
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
-    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/signup/", signup_rate_limited(accounts.signup), name="signup"),
     path(
         "accounts/login/",
         login_rate_limited(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
         name="login",
     ),
+    path("accounts/token/", accounts.api_token, name="api_token"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password_reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/password_reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "accounts/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        auth_views.PasswordResetConfirmView.as_view(form_class=SetPasswordForm),
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
@@ -32,3 +34,9 @@ urlpatterns = [
     path("", include("labeling.views.urls")),
     path("", include("training.views.urls")),
 ]
+
+# Under /api/ Django's own error pages answer in the API's JSON shape (annotate/exceptions.py).
+handler400 = "annotate.exceptions.bad_request"
+handler403 = "annotate.exceptions.permission_denied"
+handler404 = "annotate.exceptions.page_not_found"
+handler500 = "annotate.exceptions.server_error"

@@ -61,6 +61,7 @@ VARIANTS: list[tuple[str, str, dict[str, object]]] = [
     ("mace", "mace", {}),
     ("dawid_skene s=0", "dawid_skene", {"smoothing": 0.0}),
     ("dawid_skene", "dawid_skene", {}),
+    ("pooled_dawid_skene", "pooled_dawid_skene", {}),
 ]
 
 
@@ -124,7 +125,21 @@ def accuracy_table(crowd_dir: Path) -> None:
     default = ours[DEFAULT_METHOD]
     print(f"{'best crowd-kit - .01':<{NAME_WIDTH}}" + "".join(f"{best[s] - 0.01:>11.4f}" for s in present))
     verdict = all(default[s] >= best[s] - 0.01 and default[s] >= ours["mv"][s] for s in present)
-    print(f"default {DEFAULT_METHOD!r} meets the goal on every set: {verdict}\n")
+    print(f"default {DEFAULT_METHOD!r} meets the goal on every set: {verdict}")
+    print(f"ECE of the item posteriors (goal <= .05) and Spearman(worker_skill, gold accuracy) over workers with "
+          f">= {MIN_GOLD_LABELS} gold labels (goal >= .8):")  # fmt: skip
+    for m in ["mv", "dawid_skene", DEFAULT_METHOD]:
+        scores = {}
+        for s, c in crowds.items():
+            r = aggregate(m, c.items, c.workers, c.labels, n_classes=len(c.label_names))
+            scores[s] = score(r, c.items, c.workers, c.labels, c.gold_items, c.gold_labels)
+            if m == DEFAULT_METHOD:
+                temps = scores.setdefault("_tau", {})  # type: ignore[assignment]
+                temps[s] = r.temperature  # type: ignore[index]
+        print(f"{'ECE ' + m:<{NAME_WIDTH}}" + "".join(f"{scores[s].ece:>11.3f}" for s in present))
+        print(f"{'Spearman ' + m:<{NAME_WIDTH}}" + "".join(f"{scores[s].spearman:>11.2f}" for s in present))
+    taus = scores["_tau"]  # type: ignore[index]
+    print(f"{'temperature (default)':<{NAME_WIDTH}}" + "".join(f"{taus[s]:>11.2f}" for s in present) + "\n")
 
 
 def synthetic_crowd(

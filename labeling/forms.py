@@ -6,6 +6,7 @@ from django import forms
 
 from labeling.models import Project
 from labeling.services.project_settings import PEOPLE_ROLES, SETTINGS_FIELDS, categories_parse
+from labeling.services.projects import MAX_CATEGORIES
 
 
 class ProjectCreateForm(forms.Form):
@@ -26,8 +27,8 @@ class ProjectCreateForm(forms.Form):
 
     def clean_categories(self) -> list[dict]:
         specs = categories_parse(self.cleaned_data.get("categories") or "")
-        if len(specs) > 20_000:
-            raise forms.ValidationError("At most 20,000 categories.")
+        if len(specs) > MAX_CATEGORIES:
+            raise forms.ValidationError(f"At most {MAX_CATEGORIES:,} categories.")
         return specs
 
     def clean(self) -> dict:

@@ -1,46 +1,48 @@
-"""Permission-scoped reads of training runs: another researcher's run is a 404, never a 403."""
+"""Permission-scoped reads of training runs: another researcher's run is a 404, never a 403.
+
+The scoping is labeling's (`labeling.selectors.projects`: `scoped_to_researcher`, `one_or_404`), and the
+dataset versions a run trains on are read through `labeling.selectors.datasets` itself, re-exported here:
+one implementation, so a fix to it protects both apps (issue 17, finding 9).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 
-from labeling.models import Category, DatasetVersion, Item, Project
-from labeling.selectors.projects import projects_for_researcher, projects_for_reviewer
+from labeling.models import Category, Item, Project
+from labeling.selectors.datasets import version_for_researcher, versions_for_researcher
+from labeling.selectors.projects import one_or_404, projects_for_reviewer, scoped_to_researcher
 from training.models import ModelPrediction, TrainingEpoch, TrainingRun
 
-
-def versions_for_researcher(user: Any) -> QuerySet[DatasetVersion]:
-    return DatasetVersion.objects.filter(project__in=projects_for_researcher(user)).select_related("project")
-
-
-def version_for_researcher(user: Any, pk: int) -> DatasetVersion:
-    version = versions_for_researcher(user).filter(pk=pk).first()
-    if version is None:
-        raise Http404("No such dataset version.")
-    return version
+__all__ = [
+    "item_model_opinion",
+    "run_epochs",
+    "run_for_researcher",
+    "runs_for_researcher",
+    "version_for_researcher",
+    "versions_for_researcher",
+]
 
 
 def runs_for_researcher(user: Any) -> QuerySet[TrainingRun]:
-    return TrainingRun.objects.filter(version__project__in=projects_for_researcher(user)).select_related(
-        "version", "version__project", "created_by"
+    return scoped_to_researcher(
+        TrainingRun.objects.select_related("version", "version__project", "created_by"),
+        user,
+        project_path="version__project",
     )
 
 
 def run_for_researcher(user: Any, pk: int) -> TrainingRun:
-    run = runs_for_researcher(user).filter(pk=pk).first()
-    if run is None:
-        raise Http404("No such training run.")
-    return run
+    return one_or_404(runs_for_researcher(user), pk, what="training run")
 
 
 def run_epochs(run: TrainingRun) -> list[dict[str, Any]]:
     return list(
-        TrainingEpoch.objects.filter(run=run).order_by("epoch").values(
-            "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "seconds", "attempt"
-        )
+        TrainingEpoch.objects.filter(run=run)
+        .order_by("epoch")
+        .values("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "seconds", "attempt")
     )
 
 

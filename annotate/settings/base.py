@@ -103,6 +103,15 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+# Log-in failure limits (annotate/ratelimit.py), counted in the default cache over the window.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)  # one client IP + one username
+LOGIN_FAILURE_IP_LIMIT = env_int("LOGIN_FAILURE_IP_LIMIT", 50)  # one client IP, any username
+LOGIN_FAILURE_ACCOUNT_LIMIT = env_int("LOGIN_FAILURE_ACCOUNT_LIMIT", 20)  # one username, any client IP
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 300)
+SIGNUP_LIMIT = env_int("SIGNUP_LIMIT", 20)  # sign-up attempts per client IP per window
+SIGNUP_WINDOW_SECONDS = env_int("SIGNUP_WINDOW_SECONDS", 3600)
+# Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; nobody else's is.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "annotate@localhost")
 
@@ -165,10 +174,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "annotate.schema.AutoSchema",
     "EXCEPTION_HANDLER": "annotate.exceptions.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotate.pagination.BoundedLimitOffsetPagination",
+    # DRF's parsers, with JSON nested deeper than 64 levels refused as a 400 (annotate/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "annotate.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 100,
     # Views opt in with `throttle_scope = "..."`; rates read per request (annotate/ratelimit.py).
     "DEFAULT_THROTTLE_CLASSES": ["annotate.ratelimit.ScopedRateThrottle"],
+    # DRF's own throttles key anonymous clients on X-Forwarded-For when this is unset (a client picks its
+    # own identity); ours use annotate.ratelimit.client_ip, which believes only TRUSTED_PROXIES.
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
         "login": env_str("THROTTLE_LOGIN", "10/min"),
         "answers": env_str("THROTTLE_ANSWERS", "600/min"),
@@ -185,15 +203,19 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "annotate",
-    }
-}
+# Log-in failure counters and throttles live here, so every web process must see the same cache:
+# Redis when REDIS_CACHE_URL is set (several hosts), else files under var/ (the processes of one host).
+# Never a per-process LocMemCache: two gunicorn workers would double every limit.
 REDIS_CACHE_URL = env_str("REDIS_CACHE_URL", "")
 if REDIS_CACHE_URL:
-    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # --- Celery ---------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
@@ -244,11 +266,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
 # Periodic work (run `make beat`, or the demo's worker with an embedded beat): a training run whose
-# worker died is re-enqueued once its lease has expired (broker redelivery is the first path).
+# worker died is re-enqueued once its lease has expired (broker redelivery is the first path); so are
+# ingest batches and exports whose runner died.
 CELERY_BEAT_SCHEDULE = {
     "training-resume-stale": {"task": "default.training_resume_stale", "schedule": 300.0},
     # Items nobody can answer any more, or that waited past their project's stall_hours, go to review.
     "quality-route-stalled": {"task": "default.quality_route_stalled", "schedule": 300.0},
+    # The same for ingest batches and exports whose runner died (a free advisory lock on a running row).
+    "ingest-resume-stale": {"task": "default.ingest_resume_stale", "schedule": 300.0},
+    "exports-resume-stale": {"task": "default.exports_resume_stale", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -1,10 +1,11 @@
-"""Sign-up and the home page; log-in, log-out and password reset are Django's own views."""
+"""Sign-up, the API token page and the home page; log-in, log-out and password reset are Django's own views."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +13,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotate.roles import Role, role_assign, user_roles
+from annotate.selectors import api_token_status
+from annotate.services import api_token_revoke, api_token_rotate
 
 
 class SignUpForm(UserCreationForm):
@@ -51,3 +54,22 @@ def home(request: HttpRequest) -> HttpResponse:
     """Tell each role what to do next."""
     held = user_roles(request.user)
     return render(request, "annotate/home.html", {"held_roles": sorted(r.value for r in held)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_token(request: HttpRequest) -> HttpResponse:
+    """See whether you have an API token (its date and first characters), create a new one (shown once,
+    on this response only) or revoke it. Changing your password revokes it too."""
+    new_key = None
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            api_token_revoke(user=request.user)
+            messages.success(request, "Your API token is revoked.")
+            return redirect("api_token")
+        new_key = api_token_rotate(user=request.user).key
+    response = render(
+        request, "registration/api_token.html", {"status": api_token_status(user=request.user), "new_key": new_key}
+    )
+    response["Cache-Control"] = "no-store"  # the new key must not stay in a cache
+    return response

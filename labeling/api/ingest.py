@@ -10,12 +10,15 @@ from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.exceptions import ServiceError
+from annotate.inputs import BIGINT_MAX
+from annotate.pagination import MAX_OFFSET
+from annotate.parsers import JSONParser
 from annotate.roles import HasRole, Role
 from labeling.selectors.projects import project_for_researcher
 from labeling.services.categories import categories_import, category_delete, category_update
@@ -107,12 +110,12 @@ class ImageListApi(APIView):
     permission_classes = RESEARCHER
 
     class FilterSerializer(serializers.Serializer):
-        category = serializers.IntegerField(required=False, min_value=1)
-        batch = serializers.IntegerField(required=False, min_value=1)
+        category = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+        batch = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
         near_duplicate = serializers.BooleanField(required=False, allow_null=True, default=None)
         ordering = serializers.ChoiceField(choices=sorted(IMAGE_ORDERINGS), required=False, default="-id")
         limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+        offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField(source="image.id")

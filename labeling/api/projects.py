@@ -13,7 +13,7 @@ from annotate.roles import HasRole, Role
 from labeling.api.scoping import scoped_project
 from labeling.models import Item, Project
 from labeling.selectors.projects import project_for_researcher, projects_for_researcher
-from labeling.services.projects import project_create
+from labeling.services.projects import MAX_CATEGORIES, project_create
 
 
 class _ProjectOutput(serializers.Serializer):
@@ -45,7 +45,7 @@ class ResearcherProjectCreateApi(APIView):
         max_votes = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True, default=None)
         gold_rate = serializers.FloatField(min_value=0, max_value=0.5, default=0.1)
         visibility = serializers.ChoiceField(choices=Project.Visibility.choices, default=Project.Visibility.PUBLIC)
-        categories = CategoryInputSerializer(many=True, required=False, default=list, max_length=100_000)
+        categories = CategoryInputSerializer(many=True, required=False, default=list, max_length=MAX_CATEGORIES)
 
     class OutputSerializer(_ProjectOutput):
         pass

@@ -30,6 +30,12 @@ class Project(models.Model):
     qualification_size = models.PositiveSmallIntegerField(
         default=0, help_text="Gold items a new volunteer answers before regular work."
     )
+    audit_rate = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text="Share of items that collect max votes whatever their confidence: the reference that checks "
+        "whether stopping early at the confidence target is honest (ImageNet's initial subset per synset).",
+    )
     stall_hours = models.FloatField(
         default=24.0,
         validators=[MinValueValidator(0.0)],

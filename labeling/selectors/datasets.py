@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404
 
 from labeling.models import DatasetExport, DatasetVersion, DatasetVersionItem, Project
-from labeling.selectors.projects import projects_for_researcher
+from labeling.selectors.projects import one_or_404, scoped_to_researcher
 
 
 def versions_for_researcher(user: Any) -> QuerySet[DatasetVersion]:
-    return DatasetVersion.objects.filter(project__in=projects_for_researcher(user)).select_related("project")
+    """Also training's (training/selectors.py imports these: one implementation of the scoping)."""
+    return scoped_to_researcher(DatasetVersion.objects.select_related("project"), user, project_path="project")
 
 
 def versions_of_project(project: Project) -> QuerySet[DatasetVersion]:
@@ -25,21 +25,17 @@ def versions_of_project(project: Project) -> QuerySet[DatasetVersion]:
 
 
 def version_for_researcher(user: Any, pk: int) -> DatasetVersion:
-    version = versions_for_researcher(user).filter(pk=pk).first()
-    if version is None:
-        raise Http404("No such dataset version.")
-    return version
+    return one_or_404(versions_for_researcher(user), pk, what="dataset version")
+
+
+def exports_for_researcher(user: Any) -> QuerySet[DatasetExport]:
+    return scoped_to_researcher(
+        DatasetExport.objects.select_related("version__project"), user, project_path="version__project"
+    )
 
 
 def export_for_researcher(user: Any, pk: int) -> DatasetExport:
-    export = (
-        DatasetExport.objects.filter(pk=pk, version__project__in=projects_for_researcher(user))
-        .select_related("version__project")
-        .first()
-    )
-    if export is None:
-        raise Http404("No such export.")
-    return export
+    return one_or_404(exports_for_researcher(user), pk, what="export")
 
 
 def exports_of_version(version: DatasetVersion) -> QuerySet[DatasetExport]:

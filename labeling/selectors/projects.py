@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from annotate.inputs import ascii_int
 from annotate.roles import Role, has_role
 from labeling.models import Project
 
@@ -39,7 +42,8 @@ def projects_for_reviewer(user) -> QuerySet[Project]:
 
 
 def _get(queryset: QuerySet[Project], key: str | int) -> Project:
-    lookup = {"pk": key} if isinstance(key, int) or str(key).isdigit() else {"slug": key}
+    # A string is always a slug, even "2024" (it named another project when read as a primary key).
+    lookup = {"pk": key} if isinstance(key, int) else {"slug": key}
     project = queryset.filter(**lookup).first()
     if project is None:
         raise Http404("No such project.")
@@ -56,3 +60,23 @@ def project_for_researcher(user, key: str | int) -> Project:
 
 def project_for_reviewer(user, key: str | int) -> Project:
     return _get(projects_for_reviewer(user), key)
+
+
+# --- The one permission vocabulary of every app (labeling datasets/exports, training runs) ------------------
+# `<things>_for_researcher(user)` is a queryset scoped to the projects the user may manage;
+# `<thing>_for_researcher(user, pk)` is one of them or a 404 (never a 403 that confirms it exists).
+
+
+def scoped_to_researcher(queryset: QuerySet, user: Any, *, project_path: str) -> QuerySet:
+    """`queryset` limited to rows whose project (reached through `project_path`) the user manages."""
+    return queryset.filter(**{f"{project_path}__in": projects_for_researcher(user)})
+
+
+def one_or_404(queryset: QuerySet, pk: object, *, what: str) -> Any:
+    """The row `pk` of an already scoped queryset, or Http404("No such <what>.") — also for a pk that is no
+    bigint (a DataError, a 500, before)."""
+    number = ascii_int(pk if isinstance(pk, int) else str(pk), minimum=1)
+    found = queryset.filter(pk=number).first() if number is not None else None
+    if found is None:
+        raise Http404(f"No such {what}.")
+    return found

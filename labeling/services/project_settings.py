@@ -20,6 +20,7 @@ SETTINGS_FIELDS = (
     "gold_rate",
     "qualification_size",
     "stall_hours",
+    "audit_rate",
     "visibility",
 )
 PEOPLE_ROLES = ("owners", "reviewers", "members")
@@ -54,6 +55,8 @@ def project_update(*, project: Project, **fields: object) -> Project:
         raise ServiceError("max votes must be at least min votes.", code="invalid_votes")
     if not 0 <= project.gold_rate <= 0.5:
         raise ServiceError("The gold rate must be between 0 and 0.5.", code="invalid_gold_rate")
+    if not 0 <= project.audit_rate <= 0.5:
+        raise ServiceError("The audit rate must be between 0 and 0.5.", code="invalid_audit_rate")
     if not 0 <= project.stall_hours <= 24 * 365:
         raise ServiceError("Stall hours must be between 0 and 8760.", code="invalid_stall_hours")
     if project.visibility not in Project.Visibility.values:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from labeling.services.ingestion import batch_run
+from labeling.services.ingestion import batch_resume_stale, batch_run
 
 
 @shared_task(
@@ -15,3 +15,9 @@ from labeling.services.ingestion import batch_run
 def run_batch(batch_id: int) -> None:
     """Run or resume one batch; a redelivered message continues from the entries still pending."""
     batch_run(batch_id=batch_id)
+
+
+@shared_task(name="default.ingest_resume_stale", time_limit=60, soft_time_limit=50)
+def resume_stale() -> int:
+    """Periodic (celery beat): re-enqueue running batches whose worker died; harmless next to redelivery."""
+    return len(batch_resume_stale())

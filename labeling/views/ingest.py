@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotate.exceptions import ServiceError
+from annotate.inputs import ascii_int
 from annotate.roles import Role, role_required
 from labeling.models import IngestBatch
 from labeling.selectors.projects import project_for_researcher
@@ -80,7 +81,7 @@ def project_categories(request: HttpRequest, slug: str) -> HttpResponse:
                         messages.error(request, error)
                     return redirect("project_categories", slug=slug)
             elif action == "delete":
-                category = category_for_project(project, int(request.POST.get("pk", "0") or 0))
+                category = category_for_project(project, ascii_int(request.POST.get("pk", ""), minimum=1) or 0)
                 category_delete(category=category)
                 messages.success(request, f"Category {category.name} deleted.")
                 return redirect("project_categories", slug=slug)
@@ -170,8 +171,7 @@ def batch_status(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+    return ascii_int(request.GET.get(name, ""), minimum=0)
 
 
 @role_required(Role.RESEARCHER)

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.exceptions import ServiceError
+from annotate.inputs import ascii_int
 from annotate.roles import Role, role_required
 from labeling.models import AnnotatorScore, Item
 from labeling.selectors.projects import project_for_reviewer
@@ -87,10 +88,10 @@ def review_act(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         elif action == "reject":
             review_reject(item=item, reviewer=request.user)
         elif action == "fix":
-            raw = request.POST.get("label", "")
-            if not raw.lstrip("-").isdigit():
+            label = ascii_int(request.POST.get("label", ""))
+            if label is None:
                 raise ServiceError("Pick a label to fix the item with.", code="invalid_label")
-            review_fix(item=item, label=int(raw), reviewer=request.user)
+            review_fix(item=item, label=label, reviewer=request.user)
         else:
             raise ServiceError("Unknown review action.", code="invalid_action")
     except ServiceError as exc:

@@ -129,3 +129,64 @@ def test_operator_edits_ordinary_fields(staff):
     assert response.status_code == 302, response.content[:2000]
     victim.refresh_from_db()
     assert victim.email == "new@example.org" and not victim.is_staff
+
+
+# --- issue 17, finding 3: staff never change the credentials of an equal or higher role -------------------
+
+TARGETS = ("volunteer", "reviewer", "researcher", "admin", "other-operator", "auditor", "superuser", "self")
+# Who may change whose account (e-mail form and password page). Everything else is refused.
+MAY_CHANGE = {
+    "operator": {"volunteer", "reviewer"},
+    "auditor": set(),
+    "superuser": set(TARGETS),
+}
+
+
+@pytest.fixture
+def accounts(make_user):
+    people = {role: make_user(f"t-{role}", role=role) for role in ("volunteer", "reviewer", "researcher", "admin")}
+    people["other-operator"] = make_user("t-operator2", role="volunteer")
+    staff_role_grant(user=people["other-operator"], role=StaffRole.OPERATOR)
+    actors = {
+        "operator": make_user("a-operator", role="volunteer"),
+        "auditor": make_user("a-auditor", role="volunteer"),
+    }
+    staff_role_grant(user=actors["operator"], role=StaffRole.OPERATOR)
+    staff_role_grant(user=actors["auditor"], role=StaffRole.AUDITOR)
+    people["auditor"] = make_user("t-auditor", role="volunteer")
+    staff_role_grant(user=people["auditor"], role=StaffRole.AUDITOR)
+    actors["superuser"] = User.objects.create_superuser("a-root", "a-root@example.org", "a-root-pass-4242")
+    people["superuser"] = User.objects.create_superuser("t-root", "t-root@example.org", "t-root-pass-4242")
+    return actors, people
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("who", sorted(MAY_CHANGE))
+def test_staff_account_matrix_credentials(accounts, who, target):
+    """The operator took over admins, researchers and the auditor through /admin/auth/user/<id>/password/."""
+    actors, people = accounts
+    actor = actors[who]
+    victim = actor if target == "self" else people[target]
+    allowed = target in MAY_CHANGE[who]
+    client = _client(actor)
+    before = (victim.password, victim.email)
+
+    new_password = f"owned-{who}-pass-4242"
+    password_form = {"password1": new_password, "password2": new_password, "usable_password": "true"}
+    password = client.post(f"/admin/auth/user/{victim.pk}/password/", password_form)
+    form = {"username": victim.username, "email": f"attacker-{who}@example.org", "first_name": "", "last_name": "",
+            "is_active": "on", "date_joined_0": "2024-01-01", "date_joined_1": "00:00:00",
+            "groups": list(victim.groups.values_list("pk", flat=True))}  # fmt: skip
+    if victim.is_staff:
+        form["is_staff"] = "on"
+    if victim.is_superuser:
+        form["is_superuser"] = "on"
+    change = client.post(f"/admin/auth/user/{victim.pk}/change/", form)
+    victim.refresh_from_db()
+    if allowed:
+        assert password.status_code == 302 and change.status_code == 302, (password.status_code, change.status_code)
+        assert victim.check_password(new_password) and victim.email == f"attacker-{who}@example.org"
+    else:
+        assert password.status_code in (403, 404) and change.status_code in (403, 404)
+        assert (victim.password, victim.email) == before
+        assert not Client().login(username=victim.username, password=new_password)

@@ -115,3 +115,81 @@ def test_signup_refuses_hostile_usernames_with_a_message(db, username):
     assert b"errorlist" in response.content
     assert b"<script>alert(1)" not in response.content and b"<img src=x" not in response.content
     assert not get_user_model().objects.filter(email="h@example.org").exists()
+
+
+# --- issue 17, finding 2: an API token dies with the password; users see and revoke theirs ---------------
+
+
+def _token(username: str, password: str) -> tuple[int, str | None]:
+    from rest_framework.test import APIClient
+
+    response = APIClient().post("/api/auth/token/", {"username": username, "password": password}, format="json")
+    return response.status_code, response.json().get("token")
+
+
+def _me_with(key: str) -> int:
+    """200, or 401 for a refused token (DRF answers 403 as the session scheme comes first: counted as 401)."""
+    from rest_framework.test import APIClient
+
+    status = APIClient(HTTP_AUTHORIZATION=f"Token {key}").get("/api/me/").status_code
+    return 401 if status == 403 else status
+
+
+def test_password_reset_revokes_the_api_token(make_user):
+    user = make_user("rotated", role="volunteer", password="old-pass-4242")
+    status, old_key = _token("rotated", "old-pass-4242")
+    assert status == 200 and _me_with(old_key) == 200
+    client = Client()
+    form_page = client.get(_reset_link(user.email, client), follow=True)
+    set_url = form_page.redirect_chain[-1][0]
+    assert (
+        client.post(set_url, {"new_password1": "brand-New-pass-77", "new_password2": "brand-New-pass-77"}).status_code
+        == 302
+    )
+    assert _me_with(old_key) == 401  # the stolen token is dead
+    status, new_key = _token("rotated", "brand-New-pass-77")
+    assert status == 200 and new_key != old_key and _me_with(new_key) == 200
+
+
+def test_admin_password_change_revokes_the_api_token(make_user):
+    get_user_model().objects.create_superuser("rootreset", "rootreset@example.org", "root-pass-4242")
+    make_user("victim2", role="researcher", password="victim-pass-4242")
+    _, old_key = _token("victim2", "victim-pass-4242")
+    admin = Client()
+    admin.login(username="rootreset", password="root-pass-4242")
+    victim = get_user_model().objects.get(username="victim2")
+    form = {"password1": "Fresh-pass-9191", "password2": "Fresh-pass-9191", "usable_password": "true"}
+    response = admin.post(f"/admin/auth/user/{victim.pk}/password/", form)
+    assert response.status_code == 302, response.content[:500]
+    assert _me_with(old_key) == 401
+    assert _token("victim2", "Fresh-pass-9191")[1] != old_key
+
+
+def test_a_user_sees_and_revokes_their_token_through_the_api(make_user):
+    from rest_framework.test import APIClient
+
+    make_user("revoker", role="volunteer", password="revoke-pass-4242")
+    _, key = _token("revoker", "revoke-pass-4242")
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {key}")
+    status = client.get("/api/auth/token/").json()
+    assert status["exists"] is True and status["prefix"] == key[:4] and key not in str(status)
+    assert client.delete("/api/auth/token/").status_code == 204
+    assert _me_with(key) == 401
+    assert APIClient().delete("/api/auth/token/").status_code in (401, 403)  # anonymous: nothing to revoke
+
+
+def test_the_token_page_shows_a_new_token_once_and_revokes_it(make_user):
+    user = make_user("pageuser", role="volunteer", password="page-pass-4242")
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(user)
+    assert b"You have no token" in client.get("/accounts/token/").content
+    created = client.post("/accounts/token/", {"action": "create"})
+    key = re.search(rb'<code id="new-token">([0-9a-f]{40})</code>', created.content).group(1).decode()
+    assert created["Cache-Control"] == "no-store" and _me_with(key) == 200
+    later = client.get("/accounts/token/").content.decode()
+    assert key not in later and f"{key[:4]}…" in later  # never shown again, only its first characters
+    replaced = client.post("/accounts/token/", {"action": "create"})
+    assert _me_with(key) == 401 and replaced.status_code == 200
+    assert client.post("/accounts/token/", {"action": "revoke"}).status_code == 302
+    assert b"You have no token" in client.get("/accounts/token/").content
+    assert Client().get("/accounts/token/").status_code == 302  # anonymous: to the log-in page

@@ -7,6 +7,7 @@ About a minute on two shared cores. Failures are collected and listed (role, ope
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 
@@ -101,3 +102,78 @@ def test_fuzz_every_operation_as_each_role(world, who):
     # Unique problems only: hypothesis shrinks and repeats.
     unique = sorted(set(failures))
     assert not unique, f"{len(unique)} problems in {operations} operations:\n" + "\n".join(unique)
+
+
+# --- issue 17: hostile bodies the generator above does not try: deep nesting and integers past bigint -------
+
+HUGE = 2**63  # one past PostgreSQL's bigint
+NESTED = "[" * 5000 + "]" * 5000
+
+
+def _resolve(schema: dict, spec: dict) -> dict:
+    ref = schema.get("$ref") or (schema.get("allOf") or [{}])[0].get("$ref")
+    if ref:
+        return spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    return schema
+
+
+def _hostile_value(schema: dict, spec: dict, depth: int = 0) -> object:
+    """A value of the schema's shape with every integer past bigint (strings and choices kept plausible)."""
+    schema = _resolve(schema, spec)
+    kind = schema.get("type")
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "integer":
+        return HUGE
+    if kind == "number":
+        return 1e308
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return [_hostile_value(schema.get("items", {}), spec, depth + 1)] if depth < 4 else []
+    if kind == "object" or "properties" in schema:
+        if depth >= 4:
+            return {}
+        return {name: _hostile_value(prop, spec, depth + 1) for name, prop in schema.get("properties", {}).items()}
+    return "hostile"
+
+
+@pytest.mark.parametrize("who", ["anonymous", "volunteer", "researcher"])
+def test_nested_and_huge_integer_bodies_and_queries_on_every_operation(world, who):
+    """Every operation gets a 5,000-deep JSON body, a body of its own shape with every integer past bigint,
+    and every integer query parameter past bigint: never a 5xx, always the JSON error shape."""
+    from rest_framework.test import APIClient
+
+    spec = harness.api_schema()
+    client = APIClient()
+    if who != "anonymous":
+        client.force_authenticate(world.person(who))
+    problems, tried = [], 0
+    for path, method, op in harness.api_operations():
+        if method == "delete":
+            continue
+        url = harness.fill(path, world.a.objects, openapi=True)
+        if url is None:
+            continue
+        requests = []
+        integer_params = [p["name"] for p in op.get("parameters", [])
+                          if p.get("in") == "query" and p.get("schema", {}).get("type") == "integer"]  # fmt: skip
+        if integer_params:
+            query = "&".join(f"{name}={HUGE}" for name in integer_params)
+            requests.append(("get" if method == "get" else method, f"{url}?{query}", None))
+        body_schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        if method in ("post", "put", "patch"):
+            requests.append((method, url, NESTED))
+            if body_schema:
+                requests.append((method, url, json.dumps(_hostile_value(body_schema, spec))))
+        for verb, target, body in requests:
+            tried += 1
+            kwargs = {"content_type": "application/json", "data": body} if body is not None else {}
+            response = getattr(client, verb)(target, **kwargs)
+            content_type = response.get("Content-Type", "")
+            if response.status_code >= 500:
+                problems.append(f"{verb.upper()} {target} ({len(body or '')} bytes): {response.status_code}")
+            elif response.status_code >= 400 and not content_type.startswith("application/json"):
+                problems.append(f"{verb.upper()} {target}: {response.status_code} as {content_type}")
+    assert tried > 10
+    assert not problems, "\n".join(problems)

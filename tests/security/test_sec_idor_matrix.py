@@ -123,3 +123,35 @@ def test_the_owner_does_get_the_object(world):
     detail_paths = [p for p, m, _ in harness.api_operations() if m == "get" and "{" in p]
     if detail_paths:
         assert got, f"B's owner could read none of {detail_paths}: the matrix would prove nothing"
+
+
+# --- issue 17, finding 9: one permission vocabulary for labeling and training --------------------------------
+
+
+def test_training_reads_dataset_versions_through_labeling_selectors():
+    """training/selectors.py held its own copy of the version scoping: a fix to one would miss the other."""
+    from labeling.selectors import datasets
+    from training import selectors as training_selectors
+
+    assert training_selectors.version_for_researcher is datasets.version_for_researcher
+    assert training_selectors.versions_for_researcher is datasets.versions_for_researcher
+
+
+@pytest.mark.parametrize("fetch", ["version", "export", "run"])
+def test_scoped_fetches_share_one_rule(world, fetch):
+    """The three scoped fetches answer alike: own object found; B's object, a missing one and a pk past
+    bigint are the same 404."""
+    from django.http import Http404
+
+    from labeling.selectors.datasets import export_for_researcher, version_for_researcher
+    from training.selectors import run_for_researcher
+
+    get = {"version": version_for_researcher, "export": export_for_researcher, "run": run_for_researcher}[fetch]
+    kind = fetch
+    researcher = world.person("researcher")
+    own, foreign = world.a.objects.get(kind), world.b.objects.get(kind)
+    assert own is not None and foreign is not None, sorted(world.a.objects)
+    assert get(researcher, own.pk).pk == own.pk
+    for pk in (foreign.pk, 10**9, 2**63, "²"):
+        with pytest.raises(Http404):
+            get(researcher, pk)

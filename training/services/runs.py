@@ -107,9 +107,9 @@ def runs_resume_stale(*, queue: str | None = None) -> list[int]:
     """Re-enqueue runs whose worker died (status running, lease expired); the lease makes this safe to call
     any time, even while the broker also redelivers the original message."""
     stale = list(
-        TrainingRun.objects.filter(
-            status=TrainingRun.Status.RUNNING, lease_expires_at__lt=timezone.now()
-        ).values_list("pk", flat=True)
+        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, lease_expires_at__lt=timezone.now()).values_list(
+            "pk", flat=True
+        )
     )
     for pk in stale:
         run_enqueue(run=TrainingRun(pk=pk), queue=queue)

@@ -31,6 +31,7 @@ from labeling.services.quality.engine import (
     calibration_key,
     decide,
     effective_target,
+    is_audit_item,
     posterior_json,
     project_classes,
 )
@@ -166,6 +167,7 @@ def _redecide(item: Item, project: Project, labels: list[int], probs: np.ndarray
         n_votes=len(votes), posterior=post, min_votes=project.min_votes, max_votes=project.max_votes,
         target=effective_target(project, calibration), prior_accuracy=models.prior_accuracy,
         single_voter_proven=len(votes) == 1 and users[0] in models.proven,
+        audit=is_audit_item(item.pk, project.audit_rate),
     )  # fmt: skip
     if d.status == Item.Status.REVIEW:  # the model may help finish an item, never send one to review
         return False

@@ -18,9 +18,10 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from annotate.db import run_lock
 from annotate.exceptions import ServiceError
 from labeling.models import DatasetExport, DatasetVersion
 from labeling.services.exports import coco, csv, imagefolder, jsonl, raw_votes, webdataset
@@ -37,6 +38,7 @@ FORMATS: dict[str, ModuleType] = {
 }
 _ACTIVE = (DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING, DatasetExport.Status.DONE)
 _PROGRESS_EVERY_S = 0.5
+_LOCK_CLASS = 7_313  # first key of the advisory lock pair (export id is the second); ingest uses 7312
 
 
 class _SpooledOnDisk(File):
@@ -91,16 +93,68 @@ def _clean_options(fmt: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def dataset_export_run(*, export_id: int) -> DatasetExport | None:
-    """Write the export (foreground). Returns None when the export row no longer exists."""
+    """Write the export (foreground). Returns None when the export row no longer exists.
+
+    Every failure after the export is claimed ends it FAILED with a message, and is raised again so that
+    the Celery task fails visibly. One runner per export (an advisory lock held for the whole run): a
+    second delivery of a running export returns at once, and `dataset_exports_resume_stale` (the beat)
+    re-enqueues a running export whose runner died.
+    """
+    with run_lock(_LOCK_CLASS, export_id) as acquired:
+        if not acquired:
+            logger.info("export %s is being written elsewhere", export_id)
+            return DatasetExport.objects.filter(pk=export_id).first()
+        export = _claim(export_id)
+        if export is None or export.status == DatasetExport.Status.DONE:
+            return export
+        try:
+            return _write(export)
+        except Exception as exc:
+            logger.exception("export %s failed", export_id)
+            _mark_failed(export_id, exc)
+            raise
+
+
+def dataset_exports_resume_stale() -> list[int]:
+    """Re-enqueue the running exports nobody is writing (their worker died): the beat's job."""
+    if connection.vendor != "postgresql":
+        return []
+    from labeling.tasks.exports import dataset_export
+
+    resumed = []
+    for export_id in DatasetExport.objects.filter(status=DatasetExport.Status.RUNNING).values_list("id", flat=True):
+        with run_lock(_LOCK_CLASS, export_id) as free:
+            pass
+        if free:
+            dataset_export.delay(export_id)
+            resumed.append(export_id)
+    if resumed:
+        logger.warning("re-enqueued exports whose worker died: %s", resumed)
+    return resumed
+
+
+def _claim(export_id: int) -> DatasetExport | None:
     with transaction.atomic():
         export = DatasetExport.objects.select_for_update().filter(pk=export_id).first()
-        if export is None:
-            return None
-        if export.status == DatasetExport.Status.DONE:
+        if export is None or export.status == DatasetExport.Status.DONE:
             return export
         export.status, export.progress, export.error = DatasetExport.Status.RUNNING, 0.0, ""
         export.started_at = timezone.now()
         export.save(update_fields=["status", "progress", "error", "started_at"])
+    return export
+
+
+def _mark_failed(export_id: int, exc: Exception) -> None:
+    """Best effort: if the database itself is gone, the export stays running and the beat resumes it."""
+    try:
+        DatasetExport.objects.filter(pk=export_id).update(
+            status=DatasetExport.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
+        )
+    except DatabaseError:
+        logger.exception("export %s: could not record the failure", export_id)
+
+
+def _write(export: DatasetExport) -> DatasetExport | None:
     version = DatasetVersion.objects.select_related("project").get(pk=export.version_id)
     module = FORMATS[export.format]
     last = [0.0]
@@ -127,23 +181,21 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
                 default_storage.delete(export.file.name)
             path = f"exports/{version.project_id}/{version.id}/{export.id}-{export.format}{module.EXTENSION}"
             name = default_storage.save(path, _SpooledOnDisk(tmp, name=path))
-    except Exception as exc:
-        logger.exception("export %s failed", export.pk)
-        DatasetExport.objects.filter(pk=export.pk).update(
-            status=DatasetExport.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
-        )
-        raise
     finally:
         if tmp_path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_path)
-    with transaction.atomic():
-        export = DatasetExport.objects.select_for_update().filter(pk=export_id).first()
-        if export is None:
-            default_storage.delete(name)
-            return None
-        export.file.name = name
-        export.size, export.items_count, export.progress = size, count, 1.0
-        export.status, export.finished_at = DatasetExport.Status.DONE, timezone.now()
-        export.save(update_fields=["file", "size", "items_count", "progress", "status", "finished_at"])
-    return export
+    try:
+        with transaction.atomic():
+            current = DatasetExport.objects.select_for_update().filter(pk=export.pk).first()
+            if current is None:
+                default_storage.delete(name)
+                return None
+            current.file.name = name
+            current.size, current.items_count, current.progress = size, count, 1.0
+            current.status, current.finished_at = DatasetExport.Status.DONE, timezone.now()
+            current.save(update_fields=["file", "size", "items_count", "progress", "status", "finished_at"])
+    except Exception:
+        default_storage.delete(name)  # no row points at it: never leave an orphan file
+        raise
+    return current

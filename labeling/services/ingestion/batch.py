@@ -12,18 +12,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from annotate.db import run_lock
 from annotate.exceptions import ServiceError
 from labeling.models import Category, IngestBatch, IngestEntry, Project
 from labeling.services.ingestion.commit import ChunkWriter, Outcome
 from labeling.services.ingestion.config import ingest_threads, limit
 from labeling.services.ingestion.fetch import url_fetch
-from labeling.services.ingestion.sources import SourceEntry, SourceError, key_hash, source_open
+from labeling.services.ingestion.sources import Source, SourceEntry, SourceError, key_hash, source_open
 from labeling.services.ingestion.storage import blob_store, original_name, thumbnail_name
 from labeling.services.ingestion.validation import Rejected, image_prepare
 from labeling.services.items import items_create_from_sources
@@ -75,21 +76,9 @@ def batch_report(*, batch: IngestBatch) -> dict:
     }
 
 
-@contextmanager
-def _run_lock(batch_id: int) -> Iterator[bool]:
-    """A PostgreSQL session advisory lock: one runner per batch; a killed runner's lock dies with it."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, batch_id])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, batch_id])
+def _run_lock(batch_id: int) -> AbstractContextManager[bool]:
+    """One runner per batch (annotate.db.run_lock); a killed runner's lock dies with its connection."""
+    return run_lock(_LOCK_CLASS, batch_id)
 
 
 def batch_run(*, batch_id: int, progress: Progress | None = None) -> IngestBatch:
@@ -107,10 +96,44 @@ def batch_run(*, batch_id: int, progress: Progress | None = None) -> IngestBatch
         try:
             _list_entries(batch)
             _process_pending(batch, progress)
+            items_create_from_sources(project=batch.project, batch=batch)
         except SourceError as exc:
             return _finish(batch, status=IngestBatch.Status.FAILED, error=f"{exc.code}: {exc.message}")
-        items_create_from_sources(project=batch.project, batch=batch)
+        except (OperationalError, InterfaceError):
+            raise  # the database went away: the batch stays running, and resumes (redelivery, or the beat)
+        except Exception as exc:
+            # Never "running" forever: whatever escaped the per-entry verdicts ends the batch with its reason,
+            # and the task still fails visibly (the exception goes on to Celery's log).
+            logger.exception("ingest batch %s failed", batch_id)
+            _finish(
+                batch, status=IngestBatch.Status.FAILED, error=f"internal_error: {type(exc).__name__}: {exc}"[:2000]
+            )
+            raise
         return _finish(batch, status=IngestBatch.Status.DONE)
+
+
+def batch_resume_stale() -> list[int]:
+    """Re-enqueue the running batches nobody is running (their worker died): the beat's job.
+
+    A runner holds the batch's advisory lock for as long as it lives, so a free lock on a running batch
+    means its runner is gone. Running it again is safe: a second runner of a live batch returns at once,
+    and a finished batch is left as it is. PostgreSQL only (SQLite has no session locks: the broker's
+    redelivery is the only path there).
+    """
+    if connection.vendor != "postgresql":
+        return []
+    from labeling.tasks.ingest import run_batch
+
+    resumed = []
+    for batch_id in IngestBatch.objects.filter(status=IngestBatch.Status.RUNNING).values_list("id", flat=True):
+        with _run_lock(batch_id) as free:
+            pass
+        if free:
+            run_batch.delay(batch_id)
+            resumed.append(batch_id)
+    if resumed:
+        logger.warning("re-enqueued ingest batches whose runner died: %s", resumed)
+    return resumed
 
 
 def _finish(batch: IngestBatch, *, status: str, error: str = "") -> IngestBatch:
@@ -120,10 +143,24 @@ def _finish(batch: IngestBatch, *, status: str, error: str = "") -> IngestBatch:
     return batch
 
 
+def _entries(source: Source) -> Iterator[SourceEntry]:
+    """The source's entries, each one storable: an entry with a NUL byte anywhere (PostgreSQL text cannot
+    hold one) is kept, under a key with the byte spelled out, as its own rejected verdict."""
+    for entry in source.entries():
+        fields = (entry.key, entry.url, entry.category or "", entry.license, entry.attribution, entry.query)
+        if any("\x00" in value for value in fields):
+            yield SourceEntry(
+                key=entry.key.replace("\x00", "\\x00"),
+                error=Rejected("invalid_entry", "The entry contains a NUL byte; it is not read."),
+            )
+        else:
+            yield entry
+
+
 def _list_entries(batch: IngestBatch) -> None:
     rows: list[IngestEntry] = []
     with source_open(batch.kind, batch.source) as source:
-        for entry in source.entries():
+        for entry in _entries(source):
             rows.append(IngestEntry(batch=batch, key=entry.key, key_hash=key_hash(entry.key)))
             if len(rows) >= 5000:
                 IngestEntry.objects.bulk_create(rows, ignore_conflicts=True)
@@ -145,7 +182,7 @@ def _process_pending(batch: IngestBatch, progress: Progress | None) -> None:
     in_flight: list[list[tuple[SourceEntry, Future]]] = []
     with ThreadPoolExecutor(max_workers=threads) as pool, source_open(batch.kind, batch.source) as source:
         chunk: list[tuple[SourceEntry, Future]] = []
-        for entry in source.entries():
+        for entry in _entries(source):
             if key_hash(entry.key) not in pending:
                 continue
             chunk.append((entry, _submit(pool, entry, sequential=source.sequential)))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import Count
 
 from annotate.db import bulk_update_values
+from annotate.exceptions import ServiceError
 from labeling.models import Category, Image, ImageSource, IngestBatch, IngestEntry, Project
 from labeling.services.ingestion.dedupe import near_dup_find, near_dup_index_build
 from labeling.services.ingestion.sources import SourceEntry, key_hash
@@ -103,7 +105,13 @@ class ChunkWriter:
             return None
         prepared = outcome.prepared
         assert prepared is not None
-        category = self._category(outcome.entry.category)
+        try:
+            with transaction.atomic():  # a savepoint: a refused category must not break the chunk's transaction
+                category = self._category(outcome.entry.category)
+        except ServiceError as exc:
+            row.status, row.reason_code = Status.REJECTED, exc.code
+            row.message = f"Category {outcome.entry.category[:80]!r}: {exc.message}"
+            return None
         if category is None and self.project.task_type == Project.TaskType.VERIFY:
             row.status, row.reason_code = Status.REJECTED, "missing_category"
             row.message = "A verify project needs a candidate category: use a sub-folder, a CSV column or --category."

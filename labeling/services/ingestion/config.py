@@ -12,6 +12,10 @@ from django.conf import settings
 DEFAULTS: dict[str, int | float] = {
     "MAX_IMAGE_BYTES": 50 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 100_000_000,
+    # Decoded bytes (width x height x bytes per pixel of the mode) of one image, and of all the images one
+    # process decodes at a time: a 9400x9400 RGBA PNG is 363 KB on disk and 353 MB decoded.
+    "MAX_DECODE_BYTES": 512 * 1024 * 1024,
+    "DECODE_BUDGET_BYTES": 512 * 1024 * 1024,
     "MIN_IMAGE_SIDE": 8,
     "MAX_IMAGE_SIDE": 20_000,
     "THUMBNAIL_SIZE": 256,

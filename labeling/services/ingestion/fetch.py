@@ -24,6 +24,7 @@ from django.conf import settings
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress
 
+from annotate.inputs import ascii_int
 from labeling.services.ingestion.config import limit
 from labeling.services.ingestion.validation import Rejected
 
@@ -107,8 +108,8 @@ def url_fetch(url: str) -> bytes:
 def _read_body(response: requests.Response, url: str, *, max_bytes: int, deadline: float) -> bytes:
     if response.status_code != 200:
         raise Rejected("http_error", f"{url} answered HTTP {response.status_code}.")
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    declared = ascii_int(response.headers.get("content-length", "").strip(), minimum=0)
+    if declared is not None and declared > max_bytes:
         raise Rejected("too_large", f"{url} declares {declared} bytes; the limit is {max_bytes}.")
     chunks, total = [], 0
     for chunk in response.iter_content(chunk_size=64 * 1024):

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +66,7 @@ def image_prepare(data: bytes) -> PreparedImage:
     except UnidentifiedImageError as exc:
         raise Rejected("not_an_image", "Not a JPEG, PNG, WebP, GIF, BMP or TIFF image.") from exc
     except _DECODE_ERRORS as exc:
-        raise Rejected("corrupt", f"The image header could not be read: {exc}") from exc
+        raise _decode_rejected(exc, "The image header could not be read") from exc
     with im:
         return _prepare_open(im, data)
 
@@ -72,11 +75,86 @@ def _prepare_open(im: Image.Image, data: bytes) -> PreparedImage:
     fmt = "JPEG" if im.format == "MPO" else str(im.format)
     width, height = im.size
     _check_size(width, height)
+    decoded = _decoded_bytes(im)
+    with _DECODE_BUDGET.hold(decoded + decoded // 4):  # the pixels, and one band of them while reducing
+        return _prepare_decode(im, data, fmt)
+
+
+def _decoded_bytes(im: Image.Image) -> int:
+    """What decoding `im` allocates (Pillow keeps 3-band modes in 4 bytes a pixel), refused past MAX_DECODE_BYTES.
+
+    A JPEG is decoded in draft mode at a fraction of its size, so only its scaled size counts."""
+    width, height = im.size
+    if im.format in ("JPEG", "MPO"):
+        size = int(limit("THUMBNAIL_SIZE")) * 2
+        scale = 1
+        while scale < 8 and min(width // (scale * 2), height // (scale * 2)) >= size:
+            scale *= 2
+        width, height = -(-width // scale), -(-height // scale)
+    per_pixel = _BYTES_PER_PIXEL.get(im.mode, 4)
+    decoded = width * height * per_pixel
+    max_decoded = int(limit("MAX_DECODE_BYTES"))
+    if decoded > max_decoded:
+        raise Rejected(
+            "decompression_bomb",
+            f"{im.size[0]}×{im.size[1]} {im.mode} decodes to {decoded} bytes; the limit is {max_decoded}.",
+        )
+    return decoded
+
+
+class _DecodeBudget:
+    """Bytes of decoded pixels held by this process's decoding threads together: a thread whose image does
+    not fit waits for others to finish (one image bigger than the budget runs alone), so a batch of large
+    images never holds more than about the budget at once, whatever the thread count."""
+
+    def __init__(self) -> None:
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, cost: int) -> Iterator[None]:
+        budget = int(limit("DECODE_BUDGET_BYTES"))
+        cost = min(cost, budget)
+        with self._cond:
+            while self._used and self._used + cost > budget:
+                self._cond.wait()
+            self._used += cost
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= cost
+                self._cond.notify_all()
+
+
+_DECODE_BUDGET = _DecodeBudget()
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "LA": 4, "PA": 4}
+# Reduced (band by band) before the alpha is flattened onto white: flattening first copies the full-size
+# image twice (RGBA, then an RGB canvas), about 1 GB more for a 9400x9400 PNG. (Palette and 16-bit modes
+# are converted first: Pillow resizes "P" only with NEAREST.)
+_THUMBNAIL_FIRST = {"RGBA", "LA", "RGBa", "La", "RGBX"}
+
+
+def _reduce_by_band(im: Image.Image, size: int) -> Image.Image:
+    """`im` box-reduced to about twice `size`, one band at a time.
+
+    Pillow's own reduce/resize of RGBA first converts the whole image to premultiplied RGBa (a full-size
+    copy); a band is a quarter of that. Averaging without premultiplying only tints fully transparent
+    pixels, which the thumbnail then flattens onto white anyway."""
+    factor = max(im.size) // (2 * size)
+    if factor < 2:
+        return im
+    bands = [im.getchannel(i).reduce(factor) for i in range(len(im.getbands()))]
+    return Image.merge(im.mode, bands)
+
+
+def _prepare_decode(im: Image.Image, data: bytes, fmt: str) -> PreparedImage:
+    width, height = im.size
     try:
         frames = getattr(im, "n_frames", 1)
         orientation = im.getexif().get(0x0112, 1)
     except _DECODE_ERRORS as exc:
-        raise Rejected("corrupt", f"The image metadata could not be read: {exc}") from exc
+        raise _decode_rejected(exc, "The image metadata could not be read") from exc
     reasons = []
     if fmt not in BROWSER_FORMATS:
         reasons.append(f"{fmt} stored as PNG")
@@ -100,20 +178,27 @@ def _prepare_open(im: Image.Image, data: bytes) -> PreparedImage:
             if im.mode in {"RGB", "L", "CMYK", "YCbCr"}:
                 im.thumbnail((size, size))  # JPEG: decodes in draft mode (DCT scaling), still reads every block
                 thumb = _to_rgb(im)
+            elif im.mode in _THUMBNAIL_FIRST:
+                im.load()
+                thumb = _to_rgb(_reduce_by_band(im, size))
+                thumb.thumbnail((size, size))
             else:
                 im.load()
                 thumb = _to_rgb(im)
                 thumb.thumbnail((size, size))
+        if stored_fmt == "JPEG" and stored is data and max(width, height) <= size and mode in {"RGB", "L"}:
+            thumbnail = data  # already a small JPEG: it is its own thumbnail
+        else:
+            buf = io.BytesIO()
+            thumb.save(buf, "JPEG", quality=85)
+            thumbnail = buf.getvalue()
+        # Inside the try: for a small JPEG this is where its pixels are decoded for the first time.
+        gray = thumb.convert("L").resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        phash = to_signed(phash64(np.asarray(gray)))
     except _DECODE_ERRORS as exc:
-        raise Rejected("corrupt", f"The image could not be decoded: {exc}") from exc
+        raise _decode_rejected(exc, "The image could not be decoded") from exc
     except Image.DecompressionBombWarning as exc:
         raise Rejected("decompression_bomb", f"Too many pixels to decode safely ({exc}).") from exc
-    if stored_fmt == "JPEG" and stored is data and max(width, height) <= size and mode in {"RGB", "L"}:
-        thumbnail = data  # already a small JPEG: it is its own thumbnail
-    else:
-        buf = io.BytesIO()
-        thumb.save(buf, "JPEG", quality=85)
-        thumbnail = buf.getvalue()
     return PreparedImage(
         sha256=hashlib.sha256(stored).hexdigest(),
         data=stored,
@@ -123,11 +208,17 @@ def _prepare_open(im: Image.Image, data: bytes) -> PreparedImage:
         width=width,
         height=height,
         thumbnail=thumbnail,
-        phash=to_signed(
-            phash64(np.asarray(thumb.convert("L").resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=2.0)))
-        ),
+        phash=phash,
         normalised="; ".join(reasons),
     )
+
+
+def _decode_rejected(exc: BaseException, what: str) -> Rejected:
+    """`truncated` when the bytes stop early (an interrupted download or copy), `corrupt` otherwise."""
+    text = str(exc)
+    if isinstance(exc, EOFError) or "truncated" in text.lower():
+        return Rejected("truncated", f"{what}: the file ends early (truncated download or copy?): {text}")
+    return Rejected("corrupt", f"{what}: {text}")
 
 
 def _check_size(width: int, height: int) -> None:

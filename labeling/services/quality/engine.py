@@ -23,6 +23,8 @@ STATUS_WEIGHT = {"new": 1.0, "active": 1.0, "probation": 0.5, "blocked": 0.0}
 BOX_AGREEMENT_TARGET = 0.75
 # Calibration corrects the target only once this many checked (gold / reviewed) items back it.
 CALIBRATION_MIN_CHECKED = 30
+# Key of the project-wide calibration row (all checked items), used where a category has too few of its own.
+PROJECT_KEY = "*"
 # "Proven on gold" (may finish an item alone): at least this many gold answers with a Wilson lower bound >= this.
 PROVEN_MIN_GOLD = 20
 PROVEN_GOLD_LOW = 0.8
@@ -60,7 +62,8 @@ class AnnotatorModels:
     temperature: float = 1.0  # calibration exponent on the votes' log-likelihoods (aggregation's temperature)
 
     def target_for(self, key: int | None, default: float) -> float:
-        return float(self.targets.get("" if key is None else str(key), default))
+        """The category's calibrated target, else the project-wide one ("*"), else `default`."""
+        return float(self.targets.get("" if key is None else str(key), self.targets.get(PROJECT_KEY, default)))
 
     def posterior(self, users: list[int], labels: list[int]) -> np.ndarray:
         index = {value: i for i, value in enumerate(self.classes)}
@@ -135,14 +138,17 @@ def effective_target(project: Project, calibration: CategoryCalibration | None) 
     return float(calibration.target)
 
 
-def calibrated_target(target: float, mean_confidence: float, accuracy: float) -> float:
-    """Error inflation = observed error / claimed error; the target's allowed error is divided by it.
+def target_grid(target: float) -> np.ndarray:
+    """Candidate stopping thresholds for calibration: from half the target's allowed error (a looser target, at
+    most twice the error) up to 0.9999, evenly spaced in log(error)."""
+    loosest = 1.0 - min(2.0 * (1.0 - target), 0.5)
+    return 1.0 - np.geomspace(1.0 - loosest, 1e-4, 33)
 
-    Clipped to [0.5, 10] so a small or lucky sample can neither loosen the target more than twofold nor make it
-    unreachable; the result stays within [0.5, 0.9999]."""
-    claimed_error = max(1.0 - mean_confidence, 1e-3)
-    inflation = float(np.clip((1.0 - accuracy) / claimed_error, 0.5, 10.0))
-    return float(np.clip(1.0 - (1.0 - target) / inflation, 0.5, 0.9999))
+
+def stop_error(wrong: int, events: int, claimed_error: float) -> float:
+    """Error rate of the stops, shrunk toward what the posteriors claimed by two pseudo-stops: a handful of stops
+    at a high threshold, all right, is no proof of anything, and neither is one wrong among three."""
+    return (wrong + 2.0 * claimed_error) / (events + 2.0)
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,7 @@ def decide(
     target: float,
     prior_accuracy: float,
     single_voter_proven: bool = False,
+    audit: bool = False,
 ) -> Decision:
     """done: top posterior >= target and >= min votes; review: max votes without that; else needs more votes.
 
@@ -173,14 +180,26 @@ def decide(
     (agreement.expected_extra_votes), within min..max, and priority 1 + confidence, so the assignment queue
     finishes items already close to certain before starting new ones."""
     confidence = float(posterior.max()) if posterior.size else 0.0
-    may_stop = n_votes >= 2 or single_voter_proven
+    may_stop = (n_votes >= 2 or single_voter_proven) and (not audit or n_votes >= max_votes)
     if n_votes >= min_votes and confidence >= target and may_stop:
         return Decision(Item.Status.DONE, max(n_votes, 1), 0.0)
     if n_votes >= max_votes:
         return Decision(Item.Status.REVIEW, n_votes, 0.0, Item.ReviewReason.MAX_VOTES)
     extra = int(expected_extra_votes(posterior[None, :], target, prior_accuracy, max_votes=max_votes)[0])
-    needed = min(max_votes, max(n_votes + 1, min_votes, n_votes + extra))
+    needed = max_votes if audit else min(max_votes, max(n_votes + 1, min_votes, n_votes + extra))
     return Decision(Item.Status.OPEN, needed, 1.0 + confidence)
+
+
+def is_audit_item(item_id: int, rate: float) -> bool:
+    """Whether the item is one of the project's audit items (a stable pseudo-random `rate` share of the ids).
+
+    Audit items collect max votes whatever their confidence, like the initial subset per synset that ImageNet
+    had voted on by at least ten people: their full-vote consensus is the reference against which calibration
+    checks whether stopping early at the target is honest (calibration.py). Chosen by a hash of the id, so no
+    path that creates items has to remember to mark them, and volunteers cannot tell them apart."""
+    if rate <= 0:
+        return False
+    return (int(item_id) * 2654435761) % 4294967296 < rate * 4294967296  # Knuth's multiplicative hash
 
 
 def proven_on_gold(gold_seen: int, gold_wilson_low: float | None) -> bool:

@@ -19,6 +19,7 @@ from labeling.services.quality.engine import (
     annotator_models,
     calibration_key,
     decide,
+    is_audit_item,
     posterior_json,
 )
 
@@ -119,6 +120,7 @@ def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = N
             target=models.target_for(calibration_key(project, item, item.label), float(project.confidence_target)),
             prior_accuracy=models.prior_accuracy,
             single_voter_proven=n == 1 and users[0] in models.proven,
+            audit=is_audit_item(item.pk, project.audit_rate),
         )
         item.status, item.needed_votes, item.priority = d.status, d.needed_votes, d.priority
         item.review_reason = d.review_reason

@@ -28,9 +28,11 @@ from labeling.services.quality import rules
 from labeling.services.quality.calibration import calibration_compute
 from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
+    PROJECT_KEY,
     STATUS_WEIGHT,
     decide,
     effective_target,
+    is_audit_item,
     posterior_json,
     proven_on_gold,
 )
@@ -299,6 +301,12 @@ def _compute(snap: Snapshot, method: str) -> Computed:
     prior_acc = float(np.clip(np.median(skill[busy]), 0.55, 0.9)) if busy.any() else DEFAULT_PRIOR_ACCURACY
     pooled = getattr(agg, "pooled_confusion", None)
     default = pooled if pooled is not None else symmetric_confusion(prior_acc, k)
+    n_active = np.bincount(a.item_pos, minlength=it["id"].size)
+    audited = np.flatnonzero(
+        np.fromiter((is_audit_item(i, project.audit_rate) for i in it["id"].tolist()), dtype=bool, count=it["id"].size)
+        & (n_active >= project.max_votes)
+        & ~np.isin(np.arange(it["id"].size), a.clamp)
+    )
     calib = calibration_compute(
         snap=snap,
         classes=classes,
@@ -307,9 +315,11 @@ def _compute(snap: Snapshot, method: str) -> Computed:
         codes=a.codes,
         confusion=confusion,
         priors=agg.class_priors,
-        clamp=(a.clamp, a.clamp_codes),
+        temperature=float(agg.temperature),
+        checked=(np.r_[a.clamp, audited], np.r_[a.clamp_codes, agg.labels[audited]]),
         labels=agg.labels,
         target=float(project.confidence_target),
+        min_votes=int(project.min_votes),
     )
     return Computed(
         classes=classes,
@@ -324,7 +334,7 @@ def _compute(snap: Snapshot, method: str) -> Computed:
         skill_interval=getattr(agg, "worker_skill_interval", None),
         evidence=getattr(agg, "worker_evidence", None),
         prior_acc=prior_acc,
-        n_active=np.bincount(a.item_pos, minlength=it["id"].size),
+        n_active=n_active,
         single_voter=_single_voter(a.item_pos, a.workers, a.users, int(it["id"].size)),
         calibration=calib,
     )
@@ -350,7 +360,8 @@ def _decisions(snap: Snapshot, out: Computed) -> list[tuple[int, dict]]:
             changes.append((p, fields))
             continue
         key = int(it["category"][p]) if project.task_type == Project.TaskType.VERIFY else fields["label"]
-        target = targets.get(key if key is not None and key >= 0 else None, float(project.confidence_target))
+        wide = targets.get(PROJECT_KEY, float(project.confidence_target))
+        target = targets.get(key if key is not None and key >= 0 else None, wide)
         d = decide(
             n_votes=n,
             posterior=agg.posteriors[p],
@@ -359,6 +370,7 @@ def _decisions(snap: Snapshot, out: Computed) -> list[tuple[int, dict]]:
             target=target,
             prior_accuracy=out.prior_acc,
             single_voter_proven=n == 1 and int(out.single_voter[p]) in proven,
+            audit=is_audit_item(int(it["id"][p]), project.audit_rate),
         )
         fields.update(status=d.status, needed_votes=d.needed_votes, priority=d.priority, review_reason=d.review_reason)
         changes.append((p, fields))

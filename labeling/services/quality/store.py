@@ -9,7 +9,7 @@ import numpy as np
 
 from labeling.models import AnnotatorScore, CategoryCalibration, Project, ProjectQualitySnapshot
 from labeling.services.quality import rules
-from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, STATUS_WEIGHT
+from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, PROJECT_KEY, STATUS_WEIGHT
 from labeling.services.quality.reaggregate import Computed
 
 SCORE_FIELDS = [
@@ -75,6 +75,8 @@ def scores_write(*, snap, out: Computed) -> list[int]:
 
 def calibration_write(*, project: Project, calibration: dict) -> None:
     for key, data in calibration.items():
+        if key == PROJECT_KEY:  # project-wide: only in the snapshot's targets (rows are per category)
+            continue
         CategoryCalibration.objects.update_or_create(
             project=project,
             category_id=key,

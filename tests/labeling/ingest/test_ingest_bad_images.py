@@ -40,10 +40,15 @@ def test_zero_byte_file_is_rejected_as_empty(run_folder):
     assert batch.rejected == 1 and "empty" in entry.message
 
 
-def test_truncated_jpeg_is_rejected_as_corrupt(run_folder):
-    data = jpeg_bytes(400, 300, seed=3)
-    _, entry = _single(run_folder, "cut.jpg", data[: len(data) // 2])
-    assert (entry.status, entry.reason_code) == (REJECTED, "corrupt")
+@pytest.mark.parametrize("size", [(400, 300), (64, 48)], ids=["large", "thumbnail-sized"])
+@pytest.mark.parametrize("fraction", [0.5, 0.99])
+def test_truncated_jpeg_is_rejected_as_truncated(run_folder, size, fraction):
+    """Issue 17, finding 8: a JPEG no larger than a thumbnail was decoded outside the guarded block, so its
+    truncation was reported as `internal_error`; a larger one only as `corrupt`."""
+    data = jpeg_bytes(*size, seed=3)
+    _, entry = _single(run_folder, "cut.jpg", data[: int(len(data) * fraction)])
+    assert (entry.status, entry.reason_code) == (REJECTED, "truncated"), entry.message
+    assert "ends early" in entry.message
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,8 @@ def test_project_pages_create_detail_settings_people(make_user, client):
     assert "owl" in page and 'href="/projects/birds/label/"' in page
     settings = {"settings-name": "Birds!", "settings-instructions": "Look closely", "settings-min_votes": 2,
                 "settings-max_votes": 1, "settings-confidence_target": 0.9, "settings-gold_rate": 0.1,
-                "settings-qualification_size": 0, "settings-visibility": "public"}  # fmt: skip
+                "settings-qualification_size": 0, "settings-stall_hours": 24, "settings-audit_rate": 0.05,
+                "settings-visibility": "public"}  # fmt: skip
     bad = client.post("/projects/birds/", settings)
     assert bad.status_code == 200 and "at least min votes" in bad.content.decode()
     client.post("/projects/birds/", {**settings, "settings-max_votes": 4})

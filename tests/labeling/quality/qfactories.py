@@ -39,8 +39,10 @@ def make_project(
     max_votes: int = 7,
     target: float = 0.95,
     seed0: int = 1000,
+    audit_rate: float = 0.0,
 ) -> tuple[Project, list[Item]]:
-    """A project with n_items items (verify: all of the first category), each on its own real JPEG."""
+    """A project with n_items items (verify: all of the first category), each on its own real JPEG. No audit
+    items unless asked (`audit_rate`): most tests look at when an item stops, and an audit item never stops early."""
     project = project_create(
         slug=slug,
         task_type=task_type,
@@ -49,6 +51,7 @@ def make_project(
         max_votes=max_votes,
         confidence_target=target,
         gold_rate=0.0,
+        audit_rate=audit_rate,
         categories=[{"name": c} for c in categories],
     )
     cat = Category.objects.filter(project=project).order_by("id").first()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0004_lease_practice'),
+        ('labeling', '0005_project_audit_rate'),
     ]
 
     operations = [
