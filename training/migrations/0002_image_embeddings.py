@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0005_transfer_review_reason'),
+        ('labeling', '0001_initial'),
         ('training', '0001_initial'),
     ]
 
