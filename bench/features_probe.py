@@ -54,6 +54,9 @@ def features(name: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]], n
 
 def main() -> None:
     name = sys.argv[1] if len(sys.argv) > 1 else "imagenette_224"
+    if not (SHARED / name / "manifest.csv").is_file():
+        print(json.dumps({"skipped": f"{SHARED / name} has no manifest.csv"}))
+        return
     x, y, rows, _ = features(name)
     split = np.array([r["split"] for r in rows])
     tr, te = split == "train", split != "train"

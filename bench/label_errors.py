@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
+    if not (ROOT.parent / "shared" / "data" / "images" / args.data / "manifest.csv").is_file():
+        print(json.dumps({"skipped": f"../shared/data/images/{args.data} not found"}))
+        return
     x, y, rows, _ = features(args.data)
     k = int(y.max()) + 1
     wnids = {int(r["label_index"]): r.get("wnid") or None for r in rows}
