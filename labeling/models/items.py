@@ -31,10 +31,11 @@ class Item(models.Model):
         NO_ANNOTATOR = "no_annotator", "no eligible annotator left"
         STALLED = "stalled", "waited too long for a vote"
         CURATOR = "curator", "sent by a researcher or reviewer"
+        MODEL_DISAGREES_CV = "model_disagrees_cv", "model disagrees (cross-validated)"  # training find_label_errors
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # Why the engine sent the item to review (status review); empty otherwise.
-    review_reason = models.CharField(max_length=16, choices=ReviewReason.choices, blank=True, default="", db_default="")
+    review_reason = models.CharField(max_length=32, choices=ReviewReason.choices, blank=True, default="", db_default="")
     votes_count = models.PositiveIntegerField(default=0)
     needed_votes = models.PositiveIntegerField(default=3)
     # Higher is served first among items with equally few votes (quality engine, active learning).

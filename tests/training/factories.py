@@ -3,12 +3,16 @@ capability writes them), with real PNG files in storage, for the Django-side tra
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from labeling.models import Category, DatasetVersion, DatasetVersionItem, Image, Item, Project
 from labeling.services.ingestion.storage import blob_store, original_name
 from tests.helpers.shapes import SHAPE_CLASSES, iter_shape_images
+
+IMAGENETTE = Path(__file__).resolve().parents[3] / "shared" / "data" / "images" / "imagenette_224"
 
 
 @dataclass
@@ -76,3 +80,44 @@ def shapes_version(
                 item.true_label = by_name[shape.label].pk  # for assertions only, not stored
                 setup.extra.append(item)
     return setup
+
+
+def photo_image(path: str) -> Image:
+    """An imagenette photo (manifest path) stored as an Image."""
+    data = (IMAGENETTE / path).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    name = blob_store(name=original_name(sha, "jpg"), data=data)
+    image, _ = Image.objects.get_or_create(sha256=sha, defaults={
+        "file": name, "width": 224, "height": 224, "format": "JPEG", "mode": "RGB", "size_bytes": len(data)})
+    return image
+
+
+def photo_version(
+    owner, per_class: int, *, offset: int = 0, slug: str = "nette"
+) -> tuple[DatasetVersion, list[DatasetVersionItem]]:
+    """A classify project over imagenette's 10 synsets (categories with WordNet ids) and a version of
+    `per_class` real photos per class (from the `offset`-th on), all done items. Needs ../shared."""
+    rows = list(csv.DictReader((IMAGENETTE / "manifest.csv").open()))
+    project = Project.objects.filter(slug=slug).first() or Project.objects.create(
+        name=slug.title(), slug=slug, task_type=Project.TaskType.CLASSIFY
+    )
+    project.owners.add(owner)
+    names = {}
+    for r in rows:
+        names.setdefault(int(r["label_index"]), (r["label"], r["wnid"]))
+    cats = [Category.objects.get_or_create(project=project, name=n, defaults={"wnid": w})[0]
+            for _, (n, w) in sorted(names.items())]  # fmt: skip
+    classes = [{"index": i, "category_id": c.pk, "name": c.name} for i, c in enumerate(cats)]
+    version = DatasetVersion.objects.create(project=project, number=1, classes=classes, items_count=0,
+                                            content_hash="0" * 64, seed=0)  # fmt: skip
+    out = []
+    for k in range(len(cats)):
+        for r in [r for r in rows if int(r["label_index"]) == k][offset : offset + per_class]:
+            image = photo_image(r["path"])
+            sha = image.sha256
+            Item.objects.create(project=project, image=image, status=Item.Status.DONE, label=cats[k].pk)
+            out.append(DatasetVersionItem.objects.create(
+                version=version, image=image, image_sha256=sha, cluster_id=image.pk, category=cats[k], class_index=k,
+                label_name=cats[k].name, split="train",
+            ))  # fmt: skip
+    return version, out

@@ -25,6 +25,11 @@ def test_start_run_and_see_curves(new_page, make_user):
     browser_login(page, "rita", "pw-rita-123")
     page.goto(f"/training/versions/{s.version.pk}/start/")
     assert page.input_value("[name=image_size]") == "32"
+    page.select_option("[name=architecture]", "efficientnet_lite0")
+    page.check("[name=pretrained]")  # the pretrained recipe: a probe, no fine-tune epochs by default
+    assert page.input_value("[name=probe_epochs]") == "60" and page.input_value("[name=epochs]") == "0"
+    page.uncheck("[name=pretrained]")
+    assert page.input_value("[name=epochs]") == "30"
     page.select_option("[name=architecture]", "resnet18")
     assert page.input_value("[name=image_size]") == "224"  # the JS refilled resnet18's defaults
     page.fill("[name=epochs]", "2")

@@ -51,6 +51,12 @@ def test_execute_trains_records_and_uploads(setup):
     assert run.final_metrics["classes"] == ["circle", "square", "triangle"]
     assert [r["class"] for r in run.final_metrics["per_class"]] == ["circle", "square", "triangle"]
     assert run.final_split == "test" and run.final_metrics["num_samples"] == s.version.rows.filter(split="test").count()
+    cm = run.final_metrics["confusion_matrix"]
+    wrong = sum(map(sum, cm)) - sum(cm[i][i] for i in range(len(cm)))
+    assert len(run.final_metrics["mistakes"]) == wrong  # the run page's gallery: images by id and sha256
+    test_images = dict(s.version.rows.filter(split="test").values_list("image_id", "image_sha256"))
+    for m in run.final_metrics["mistakes"]:
+        assert test_images[m["image"]] == m["sha256"] and m["true"] != m["predicted"]
     assert run.device_used == "cpu" and not run.lease_owner and run.lease_expires_at is None
     assert default_storage.exists(run.checkpoint) and run.checkpoint_size > 0
     with default_storage.open(run.checkpoint, "rb") as fh:

@@ -9,14 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.exceptions import ServiceError
 from annotate.roles import HasRole, Role
 from labeling.selectors.projects import project_for_researcher
 from training.ml.config import ARCHS
 from training.models import TrainingRun
 from training.selectors import run_epochs, run_for_researcher, runs_for_researcher, version_for_researcher
-from training.services import run_cancel, run_create
-from training.tasks import predict_run
+from training.services import run_cancel, run_create, run_predict_enqueue
 
 RESEARCHER = [HasRole.of(Role.RESEARCHER)]
 
@@ -52,6 +50,7 @@ class RunDetailOutput(RunOutput):
     resumed_from_epoch = serializers.IntegerField(allow_null=True)
     voter_accuracy = serializers.FloatField(allow_null=True)
     voter_checked = serializers.IntegerField()
+    weights = serializers.CharField(help_text="Which weights the run started from.")
     epochs = serializers.SerializerMethodField()
 
     def get_has_checkpoint(self, run: TrainingRun) -> bool:
@@ -76,7 +75,11 @@ class RunStartApi(APIView):
     class InputSerializer(serializers.Serializer):
         version = serializers.IntegerField(min_value=1)
         architecture = serializers.ChoiceField(choices=ARCHS, default="small_cnn")
-        epochs = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+        pretrained = serializers.BooleanField(default=False, help_text="Packaged ImageNet weights (efficientnet_lite0)")
+        probe_epochs = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+        epochs = serializers.IntegerField(
+            min_value=0, max_value=1000, required=False, help_text="With pretrained: fine-tune epochs (0: probe only)"
+        )
         batch_size = serializers.IntegerField(min_value=1, max_value=4096, required=False)
         lr = serializers.FloatField(min_value=1e-7, max_value=10, required=False)
         lr_schedule = serializers.ChoiceField(choices=["cosine", "step", "constant"], required=False)
@@ -135,11 +138,6 @@ class RunPredictApi(APIView):
         data.is_valid(raise_exception=True)
         key = data.validated_data.get("project") or run.version.project_id
         project = project_for_researcher(request.user, key)
-        if run.status != TrainingRun.Status.SUCCEEDED:
-            raise ServiceError(f"Run {run.pk} has no trained model yet (status {run.status}).", code="run_not_ready")
-        if project.pk != run.version.project_id:
-            raise ServiceError("This run was trained on another project's categories.", code="wrong_project")
-        vote = data.validated_data["vote"]
-        transaction.on_commit(lambda: predict_run.delay(run.pk, project.pk, vote))
+        run_predict_enqueue(run=run, project=project, vote=data.validated_data["vote"])
         body = {"run": run.pk, "project": project.slug, "queued": True}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)

@@ -5,6 +5,7 @@ Layout::
     ROOT/{train,val,test}/{class_name}/{file}
     ROOT/classes.json                       optional: list of class names, fixes the index order
     ROOT/manifest.jsonl | metadata.jsonl    optional: one JSON record per image, keyed by its relative path
+    ROOT/class_wnids.json                   optional: each class's WordNet id ("" when none), in index order
 
 The class list is `classes.json` when present, else the sorted union of class folders over all splits, so
 a class index means the same in every split even when a split lacks a class. Labels always come from the
@@ -52,6 +53,17 @@ def discover_classes(root: str | Path) -> list[str]:
     if not found:
         raise ValueError(f"no class folders under {root}/{{{','.join(SPLITS)}}}")
     return sorted(found)
+
+
+def read_class_wnids(root: str | Path, num_classes: int) -> list[str | None]:
+    """WordNet id per class index (None where unknown); all None without class_wnids.json."""
+    path = Path(root) / "class_wnids.json"
+    if not path.is_file():
+        return [None] * num_classes
+    wnids = json.loads(path.read_text())
+    if not isinstance(wnids, list) or len(wnids) != num_classes:
+        raise ValueError(f"{path} must list one WordNet id (or \"\") per class")
+    return [str(w) if w else None for w in wnids]
 
 
 def read_manifest(root: str | Path) -> dict[str, dict[str, Any]]:

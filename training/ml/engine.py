@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from training.ml.distributed import all_reduce_sum
-from training.ml.presets import normalize_batch
+from training.ml.presets import Norm, normalize_batch
 
 StopFn = Callable[[], bool]
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -44,6 +44,8 @@ class EvalStats:
     images: int
     seconds: float
     cancelled: bool = False
+    predicted: np.ndarray | None = None  # (n,) argmax per sample in loader order, with keep_predictions
+    confidence: np.ndarray | None = None  # (n,) its softmax probability
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[None]:
@@ -57,8 +59,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def to_device(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    return normalize_batch(images.to(device, non_blocking=True), channels_last=channels_last)
+def to_device(
+    images: torch.Tensor, device: torch.device, channels_last: bool, norm: Norm | None = None
+) -> torch.Tensor:
+    return normalize_batch(images.to(device, non_blocking=True), channels_last=channels_last, norm=norm)
 
 
 def train_one_epoch(
@@ -73,6 +77,7 @@ def train_one_epoch(
     channels_last: bool = False,
     should_stop: StopFn | None = None,
     max_batches: int | None = None,
+    norm: Norm | None = None,
 ) -> EpochStats:
     """One pass over `loader` (at most `max_batches`). Under DDP, `should_stop` must already agree across
     ranks (see distributed.any_rank), because every rank must run the same number of steps."""
@@ -93,7 +98,7 @@ def train_one_epoch(
             images, targets = next(batches)
         except StopIteration:
             break
-        images = to_device(images, device, channels_last)
+        images = to_device(images, device, channels_last, norm)
         targets = targets.to(device, non_blocking=True)
         with _autocast(device, amp_dtype):
             logits = model(images)
@@ -138,6 +143,8 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     should_stop: StopFn | None = None,
+    norm: Norm | None = None,
+    keep_predictions: bool = False,
 ) -> EvalStats:
     """Loss, accuracy, top-5 hits and the confusion matrix, summed over ranks (each rank sees its shard).
 
@@ -150,12 +157,13 @@ def evaluate(
     confusion = torch.zeros(num_classes * num_classes, device=device, dtype=torch.long)
     k = min(5, num_classes)
     cancelled = False
+    kept: list[torch.Tensor] = []
     start = time.perf_counter()
     for images, targets in loader:
         if should_stop is not None and should_stop():
             cancelled = True
             break
-        images = to_device(images, device, channels_last)
+        images = to_device(images, device, channels_last, norm)
         targets = targets.to(device, non_blocking=True)
         with _autocast(device, amp_dtype):
             logits = model(images)
@@ -163,12 +171,18 @@ def evaluate(
         loss_sum += criterion(logits, targets) * targets.shape[0]
         top5 += (logits.topk(k, dim=1).indices == targets[:, None]).any(dim=1).sum()
         confusion += torch.bincount(targets * num_classes + logits.argmax(dim=1), minlength=num_classes**2)
+        if keep_predictions:
+            kept.append(torch.softmax(logits, dim=1).max(dim=1))  # type: ignore[arg-type]
     _sync(device)
     seconds = time.perf_counter() - start
     confusion = all_reduce_sum(confusion)
     sums = all_reduce_sum(torch.stack([loss_sum, top5.float()]))
     cm = confusion.view(num_classes, num_classes).cpu().numpy().astype(np.int64)
     n = int(cm.sum())
+    predicted = confidence = None
+    if keep_predictions:
+        predicted = np.concatenate([m.indices.cpu().numpy() for m in kept]) if kept else np.zeros(0, np.int64)
+        confidence = np.concatenate([m.values.cpu().numpy() for m in kept]) if kept else np.zeros(0, np.float32)
     return EvalStats(
         loss=sums[0].item() / n if n else 0.0,
         accuracy=float(np.trace(cm) / n) if n else 0.0,
@@ -177,6 +191,8 @@ def evaluate(
         images=n,
         seconds=seconds,
         cancelled=cancelled,
+        predicted=predicted,
+        confidence=confidence,
     )
 
 
@@ -188,12 +204,13 @@ def predict_proba(
     *,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    norm: Norm | None = None,
 ) -> np.ndarray:
     """Softmax probabilities (n, K) float32 in loader order."""
     model.eval()
     out: list[np.ndarray] = []
     for images, _ in loader:
         with _autocast(device, amp_dtype):
-            logits = model(to_device(images, device, channels_last))
+            logits = model(to_device(images, device, channels_last, norm))
         out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)

@@ -1,7 +1,8 @@
-"""Model factory: torchvision's registry (`get_model`) plus a small CNN for thumbnails.
+"""Model factory over the one registry (config.ARCHITECTURES): torchvision's `get_model`, timm, a small CNN.
 
-Models are always built with `weights=None` (no downloads from a worker); pretrained weights come from a
-local file via `initial_weights`, read with `torch.load(weights_only=True)`.
+Models are always built with `weights=None` (no downloads from a worker); pretrained weights come from a pip
+package (`pretrained=True`, see pretrained.py) or a local file via `initial_weights`, read with
+`torch.load(weights_only=True)`.
 """
 
 from __future__ import annotations
@@ -14,19 +15,10 @@ from torch import nn
 from torchvision.models import get_model
 
 from training.ml.checkpoint import CheckpointError, load_state_dict_file
+from training.ml.config import ARCHITECTURES, ARCHS
+from training.ml.pretrained import pretrained_model
 
 log = logging.getLogger(__name__)
-
-TORCHVISION_ARCHS = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "efficientnet_b0",
-    "convnext_tiny",
-)
-
 
 def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
@@ -60,20 +52,30 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build_model(arch: str, num_classes: int, initial_weights: str | Path | None = None) -> nn.Module:
-    """A freshly initialised `arch` with a `num_classes` head, optionally warm-started from a local file.
+def build_model(
+    arch: str, num_classes: int, initial_weights: str | Path | None = None, *, pretrained: bool = False
+) -> nn.Module:
+    """A freshly initialised `arch` with a `num_classes` head, optionally warm-started from a local file or,
+    with `pretrained`, from the packaged ImageNet weights (a zero head the linear probe then fits).
 
     torchvision builders size the head themselves when given `num_classes` with `weights=None`
     (resnet `fc`, mobilenet/efficientnet/convnext `classifier[-1]`).
     """
     if num_classes < 1:
         raise ValueError("num_classes must be >= 1")
-    if arch == "small_cnn":
-        model: nn.Module = SmallCNN(num_classes)
-    elif arch in TORCHVISION_ARCHS:
+    spec = ARCHITECTURES.get(arch)
+    if spec is None:
+        raise ValueError(f"unknown arch {arch!r}; choose from {ARCHS}")
+    if pretrained:
+        model: nn.Module = pretrained_model(arch, num_classes)
+    elif spec.source == "local":
+        model = SmallCNN(num_classes)
+    elif spec.source == "torchvision":
         model = get_model(arch, weights=None, num_classes=num_classes)
     else:
-        raise ValueError(f"unknown arch {arch!r}; choose from {('small_cnn', *TORCHVISION_ARCHS)}")
+        import timm
+
+        model = timm.create_model(arch, pretrained=False, num_classes=num_classes)
     if initial_weights:
         load_initial_weights(model, initial_weights)
     return model

@@ -15,17 +15,32 @@ from torch import nn
 from training.ml.config import TrainConfig
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+def _param_groups(params: list[nn.Parameter], weight_decay: float, lr: float) -> list[dict[str, object]]:
     """No weight decay on norm layers and biases (1-D tensors), as torchvision's `--norm-weight-decay 0`."""
     decay, no_decay = [], []
-    for p in model.parameters():
+    for p in params:
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay, "lr": lr},
+        {"params": no_decay, "weight_decay": 0.0, "lr": lr},
+    ]
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = _param_groups(model, config.weight_decay)
+    """Pretrained runs fine-tune the backbone at lr * backbone_lr_scale (0: frozen) and the head at lr;
+    the head's groups come first, so param_groups[0]["lr"] is the head's (the one the history reports)."""
+    if config.pretrained:
+        head = {id(p) for p in model.get_classifier().parameters()}  # type: ignore[operator]
+        backbone = [p for p in model.parameters() if id(p) not in head]
+        if config.backbone_lr_scale == 0:
+            for p in backbone:
+                p.requires_grad_(False)
+        groups = _param_groups([p for p in model.parameters() if id(p) in head], config.weight_decay, config.lr)
+        if config.backbone_lr_scale > 0:
+            groups += _param_groups(backbone, config.weight_decay, config.lr * config.backbone_lr_scale)
+    else:
+        groups = _param_groups(list(model.parameters()), config.weight_decay, config.lr)
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0)
     if config.optimizer == "adamw":

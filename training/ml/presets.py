@@ -10,8 +10,10 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from training.ml.config import IMAGENET_MEAN, IMAGENET_STD
+
+Norm = tuple[tuple[float, float, float], tuple[float, float, float]]  # (mean, std) per channel
+IMAGENET_NORM: Norm = (IMAGENET_MEAN, IMAGENET_STD)
 
 
 def resize_size_for(image_size: int) -> int:
@@ -63,18 +65,20 @@ def eval_transforms(image_size: int) -> v2.Compose:
     )
 
 
-_NORM_CACHE: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+_NORM_CACHE: dict[tuple[str, Norm], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def normalize_batch(images: torch.Tensor, *, channels_last: bool = False) -> torch.Tensor:
+def normalize_batch(images: torch.Tensor, *, channels_last: bool = False, norm: Norm | None = None) -> torch.Tensor:
     """uint8 (N, 3, H, W) on any device -> float32 normalised batch on the same device.
 
-    Float tensors are taken to be already in [0, 1]. One fused multiply-add on the device.
+    `norm` is the architecture's (mean, std) (config.ArchSpec; ImageNet's by default). Float tensors are taken
+    to be already in [0, 1]. One fused multiply-add on the device.
     """
-    key = (str(images.device), torch.float32)
+    norm = norm or IMAGENET_NORM
+    key = (str(images.device), norm)
     if key not in _NORM_CACHE:
-        mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+        mean = torch.tensor(norm[0], device=images.device).view(1, 3, 1, 1)
+        std = torch.tensor(norm[1], device=images.device).view(1, 3, 1, 1)
         _NORM_CACHE[key] = (1.0 / std, -mean / std)
     scale, shift = _NORM_CACHE[key]
     x = images.float()

@@ -9,8 +9,10 @@ keeps the last completed epoch's checkpoint: the partial epoch is discarded, and
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
+import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,12 +36,14 @@ from training.ml.checkpoint import (
     save_checkpoint,
 )
 from training.ml.config import TrainConfig, amp_dtype, resolve_device
-from training.ml.datasets import ImagePaths, load_splits
+from training.ml.datasets import ImagePaths, load_splits, read_class_wnids
 from training.ml.engine import evaluate, predict_proba, train_one_epoch
 from training.ml.metrics import classification_report
 from training.ml.nets import build_model
 from training.ml.optim import build_optimizer, build_scheduler, sync_lr
-from training.ml.presets import decode_size_for, eval_transforms, train_transforms
+from training.ml.presets import Norm, decode_size_for, eval_transforms, train_transforms
+from training.ml.pretrained import imagenet_head_rows
+from training.ml.transfer import ProbeConfig, extract_features, fit_linear_probe, set_head
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +62,25 @@ class TrainResult:
     last_checkpoint: str | None
     classes: list[str]
     weights_digests: list[str] = field(default_factory=list)  # one per rank; all equal under DDP
+    # Misclassified final-split images, most confident first (single process only): the run page's gallery.
+    mistakes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def make_loader(
-    dataset: Dataset[Any], batch_size: int, sampler: Sampler[int], workers: int, device: torch.device
+    dataset: Dataset[Any],
+    batch_size: int,
+    sampler: Sampler[int],
+    workers: int,
+    device: torch.device,
+    seed: int = 0,
 ) -> DataLoader[Any]:
-    """DataLoader with the settings that keep a GPU fed: pinned memory on CUDA, persistent workers."""
+    """DataLoader with the settings that keep a GPU fed: pinned memory on CUDA, persistent workers.
+
+    Its own seeded generator fixes the workers' base seed (augmentation randomness) whatever else drew from
+    the global RNG before."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -75,7 +89,26 @@ def make_loader(
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
+        generator=torch.Generator().manual_seed(seed),
     )
+
+
+@contextlib.contextmanager
+def deterministic(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed python, numpy and torch; on CPU also ask torch for deterministic algorithms (cheap there: the
+    CPU kernels we use have deterministic versions). The global switch is restored on exit, so a worker
+    process that trains on CUDA afterwards is not slowed down. Results can still differ between machines
+    with other SIMD kernels or thread counts (float sums in another order): tests assert with margins."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    before = torch.are_deterministic_algorithms_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -97,8 +130,20 @@ def _fit(
 ) -> TrainResult:
     """The training run as seen by one rank (the whole run when world_size == 1)."""
     device = resolve_device(config.device, rank)
+    with deterministic(config.seed, device):
+        return _fit_seeded(rank, world_size, config, data_root, emit, stop, device)
+
+
+def _fit_seeded(
+    rank: int,
+    world_size: int,
+    config: TrainConfig,
+    data_root: str,
+    emit: EpochCallback | None,
+    stop: StopCallback | None,
+    device: torch.device,
+) -> TrainResult:
     is_main = rank == 0
-    torch.manual_seed(config.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
@@ -113,15 +158,18 @@ def _fit(
         raise ValueError(f"no training images under {data_root}/train")
 
     train_sampler = DistributedSampler(splits["train"], world_size, rank, shuffle=True, seed=config.seed)
-    train_loader = make_loader(splits["train"], config.batch_size, train_sampler, config.workers, device)
+    train_loader = make_loader(splits["train"], config.batch_size, train_sampler, config.workers, device, config.seed)
     val_loader = None
     if len(splits["val"]):
         val_sampler = dist_utils.ShardSampler(len(splits["val"]), rank, world_size)
-        val_loader = make_loader(splits["val"], config.batch_size, val_sampler, config.workers, device)
+        val_loader = make_loader(splits["val"], config.batch_size, val_sampler, config.workers, device, config.seed)
 
     ckpt_path = latest_checkpoint(config.checkpoint_dir) if config.resume else None
     state = load_checkpoint(ckpt_path, map_location=device) if ckpt_path else None
-    model = build_model(config.arch, len(classes), None if state else config.initial_weights).to(device)
+    fresh_pretrained = config.pretrained and state is None
+    model = build_model(
+        config.arch, len(classes), None if state else config.initial_weights, pretrained=fresh_pretrained
+    ).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config)
@@ -136,8 +184,6 @@ def _fit(
         del state
 
     net: nn.Module = model
-    if world_size > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def cancelled() -> bool:  # the same answer on every rank
         return dist_utils.any_rank(bool(stop and stop()))
@@ -145,9 +191,30 @@ def _fit(
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     best_acc = max((h["val_acc"] for h in history if h.get("val_acc") is not None), default=-1.0)
     status = "completed"
-    amp_kw = {"amp_dtype": dtype, "channels_last": config.channels_last}
+    norm: Norm = (config.spec.mean, config.spec.std)
+    amp_kw = {"amp_dtype": dtype, "channels_last": config.channels_last, "norm": norm}
 
-    for epoch in range(start_epoch, config.epochs):
+    if fresh_pretrained:  # stage 1: linear probe on cached features (the fine-tune below starts from its head)
+        init = imagenet_head_rows(config.arch, read_class_wnids(data_root, len(classes)))
+        probed = _probe(model, config, splits, len(classes), device, amp_kw, stop, emit if is_main else None, init)
+        if probed is None:
+            status = "cancelled"
+        else:
+            history = probed
+            start_epoch = len(history)
+            best_acc = max((h["val_acc"] for h in history if h.get("val_acc") is not None), default=-1.0)
+            if ckpt_dir is not None:
+                ckpt = build_state(
+                    model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, epoch=start_epoch,
+                    config=config.to_dict(), history=history, classes=classes,
+                )  # fmt: skip
+                save_checkpoint(ckpt, ckpt_dir / LAST_NAME, is_main=is_main)
+                save_checkpoint(ckpt, ckpt_dir / BEST_NAME, is_main=is_main)
+
+    if world_size > 1:  # after the probe: DDP broadcasts rank 0's parameters (the fitted head) when built
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    for epoch in range(start_epoch, config.total_epochs if status == "completed" else 0):
         train_sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         stats = train_one_epoch(
@@ -192,16 +259,19 @@ def _fit(
             emit(metrics)
 
     final_metrics, final_split = None, None
+    mistakes: list[dict[str, Any]] = []
     if status == "completed":
         final_split = "test" if len(splits["test"]) else ("val" if len(splits["val"]) else None)
         if final_split is not None:
             sampler = dist_utils.ShardSampler(len(splits[final_split]), rank, world_size)
-            loader = make_loader(splits[final_split], config.batch_size, sampler, config.workers, device)
-            res = evaluate(model, loader, criterion, device, len(classes), should_stop=stop, **amp_kw)
+            loader = make_loader(splits[final_split], config.batch_size, sampler, config.workers, device, config.seed)
+            res = evaluate(model, loader, criterion, device, len(classes), should_stop=stop,
+                           keep_predictions=world_size == 1, **amp_kw)  # fmt: skip
             if dist_utils.any_rank(res.cancelled):
                 status, final_split = "cancelled", None
             else:
                 final_metrics = {**classification_report(res.confusion, classes, res.top5_correct), "loss": res.loss}
+                mistakes = _mistakes(splits[final_split], res.predicted, res.confidence)
 
     def existing(name: str) -> str | None:
         return str(ckpt_dir / name) if ckpt_dir is not None and (ckpt_dir / name).is_file() else None
@@ -216,7 +286,77 @@ def _fit(
         last_checkpoint=existing(LAST_NAME),
         classes=classes,
         weights_digests=[weights_digest(model)],
+        mistakes=mistakes,
     )
+
+
+MAX_MISTAKES = 500
+
+
+def _mistakes(split: Any, predicted: np.ndarray | None, confidence: np.ndarray | None) -> list[dict[str, Any]]:
+    """[{"path" (relative to the data root), "true", "predicted", "confidence"}] for wrong predictions."""
+    if predicted is None or confidence is None:
+        return []
+    out = [
+        {"path": Path(path).relative_to(split.root).as_posix(), "true": int(target), "predicted": int(p),
+         "confidence": round(float(c), 4)}
+        for (path, target), p, c in zip(split.samples, predicted, confidence, strict=True)
+        if int(p) != int(target)
+    ]  # fmt: skip
+    out.sort(key=lambda m: -m["confidence"])
+    return out[:MAX_MISTAKES]
+
+
+# Classes that are ImageNet synsets start from the pretrained classifier's rows, already a good solution
+# (98.7 % on imagenette with no label at all): a 10x lower probe lr refines them without walking away
+# (1,000 crowd labels: 99.0 % at lr 1e-4 vs 98.3 % at 1e-3, and 97.3 % from a zero head; bench/RESULTS.md).
+IMAGENET_INIT_LR_SCALE = 0.1
+
+
+def _probe(
+    model: nn.Module,
+    config: TrainConfig,
+    splits: dict[str, Any],
+    num_classes: int,
+    device: torch.device,
+    amp_kw: dict[str, Any],
+    stop: StopCallback | None,
+    emit: EpochCallback | None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[dict[str, Any]] | None:
+    """Features of train (eval transforms: the probe sees each image once, unaugmented) and val, then
+    `probe_epochs` of softmax regression; the head goes into `model`. None when cancelled. Every rank computes
+    the same features of the whole split (the probe is cheap next to them, and DDP then starts in agreement)."""
+    feats = {}
+    for split in ("train", "val"):
+        ds = copy.copy(splits[split])
+        ds.transform = splits["test"].transform  # eval transforms
+        if not len(ds):
+            continue
+        loader = DataLoader(ds, batch_size=config.batch_size, num_workers=config.workers,
+                            pin_memory=device.type == "cuda")  # fmt: skip
+        f = extract_features(model, loader, device, should_stop=stop, **amp_kw)
+        if f.cancelled:
+            return None
+        feats[split] = f
+    train_f = feats["train"]
+    probe_cfg = ProbeConfig(
+        epochs=config.probe_epochs, lr=config.lr * (IMAGENET_INIT_LR_SCALE if init is not None else 1.0),
+        weight_decay=config.weight_decay, batch_size=config.batch_size, seed=config.seed,
+    )  # fmt: skip
+    val = (feats["val"].x, feats["val"].y) if "val" in feats else None
+    extract_seconds = sum(f.seconds for f in feats.values())
+
+    def on_epoch(row: dict[str, Any]) -> None:
+        if row["epoch"] == 1:  # the feature pass is part of the first probe epoch's cost
+            row["seconds"] += extract_seconds
+        row["stage"] = "probe"
+        if emit is not None:
+            emit(row)
+
+    probe = fit_linear_probe(train_f.x, train_f.y, num_classes, probe_cfg, val=val, on_epoch=on_epoch, init=init)
+    set_head(model, probe)
+    return probe.history
 
 
 def _restore(
@@ -320,7 +460,7 @@ def predict(
     config = TrainConfig.from_dict(state["config"])
     num_classes = len(state["classes"])
     dev = resolve_device(device)
-    model = build_model(config.arch, num_classes)
+    model = build_model(config.arch, num_classes)  # the checkpoint holds every weight: never the package's
     model.load_state_dict(state["model"])
     model.to(dev)
     if config.channels_last:
@@ -329,4 +469,7 @@ def predict(
         return np.zeros((0, num_classes), dtype=np.float32)
     dataset = ImagePaths(image_paths, eval_transforms(config.image_size), decode_size_for(config.image_size))
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, pin_memory=dev.type == "cuda")
-    return predict_proba(model, loader, dev, amp_dtype=amp_dtype(dev, config.amp), channels_last=config.channels_last)
+    return predict_proba(
+        model, loader, dev, amp_dtype=amp_dtype(dev, config.amp), channels_last=config.channels_last,
+        norm=(config.spec.mean, config.spec.std),
+    )

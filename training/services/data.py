@@ -1,6 +1,7 @@
 """Materialise a dataset version as an imagefolder tree on the worker's local disk.
 
-Layout: ROOT/{train,val,test}/<zero-padded class index>/<image id>.<ext> and ROOT/classes.json. Paths are
+Layout: ROOT/{train,val,test}/<zero-padded class index>/<image id>.<ext>, ROOT/classes.json and
+ROOT/class_wnids.json (WordNet ids, for the pretrained head's ImageNet rows). Paths are
 built from ids only (never from names a user typed). classes.json lists the *folder names* in index order,
 so `training.ml.datasets` maps folder i to class index i even when a split lacks a class; the human class
 names stay in `version.classes`. The tree is written to a temporary sibling and renamed into place, so a
@@ -17,7 +18,7 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 
 from annotate.exceptions import ServiceError
-from labeling.models import DatasetVersion, DatasetVersionItem
+from labeling.models import Category, DatasetVersion, DatasetVersionItem
 from labeling.services.exports.base import class_folder, image_extension
 
 COMPLETE_MARKER = ".complete"
@@ -26,6 +27,13 @@ _CHUNK = 1 << 20
 
 def version_class_names(version: DatasetVersion) -> list[str]:
     return [str(c["name"]) for c in sorted(version.classes, key=lambda c: int(c["index"]))]
+
+
+def version_class_wnids(version: DatasetVersion) -> list[str]:
+    """Each class's WordNet id ("" when its category has none), in class-index order."""
+    ordered = sorted(version.classes, key=lambda c: int(c["index"]))
+    wnids = dict(Category.objects.filter(pk__in=[c.get("category_id") for c in ordered]).values_list("pk", "wnid"))
+    return [wnids.get(c.get("category_id")) or "" for c in ordered]
 
 
 def version_materialise(*, version: DatasetVersion, root: Path) -> Path:
@@ -60,6 +68,7 @@ def version_materialise(*, version: DatasetVersion, root: Path) -> Path:
     folders = [class_folder(i, n_classes) for i in range(n_classes)]
     (tmp / "classes.json").write_text(json.dumps(folders))
     (tmp / "class_names.json").write_text(json.dumps(version_class_names(version), ensure_ascii=False))
+    (tmp / "class_wnids.json").write_text(json.dumps(version_class_wnids(version)))  # ImageNet classes: head init
     (tmp / COMPLETE_MARKER).write_text(str(count))
     shutil.rmtree(root, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)

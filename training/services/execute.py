@@ -146,6 +146,23 @@ def _named_metrics(metrics: dict[str, Any], names: list[str]) -> dict[str, Any]:
     return out
 
 
+MISTAKES_KEPT = 200
+
+
+def _mistake_images(mistakes: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    """The ml result's misclassified files -> images (the materialised file is named by image id)."""
+    from labeling.models import Image
+
+    rows = mistakes[:MISTAKES_KEPT]
+    ids = [int(Path(m["path"]).stem) for m in rows]
+    sha = dict(Image.objects.filter(pk__in=ids).values_list("pk", "sha256"))
+    return [
+        {"image": i, "sha256": sha.get(i, ""), "true": names[m["true"]], "predicted": names[m["predicted"]],
+         "confidence": m["confidence"]}
+        for i, m in zip(ids, rows, strict=True)
+    ]  # fmt: skip
+
+
 def _upload_checkpoint(run_id: int, path: Path) -> tuple[str, int]:
     name = f"checkpoints/run-{run_id}/final.pt"
     if default_storage.exists(name):  # a re-finalisation after a crash: same run, newer bytes win
@@ -199,6 +216,8 @@ def _finalise(ex: _Execution, run: TrainingRun, result: TrainResult) -> str:
         return "cancelled"
     names = version_class_names(run.version)
     metrics = _named_metrics(result.final_metrics, names) if result.final_metrics else None
+    if metrics is not None:
+        metrics["mistakes"] = _mistake_images(result.mistakes, names)
     checkpoint, size = _upload_checkpoint(run.pk, Path(result.last_checkpoint or run_dir(run.pk) / "ckpt" / LAST_NAME))
     ex.say("succeeded" + (f": {result.final_split} accuracy {metrics['accuracy']:.4f}" if metrics else ""))
     _finish(

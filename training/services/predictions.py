@@ -29,6 +29,7 @@ from training.ml.checkpoint import LAST_NAME
 from training.ml.run import predict
 from training.models import ModelPrediction, TrainingRun
 from training.services.conf import run_dir
+from training.services.runs import run_predict_check
 
 IMAGES_PER_BATCH = 512
 UNFINISHED = (Item.Status.OPEN, Item.Status.REVIEW)
@@ -106,10 +107,9 @@ def predictable_items(project: Project) -> list[dict[str, Any]]:
 def predictions_create(*, run: TrainingRun, project: Project, batch_size: int = 128, device: str = "auto") -> int:
     """Store the run's opinion on the project's unfinished and checked items; unvoted open items get
     priority = normalised entropy, so the assignment engine serves uncertain items first. Returns the count."""
-    if run.status != TrainingRun.Status.SUCCEEDED or not run.checkpoint:
-        raise ServiceError(f"Run {run.pk} has no trained model yet (status {run.status}).", code="run_not_ready")
-    if run.version.project_id != project.pk:
-        raise ServiceError("This run was trained on another project's categories.", code="wrong_project")
+    run_predict_check(run=run, project=project)
+    if not run.checkpoint:
+        raise ServiceError(f"Run {run.pk} has no checkpoint.", code="run_not_ready")
     labels = project_classes(project)
     verify = project.task_type == Project.TaskType.VERIFY
     if project.task_type == Project.TaskType.BOXES:

@@ -8,17 +8,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.exceptions import Conflict, ServiceError
-from labeling.models import DatasetVersion
-from training.ml.config import default_config_for
+from labeling.models import DatasetVersion, Project
+from training.ml.config import TrainConfig, default_config_for
 from training.models import TrainingRun
 
 # What a researcher may set; everything else (checkpoint_dir, resume, initial_weights: local paths) is ours.
 USER_FIELDS = frozenset({
     "epochs", "batch_size", "lr", "lr_schedule", "warmup_epochs", "lr_step_size", "lr_gamma", "weight_decay",
     "momentum", "optimizer", "image_size", "augmentation", "label_smoothing", "seed", "device", "workers",
-    "amp", "channels_last", "max_train_batches",
+    "amp", "channels_last", "max_train_batches", "pretrained", "probe_epochs", "backbone_lr_scale",
 })  # fmt: skip
-LIMITS = {"epochs": 1000, "batch_size": 4096, "workers": 16}
+LIMITS = {"epochs": 1000, "batch_size": 4096, "workers": 16, "probe_epochs": 1000}
 
 
 def run_config(*, architecture: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def run_create(
         architecture=architecture,
         config=config,
         device_requested=config["device"],
-        epochs_total=config["epochs"],
+        epochs_total=TrainConfig.from_dict(config).total_epochs,
     )
     if enqueue:
         run_enqueue(run=run)
@@ -67,6 +67,24 @@ def run_enqueue(*, run: TrainingRun, queue: str | None = None) -> None:
 
     options = {"queue": queue} if queue else {}
     transaction.on_commit(lambda: train_run.apply_async(args=[run.pk], **options))
+
+
+def run_predict_check(*, run: TrainingRun, project: Project) -> None:
+    """The rule for feeding a run back into labeling: a succeeded run, on its own project's categories."""
+    if run.status != TrainingRun.Status.SUCCEEDED:
+        raise ServiceError(f"Run {run.pk} has no trained model yet (status {run.status}).", code="run_not_ready")
+    if run.version.project_id != project.pk:
+        raise ServiceError("This run was trained on another project's categories.", code="wrong_project")
+
+
+def run_predict_enqueue(*, run: TrainingRun, project: Project, vote: bool = True) -> None:
+    """Predict the project's items with a succeeded run (priority, then the bounded vote), on `gpu` after
+    commit. The one place the HTML view and the API enqueue predictions (ServiceError when not allowed)."""
+    from training.tasks import predict_run
+
+    run_predict_check(run=run, project=project)
+    run_pk, project_pk = run.pk, project.pk
+    transaction.on_commit(lambda: predict_run.delay(run_pk, project_pk, vote))
 
 
 def run_cancel(*, run: TrainingRun) -> TrainingRun:

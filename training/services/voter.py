@@ -106,12 +106,23 @@ def model_voter_apply(
 def _apply(
     run: TrainingRun, project: Project, labels: list[int], conf: np.ndarray, max_weight: float
 ) -> tuple[int, int, int]:
-    uniform = np.full(len(labels), 1.0 / len(labels))
     preds = dict(
         ModelPrediction.objects.filter(
             run=run, item__project=project, item__status=Item.Status.OPEN, item__is_gold=False
         ).values_list("item_id", "label_probs")
     )
+    return model_votes_fold(project=project, labels=labels, preds=preds, conf=conf, max_weight=max_weight,
+                            source={"run": run.pk})  # fmt: skip
+
+
+def model_votes_fold(
+    *, project: Project, labels: list[int], preds: dict[int, dict[str, float]], conf: np.ndarray, max_weight: float,
+    source: dict[str, Any],
+) -> tuple[int, int, int]:  # fmt: skip
+    """Store each open, non-gold item's bounded model vote (`model_probs["vote"]`, tagged with `source`) and
+    re-decide the items that have human votes. `preds`: item id -> {label value: probability}. Returns
+    (considered, updated, done). Shared by trained runs and the zero-shot pretrained classifier."""
+    uniform = np.full(len(labels), 1.0 / len(labels))
     blocked = blocked_user_ids(project.pk)
     updated = done = 0
     with transaction.atomic():
@@ -120,7 +131,7 @@ def _apply(
             probs = np.array([preds[item.pk].get(str(label), 0.0) for label in labels], dtype=np.float64)
             vote = posterior_with_extra_voter(uniform, probs, conf, max_weight)
             item.model_probs = {
-                **(item.model_probs or {}), "run": run.pk, "vote": posterior_json(labels, vote),
+                **(item.model_probs or {}), **source, "vote": posterior_json(labels, vote),
                 "max_weight": round(max_weight, 6),
             }  # fmt: skip
             fields = ["model_probs", "updated_at"]

@@ -6,23 +6,37 @@ from typing import Any
 
 from django import forms
 
-from training.ml.config import ARCHS, AUGMENTATIONS, DEVICES, LR_SCHEDULES, default_config_for
+from training.ml.config import ARCHS, AUGMENTATIONS, DEVICES, LR_SCHEDULES, PRETRAINED_ARCHS, default_config_for
 
-FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "weight_decay", "image_size", "augmentation", "seed", "device")
+FIELDS = (
+    "pretrained", "probe_epochs", "epochs", "batch_size", "lr", "lr_schedule", "weight_decay", "image_size",
+    "augmentation", "seed", "device",
+)  # fmt: skip
 
 
 def arch_defaults() -> dict[str, dict[str, Any]]:
-    """{arch: {field: default}} for the form's JS, so changing the architecture refills sensible values."""
+    """{arch: {field: default}} for the form's JS, so changing the architecture (or ticking "pretrained")
+    refills sensible values; pretrained variants are keyed "<arch>+pretrained"."""
     out = {}
     for arch in ARCHS:
         cfg = default_config_for(arch).to_dict()
         out[arch] = {f: cfg[f] for f in FIELDS}
+        if arch in PRETRAINED_ARCHS:
+            cfg = default_config_for(arch, pretrained=True).to_dict()
+            out[f"{arch}+pretrained"] = {f: cfg[f] for f in FIELDS}
     return out
 
 
 class RunStartForm(forms.Form):
     architecture = forms.ChoiceField(choices=[(a, a) for a in ARCHS], initial="small_cnn")
-    epochs = forms.IntegerField(min_value=1, max_value=1000)
+    pretrained = forms.BooleanField(
+        required=False, help_text=f"ImageNet weights shipped in a pip package ({', '.join(PRETRAINED_ARCHS)})."
+    )
+    probe_epochs = forms.IntegerField(
+        min_value=0, max_value=1000, label="Linear-probe epochs", help_text="Pretrained: epochs of the new head on "
+        "cached features, before any fine-tuning.",
+    )  # fmt: skip
+    epochs = forms.IntegerField(min_value=0, max_value=1000, help_text="Pretrained: fine-tune epochs (0: probe only).")
     batch_size = forms.IntegerField(min_value=1, max_value=4096)
     lr = forms.FloatField(label="Learning rate", min_value=1e-7, max_value=10)
     lr_schedule = forms.ChoiceField(label="Schedule", choices=[(s, s) for s in LR_SCHEDULES])
@@ -31,6 +45,12 @@ class RunStartForm(forms.Form):
     augmentation = forms.ChoiceField(choices=[(a, a) for a in AUGMENTATIONS])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1)
     device = forms.ChoiceField(choices=[(d, d) for d in DEVICES], help_text="auto: CUDA when the worker has it.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("pretrained"):
+            data["probe_epochs"] = None  # only a pretrained run has a probe
+        return data
 
     def __init__(self, *args: Any, architecture: str = "small_cnn", **kwargs: Any) -> None:
         defaults = arch_defaults().get(architecture, arch_defaults()["small_cnn"])

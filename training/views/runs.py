@@ -15,12 +15,12 @@ from training.models import TrainingRun
 from training.selectors import (
     run_epochs,
     run_for_researcher,
+    run_mistake_gallery,
     runs_for_researcher,
     version_for_researcher,
     versions_for_researcher,
 )
-from training.services import run_cancel, run_create
-from training.tasks import predict_run
+from training.services import run_cancel, run_create, run_predict_enqueue
 from training.views.forms import FIELDS, RunStartForm, arch_defaults
 
 
@@ -79,6 +79,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "metrics": metrics,
         "initial": _run_json(run),
         "cpu_warning": run.device_used == "cpu",
+        "mistakes": run_mistake_gallery(run),
     }
     return render(request, "training/run_detail.html", context)
 
@@ -104,11 +105,11 @@ def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.RESEARCHER)
 def run_predict_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_for_researcher(request.user, pk)
-    if run.status != TrainingRun.Status.SUCCEEDED:
-        messages.error(request, "Only a finished run can predict.")
+    try:
+        run_predict_enqueue(run=run, project=run.version.project, vote=True)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
     else:
-        project_id = run.version.project_id
-        transaction.on_commit(lambda: predict_run.delay(run.pk, project_id, True))
         messages.success(request, "Predictions queued: uncertain items will be served first.")
     return redirect("training_detail", pk=pk)
 

@@ -56,6 +56,13 @@ def test_small_cnn_learns_shapes(trained: tuple[TrainResult, list[dict[str, Any]
     assert metrics["macro_f1"] >= 0.85 and metrics["top5"] is None
     assert metrics["classes"] == list(SHAPE_CLASSES) and np.asarray(metrics["confusion_matrix"]).sum() == 135
     assert Path(result.last_checkpoint or "").is_file() and Path(result.best_checkpoint or "").is_file()
+    cm = np.asarray(metrics["confusion_matrix"])
+    assert len(result.mistakes) == cm.sum() - np.trace(cm)  # the gallery holds exactly the off-diagonal images
+    for m in result.mistakes:
+        assert m["path"].startswith("test/") and m["true"] != m["predicted"]
+        assert SHAPE_CLASSES[m["true"]] == Path(m["path"]).parent.name
+    confidences = [m["confidence"] for m in result.mistakes]
+    assert confidences == sorted(confidences, reverse=True)
 
 
 def test_predict_probabilities(trained: tuple[TrainResult, list[dict[str, Any]]], shapes_root: Path) -> None:

@@ -1,4 +1,8 @@
-"""`manage.py train --version ID [--arch NAME] [--epochs N] [--batch-size B] [--lr X] [--wait | --foreground] [--json]`
+"""`manage.py train --version ID [--arch NAME] [--pretrained [--probe-epochs P]] [--epochs N] [--batch-size B] [--lr X]
+[--wait | --foreground] [--json]`
+
+--pretrained (efficientnet_lite0): the packaged ImageNet weights, a linear probe of P epochs on cached features,
+then N epochs of full fine-tuning (default 0: the probe alone, minutes on a CPU).
 
 --wait enqueues on the `gpu` queue and polls the database until a worker finishes the run; --foreground runs
 the same service (`run_execute`) in this process; neither: enqueue and return. With --json the last stdout
@@ -31,7 +35,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--version", dest="version_id", type=int, required=True, help="DatasetVersion id")
         parser.add_argument("--arch", default="small_cnn", choices=ARCHS)
-        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--pretrained", action="store_true", help="start from the packaged ImageNet weights")
+        parser.add_argument("--probe-epochs", type=int, help="--pretrained: linear-probe epochs on cached features")
+        parser.add_argument("--epochs", type=int, help="training epochs (--pretrained: fine-tune epochs, may be 0)")
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--lr", type=float)
         parser.add_argument("--image-size", type=int)
@@ -48,8 +54,10 @@ class Command(BaseCommand):
         if version is None:
             raise CommandError(f"No dataset version {opts['version_id']}.")
         names = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "image_size": "image_size",
-                 "workers": "workers", "device": "device"}  # fmt: skip
+                 "workers": "workers", "device": "device", "probe_epochs": "probe_epochs"}  # fmt: skip
         overrides = {key: opts[opt] for opt, key in names.items() if opts.get(opt) is not None}
+        if opts["pretrained"]:
+            overrides["pretrained"] = True
         try:
             with transaction.atomic():
                 run = run_create(version=version, architecture=opts["arch"], overrides=overrides,

@@ -1,0 +1,111 @@
+"""Label-error detection on a dataset version: K-fold out-of-sample probabilities from pretrained features,
+ranked by confident learning (training.ml.label_errors), suspects sent to the review queue.
+
+Reads a snapshot (features and the version's rows), computes outside any transaction, then flags in one
+transaction, re-reading the items under lock: an item sent to review gets review_reason
+"model_disagrees_cv" and the model's suggestion in `model_probs["label_error"]` (reviewers see model opinions,
+volunteers never do). Gold items are never touched; an item already in review keeps its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.exceptions import ServiceError
+from labeling.models import DatasetVersion, DatasetVersionItem, Item
+from training.ml.label_errors import DEFAULT_THRESHOLD, rank_label_errors
+from training.ml.pretrained import imagenet_head_rows
+from training.ml.transfer import cv_probe_config, out_of_fold_proba
+from training.services.data import version_class_names
+from training.services.features import ARCH, version_features
+
+FLAGGABLE = (Item.Status.DONE, Item.Status.ACCEPTED, Item.Status.OPEN)
+
+
+@dataclass
+class LabelErrorItem:
+    item: int | None
+    sha256: str
+    label: str
+    suggested: str
+    score: float
+
+
+@dataclass
+class LabelErrorReport:
+    version: int
+    checked: int
+    suspected: int
+    items: list[LabelErrorItem] = field(default_factory=list)
+    flagged: int = 0  # items sent to the review queue by this call
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def label_errors_find(
+    *, version: DatasetVersion, folds: int = 5, threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
+    flag: bool = True, device: str = "auto",
+) -> LabelErrorReport:  # fmt: skip
+    """Rank the version's likely label errors (most likely first) and, with `flag`, send them to review."""
+    if folds < 2:
+        raise ServiceError("folds must be at least 2.", code="invalid_folds")
+    feats = version_features(version=version, device=device)
+    counts = [int((feats.labels == k).sum()) for k in range(feats.num_classes)]
+    if min((c for c in counts if c), default=0) < folds:
+        raise ServiceError(f"Every class needs at least {folds} images for {folds}-fold cross-validation.",
+                           code="too_few_images")  # fmt: skip
+    init = imagenet_head_rows(ARCH, feats.wnids)
+    oof = out_of_fold_proba(feats.x, feats.labels, feats.num_classes, folds, cv_probe_config(init is not None, seed),
+                            init=init)  # fmt: skip
+    suspects = rank_label_errors(feats.labels, oof, threshold)
+    names = version_class_names(version)
+    suspect_images = [int(feats.image_ids[s.index]) for s in suspects]
+    sha = dict(
+        DatasetVersionItem.objects.filter(version=version, image_id__in=suspect_images).values_list(
+            "image_id", "image_sha256"
+        )
+    )
+    items = _items_by_image(version, suspect_images)
+    report = LabelErrorReport(version=version.pk, checked=len(feats.labels), suspected=len(suspects))
+    for s, image_id in zip(suspects, suspect_images, strict=True):
+        ids = items.get(image_id, [])
+        report.items.append(LabelErrorItem(ids[0] if ids else None, sha.get(image_id, ""), names[s.label],
+                                           names[s.suggested], s.score))  # fmt: skip
+    if flag and suspects:
+        report.flagged = _flag(version, suspects, suspect_images, items, folds)
+    return report
+
+
+def _items_by_image(version: DatasetVersion, image_ids: list[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    rows = Item.objects.filter(project_id=version.project_id, image_id__in=image_ids, is_gold=False).order_by("id")
+    for item_id, image_id in rows.values_list("id", "image_id"):
+        out.setdefault(image_id, []).append(item_id)
+    return out
+
+
+def _flag(version: DatasetVersion, suspects: list[Any], image_ids: list[int], items: dict[int, list[int]],
+          folds: int) -> int:  # fmt: skip
+    """Send the suspects' (non-gold) items to review with reason model_disagrees_cv; returns how many."""
+    cats = {int(c["index"]): c.get("category_id") for c in version.classes}
+    note = {
+        image_id: {"suggested": cats.get(s.suggested), "given": cats.get(s.label), "score": s.score, "folds": folds,
+                   "version": version.pk}
+        for s, image_id in zip(suspects, image_ids, strict=True)
+    }  # fmt: skip
+    by_item = {item_id: image_id for image_id, ids in items.items() for item_id in ids}
+    flagged = 0
+    with transaction.atomic():
+        locked = Item.objects.select_for_update().filter(pk__in=list(by_item), is_gold=False, status__in=FLAGGABLE)
+        for item in locked.order_by("id"):
+            item.model_probs = {**(item.model_probs or {}), "label_error": note[by_item[item.pk]]}
+            item.status, item.review_reason = Item.Status.REVIEW, Item.ReviewReason.MODEL_DISAGREES_CV
+            item.updated_at = timezone.now()
+            item.save(update_fields=["model_probs", "status", "review_reason", "updated_at"])
+            flagged += 1
+    return flagged

@@ -1,0 +1,148 @@
+"""Zero-shot help for ImageNet categories: the packaged pretrained classifier as a bounded, gold-calibrated voter
+from the first minute, before any crowd label or training run.
+
+A category whose WordNet id is one of the 1,000 ImageNet-1k synsets gets the pretrained classifier's probability
+of that synset (ImageNet itself had people verify search-engine candidates per synset; here the model
+pre-screens them):
+* verify items ("is this a <synset>?"): P(yes) = the 1000-way softmax's probability of the item's synset;
+* classify projects: the softmax restricted to the project's synsets and renormalised -- only when *every*
+  category is a synset (a category the classifier has never heard of would get probability 0); other projects
+  use a fine-tuned run (`train --pretrained`, whose head starts from the same rows) once crowd labels exist.
+The voter is measured on checked items (gold answers, reviewer-accepted labels) and summarised as one accuracy
+(training.ml.calibration: symmetric confusion, vote bound = log-odds of the Wilson lower bound, capped at
+log 99), then folded into open items exactly like a trained run's vote (voter.model_votes_fold): never on
+gold items, stored in `model_probs["vote"]` for the online update, shown to reviewers, never to volunteers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from django.db import transaction
+from django.utils import timezone
+from torch.utils.data import DataLoader
+
+from annotate.exceptions import ServiceError
+from labeling.models import Item, Project
+from labeling.services.quality.engine import project_classes
+from training.ml.calibration import calibrate_voter
+from training.ml.config import ARCHITECTURES, resolve_device
+from training.ml.datasets import ImagePaths
+from training.ml.engine import predict_proba
+from training.ml.presets import decode_size_for, eval_transforms
+from training.ml.pretrained import imagenet_index, pretrained_imagenet_model
+from training.services.predictions import _local_images, label_distribution, predictable_items
+from training.services.voter import MIN_CHECKED, model_votes_fold
+
+ARCH = "efficientnet_lite0"
+SOURCE = f"zero-shot {ARCH} (ImageNet-1k)"
+
+
+@dataclass
+class ZeroShotReport:
+    categories: int  # categories that are ImageNet synsets
+    predicted: int  # items given an opinion
+    checked: int  # gold / accepted items it was measured on
+    accuracy: float | None
+    max_weight: float | None
+    considered: int = 0
+    updated: int = 0
+    done: int = 0
+    voter_error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _synsets(project: Project) -> tuple[list[int], list[int]]:
+    """(category ids, ImageNet indices) of the project's categories that are ImageNet-1k synsets."""
+    cats = list(project.categories.order_by("id").values_list("id", "wnid"))
+    index = imagenet_index([w or None for _, w in cats])
+    pairs = [(c, i) for (c, _), i in zip(cats, index, strict=True) if i is not None]
+    if not pairs:
+        raise ServiceError("No category of this project is an ImageNet-1k synset (WordNet id).", code="no_imagenet")
+    if project.task_type == Project.TaskType.CLASSIFY and len(pairs) != len(cats):
+        raise ServiceError("Zero-shot votes on a classify project need every category to be an ImageNet-1k synset; "
+                           "train a pretrained run on crowd labels instead.", code="not_all_imagenet")  # fmt: skip
+    return [c for c, _ in pairs], [i for _, i in pairs]
+
+
+def _imagenet_probs(files: dict[int, str], device: str, batch_size: int) -> dict[int, np.ndarray]:
+    """image id -> 1000-way softmax of the packaged classifier."""
+    spec = ARCHITECTURES[ARCH]
+    dev = resolve_device(device)
+    model = pretrained_imagenet_model(ARCH).to(dev)
+    ids = list(files)
+    out: dict[int, np.ndarray] = {}
+    with _local_images(files) as paths, torch.inference_mode():
+        dataset = ImagePaths([paths[i] for i in ids], eval_transforms(224), decode_size_for(224))
+        probs = predict_proba(model, DataLoader(dataset, batch_size=batch_size), dev, norm=(spec.mean, spec.std))
+    for image_id, p in zip(ids, probs, strict=True):
+        out[image_id] = p
+    return out
+
+
+def zero_shot_apply(
+    *, project: Project, device: str = "auto", batch_size: int = 64, min_checked: int = MIN_CHECKED
+) -> ZeroShotReport:
+    """Give every unfinished and checked item the pretrained classifier's opinion, measure it on the checked
+    ones, and (with at least `min_checked` of them) fold its bounded vote into the open items."""
+    if project.task_type == Project.TaskType.BOXES:
+        raise ServiceError("The model votes on verify and classify projects only.", code="unsupported_task")
+    cats, index = _synsets(project)
+    verify = project.task_type == Project.TaskType.VERIFY
+    labels = project_classes(project)
+    items = [it for it in predictable_items(project) if not verify or it["category_id"] in cats]
+    files = {it["image_id"]: it["image__file"] for it in items}
+    p1000 = _imagenet_probs(files, device, batch_size) if files else {}
+    dists: dict[int, np.ndarray] = {}
+    for it in items:
+        p = p1000[it["image_id"]][index].astype(np.float64)
+        if not verify:
+            p = p / max(p.sum(), 1e-12)
+        dist = label_distribution(p, it, labels, cats, verify)
+        if dist is not None:
+            dists[it["id"]] = dist
+    checked = _write_opinions(dists, labels)
+    report = ZeroShotReport(len(cats), len(dists), len(checked[0]), None, None)
+    if len(checked[0]) < min_checked:
+        report.voter_error = (f"Only {len(checked[0])} gold or reviewed items have a zero-shot opinion; at least "
+                              f"{min_checked} are needed to measure it before it may vote.")  # fmt: skip
+        return report
+    truth, pred = checked
+    cal = calibrate_voter(np.asarray(truth), np.asarray(pred), len(labels))
+    report.accuracy, report.max_weight = round(float(np.mean(np.asarray(truth) == np.asarray(pred))), 6), cal.max_weight
+    open_ids = set(Item.objects.filter(pk__in=list(dists), status=Item.Status.OPEN, is_gold=False)
+                   .values_list("pk", flat=True))  # fmt: skip
+    preds = {i: {str(lb): float(v) for lb, v in zip(labels, dists[i], strict=True)} for i in open_ids}
+    report.considered, report.updated, report.done = model_votes_fold(
+        project=project, labels=labels, preds=preds, conf=cal.confusion, max_weight=cal.max_weight,
+        source={"source": SOURCE},
+    )  # fmt: skip
+    return report
+
+
+def _write_opinions(dists: dict[int, np.ndarray], labels: list[int]) -> tuple[list[int], list[int]]:
+    """Store `model_probs` (labels, predicted, source) on every item; returns (truth, predicted) label indices
+    of the checked items (gold answers, accepted labels)."""
+    index = {lb: i for i, lb in enumerate(labels)}
+    truth: list[int] = []
+    pred: list[int] = []
+    with transaction.atomic():
+        for item in Item.objects.select_for_update().filter(pk__in=list(dists)).order_by("id"):
+            dist = dists[item.pk]
+            best = int(dist.argmax())
+            item.model_probs = {
+                "source": SOURCE, "labels": {str(lb): round(float(v), 6) for lb, v in zip(labels, dist, strict=True)},
+                "predicted": labels[best],
+            }  # fmt: skip
+            item.updated_at = timezone.now()
+            item.save(update_fields=["model_probs", "updated_at"])
+            known = item.gold_label if item.is_gold else (item.label if item.status == Item.Status.ACCEPTED else None)
+            if known in index:
+                truth.append(index[known])
+                pred.append(best)
+    return truth, pred
