@@ -46,6 +46,46 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
     return updated
 
 
+def bulk_insert_returning(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str],
+                          returning: str) -> list[tuple]:  # fmt: skip
+    """`INSERT … VALUES … ON CONFLICT DO NOTHING RETURNING pk, <returning>` in one statement (PostgreSQL).
+
+    A row that would break a unique constraint is skipped and not returned, so the caller sees exactly which
+    rows went in (by `returning`, a unique field) without a savepoint per row. Like bulk_create, no signals;
+    set auto_now_add fields yourself. Elsewhere, one savepointed insert per row does the same.
+    """
+    if not objs:
+        return []
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    key = meta.get_field(returning)
+    if connection.vendor != "postgresql":
+        from django.db import IntegrityError, transaction
+
+        rows = []
+        for obj in objs:
+            try:
+                with transaction.atomic():
+                    obj.save(force_insert=True)
+            except IntegrityError:
+                continue
+            rows.append((obj.pk, getattr(obj, key.attname)))
+        return rows
+    quote = connection.ops.quote_name
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    params: list[object] = []
+    for obj in objs:
+        params.extend(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "  # noqa: S608
+        f"VALUES {', '.join([placeholders] * len(objs))} ON CONFLICT DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}, {quote(key.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(pk, key.to_python(value)) for pk, value in cursor.fetchall()]
+
+
 def _value_type(field: models.Field) -> str:
     """The VALUES column type: the column's own, except text for varchar(n), because an explicit cast to
     varchar(n) silently truncates, while assigning text to the column refuses an over-long value."""

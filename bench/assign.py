@@ -1,6 +1,7 @@
 """Benchmark of the assignment engine over HTTP: gunicorn + PostgreSQL, N concurrent simulated volunteers.
 
     DATABASE_URL=postgres://... .venv/bin/python bench/assign.py [--items 100000] [--volunteers 32] [--seconds 60]
+        [--json]
 
 Creates a throw-away database `<db>_assignbench` (tables from the models, no migrations), seeds a verify
 project with --items items (10 categories, 3 votes each, 5 % gold) by SQL, starts gunicorn on 127.0.0.1,
@@ -10,12 +11,21 @@ query), GET next (a 16-item grid), POST the 16 answers in one batch; token auth.
 Reports throughput and p50/p99 latency of next and submit as ratios to the baseline measured in the same run
 (target p99 ratio <= 3), and double assignments (target 0): a (user, item) lease granted twice, an item
 granted to more users than it needs, or an item with more answers than it needs.
+Before the load, a --baseline-seconds phase has every volunteer call only /api/me/ (baseline_rps: what the
+server answers when the work is trivial, to tell a slow machine from a slow code path on a shared box). After
+it, one more volunteer's round runs in-process to count the SQL statements per answer (queries_per_answer:
+next + submit of a 16-grid, view and authentication included, divided by 16).
+With --json the last stdout line is {"items", "answers_per_s", "baseline_rps", "next_p50_ratio",
+"next_p99_ratio", "submit_p50_ratio", "submit_p99_ratio", "queries_per_answer", "double_assignments"}
+(ratios to /api/me/ in the same run; double_assignments is the sum of the three integrity counts).
+--items 1000000 seeds in a few minutes (set-based SQL).
 A benchmark reports; its exit status is 0 whatever the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -74,9 +84,9 @@ def seed(n_items: int, n_volunteers: int) -> tuple[str, list[str]]:
         )
         cur.execute(
             "INSERT INTO labeling_item (project_id, image_id, category_id, status, votes_count, needed_votes, priority,"
-            " is_gold, gold_label, created_at, updated_at) "
+            " is_gold, gold_label, review_reason, created_at, updated_at) "
             "SELECT %s, id, (%s::bigint[])[1 + id %% 10], 'open', 0, %s, 0, id %% 20 = 0,"
-            " CASE WHEN id %% 20 = 0 THEN 1 END, now(), now() FROM labeling_image",
+            " CASE WHEN id %% 20 = 0 THEN 1 END, '', now(), now() FROM labeling_image",
             [project.id, cats, VOTES],
         )
         cur.execute("ANALYZE")
@@ -175,6 +185,55 @@ def run_load(base: str, slug: str, tokens: list[str], seconds: float, max_rounds
     return {"lat": lat, "grants": grants, "failures": failures, "wall": time.perf_counter() - started}
 
 
+def baseline_phase(base: str, tokens: list[str], seconds: float) -> float:
+    """Requests per second on /api/me/ alone, every volunteer looping."""
+    if seconds <= 0:
+        return float("nan")
+    done = Counter()
+    end = time.monotonic() + seconds
+
+    def loop(index: int, token: str) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token}"
+        while time.monotonic() < end:
+            done[index] += session.get(f"{base}/api/me/", timeout=120).status_code == 200
+
+    threads = [threading.Thread(target=loop, args=(i, t)) for i, t in enumerate(tokens)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done.values()) / (time.perf_counter() - started)
+
+
+def queries_per_answer(slug: str) -> float:
+    """One fresh volunteer's next + submit of a grid, in-process through the API views, statements counted."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from annotate.roles import Role, role_assign
+
+    user = get_user_model().objects.create_user(username="bench-counted", password=None)
+    role_assign(user=user, role=Role.VOLUNTEER)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    def one_round() -> int:
+        items = client.get(f"/api/projects/{slug}/next", {"n": GRID}).json()["items"]
+        answers = [{"item_id": i["id"], "submission_id": str(uuid.uuid4()), "answer": {"label": 1}} for i in items]
+        client.post(f"/api/projects/{slug}/answers", {"answers": answers}, format="json")
+        return len(answers)
+
+    one_round()  # the first grid may be qualification gold and creates the score row: not counted
+    with CaptureQueriesContext(connection) as ctx:
+        answered = one_round()
+    return len(ctx) / max(answered, 1)
+
+
 def double_assignments(grants: list[tuple[int, int]]) -> dict:
     from django.db import connection
 
@@ -205,6 +264,8 @@ def main() -> None:
     parser.add_argument("--max-rounds", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--baseline-seconds", type=float, default=5)
+    parser.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     args = parser.parse_args()
     django.setup()
     from django.db import connection
@@ -223,8 +284,15 @@ def main() -> None:
         server = start_server(db_name, port, args.workers, args.threads)
         base = f"http://127.0.0.1:{port}"
         warm_up(base, tokens[0], args.workers)
+        baseline_rps = baseline_phase(base, tokens, args.baseline_seconds)
         result = run_load(base, slug, tokens, args.seconds, args.max_rounds)
-        report(result, args)
+        summary = report(result, args, baseline_rps)
+        summary["queries_per_answer"] = round(queries_per_answer(slug), 2)
+        print(f"queries per answer (next + submit of a {GRID}-grid, in-process): {summary['queries_per_answer']}")
+        if args.json:
+            keys = ["items", "answers_per_s", "baseline_rps", "next_p50_ratio", "next_p99_ratio", "submit_p50_ratio",
+                    "submit_p99_ratio", "queries_per_answer", "double_assignments"]  # fmt: skip
+            print(json.dumps({key: summary[key] for key in keys}))
     finally:
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -235,7 +303,7 @@ def main() -> None:
         connection.creation.destroy_test_db(db_name, verbosity=0)
 
 
-def report(result: dict, args: argparse.Namespace) -> None:
+def report(result: dict, args: argparse.Namespace, baseline_rps: float) -> dict:
     lat, wall = result["lat"], result["wall"]
     rounds = len(lat["next"])
     answers = rounds * GRID
@@ -245,13 +313,20 @@ def report(result: dict, args: argparse.Namespace) -> None:
     print(f"throughput: {answers / wall:.1f} answers/s, {rounds / wall:.2f} grids/s, "
           f"{3 * rounds / wall:.1f} requests/s")  # fmt: skip
     print(f"baseline /api/me/: p50 {base50 * 1000:.1f} ms, p99 {base99 * 1000:.1f} ms")
+    summary = {"items": args.items, "answers_per_s": round(answers / wall, 1), "baseline_rps": round(baseline_rps, 1)}
+    print(f"baseline phase: {baseline_rps:.1f} requests/s on /api/me/ alone")
     for name in ("next", "submit"):
         p50, p99 = pct(lat[name], 0.5), pct(lat[name], 0.99)
+        summary[f"{name}_p50_ratio"] = round(p50 / base50, 2)
+        summary[f"{name}_p99_ratio"] = round(p99 / base99, 2)
         mean = statistics.fmean(lat[name]) * 1000 if lat[name] else float("nan")
         print(f"{name:>6}: p50 {p50 * 1000:.1f} ms ({p50 / base50:.2f}x baseline), "
               f"p99 {p99 * 1000:.1f} ms ({p99 / base99:.2f}x baseline), mean {mean:.1f} ms")  # fmt: skip
-    print(f"double assignments: {double_assignments(result['grants'])}")
+    doubles = double_assignments(result["grants"])
+    print(f"double assignments: {doubles}")
     print(f"failures: {dict(result['failures']) or 0}")
+    summary["double_assignments"] = sum(doubles.values())
+    return summary
 
 
 if __name__ == "__main__":

@@ -70,6 +70,23 @@ class Item(models.Model):
         indexes = [
             models.Index(fields=["project", "status", "votes_count", "-priority", "id"], name="item_queue_idx"),
             models.Index(fields=["project", "is_gold"], name="item_gold_idx"),
+            # next_items walks these in queue order and stops after a grid's worth of rows, whatever the project
+            # size (assignment.md, "Queries"): open regular work and gold, per category (verify grids) or not.
+            models.Index(
+                fields=["project", "category", "votes_count", "-priority", "id"],
+                condition=models.Q(status="open", is_gold=False),
+                name="item_open_category_idx",
+            ),
+            models.Index(
+                fields=["project", "category", "votes_count", "-priority", "id"],
+                condition=models.Q(is_gold=True),
+                name="item_gold_category_idx",
+            ),
+            models.Index(
+                fields=["project", "votes_count", "-priority", "id"],
+                condition=models.Q(is_gold=True),
+                name="item_gold_queue_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 """The quality engine (design: quality.md), one module per concern:
 
 * engine.py       the label space, the snapshot's annotator models, the done / needs-more / review decision
-* online.py       item_after_vote: the online update inside a vote's transaction
+* online.py       item_after_vote: the online update inside a vote's transaction (and its batch half for N votes)
 * reaggregate.py  project_reaggregate: the periodic full re-aggregation (read / compute / write), store.py its writes
 * calibration.py  per-category calibration against gold and reviewed items
 * rules.py        annotator status rules; overrides.py a person's block / unblock / status decision

@@ -30,11 +30,14 @@ PROVEN_MIN_GOLD = 20
 PROVEN_GOLD_LOW = 0.8
 
 
-def project_classes(project: Project, labels_seen: object = ()) -> list[int]:
-    """Label values in class-index order: verify [0, 1]; classify the category ids, then -1 (none) if used."""
+def project_classes(project: Project, labels_seen: object = (), *, category_ids: list[int] | None = None) -> list[int]:
+    """Label values in class-index order: verify [0, 1]; classify the category ids, then -1 (none) if used.
+    `category_ids` (the project's, in id order) spares the query when the caller already holds them."""
     if project.task_type == Project.TaskType.VERIFY:
         return [0, 1]
-    classes = list(project.categories.order_by("id").values_list("id", flat=True))
+    if category_ids is None:
+        category_ids = list(project.categories.order_by("id").values_list("id", flat=True))
+    classes = list(category_ids)
     if -1 in set(labels_seen):
         classes.append(-1)
     return classes
@@ -111,13 +114,28 @@ def _snapshot_models(project: Project) -> AnnotatorModels | None:
     return models
 
 
-def annotator_models(project: Project, labels_seen: list[int]) -> AnnotatorModels:
+def latest_models(project: Project) -> AnnotatorModels | None:
+    """The latest snapshot's parsed models (None before the first snapshot): read once per batch of votes."""
+    return _snapshot_models(project)
+
+
+_FETCH = object()
+
+
+def annotator_models(
+    project: Project,
+    labels_seen: list[int],
+    *,
+    latest: AnnotatorModels | object | None = _FETCH,
+    category_ids: list[int] | None = None,
+) -> AnnotatorModels:
     """The latest snapshot's models if its label space covers `labels_seen`; else the uninformed prior.
-    The result may be shared between calls: treat it as read-only."""
-    models = _snapshot_models(project)
-    if models is not None and set(labels_seen) <= set(models.classes):
+    The result may be shared between calls: treat it as read-only. A batch passes `latest` (from
+    latest_models) and the project's `category_ids` so that N items cost no query each."""
+    models = _snapshot_models(project) if latest is _FETCH else latest
+    if isinstance(models, AnnotatorModels) and set(labels_seen) <= set(models.classes):
         return models
-    classes = project_classes(project, labels_seen)
+    classes = project_classes(project, labels_seen, category_ids=category_ids)
     k = len(classes)
     acc = DEFAULT_PRIOR_ACCURACY
     return AnnotatorModels(classes, np.full(k, 1.0 / k), {}, symmetric_confusion(acc, k), acc)

@@ -5,12 +5,17 @@ score their author at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
 
+from annotate.db import bulk_update_values
 from labeling.algorithms.boxes import box_consensus
 from labeling.models import Annotation, AnnotatorScore, Item, Project
 from labeling.services.quality import rules
@@ -20,6 +25,7 @@ from labeling.services.quality.engine import (
     calibration_key,
     decide,
     is_audit_item,
+    latest_models,
     posterior_json,
 )
 
@@ -92,10 +98,20 @@ def _counted_votes(item: Item) -> list[tuple]:
 def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = None) -> Item:
     """Recompute the item's posterior from its counted votes and decide its status. Caller holds the row lock."""
     rows = _counted_votes(item) if votes is None else votes
+    fields = _decide_item(item, project, rows, lambda labels: annotator_models(project, labels))
+    item.save(update_fields=fields)
+    return item
+
+
+EVALUATED_FIELDS = ["posterior", "label", "confidence", "status", "needed_votes", "priority", "votes_count"]
+EVALUATED_FIELDS += ["review_reason", "updated_at"]
+
+
+def _decide_item(item: Item, project: Project, rows: list[tuple], models_for: Callable) -> list[str]:
+    """item_evaluate's decision, in memory: sets the item's new state, returns the fields to save."""
     votes = [(uid, label, answer) for _id, uid, label, answer, blocked in rows if not blocked]
     n = len(votes)
-    fields = ["posterior", "label", "confidence", "status", "needed_votes", "priority", "votes_count", "review_reason"]
-    fields.append("updated_at")
+    fields = list(EVALUATED_FIELDS)
     item.votes_count = n
     item.review_reason = ""
     if project.task_type == Project.TaskType.BOXES:
@@ -107,7 +123,7 @@ def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = N
     else:
         users = [v[0] for v in votes]
         labels = [v[1] for v in votes]
-        models = annotator_models(project, labels)
+        models = models_for(labels)
         post = _with_model_vote(item, models.classes, models.posterior(users, labels))
         item.posterior = posterior_json(models.classes, post)
         item.label = models.classes[int(post.argmax())]
@@ -124,8 +140,7 @@ def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = N
         )
         item.status, item.needed_votes, item.priority = d.status, d.needed_votes, d.priority
         item.review_reason = d.review_reason
-    item.save(update_fields=fields)
-    return item
+    return fields
 
 
 def _with_model_vote(item: Item, classes: list[int], post: np.ndarray) -> np.ndarray:
@@ -180,3 +195,92 @@ def items_reevaluate(*, project: Project, item_ids) -> list[int]:
             if before == Item.Status.DONE and item.status == Item.Status.OPEN:
                 reopened.append(item.pk)
     return reopened
+
+
+# --- The batch path (annotations_submit_batch): item_after_vote for N new votes of one author, in a constant
+# number of statements. Same decisions as item_after_vote, vote by vote, in the batch's order (quality.md).
+
+
+@dataclass(frozen=True)
+class NewVote:
+    """A vote the batch path just stored: its item (row locked, votes_count already counting it), id, label."""
+
+    item: Item
+    annotation_id: int
+    label: int | None
+
+
+def votes_counted(*, project: Project, item_ids: list[int]) -> dict[int, list[tuple]]:
+    """_counted_votes for many items of the project in one query: item id -> (id, user, label, answer, blocked)."""
+    blocked = AnnotatorScore.objects.filter(project_id=project.pk, user_id=OuterRef("user_id"), status=Status.BLOCKED)
+    rows = (
+        Annotation.objects.filter(item_id__in=item_ids)
+        .annotate(blocked=Exists(blocked))
+        .order_by("id")
+        .values_list("item_id", "id", "user_id", "label", "answer", "blocked")
+    )
+    counted: dict[int, list[tuple]] = {pk: [] for pk in item_ids}
+    for item_id, *vote in rows:
+        counted[item_id].append(tuple(vote))
+    return counted
+
+
+def author_after_votes(
+    *, project: Project, user_id: int, score: AnnotatorScore | None, votes: list[NewVote], enqueue: bool = True
+) -> int:
+    """The author half of item_after_vote for one author's new votes, in order: each gold answer scored as
+    record_gold_answer does, then the volume, in one save of the (locked) score row.
+
+    A gold answer that blocks its author ends the batch, as it ended the author's work when each answer was its
+    own request: returns how many of `votes` stand (the caller removes the rest and refuses them)."""
+    if score is None:
+        score = rules.score_for(project=project, user_id=user_id, lock=True)
+    kept, gold = len(votes), False
+    for index, vote in enumerate(votes):
+        score.volume += 1  # before the vote's gold rules, as each vote's own update did
+        item = vote.item
+        if not (item.is_gold and item.gold_label is not None):
+            continue
+        gold = True
+        rules.gold_answer_count(score=score, correct=vote.label == item.gold_label)
+        rules.gold_rules_apply(score=score)
+        if score.status == Status.BLOCKED:
+            kept = index + 1
+            if enqueue and reaggregate_every():
+                _enqueue_reaggregate(project.pk)  # retroactive: their other votes stop counting
+            break
+    score.save(update_fields=["volume", *(rules.GOLD_FIELDS if gold else [])])
+    return kept
+
+
+def items_after_votes(
+    *, project: Project, votes: list[NewVote], counted: dict[int, list[tuple]], enqueue: bool = True
+) -> None:
+    """The item half of item_after_vote for N new votes (one per item): each item re-decided in memory as
+    item_evaluate does, with one read of the snapshot for the batch, then one UPDATE … FROM (VALUES …)."""
+    every = reaggregate_every()
+    latest: list = []  # the snapshot's models, read at the first item that needs them
+    category_ids: list = []
+
+    def models_for(labels: list[int]):
+        if not latest:
+            latest.append(latest_models(project))
+        if project.task_type == Project.TaskType.CLASSIFY and not category_ids and not _covers(latest[0], labels):
+            category_ids.append(list(project.categories.order_by("id").values_list("id", flat=True)))
+        cats = category_ids[0] if category_ids else None
+        return annotator_models(project, labels, latest=latest[0], category_ids=cats)
+
+    now = timezone.now()
+    fields = list(EVALUATED_FIELDS) + (["answer"] if project.task_type == Project.TaskType.BOXES else [])
+    for vote in votes:
+        if enqueue and every and vote.annotation_id % every == 0:
+            _enqueue_reaggregate(project.pk, debounce=True)
+        item = vote.item
+        if not (item.is_gold or item.status in FINAL):  # those keep their state: only the count changes
+            _decide_item(item, project, counted[item.pk], models_for)
+        item.updated_at = now
+    bulk_update_values(Item, [vote.item for vote in votes], fields)
+
+
+def _covers(models, labels: list[int]) -> bool:
+    return models is not None and set(labels) <= set(models.classes)

@@ -3,14 +3,15 @@
 A throw-away `classify` project is created with one category per label value (classify for every set, binary
 ones included: one code path, and label values like temp's "1"/"2" need no mapping), one item per file item (each
 on its own placeholder image row, never served as a file), one user per worker. Then workers arrive in a
-seeded random order; each arrival asks the assignment engine (`next_items`) for a batch and answers with
-`annotation_submit` the items it labelled in the file, with that label. A simulated worker cannot answer the
-other items, so it tells the engine up front through `only_ids` (equivalent to being offered and skipping
-each of the others, and it saves the product set 1.4 million skip round trips); anything still offered that it
-cannot answer is given back with `item_skip`. The quality engine decides when items stop (policy: `all` = every
-label, `fixed` = K votes, `adaptive` = the engine's target). `project_reaggregate` runs every
-`reaggregate_every` answers, as the Celery task would. Gold is used only for scoring unless
-`use_gold_fraction` > 0 (then that share of gold items is imported as gold and left out of the score).
+seeded random order; each arrival asks the assignment engine (`next_items`) for a batch and answers, in one
+`annotations_submit_batch` as the labeling page posts a grid, the items it labelled in the file, with that
+label. A simulated worker cannot answer the other items, so it tells the engine up front through `only_ids`
+(equivalent to being offered and skipping each of the others, and it saves the product set 1.4 million skip
+round trips); anything still offered that it cannot answer is given back with `item_skip`. The quality engine
+decides when items stop (policy: `all` = every label, `fixed` = K votes, `adaptive` = the engine's target).
+`project_reaggregate` runs every `reaggregate_every` answers, as the Celery task would. Gold is used only for
+scoring unless `use_gold_fraction` > 0 (then that share of gold items is imported as gold and left out of the
+score).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.test.utils import override_settings
 from annotate.exceptions import ServiceError
 from labeling.algorithms.crowd_io import read_crowd
 from labeling.models import Annotation, AnnotatorScore, Image, Item, Project
-from labeling.services.annotations import annotation_submit, item_skip
+from labeling.services.annotations import annotations_submit_batch, item_skip
 from labeling.services.assignment import leases_release, next_items
 from labeling.services.projects import project_create
 from labeling.services.quality import gold_set, project_reaggregate
@@ -213,20 +214,20 @@ def _feed(project, items, users, answers, categories, item_code, rng, every, met
         for w in active:
             mine = remaining[w]
             offered = next_items(user=users[w], project=project, n=BATCH, only_ids=mine.keys())
+            answers = []
             for item in offered:
                 label = mine.pop(item.pk, None)
                 if label is None:
                     item_skip(user=users[w], project=project, item_id=item.pk)
                     continue
-                annotation_submit(
-                    user=users[w],
-                    project=project,
-                    item_id=item.pk,
-                    submission_id=uuid.uuid4(),
-                    answer={"category": categories[label]},
+                answers.append(
+                    {"item_id": item.pk, "submission_id": uuid.uuid4(), "answer": {"category": categories[label]}}
                 )
-                used += 1
-                since += 1
+            # The arrival posts its answers at once, like the labeling page (the same service as the web).
+            results = annotations_submit_batch(user=users[w], project=project, answers=answers) if answers else []
+            stored = sum(1 for r in results if r["ok"])
+            used += stored
+            since += stored
             if offered and mine:
                 progressed.append(w)
             elif offered:

@@ -107,18 +107,31 @@ def score_for(*, project: Project, user_id: int, lock: bool = False) -> Annotato
     return score
 
 
+GOLD_FIELDS = ["gold_seen", "gold_correct", "gold_accuracy", "gold_wilson_low", "gold_wilson_high"]
+
+
 def record_gold_answer(*, project: Project, user_id: int, correct: bool) -> AnnotatorScore:
     """Online: one more gold answer for the annotator; applies the gold rules at once. Returns the score."""
     score = score_for(project=project, user_id=user_id, lock=True)
+    gold_answer_count(score=score, correct=correct)
+    score.save(update_fields=GOLD_FIELDS)
+    gold_rules_apply(score=score)
+    return score
+
+
+def gold_answer_count(*, score: AnnotatorScore, correct: bool) -> None:
+    """One more gold answer on a locked score row, in memory (the caller saves GOLD_FIELDS)."""
     score.gold_seen += 1
     score.gold_correct += int(correct)
     for name, value in gold_fields(score.gold_seen, score.gold_correct).items():
         setattr(score, name, value)
-    score.save(update_fields=["gold_seen", "gold_correct", "gold_accuracy", "gold_wilson_low", "gold_wilson_high"])
+
+
+def gold_rules_apply(*, score: AnnotatorScore) -> None:
+    """The gold rules after a gold answer (a status change is saved and logged at once by status_change)."""
     if not score.status_locked:
         ev = Evidence(score.gold_seen, score.gold_wilson_high, score.volume, 0, None, None, 1.0)
         proposed, reason = status_by_rules(ev)
         to = next_status(score.status, proposed)
         if to != score.status:
             status_change(score=score, to=to, reason=reason)
-    return score
