@@ -1,7 +1,7 @@
 """The quality engine (design: quality.md), one module per concern:
 
 * engine.py       the label space, the snapshot's annotator models, the done / needs-more / review decision
-* online.py       item_after_vote: the online update inside a vote's transaction (and its batch half for N votes)
+* online.py       the online update inside a submission's transaction (author_after_votes, items_after_votes)
 * reaggregate.py  project_reaggregate: the periodic full re-aggregation (read / compute / write), store.py its writes
 * calibration.py  per-category calibration against gold and reviewed items
 * rules.py        annotator status rules; overrides.py a person's block / unblock / status decision
@@ -25,7 +25,7 @@ from labeling.services.quality.gold_import import (
     gold_import,
     gold_import_file,
 )
-from labeling.services.quality.online import annotator_may_label, item_after_vote, item_evaluate, items_reevaluate
+from labeling.services.quality.online import annotator_may_label, item_evaluate, items_reevaluate
 from labeling.services.quality.overrides import annotator_block, annotator_status_set, annotator_unblock
 from labeling.services.quality.reaggregate import ReaggregateResult, project_reaggregate
 
@@ -44,7 +44,6 @@ __all__ = [
     "gold_import",
     "gold_import_file",
     "gold_set",
-    "item_after_vote",
     "item_evaluate",
     "items_reevaluate",
     "label_validate",

@@ -12,7 +12,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotate.db import bulk_update_values
@@ -55,31 +55,6 @@ def _enqueue_reaggregate(project_id: int, *, debounce: bool = False) -> None:
 
 def annotator_may_label(*, user, project: Project) -> bool:
     return not AnnotatorScore.objects.filter(project=project, user=user, status=Status.BLOCKED).exists()
-
-
-def item_after_vote(*, item: Item, enqueue: bool = True) -> None:
-    """Score the new vote's author, then re-decide the item and save it (with the caller's new vote count).
-    Runs inside annotation_submit's transaction, with the item row locked.
-
-    Four queries on the hot path: the item's votes, the author's volume, the snapshot's version, the save."""
-    project = item.project
-    votes = _counted_votes(item)
-    latest = max(votes, key=lambda v: v[0]) if votes else None
-    if latest is not None:
-        _, user_id, label, _answer, _counted = latest
-        if not AnnotatorScore.objects.filter(project=project, user_id=user_id).update(volume=F("volume") + 1):
-            AnnotatorScore.objects.get_or_create(project=project, user_id=user_id, defaults={"volume": 1})
-        if item.is_gold and item.gold_label is not None:
-            score = rules.record_gold_answer(project=project, user_id=user_id, correct=label == item.gold_label)
-            if score.status == Status.BLOCKED and enqueue and reaggregate_every():
-                _enqueue_reaggregate(project.pk)  # retroactive: their other votes stop counting
-        every = reaggregate_every()
-        if enqueue and every and latest[0] % every == 0:
-            _enqueue_reaggregate(project.pk, debounce=True)
-    if item.is_gold or item.status in FINAL:
-        item.save(update_fields=["votes_count", "updated_at"])
-        return
-    item_evaluate(item=item, project=project, votes=votes)
 
 
 def _counted_votes(item: Item) -> list[tuple]:
@@ -197,8 +172,8 @@ def items_reevaluate(*, project: Project, item_ids) -> list[int]:
     return reopened
 
 
-# --- The batch path (annotations_submit_batch): item_after_vote for N new votes of one author, in a constant
-# number of statements. Same decisions as item_after_vote, vote by vote, in the batch's order (quality.md).
+# --- The online update (annotations_submit_batch): N new votes of one author (N = 1 for a single answer), in a
+# constant number of statements, decided vote by vote in the batch's order (quality.md).
 
 
 @dataclass(frozen=True)
@@ -228,7 +203,7 @@ def votes_counted(*, project: Project, item_ids: list[int]) -> dict[int, list[tu
 def author_after_votes(
     *, project: Project, user_id: int, score: AnnotatorScore | None, votes: list[NewVote], enqueue: bool = True
 ) -> int:
-    """The author half of item_after_vote for one author's new votes, in order: each gold answer scored as
+    """The author half of the online update for one author's new votes, in order: each gold answer scored as
     record_gold_answer does, then the volume, in one save of the (locked) score row.
 
     A gold answer that blocks its author ends the batch, as it ended the author's work when each answer was its
@@ -256,7 +231,7 @@ def author_after_votes(
 def items_after_votes(
     *, project: Project, votes: list[NewVote], counted: dict[int, list[tuple]], enqueue: bool = True
 ) -> None:
-    """The item half of item_after_vote for N new votes (one per item): each item re-decided in memory as
+    """The item half of the online update for N new votes (one per item): each item re-decided in memory as
     item_evaluate does, with one read of the snapshot for the batch, then one UPDATE … FROM (VALUES …)."""
     every = reaggregate_every()
     latest: list = []  # the snapshot's models, read at the first item that needs them
