@@ -2,7 +2,8 @@
 
 * engine.py       the label space, the snapshot's annotator models, the done / needs-more / review decision
 * online.py       the online update inside a submission's transaction (author_after_votes, items_after_votes)
-* reaggregate.py  project_reaggregate: the periodic full re-aggregation (read / compute / write), store.py its writes
+* reaggregate.py  project_reaggregate: the periodic full re-aggregation (read / compute / write), store.py its writes,
+                 annotator_stats.py what it measures of each annotator
 * calibration.py  per-category calibration against gold and reviewed items
 * rules.py        annotator status rules; overrides.py a person's block / unblock / status decision
 * gold.py         known answers and practice feedback; gold_import.py gold from CSV / JSON files

@@ -25,6 +25,7 @@ from labeling.models import (
     Skip,
 )
 from labeling.services.quality import rules
+from labeling.services.quality.annotator_stats import Proposal, WorkerStats, status_proposals, worker_stats
 from labeling.services.quality.calibration import calibration_compute
 from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
@@ -110,30 +111,6 @@ def _read(project_id: int) -> Snapshot | None:
     return Snapshot(project, items, votes, statuses, skips, category_ids)
 
 
-@dataclass(frozen=True)
-class WorkerStats:
-    """What a re-aggregation measured of one annotator (the score row's raw material)."""
-
-    volume: int
-    gold_seen: int
-    gold_correct: int
-    agreement: float | None
-    median_time_ms: float | None
-    timed: int
-    top_answer_share: float
-    skips: int
-    skip_rate: float
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """The status rules' verdict on one annotator, with their gold accuracy and its Wilson interval."""
-
-    status: str | None
-    reason: str
-    gold: dict[str, float | None]
-
-
 @dataclass
 class Computed:
     """Everything the compute step hands to the write step (all arrays indexed like `users`)."""
@@ -157,46 +134,6 @@ class Computed:
     def proven(self, uid: int) -> bool:
         gold = self.proposals[uid].gold if uid in self.proposals else {}
         return proven_on_gold(self.stats[uid].gold_seen if uid in self.stats else 0, gold.get("gold_wilson_low"))
-
-
-def _worker_stats(snap: Snapshot, consensus: dict[int, int]) -> dict[int, WorkerStats]:
-    """Per annotator: volume, gold record, agreement with consensus, median time, top-answer share, skips."""
-    v = snap.votes
-    gold_of = {
-        int(i): int(g)
-        for i, g, is_g in zip(snap.items["id"], snap.items["gold_label"], snap.items["gold"], strict=True)
-        if is_g
-    }
-    stats: dict[int, WorkerStats] = {}
-    users, inverse = np.unique(v["user"], return_inverse=True) if v["user"].size else (np.zeros(0, np.int64), None)
-    for w, uid in enumerate(users.tolist()):
-        mine = np.flatnonzero(inverse == w)
-        item_ids, labels, ms = v["item"][mine], v["label"][mine], v["ms"][mine]
-        gold_mask = np.array([i in gold_of for i in item_ids.tolist()], dtype=bool)
-        gold_correct = int(
-            sum(
-                gold_of[i] == lab
-                for i, lab in zip(item_ids[gold_mask].tolist(), labels[gold_mask].tolist(), strict=True)
-            )
-        )
-        agree = [
-            consensus[i] == lab for i, lab in zip(item_ids.tolist(), labels.tolist(), strict=True) if i in consensus
-        ]
-        timed = ms[ms > 0]
-        _, counts = np.unique(labels, return_counts=True)
-        skips = snap.skips.get(uid, 0)
-        stats[uid] = WorkerStats(
-            volume=int(mine.size),
-            gold_seen=int(gold_mask.sum()),
-            gold_correct=gold_correct,
-            agreement=float(np.mean(agree)) if agree else None,
-            median_time_ms=float(np.median(timed)) if timed.size else None,
-            timed=int(timed.size),
-            top_answer_share=float(counts.max() / mine.size),
-            skips=skips,
-            skip_rate=skips / (skips + mine.size),
-        )
-    return stats
 
 
 @dataclass(frozen=True)
@@ -238,23 +175,6 @@ def _aggregate(snap: Snapshot, classes: list[int], method: str, excluded: set[in
     return _Aggregated(result, users, item_pos, workers.astype(np.int64), code[keep], clamp, known_code[clamp])
 
 
-def _proposals(snap: Snapshot, stats: dict[int, WorkerStats], skew: float) -> dict[int, Proposal]:
-    proposals = {}
-    for uid, st in stats.items():
-        gold = rules.gold_fields(st.gold_seen, st.gold_correct)
-        ev = rules.Evidence(
-            st.gold_seen,
-            gold["gold_wilson_high"],
-            st.volume,
-            st.timed,
-            st.median_time_ms,
-            st.top_answer_share,
-            skew,
-        )
-        proposals[uid] = Proposal(*rules.status_by_rules(ev), gold)
-    return proposals
-
-
 def _single_voter(item_pos: np.ndarray, workers: np.ndarray, users: np.ndarray, n_items: int) -> np.ndarray:
     """Per item, the user id of its only counted vote (-1 for items with none or several)."""
     counts = np.bincount(item_pos, minlength=n_items)
@@ -276,11 +196,11 @@ def _compute(snap: Snapshot, method: str) -> Computed:
         a = _aggregate(snap, classes, method, excluded)
         agg = a.result
         consensus = {int(it["id"][p]): classes[int(agg.labels[p])] for p in np.unique(a.item_pos).tolist()}
-        stats = _worker_stats(snap, consensus)
+        stats = worker_stats(snap, consensus)
         voted = np.unique(a.item_pos)
         shares = np.bincount(agg.labels[voted], minlength=len(classes)) if a.item_pos.size else np.ones(1)
         skew = float(shares.max() / max(shares.sum(), 1))
-        proposals = _proposals(snap, stats, skew)
+        proposals = status_proposals(stats, skew)
         fresh = {
             uid: p.reason
             for uid, p in proposals.items()
@@ -436,7 +356,7 @@ def _write_boxes_scores(snap: Snapshot, method: str) -> ReaggregateResult | None
     """Boxes: consensus is per item (online, box_consensus); here only the annotator scores are refreshed."""
     from labeling.services.quality.store import scores_write
 
-    stats = _worker_stats(snap, {})
+    stats = worker_stats(snap, {})
     proposals = {}
     for uid, st in stats.items():
         ev = rules.Evidence(0, None, st.volume, st.timed, st.median_time_ms, None, 1.0)
