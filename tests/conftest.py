@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -84,14 +85,31 @@ def browser():
 def new_page(browser, live_server):
     """new_page() -> a page in a fresh browser context (own cookies) with base_url = the live server."""
     contexts = []
+    in_flight: set = set()
 
     def factory():
         ctx = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
         ctx.set_default_timeout(15_000)
+        ctx.on("request", lambda request: in_flight.add(request))
+        ctx.on("requestfinished", lambda request: in_flight.discard(request))
+        ctx.on("requestfailed", lambda request: in_flight.discard(request))
         contexts.append(ctx)
         return ctx.new_page()
 
     yield factory
+    # A page's own requests (a preload, a progress poll) may still be running on the live server when the test
+    # ends; the flush of a transactional test would then deadlock with their row locks. Wait until none has been
+    # in flight for a moment, then close.
+    deadline = time.monotonic() + 10
+    quiet_since = time.monotonic()
+    while contexts and time.monotonic() < deadline:
+        for ctx in contexts:
+            for page in ctx.pages:
+                page.wait_for_timeout(50)  # lets Playwright deliver the request events
+        if in_flight:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.3:
+            break
     for ctx in contexts:
         ctx.close()
 

@@ -305,7 +305,7 @@ def test_researcher_to_trained_model_through_the_browser(new_page, make_user, ce
             assert (item.status, item.label) == (Item.Status.DONE, correct[pk]), (pk, item.status, item.label)
             assert item.confidence == pytest.approx(0.927, abs=1e-3)
 
-    # 3. the reviewer fixes the disputed item from the queue with the keyboard ("1" = fix with the first choice, yes)
+    # 3. the reviewer fixes the disputed item from the queue with the keyboard (F, then "1" = the first choice, yes)
     rex = new_page()
     watch_console(rex, errors)
     browser_login(rex, "rex", "pw-rex-123")
@@ -313,6 +313,7 @@ def test_researcher_to_trained_model_through_the_browser(new_page, make_user, ce
     queue = rex.locator("[data-testid=review-item]")
     assert queue.count() == 1 and queue.first.get_attribute("data-item-id") == str(disputed)
     assert "max votes without consensus" in queue.first.inner_text()
+    rex.keyboard.press("f")
     rex.keyboard.press("1")
     rex.wait_for_selector("[data-testid=review-empty]")
     assert f"Item {disputed} fixed (now gold)" in rex.inner_text("ul.messages")
