@@ -1,15 +1,4 @@
-"""Django admin for the labeling data: for staff to look things up and make the few edits services allow.
-
-Permissions follow annotate/staff.py: `staff-operator` has add/change/view (no delete) on these models and
-`staff-auditor` view only; superusers everything the admin allows. Nothing here grants privileges: project people
-(owners, reviewers, members) are read-only (owners change them on the project page), and no model here touches users.
-
-Writes go through the services, as everywhere (CONVENTIONS 1): project settings through `project_update`, category
-edits through `category_update`, gold labels through `gold_set`, item actions through labeling.services.curation.
-Votes, annotations, review actions, dataset versions (immutable) and exports are read-only; nothing that would
-silently change a published version or a vote count can be deleted here. Every list page joins what it shows
-(`list_select_related` or an annotated queryset): its query count does not grow with the page size.
-"""
+"""Admin for images, items, gold, annotations and review / curation actions."""
 
 from __future__ import annotations
 
@@ -18,151 +7,23 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import path, reverse
-from django.utils.html import format_html
+from django.urls import path
 
 from annotate.exceptions import ServiceError
+from labeling.admin.base import ReadOnlyAdmin, ReadOnlyInline, thumbnail_html
 from labeling.models import (
     Annotation,
-    Category,
     CurationAction,
-    DatasetExport,
-    DatasetVersion,
     GoldItem,
     Image,
-    IngestBatch,
-    IngestEntry,
     Item,
     Project,
     ReviewAction,
 )
-from labeling.services.categories import category_update
 from labeling.services.curation import items_mark_gold, items_send_to_review, items_set_excluded
-from labeling.services.project_settings import SETTINGS_FIELDS, project_update
 from labeling.services.quality import label_validate
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View-only for everyone (superusers included): the rows are written by services, never by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-def thumbnail_html(image: Image | None, size: int = 64) -> str:
-    if image is None:
-        return "—"
-    url = reverse("admin:labeling_image_thumbnail", args=[image.pk])
-    return format_html('<img src="{}" alt="image {}" width="{}" height="{}" loading="lazy">', url, image.pk, size, size)
-
-
-# --- projects and categories ------------------------------------------------------------------------------------
-
-
-class CategoryInline(ReadOnlyInline):
-    model = Category
-    fields = ("name", "wnid", "parent", "definition")
-    readonly_fields = fields
-
-
-@admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "task_type", "visibility", "n_items", "n_categories", "aggregation_method",
-                    "created_at")  # fmt: skip
-    list_filter = ("task_type", "visibility", "aggregation_method")
-    search_fields = ("name", "slug")
-    readonly_fields = ("slug", "task_type", "aggregation_method", "owners", "reviewers", "members", "created_at")
-    fields = ("name", "slug", "task_type", "instructions", "min_votes", "max_votes", "confidence_target",
-              "gold_rate", "qualification_size", "stall_hours", "visibility", "aggregation_method",
-              "owners", "reviewers", "members", "created_at")  # fmt: skip
-    inlines = [CategoryInline]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(items_total=Count("items", distinct=True), categories_total=Count("categories", distinct=True))
-        )
-
-    @admin.display(description="items", ordering="items_total")
-    def n_items(self, obj: Project) -> int:
-        return obj.items_total
-
-    @admin.display(description="categories", ordering="categories_total")
-    def n_categories(self, obj: Project) -> int:
-        return obj.categories_total
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # projects are created on the site (project_create sets the owner and categories)
-
-    def save_model(self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool) -> None:
-        changed = {f: form.cleaned_data[f] for f in form.changed_data if f in SETTINGS_FIELDS}
-        if changed:
-            project_update(project=Project.objects.get(pk=obj.pk), **changed)
-
-
-class CategoryForm(forms.ModelForm):
-    class Meta:
-        model = Category
-        fields = ("name", "definition", "wnid", "parent")
-
-    def clean(self) -> dict:
-        data = super().clean()
-        parent = data.get("parent")
-        if parent is not None and parent.project_id != self.instance.project_id:
-            raise forms.ValidationError("The parent must be a category of the same project.")
-        return data
-
-
-@admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
-    form = CategoryForm
-    list_display = ("name", "project", "wnid", "parent", "n_items")
-    list_filter = ("project",)
-    search_fields = ("name", "wnid", "definition")
-    list_select_related = ("project", "parent")
-    raw_id_fields = ("parent",)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
-        return super().get_queryset(request).annotate(items_total=Count("items"))
-
-    @admin.display(description="items", ordering="items_total")
-    def n_items(self, obj: Category) -> int:
-        return obj.items_total
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # categories are added on the project's categories page (import, upsert)
-
-    def save_model(self, request: HttpRequest, obj: Category, form: forms.ModelForm, change: bool) -> None:
-        d = form.cleaned_data
-        try:
-            category_update(category=Category.objects.get(pk=obj.pk), name=d["name"], definition=d["definition"],
-                            wnid=d["wnid"], parent=d["parent"])  # fmt: skip
-        except ServiceError as exc:
-            messages.error(request, exc.message)
-
-
-# --- images -------------------------------------------------------------------------------------------------------
 
 
 @admin.register(Image)
@@ -396,79 +257,3 @@ class CurationActionAdmin(ReadOnlyAdmin):
 
 
 # --- dataset versions and exports ---------------------------------------------------------------------------------
-
-
-class ExportInline(ReadOnlyInline):
-    model = DatasetExport
-    fields = ("format", "status", "progress", "size", "items_count", "created_at", "finished_at", "error")
-    readonly_fields = fields
-
-
-@admin.register(DatasetVersion)
-class DatasetVersionAdmin(ReadOnlyAdmin):
-    """Immutable snapshots: view only, for everyone (DatasetVersion.save refuses updates anyway)."""
-
-    list_display = ("__str__", "project", "number", "name", "items_count", "hash_short", "created_by", "created_at")
-    list_filter = ("project",)
-    search_fields = ("name", "content_hash", "project__slug")
-    list_select_related = ("project", "created_by")
-    exclude = ("card",)
-    readonly_fields = ("project", "number", "name", "filters", "split_train", "split_val", "split_test",
-                       "seed", "classes", "items_count", "content_hash", "stats", "card_text", "created_by",
-                       "created_at")  # fmt: skip
-    inlines = [ExportInline]
-
-    @admin.display(description="content hash")
-    def hash_short(self, obj: DatasetVersion) -> str:
-        return obj.content_hash[:12]
-
-    @admin.display(description="dataset card")
-    def card_text(self, obj: DatasetVersion) -> str:
-        return format_html("<pre>{}</pre>", obj.card)
-
-
-@admin.register(DatasetExport)
-class DatasetExportAdmin(ReadOnlyAdmin):
-    list_display = ("id", "version", "project", "format", "status", "progress", "size", "items_count", "created_by",
-                    "created_at", "finished_at")  # fmt: skip
-    list_filter = ("format", "status", "version__project")
-    search_fields = ("=id", "version__project__slug", "error")
-    list_select_related = ("version__project", "created_by")
-
-    @admin.display(description="project", ordering="version__project")
-    def project(self, obj: DatasetExport) -> Project:
-        return obj.version.project
-
-
-# --- ingestion ----------------------------------------------------------------------------------------------------
-
-
-@admin.register(IngestBatch)
-class IngestBatchAdmin(ReadOnlyAdmin):
-    list_display = ("id", "project", "kind", "status", "total", "processed", "ingested", "duplicates",
-                    "near_duplicates", "rejected", "created_by", "created_at", "finished_at")  # fmt: skip
-    list_filter = ("status", "kind", "project")
-    search_fields = ("=id", "source", "project__slug")
-    list_select_related = ("project", "created_by")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in IngestBatch._meta.fields] + ["entries_link"]
-
-    @admin.display(description="entries")
-    def entries_link(self, obj: IngestBatch) -> str:
-        url = reverse("admin:labeling_ingestentry_changelist") + f"?batch__id__exact={obj.pk}"
-        return format_html('<a href="{}">every entry of this batch</a>', url)
-
-
-@admin.register(IngestEntry)
-class IngestEntryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "batch_id", "key_short", "status", "reason_code", "image_id", "category")
-    list_filter = ("status", "reason_code")
-    search_fields = ("key", "=batch__id", "reason_code")
-    list_select_related = ("category",)
-    raw_id_fields = ("batch", "image", "category")
-    show_full_result_count = False
-
-    @admin.display(description="key")
-    def key_short(self, obj: IngestEntry) -> str:
-        return obj.key[:80]
