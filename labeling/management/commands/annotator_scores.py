@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from labeling.models import Project
+from labeling.management.cli import project_from_slug
 from labeling.selectors.quality import annotator_scores
 
 
@@ -25,9 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON list as the last line")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with slug {options['project']!r}.")
+        project = project_from_slug(options["project"])
         rows = [
             {
                 "user": s.user.username,

@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.exceptions import ServiceError
-from labeling.models import Project
+from labeling.management.cli import project_from_slug
 from labeling.services.imports import (
     FORMATS,
     MODES,
@@ -41,9 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print a JSON summary as the last line.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        project = Project.objects.filter(slug=opts["project"]).first()
-        if project is None:
-            raise CommandError(f"No project with slug {opts['project']!r}.")
+        project = project_from_slug(opts["project"])
         try:
             files = files_from_path(Path(opts["path"]))
             result = annotations_import(project=project, fmt=opts["format"], files=files, mode=opts["mode"],

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.exceptions import ServiceError
-from labeling.models import Project
+from labeling.management.cli import project_from_slug, read_input
 from labeling.services.categories import categories_import
 
 
@@ -19,14 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True)
 
     def handle(self, *args: object, **opts: object) -> None:
-        project = Project.objects.filter(slug=str(opts["project"])).first()
-        if project is None:
-            raise CommandError(f"No project {opts['project']!r}.")
+        project = project_from_slug(opts["project"])
         path = Path(str(opts["file"]))
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc.strerror}") from exc
+        data = read_input(path)
         try:
             result = categories_import(project=project, data=data, filename=path.name)
         except ServiceError as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.exceptions import ServiceError
-from labeling.models import Project
+from labeling.management.cli import project_from_slug, read_input
 from labeling.services.quality import gold_import_file
 
 
@@ -24,14 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="end with one JSON line: the import's summary")
 
     def handle(self, *args: object, **opts: object) -> None:
-        project = Project.objects.filter(slug=str(opts["project"])).first()
-        if project is None:
-            raise CommandError(f"No project {opts['project']!r}.")
+        project = project_from_slug(opts["project"])
         path = Path(str(opts["file"]))
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc.strerror}") from exc
+        data = read_input(path)
         try:
             result = gold_import_file(project=project, data=data, filename=path.name)
         except ServiceError as exc:

@@ -208,16 +208,24 @@ def decide(
     return Decision(Item.Status.OPEN, needed, 1.0 + confidence)
 
 
-def is_audit_item(item_id: int, rate: float) -> bool:
-    """Whether the item is one of the project's audit items (a stable pseudo-random `rate` share of the ids).
+def audit_mask(item_ids: np.ndarray, rate: float) -> np.ndarray:
+    """Which items are the project's audit items (a stable pseudo-random `rate` share of the ids).
 
     Audit items collect max votes whatever their confidence, like the initial subset per synset that ImageNet
     had voted on by at least ten people: their full-vote consensus is the reference against which calibration
-    checks whether stopping early at the target is honest (calibration.py). Chosen by a hash of the id, so no
-    path that creates items has to remember to mark them, and volunteers cannot tell them apart."""
+    checks whether stopping early at the target is honest (calibration.py). Chosen by a hash of the id
+    (Knuth's multiplicative hash), so no path that creates items has to remember to mark them, and volunteers
+    cannot tell them apart."""
+    ids = np.asarray(item_ids, dtype=np.uint64)
     if rate <= 0:
-        return False
-    return (int(item_id) * 2654435761) % 4294967296 < rate * 4294967296  # Knuth's multiplicative hash
+        return np.zeros(ids.shape, dtype=bool)
+    hashed = (ids * np.uint64(2654435761)) % np.uint64(4294967296)
+    return hashed < np.uint64(int(rate * 4294967296))
+
+
+def is_audit_item(item_id: int, rate: float) -> bool:
+    """audit_mask for one item."""
+    return bool(audit_mask(np.array([item_id]), rate)[0])
 
 
 def proven_on_gold(gold_seen: int, gold_wilson_low: float | None) -> bool:

@@ -31,9 +31,9 @@ from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
     PROJECT_KEY,
     STATUS_WEIGHT,
+    audit_mask,
     decide,
     effective_target,
-    is_audit_item,
     posterior_json,
     proven_on_gold,
 )
@@ -223,7 +223,7 @@ def _compute(snap: Snapshot, method: str) -> Computed:
     default = pooled if pooled is not None else symmetric_confusion(prior_acc, k)
     n_active = np.bincount(a.item_pos, minlength=it["id"].size)
     audited = np.flatnonzero(
-        np.fromiter((is_audit_item(i, project.audit_rate) for i in it["id"].tolist()), dtype=bool, count=it["id"].size)
+        audit_mask(it["id"], project.audit_rate)
         & (n_active >= project.max_votes)
         & ~np.isin(np.arange(it["id"].size), a.clamp)
     )
@@ -265,6 +265,7 @@ def _decisions(snap: Snapshot, out: Computed) -> list[tuple[int, dict]]:
     project, it, classes, agg = snap.project, snap.items, out.classes, out.agg
     targets = {key: effective_target(project, c) for key, c in out.calibration.items()}
     proven = {uid for uid in out.users.tolist() if out.proven(uid)}
+    audited_items = audit_mask(it["id"], project.audit_rate)
     changes = []
     for p in range(it["id"].size):
         fields = {"posterior": posterior_json(classes, agg.posteriors[p]), "label": classes[int(agg.labels[p])]}
@@ -290,7 +291,7 @@ def _decisions(snap: Snapshot, out: Computed) -> list[tuple[int, dict]]:
             target=target,
             prior_accuracy=out.prior_acc,
             single_voter_proven=n == 1 and int(out.single_voter[p]) in proven,
-            audit=is_audit_item(int(it["id"][p]), project.audit_rate),
+            audit=bool(audited_items[p]),
         )
         fields.update(status=d.status, needed_votes=d.needed_votes, priority=d.priority, review_reason=d.review_reason)
         changes.append((p, fields))
