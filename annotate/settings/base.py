@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from kombu import Exchange, Queue
 
+from annotate.conf import AnnotateOptions
 from annotate.settings.env import env_bool, env_int, env_list, env_str, secret_key_from_env_or_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -287,17 +288,5 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- Annotate domain limits -----------------------------------------------------------------
-ANNOTATE = {
-    "LEASE_TTL_SECONDS": env_int("ANNOTATE_LEASE_TTL_SECONDS", 600),
-    "MAX_IMAGE_BYTES": env_int("ANNOTATE_MAX_IMAGE_BYTES", 50 * 1024 * 1024),
-    "MAX_IMAGE_PIXELS": env_int("ANNOTATE_MAX_IMAGE_PIXELS", 100_000_000),
-    "MIN_IMAGE_SIDE": env_int("ANNOTATE_MIN_IMAGE_SIDE", 8),
-    "MAX_IMAGE_SIDE": env_int("ANNOTATE_MAX_IMAGE_SIDE", 20_000),
-    "THUMBNAIL_SIZE": 256,
-    "FETCH_TIMEOUT_SECONDS": env_int("ANNOTATE_FETCH_TIMEOUT_SECONDS", 10),
-    "FETCH_MAX_BYTES": env_int("ANNOTATE_FETCH_MAX_BYTES", 50 * 1024 * 1024),
-    # Tests point this at a local HTTP server; never set it in production.
-    "FETCH_ALLOW_LOOPBACK_FOR_TESTS": env_bool("ANNOTATE_FETCH_ALLOW_LOOPBACK_FOR_TESTS", False),
-    "CHECKPOINT_DIR": env_str("ANNOTATE_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")),
-}
+# --- Annotate's own settings: declared, typed and documented once in annotate/conf.py ---------------
+ANNOTATE = AnnotateOptions.from_env(CHECKPOINT_DIR=str(VAR_DIR / "checkpoints")).as_dict()

@@ -6,12 +6,12 @@ import random
 from collections.abc import Collection, Iterable
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotate.conf import options
 from labeling.models import Annotation, Item, Lease, Project, Skip
 from labeling.services.quality import annotator_may_label
 
@@ -27,11 +27,11 @@ _rng = random.SystemRandom()
 
 
 def lease_ttl() -> timedelta:
-    return timedelta(seconds=int(settings.ANNOTATE.get("LEASE_TTL_SECONDS", 600)))
+    return timedelta(seconds=options().LEASE_TTL_SECONDS)
 
 
 def skip_cooldown() -> timedelta:
-    return timedelta(seconds=int(settings.ANNOTATE.get("SKIP_COOLDOWN_SECONDS", 6 * 3600)))
+    return timedelta(seconds=options().SKIP_COOLDOWN_SECONDS)
 
 
 def _cluster_expr() -> Coalesce:

@@ -42,7 +42,7 @@ def _setup(settings):
     from django.urls import resolve
 
     resolve("/")
-    settings.QUALITY_REAGGREGATE_EVERY = 0
+    settings.ANNOTATE = {**settings.ANNOTATE, "QUALITY_REAGGREGATE_EVERY": 0}
 
 
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.2):

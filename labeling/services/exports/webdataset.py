@@ -15,8 +15,7 @@ import json
 import tempfile
 from typing import IO, Any
 
-from django.conf import settings
-
+from annotate.conf import options
 from labeling.algorithms.splits import SPLIT_NAMES
 from labeling.models import DatasetVersion
 from labeling.services.exports.base import (
@@ -36,7 +35,7 @@ CONTENT_TYPE = "application/x-tar"
 
 
 def default_shard_mb() -> float:
-    return float(getattr(settings, "ANNOTATE", {}).get("EXPORT_SHARD_MB", 256))
+    return options().EXPORT_SHARD_MB
 
 
 class _ShardWriter:

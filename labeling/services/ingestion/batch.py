@@ -18,11 +18,12 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from annotate.conf import options
 from annotate.db import run_lock
 from annotate.exceptions import ServiceError
 from labeling.models import Category, IngestBatch, IngestEntry, Project
 from labeling.services.ingestion.commit import ChunkWriter, Outcome
-from labeling.services.ingestion.config import ingest_threads, limit
+from labeling.services.ingestion.config import ingest_threads
 from labeling.services.ingestion.fetch import url_fetch
 from labeling.services.ingestion.sources import Source, SourceEntry, SourceError, key_hash, source_open
 from labeling.services.ingestion.storage import blob_store, original_name, thumbnail_name
@@ -177,8 +178,8 @@ def _process_pending(batch: IngestBatch, progress: Progress | None) -> None:
         progress(batch.processed, batch.total)
     if not pending:
         return
-    threads = int(limit("FETCH_THREADS")) if batch.kind == IngestBatch.Kind.URLS else ingest_threads()
-    chunk_size = int(limit("INGEST_CHUNK_SIZE"))
+    threads = options().FETCH_THREADS if batch.kind == IngestBatch.Kind.URLS else ingest_threads()
+    chunk_size = options().INGEST_CHUNK_SIZE
     in_flight: list[list[tuple[SourceEntry, Future]]] = []
     with ThreadPoolExecutor(max_workers=threads) as pool, source_open(batch.kind, batch.source) as source:
         chunk: list[tuple[SourceEntry, Future]] = []

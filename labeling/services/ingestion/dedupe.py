@@ -7,9 +7,9 @@ project's canonical images (one indexed query), loaded into an in-memory multi-i
 
 from __future__ import annotations
 
+from annotate.conf import options
 from labeling.algorithms.phash_index import PHashIndex
 from labeling.models import Image, ImageSource, Project
-from labeling.services.ingestion.config import limit
 
 
 def near_dup_index_build(*, project: Project) -> PHashIndex:
@@ -30,7 +30,7 @@ def near_dup_find(*, index: PHashIndex, phash: int) -> tuple[object, int] | None
     The canonical is an image id for images loaded from the database, or the `Image` itself for one
     stored earlier in the same run (its id is known once its chunk is inserted).
     """
-    hit = index.nearest(phash, int(limit("NEAR_DUP_RADIUS")))
+    hit = index.nearest(phash, options().NEAR_DUP_RADIUS)
     if hit is None:
         return None
     distance, canonical = hit

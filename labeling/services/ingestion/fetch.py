@@ -20,17 +20,16 @@ from collections import defaultdict
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from django.conf import settings
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress
 
+from annotate.conf import options
 from annotate.inputs import ascii_int
-from labeling.services.ingestion.config import limit
 from labeling.services.ingestion.validation import Rejected
 
 USER_AGENT = "AnnotateIngest/1.0 (+image crawl verification)"
 _host_slots: dict[str, threading.BoundedSemaphore] = defaultdict(
-    lambda: threading.BoundedSemaphore(int(limit("FETCH_PER_HOST")))
+    lambda: threading.BoundedSemaphore(options().FETCH_PER_HOST)
 )
 _host_slots_lock = threading.Lock()
 
@@ -41,11 +40,8 @@ def _host_slot(host: str) -> threading.BoundedSemaphore:
 
 
 def _loopback_allowed_for_first_hop(host: str, port: int) -> bool:
-    annotate = getattr(settings, "ANNOTATE", {})
-    if annotate.get("FETCH_ALLOW_LOOPBACK_FOR_TESTS"):
-        return True
-    allow = annotate.get("FETCH_TEST_FIRST_HOP_ALLOWLIST") or ()
-    return f"{host}:{port}" in allow
+    settings = options()
+    return settings.FETCH_ALLOW_LOOPBACK_FOR_TESTS or f"{host}:{port}" in settings.FETCH_TEST_FIRST_HOP_ALLOWLIST
 
 
 def _session(*, allow_loopback: bool, timeout: float) -> requests.Session:
@@ -78,9 +74,9 @@ def _split(url: str) -> tuple[str, str, int]:
 
 def url_fetch(url: str) -> bytes:
     """The body of `url`, or `Rejected` with a reason code; at most FETCH_MAX_BYTES, within the timeouts."""
-    timeout = float(limit("FETCH_TIMEOUT_SECONDS"))
-    max_bytes = int(limit("FETCH_MAX_BYTES"))
-    max_redirects = int(limit("FETCH_MAX_REDIRECTS"))
+    timeout = options().FETCH_TIMEOUT_SECONDS
+    max_bytes = options().FETCH_MAX_BYTES
+    max_redirects = options().FETCH_MAX_REDIRECTS
     _, host, port = _split(url)
     with _host_slot(host):
         for hop in range(max_redirects + 1):

@@ -23,7 +23,7 @@ from typing import IO
 
 from django.core.files.storage import default_storage
 
-from labeling.services.ingestion.config import limit
+from annotate.conf import options
 from labeling.services.ingestion.validation import Rejected
 
 STORAGE_PREFIX = "storage:"
@@ -54,7 +54,7 @@ class SourceEntry:
 
 
 def _bounded_read(fh: IO[bytes]) -> bytes:
-    max_bytes = int(limit("MAX_IMAGE_BYTES"))
+    max_bytes = options().MAX_IMAGE_BYTES
     data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise Rejected("too_large", f"The file is larger than the {max_bytes}-byte limit.")
@@ -209,10 +209,11 @@ class ArchiveSource(Source):
 
 
 def _check_totals(count: int, total: int) -> None:
-    if count > int(limit("ARCHIVE_MAX_ENTRIES")):
-        raise SourceError("archive_too_many_entries", f"More than {limit('ARCHIVE_MAX_ENTRIES')} entries.")
-    if total > int(limit("ARCHIVE_MAX_TOTAL_BYTES")):
-        raise SourceError("archive_bomb", f"The archive expands to more than {limit('ARCHIVE_MAX_TOTAL_BYTES')} bytes.")
+    if count > options().ARCHIVE_MAX_ENTRIES:
+        raise SourceError("archive_too_many_entries", f"More than {options().ARCHIVE_MAX_ENTRIES} entries.")
+    max_total = options().ARCHIVE_MAX_TOTAL_BYTES
+    if total > max_total:
+        raise SourceError("archive_bomb", f"The archive expands to more than {max_total} bytes.")
 
 
 def _member_verdict(name: str, size: int, compressed: int | None, is_link: bool) -> Rejected | None:
@@ -222,10 +223,10 @@ def _member_verdict(name: str, size: int, compressed: int | None, is_link: bool)
     if is_link:
         return Rejected("symlink", "Links are not extracted.")
     ratio = size / compressed if compressed else 0
-    if size > 1024 * 1024 and ratio > float(limit("ARCHIVE_MAX_RATIO")):
+    if size > 1024 * 1024 and ratio > options().ARCHIVE_MAX_RATIO:
         return Rejected("archive_bomb", f"Compression ratio {ratio:.0f}:1 ({size} bytes expanded); refused.")
-    if size > int(limit("MAX_IMAGE_BYTES")):
-        return Rejected("too_large", f"The member is {size} bytes; the limit is {limit('MAX_IMAGE_BYTES')}.")
+    if size > options().MAX_IMAGE_BYTES:
+        return Rejected("too_large", f"The member is {size} bytes; the limit is {options().MAX_IMAGE_BYTES}.")
     return None
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from annotate.conf import options
 from labeling.algorithms.phash_index import phash64, to_signed
-from labeling.services.ingestion.config import limit
 
 # Pillow's bomb warning is an error here (and anywhere in the process: a half-checked bomb is never wanted).
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
@@ -56,7 +56,7 @@ def image_prepare(data: bytes) -> PreparedImage:
     """Validate `data` and build the stored original, a ≤256 px JPEG thumbnail and a pHash."""
     if not data:
         raise Rejected("empty", "The file is empty (0 bytes).")
-    max_bytes = int(limit("MAX_IMAGE_BYTES"))
+    max_bytes = options().MAX_IMAGE_BYTES
     if len(data) > max_bytes:
         raise Rejected("too_large", f"The file is {len(data)} bytes; the limit is {max_bytes}.")
     try:
@@ -86,14 +86,14 @@ def _decoded_bytes(im: Image.Image) -> int:
     A JPEG is decoded in draft mode at a fraction of its size, so only its scaled size counts."""
     width, height = im.size
     if im.format in ("JPEG", "MPO"):
-        size = int(limit("THUMBNAIL_SIZE")) * 2
+        size = options().THUMBNAIL_SIZE * 2
         scale = 1
         while scale < 8 and min(width // (scale * 2), height // (scale * 2)) >= size:
             scale *= 2
         width, height = -(-width // scale), -(-height // scale)
     per_pixel = _BYTES_PER_PIXEL.get(im.mode, 4)
     decoded = width * height * per_pixel
-    max_decoded = int(limit("MAX_DECODE_BYTES"))
+    max_decoded = options().MAX_DECODE_BYTES
     if decoded > max_decoded:
         raise Rejected(
             "decompression_bomb",
@@ -113,7 +113,7 @@ class _DecodeBudget:
 
     @contextmanager
     def hold(self, cost: int) -> Iterator[None]:
-        budget = int(limit("DECODE_BUDGET_BYTES"))
+        budget = options().DECODE_BUDGET_BYTES
         cost = min(cost, budget)
         with self._cond:
             while self._used and self._used + cost > budget:
@@ -162,7 +162,7 @@ def _prepare_decode(im: Image.Image, data: bytes, fmt: str) -> PreparedImage:
         reasons.append(f"first of {frames} frames kept")
     if orientation not in (1, None):
         reasons.append(f"EXIF orientation {orientation} applied")
-    size = int(limit("THUMBNAIL_SIZE"))
+    size = options().THUMBNAIL_SIZE
     try:
         if reasons:
             im.seek(0)
@@ -222,12 +222,12 @@ def _decode_rejected(exc: BaseException, what: str) -> Rejected:
 
 
 def _check_size(width: int, height: int) -> None:
-    max_pixels = int(limit("MAX_IMAGE_PIXELS"))
+    max_pixels = options().MAX_IMAGE_PIXELS
     if Image.MAX_IMAGE_PIXELS:
         max_pixels = min(max_pixels, int(Image.MAX_IMAGE_PIXELS))
     if width * height > max_pixels:
         raise Rejected("decompression_bomb", f"{width}×{height} is {width * height} pixels; the limit is {max_pixels}.")
-    min_side, max_side = int(limit("MIN_IMAGE_SIDE")), int(limit("MAX_IMAGE_SIDE"))
+    min_side, max_side = options().MIN_IMAGE_SIDE, options().MAX_IMAGE_SIDE
     if min(width, height) < min_side:
         raise Rejected("too_small", f"{width}×{height}: each side must be at least {min_side} px.")
     if max(width, height) > max_side:

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from annotate.conf import options
 from annotate.db import bulk_update_values
 from labeling.algorithms.boxes import box_consensus
 from labeling.models import Annotation, AnnotatorScore, Item, Project
@@ -36,7 +36,7 @@ FINAL = (Item.Status.ACCEPTED, Item.Status.REJECTED)
 def reaggregate_every() -> int:
     """About every N-th vote (annotation id % N) enqueues a full re-aggregation of its project (quality.md);
     0 turns the enqueueing off (the replay command re-aggregates synchronously instead)."""
-    return int(getattr(settings, "QUALITY_REAGGREGATE_EVERY", 200))
+    return options().QUALITY_REAGGREGATE_EVERY
 
 
 REAGGREGATE_DEBOUNCE_SECONDS = 30

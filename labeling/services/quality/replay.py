@@ -28,6 +28,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test.utils import override_settings
 
+from annotate.conf import options
 from annotate.exceptions import ServiceError
 from labeling.algorithms.crowd_io import read_crowd
 from labeling.models import Annotation, AnnotatorScore, Image, Item, Project
@@ -167,7 +168,7 @@ def replay_crowd(
     # Each answer commits on its own, as on the web (one transaction around everything made PostgreSQL keep
     # every version of the hot item and score rows until the end, and each vote grew slower). Without a disk
     # flush per commit (_fast_commits) the run is not bound by fsync. The loop re-aggregates itself.
-    with override_settings(QUALITY_REAGGREGATE_EVERY=0), _fast_commits():
+    with override_settings(ANNOTATE={**options().as_dict(), "QUALITY_REAGGREGATE_EVERY": 0}), _fast_commits():
         with transaction.atomic():  # all or nothing: a half-made project would outlive the run
             project, items, users = _setup(
                 crowd, policy=policy, votes=votes, target=target, max_labels=max_labels, audit_rate=audit_rate
