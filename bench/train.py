@@ -32,7 +32,7 @@ from training.ml.engine import train_one_epoch
 from training.ml.nets import build_model
 from training.ml.optim import build_optimizer
 from training.ml.presets import decode_size_for, eval_transforms, train_transforms
-from training.ml.run import make_loader
+from training.ml.runtime import make_loader
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "imagenette_224"
 

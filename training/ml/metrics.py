@@ -9,6 +9,7 @@ the predictions (sklearn's default label set), so a class absent from a split do
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -101,3 +102,20 @@ def classification_report(
         "confusion_matrix": m.tolist(),
         "classes": list(class_names),
     }
+
+
+MAX_MISTAKES = 500
+
+
+def misclassified(split: Any, predicted: np.ndarray | None, confidence: np.ndarray | None) -> list[dict[str, Any]]:
+    """[{"path" (relative to the data root), "true", "predicted", "confidence"}] for wrong predictions."""
+    if predicted is None or confidence is None:
+        return []
+    out = [
+        {"path": Path(path).relative_to(split.root).as_posix(), "true": int(target), "predicted": int(p),
+         "confidence": round(float(c), 4)}
+        for (path, target), p, c in zip(split.samples, predicted, confidence, strict=True)
+        if int(p) != int(target)
+    ]  # fmt: skip
+    out.sort(key=lambda m: -m["confidence"])
+    return out[:MAX_MISTAKES]

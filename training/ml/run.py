@@ -8,12 +8,8 @@ keeps the last completed epoch's checkpoint: the partial epoch is discarded, and
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import hashlib
 import logging
-import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 from training.ml import distributed as dist_utils
 from training.ml.checkpoint import (
@@ -38,12 +34,13 @@ from training.ml.checkpoint import (
 from training.ml.config import TrainConfig, amp_dtype, resolve_device
 from training.ml.datasets import ImagePaths, load_splits, read_class_wnids
 from training.ml.engine import evaluate, predict_proba, train_one_epoch
-from training.ml.metrics import classification_report
+from training.ml.metrics import classification_report, misclassified
 from training.ml.nets import build_model
 from training.ml.optim import build_optimizer, build_scheduler, sync_lr
 from training.ml.presets import Norm, decode_size_for, eval_transforms, train_transforms
 from training.ml.pretrained import imagenet_head_rows
-from training.ml.transfer import ProbeConfig, extract_features, fit_linear_probe, set_head
+from training.ml.runtime import cpu_threads, deterministic, make_loader, weights_digest
+from training.ml.transfer import probe_stage
 
 log = logging.getLogger(__name__)
 
@@ -67,57 +64,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def make_loader(
-    dataset: Dataset[Any],
-    batch_size: int,
-    sampler: Sampler[int],
-    workers: int,
-    device: torch.device,
-    seed: int = 0,
-) -> DataLoader[Any]:
-    """DataLoader with the settings that keep a GPU fed: pinned memory on CUDA, persistent workers.
-
-    Its own seeded generator fixes the workers' base seed (augmentation randomness) whatever else drew from
-    the global RNG before."""
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None,
-        generator=torch.Generator().manual_seed(seed),
-    )
-
-
-@contextlib.contextmanager
-def deterministic(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed python, numpy and torch; on CPU also ask torch for deterministic algorithms (cheap there: the
-    CPU kernels we use have deterministic versions). The global switch is restored on exit, so a worker
-    process that trains on CUDA afterwards is not slowed down. Results can still differ between machines
-    with other SIMD kernels or thread counts (float sums in another order): tests assert with margins."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    before = torch.are_deterministic_algorithms_enabled()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
-
-
-def weights_digest(model: nn.Module) -> str:
-    """sha256 over the state dict (parameters and buffers), to compare replicas."""
-    h = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
-        h.update(key.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _fit(
@@ -196,7 +142,7 @@ def _fit_seeded(
 
     if fresh_pretrained:  # stage 1: linear probe on cached features (the fine-tune below starts from its head)
         init = imagenet_head_rows(config.arch, read_class_wnids(data_root, len(classes)))
-        probed = _probe(model, config, splits, len(classes), device, amp_kw, stop, emit if is_main else None, init)
+        probed = probe_stage(model, config, splits, len(classes), device, amp_kw, stop, emit if is_main else None, init)
         if probed is None:
             status = "cancelled"
         else:
@@ -271,7 +217,7 @@ def _fit_seeded(
                 status, final_split = "cancelled", None
             else:
                 final_metrics = {**classification_report(res.confusion, classes, res.top5_correct), "loss": res.loss}
-                mistakes = _mistakes(splits[final_split], res.predicted, res.confidence)
+                mistakes = misclassified(splits[final_split], res.predicted, res.confidence)
 
     def existing(name: str) -> str | None:
         return str(ckpt_dir / name) if ckpt_dir is not None and (ckpt_dir / name).is_file() else None
@@ -288,75 +234,6 @@ def _fit_seeded(
         weights_digests=[weights_digest(model)],
         mistakes=mistakes,
     )
-
-
-MAX_MISTAKES = 500
-
-
-def _mistakes(split: Any, predicted: np.ndarray | None, confidence: np.ndarray | None) -> list[dict[str, Any]]:
-    """[{"path" (relative to the data root), "true", "predicted", "confidence"}] for wrong predictions."""
-    if predicted is None or confidence is None:
-        return []
-    out = [
-        {"path": Path(path).relative_to(split.root).as_posix(), "true": int(target), "predicted": int(p),
-         "confidence": round(float(c), 4)}
-        for (path, target), p, c in zip(split.samples, predicted, confidence, strict=True)
-        if int(p) != int(target)
-    ]  # fmt: skip
-    out.sort(key=lambda m: -m["confidence"])
-    return out[:MAX_MISTAKES]
-
-
-# Classes that are ImageNet synsets start from the pretrained classifier's rows, already a good solution
-# (98.7 % on imagenette with no label at all): a 10x lower probe lr refines them without walking away
-# (1,000 crowd labels: 99.0 % at lr 1e-4 vs 98.3 % at 1e-3, and 97.3 % from a zero head; bench/RESULTS.md).
-IMAGENET_INIT_LR_SCALE = 0.1
-
-
-def _probe(
-    model: nn.Module,
-    config: TrainConfig,
-    splits: dict[str, Any],
-    num_classes: int,
-    device: torch.device,
-    amp_kw: dict[str, Any],
-    stop: StopCallback | None,
-    emit: EpochCallback | None,
-    init: tuple[np.ndarray, np.ndarray] | None = None,
-) -> list[dict[str, Any]] | None:
-    """Features of train (eval transforms: the probe sees each image once, unaugmented) and val, then
-    `probe_epochs` of softmax regression; the head goes into `model`. None when cancelled. Every rank computes
-    the same features of the whole split (the probe is cheap next to them, and DDP then starts in agreement)."""
-    feats = {}
-    for split in ("train", "val"):
-        ds = copy.copy(splits[split])
-        ds.transform = splits["test"].transform  # eval transforms
-        if not len(ds):
-            continue
-        loader = DataLoader(ds, batch_size=config.batch_size, num_workers=config.workers,
-                            pin_memory=device.type == "cuda")  # fmt: skip
-        f = extract_features(model, loader, device, should_stop=stop, **amp_kw)
-        if f.cancelled:
-            return None
-        feats[split] = f
-    train_f = feats["train"]
-    probe_cfg = ProbeConfig(
-        epochs=config.probe_epochs, lr=config.lr * (IMAGENET_INIT_LR_SCALE if init is not None else 1.0),
-        weight_decay=config.weight_decay, batch_size=config.batch_size, seed=config.seed,
-    )  # fmt: skip
-    val = (feats["val"].x, feats["val"].y) if "val" in feats else None
-    extract_seconds = sum(f.seconds for f in feats.values())
-
-    def on_epoch(row: dict[str, Any]) -> None:
-        if row["epoch"] == 1:  # the feature pass is part of the first probe epoch's cost
-            row["seconds"] += extract_seconds
-        row["stage"] = "probe"
-        if emit is not None:
-            emit(row)
-
-    probe = fit_linear_probe(train_f.x, train_f.y, num_classes, probe_cfg, val=val, on_epoch=on_epoch, init=init)
-    set_head(model, probe)
-    return probe.history
 
 
 def _restore(
@@ -391,29 +268,11 @@ def _ddp_worker(
     device = resolve_device(cfg.device, rank)
     dist_utils.init_process_group(rank, world_size, port, device)
     try:
-        with _cpu_threads(cfg, world_size):
+        with cpu_threads(cfg, world_size):
             result = _fit(rank, world_size, cfg, root, lambda m: queue.put(("epoch", m)), stop_event.is_set)
         queue.put(("result", rank, result.to_dict()))
     finally:
         dist_utils.destroy_process_group()
-
-
-@contextlib.contextmanager
-def _cpu_threads(config: TrainConfig, world_size: int = 1) -> Iterator[None]:
-    """Apply config.cpu_threads (else share the cores among ranks) for CPU training; restore on exit.
-
-    On a busy or small machine fewer intra-op threads than cores avoids OpenMP spin-waiting against the
-    DataLoader workers and other processes, which can cost an order of magnitude.
-    """
-    before = torch.get_num_threads()
-    wanted = config.cpu_threads or (max(1, before // world_size) if world_size > 1 else before)
-    if resolve_device(config.device).type == "cpu" and wanted != before:
-        torch.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def train(
@@ -425,7 +284,7 @@ def train(
 ) -> TrainResult:
     """Train `config.arch` on the imagefolder export at `data_root`; see the module docstring."""
     if world_size == 1:
-        with _cpu_threads(config):
+        with cpu_threads(config):
             return _fit(0, 1, config, str(data_root), on_epoch, should_stop)
     if resolve_device(config.device).type == "cuda" and world_size > torch.cuda.device_count():
         raise ValueError(f"world_size={world_size} but only {torch.cuda.device_count()} GPUs")
