@@ -20,7 +20,10 @@ class ProjectCreateForm(forms.Form):
         required=False,
         help_text="One name per line, or CSV with a header: name,definition,wnid,parent",
     )
-    min_votes = forms.IntegerField(min_value=1, max_value=50, initial=3)
+    min_votes = forms.IntegerField(
+        min_value=0, max_value=50, initial=3,
+        help_text="Human votes every item gets at least. 0 lets a model proven on gold finish sure items alone.",
+    )  # fmt: skip
     max_votes = forms.IntegerField(min_value=1, max_value=50, required=False)
     gold_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1)
     visibility = forms.ChoiceField(choices=Project.Visibility.choices)

@@ -41,7 +41,7 @@ class ResearcherProjectCreateApi(APIView):
         name = serializers.CharField(max_length=200, required=False, default="")
         task_type = serializers.ChoiceField(choices=Project.TaskType.choices)
         instructions = serializers.CharField(allow_blank=True, required=False, default="")
-        min_votes = serializers.IntegerField(min_value=1, max_value=50, default=3)
+        min_votes = serializers.IntegerField(min_value=0, max_value=50, default=3)
         max_votes = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True, default=None)
         gold_rate = serializers.FloatField(min_value=0, max_value=0.5, default=0.1)
         visibility = serializers.ChoiceField(choices=Project.Visibility.choices, default=Project.Visibility.PUBLIC)

@@ -23,7 +23,7 @@ class Project(models.Model):
     task_type = models.CharField(max_length=16, choices=TaskType.choices, default=TaskType.VERIFY)
     # Redundancy: the quality engine stops asking at confidence_target once min_votes are in,
     # and sends the item to review at max_votes.
-    min_votes = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
+    min_votes = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(0)])
     max_votes = models.PositiveSmallIntegerField(default=7, validators=[MinValueValidator(1)])
     confidence_target = models.FloatField(default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.9999)])
     gold_rate = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])

@@ -25,7 +25,7 @@ def items_create_from_sources(*, project: Project, batch: IngestBatch | None = N
     before = Item.objects.filter(project=project).count()
     Item.objects.bulk_create(
         [
-            Item(project=project, image_id=image_id, category_id=category_id, needed_votes=project.min_votes)
+            Item(project=project, image_id=image_id, category_id=category_id, needed_votes=max(project.min_votes, 1))
             for image_id, category_id in sorted(pairs, key=lambda p: (p[0], p[1] or 0))
         ],
         batch_size=2000,

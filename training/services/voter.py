@@ -9,6 +9,11 @@
    annotator models) folded with that vote, and the quality engine's `decide` re-decides them, so a
    confident, measured-accurate model lets an item finish with fewer human votes. Humans still provide
    at least `min_votes`; gold and reviewed items are never touched; review items stay with reviewers.
+4. A model proven on the checked items by the rule that proves a person (`proven_on_gold`: >= 20 of them,
+   Wilson 95 % lower bound of its accuracy >= 0.8) counts as a voter in `decide`: with one human vote it may
+   finish an item, and in a project with `min_votes = 0` it may finish items alone (SageMaker Ground Truth's
+   automated labelling, ImageNet's pre-screen). Audit items still collect their human votes: they keep
+   measuring whether stopping early, the model's stops included, is honest.
 The vote is also stored in `item.model_probs["vote"]` so the online update can keep folding it in.
 """
 
@@ -32,9 +37,12 @@ from labeling.services.quality.engine import (
     decide,
     effective_target,
     is_audit_item,
+    model_vote,
     posterior_json,
     project_classes,
+    proven_on_gold,
 )
+from training.ml.calibration import wilson_low
 from training.models import ModelPrediction, TrainingRun
 
 DEFAULT_MAX_WEIGHT = math.log(9.0)
@@ -99,12 +107,13 @@ def model_voter_apply(
         voter_labels=labels, voter_confusion=conf.tolist(), voter_checked=len(truth), voter_accuracy=accuracy,
         voter_max_weight=max_weight, updated_at=timezone.now(),
     )  # fmt: skip
-    considered, updated, done = _apply(run, project, labels, conf, max_weight)
+    proven = proven_on_gold(len(truth), wilson_low(int(np.trace(conf - 1.0)), len(truth)))
+    considered, updated, done = _apply(run, project, labels, conf, max_weight, proven)
     return VoterReport(len(truth), accuracy, considered, updated, done, max_weight)
 
 
 def _apply(
-    run: TrainingRun, project: Project, labels: list[int], conf: np.ndarray, max_weight: float
+    run: TrainingRun, project: Project, labels: list[int], conf: np.ndarray, max_weight: float, proven: bool
 ) -> tuple[int, int, int]:
     preds = dict(
         ModelPrediction.objects.filter(
@@ -112,16 +121,18 @@ def _apply(
         ).values_list("item_id", "label_probs")
     )
     return model_votes_fold(project=project, labels=labels, preds=preds, conf=conf, max_weight=max_weight,
-                            source={"run": run.pk})  # fmt: skip
+                            source={"run": run.pk}, proven=proven)  # fmt: skip
 
 
 def model_votes_fold(
     *, project: Project, labels: list[int], preds: dict[int, dict[str, float]], conf: np.ndarray, max_weight: float,
-    source: dict[str, Any],
+    source: dict[str, Any], proven: bool = False,
 ) -> tuple[int, int, int]:  # fmt: skip
-    """Store each open, non-gold item's bounded model vote (`model_probs["vote"]`, tagged with `source`) and
-    re-decide the items that have human votes. `preds`: item id -> {label value: probability}. Returns
-    (considered, updated, done). Shared by trained runs and the zero-shot pretrained classifier."""
+    """Store each open, non-gold item's bounded model vote (`model_probs["vote"]`, tagged with `source`, and
+    `proven` when the model passed `proven_on_gold` on checked items) and re-decide the items that have human
+    votes, or none when the project lets a proven model finish items alone (min_votes = 0). `preds`: item id ->
+    {label value: probability}. Returns (considered, updated, done). Shared by trained runs and the zero-shot
+    pretrained classifier."""
     uniform = np.full(len(labels), 1.0 / len(labels))
     blocked = blocked_user_ids(project.pk)
     updated = done = 0
@@ -132,10 +143,10 @@ def model_votes_fold(
             vote = posterior_with_extra_voter(uniform, probs, conf, max_weight)
             item.model_probs = {
                 **(item.model_probs or {}), **source, "vote": posterior_json(labels, vote),
-                "max_weight": round(max_weight, 6),
+                "max_weight": round(max_weight, 6), "proven": proven,
             }  # fmt: skip
             fields = ["model_probs", "updated_at"]
-            if _redecide(item, project, labels, probs, conf, max_weight, blocked):
+            if _redecide(item, project, labels, blocked):
                 fields += ["posterior", "label", "confidence", "status", "needed_votes", "priority"]
                 updated += 1
                 done += item.status == Item.Status.DONE
@@ -143,21 +154,20 @@ def model_votes_fold(
     return len(preds), updated, done
 
 
-def _redecide(item: Item, project: Project, labels: list[int], probs: np.ndarray, conf: np.ndarray,
-              max_weight: float, blocked: set[int]) -> bool:  # fmt: skip
-    """Human posterior (quality engine's annotator models) + the model's bounded vote, then `decide`.
-    False (nothing changed) for an item without counted human votes."""
+def _redecide(item: Item, project: Project, labels: list[int], blocked: set[int]) -> bool:
+    """Human posterior (quality engine's annotator models) + the model's stored vote, then `decide`.
+    False (nothing changed) for an item without counted human votes, unless a proven model may finish it alone."""
     votes = [
         (user, label)
         for user, label in Annotation.objects.filter(item=item).order_by("id").values_list("user_id", "label")
         if user not in blocked and label in labels
     ]
-    if not votes:
+    vote = model_vote(item.model_probs, labels, is_gold=item.is_gold)
+    if vote is None or not (votes or (vote.proven and project.min_votes == 0)):
         return False
     users, answers = [u for u, _ in votes], [lb for _, lb in votes]
     models = annotator_models(project, answers)
-    human = _in_order(models.posterior(users, answers), models.classes, labels)
-    post = posterior_with_extra_voter(human, probs, conf, max_weight)
+    post = vote.fold(_in_order(models.posterior(users, answers), models.classes, labels))
     item.posterior = posterior_json(labels, post)
     item.label = labels[int(post.argmax())]
     item.confidence = round(float(post.max()), 6)
@@ -167,7 +177,7 @@ def _redecide(item: Item, project: Project, labels: list[int], probs: np.ndarray
         n_votes=len(votes), posterior=post, min_votes=project.min_votes, max_votes=project.max_votes,
         target=effective_target(project, calibration), prior_accuracy=models.prior_accuracy,
         single_voter_proven=len(votes) == 1 and users[0] in models.proven,
-        audit=is_audit_item(item.pk, project.audit_rate),
+        audit=is_audit_item(item.pk, project.audit_rate), model_voter_proven=vote.proven,
     )  # fmt: skip
     if d.status == Item.Status.REVIEW:  # the model may help finish an item, never send one to review
         return False

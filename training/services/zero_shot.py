@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from annotate.exceptions import ServiceError
 from labeling.models import Item, Project
-from labeling.services.quality.engine import project_classes
+from labeling.services.quality.engine import project_classes, proven_on_gold
 from training.ml.calibration import calibrate_voter
 from training.ml.config import ARCHITECTURES, resolve_device
 from training.ml.datasets import ImagePaths
@@ -120,7 +120,7 @@ def zero_shot_apply(
     preds = {i: {str(lb): float(v) for lb, v in zip(labels, dists[i], strict=True)} for i in open_ids}
     report.considered, report.updated, report.done = model_votes_fold(
         project=project, labels=labels, preds=preds, conf=cal.confusion, max_weight=cal.max_weight,
-        source={"source": SOURCE},
+        source={"source": SOURCE}, proven=proven_on_gold(cal.checked, cal.accuracy_low),
     )  # fmt: skip
     return report
 

@@ -187,6 +187,7 @@ def decide(
     prior_accuracy: float,
     single_voter_proven: bool = False,
     audit: bool = False,
+    model_voter_proven: bool = False,
 ) -> Decision:
     """done: top posterior >= target and >= min votes; review: max votes without that; else needs more votes.
 
@@ -196,9 +197,17 @@ def decide(
 
     An item that needs more gets needed_votes = votes so far + the expected extra votes to reach the target
     (agreement.expected_extra_votes), within min..max, and priority 1 + confidence, so the assignment queue
-    finishes items already close to certain before starting new ones."""
+    finishes items already close to certain before starting new ones.
+
+    A trained model whose vote is folded into `posterior` counts as one more voter when it is proven on checked
+    items by the same rule as a person (`model_voter_proven`, see `model_vote`): one human vote and a proven
+    model may finish an item, and with `min_votes = 0` (the researcher's choice, like SageMaker Ground Truth's
+    automated labelling) a proven, sure model may finish an item before any human sees it. Audit items always
+    collect their human votes, and gold items never take a model vote."""
     confidence = float(posterior.max()) if posterior.size else 0.0
-    may_stop = (n_votes >= 2 or single_voter_proven) and (not audit or n_votes >= max_votes)
+    single_proven = single_voter_proven if n_votes == 1 else model_voter_proven and n_votes == 0
+    voters = n_votes + int(model_voter_proven)
+    may_stop = (voters >= 2 or single_proven) and (not audit or n_votes >= max_votes)
     if n_votes >= min_votes and confidence >= target and may_stop:
         return Decision(Item.Status.DONE, max(n_votes, 1), 0.0)
     if n_votes >= max_votes:
@@ -226,6 +235,31 @@ def audit_mask(item_ids: np.ndarray, rate: float) -> np.ndarray:
 def is_audit_item(item_id: int, rate: float) -> bool:
     """audit_mask for one item."""
     return bool(audit_mask(np.array([item_id]), rate)[0])
+
+
+@dataclass(frozen=True)
+class ModelVote:
+    """A trained model's bounded vote on one item (training.services.voter writes it into `item.model_probs`)."""
+
+    factor: np.ndarray  # (K,) normalised likelihood over the classes, in the caller's class order
+    proven: bool  # measured on enough checked items by `proven_on_gold`: it counts as a voter in `decide`
+
+    def fold(self, posterior: np.ndarray) -> np.ndarray:
+        """The posterior with the model as one more (independent) voter: multiply and renormalise."""
+        combined = posterior * np.clip(self.factor, 1e-12, None)
+        total = combined.sum()
+        return combined / total if total > 0 else posterior
+
+
+def model_vote(model_probs: dict | None, classes: list[int], *, is_gold: bool) -> ModelVote | None:
+    """The item's stored model vote re-indexed to `classes`; None without one, and always None on gold items
+    (humans decide gold). The one place that reads `model_probs["vote"]`: the online update, the model voter
+    and the full re-aggregation all fold through it."""
+    vote = (model_probs or {}).get("vote")
+    if not vote or is_gold:
+        return None
+    factor = np.array([float(vote.get(str(c), 1.0)) for c in classes], dtype=np.float64)
+    return ModelVote(factor, bool((model_probs or {}).get("proven")))
 
 
 def proven_on_gold(gold_seen: int, gold_wilson_low: float | None) -> bool:

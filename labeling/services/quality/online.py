@@ -26,6 +26,7 @@ from labeling.services.quality.engine import (
     decide,
     is_audit_item,
     latest_models,
+    model_vote,
     posterior_json,
 )
 
@@ -92,14 +93,17 @@ def _decide_item(item: Item, project: Project, rows: list[tuple], models_for: Ca
     if project.task_type == Project.TaskType.BOXES:
         _evaluate_boxes(item, project, votes)
         fields.append("answer")
-    elif n == 0:
-        item.posterior = item.label = item.confidence = None
-        item.status, item.needed_votes = Item.Status.OPEN, max(project.min_votes, 1)
     else:
         users = [v[0] for v in votes]
         labels = [v[1] for v in votes]
         models = models_for(labels)
-        post = _with_model_vote(item, models.classes, models.posterior(users, labels))
+        vote = model_vote(item.model_probs, models.classes, is_gold=item.is_gold)
+        if n == 0 and not (vote and vote.proven and project.min_votes == 0):
+            item.posterior = item.label = item.confidence = None
+            item.status, item.needed_votes = Item.Status.OPEN, max(project.min_votes, 1)
+            return fields
+        post = models.posterior(users, labels)
+        post = vote.fold(post) if vote else post
         item.posterior = posterior_json(models.classes, post)
         item.label = models.classes[int(post.argmax())]
         item.confidence = round(float(post.max()), 6)
@@ -112,25 +116,11 @@ def _decide_item(item: Item, project: Project, rows: list[tuple], models_for: Ca
             prior_accuracy=models.prior_accuracy,
             single_voter_proven=n == 1 and users[0] in models.proven,
             audit=is_audit_item(item.pk, project.audit_rate),
+            model_voter_proven=bool(vote and vote.proven),
         )
         item.status, item.needed_votes, item.priority = d.status, d.needed_votes, d.priority
         item.review_reason = d.review_reason
     return fields
-
-
-def _with_model_vote(item: Item, classes: list[int], post: np.ndarray) -> np.ndarray:
-    """Fold in the trained model's bounded vote (training.services.voter stores it in `model_probs["vote"]`).
-
-    It is normalised evidence from a uniform prior, so multiplying adds the model as one more voter whose
-    weight the voter service already capped; gold items never take it (humans decide gold).
-    """
-    vote = (item.model_probs or {}).get("vote")
-    if not vote or item.is_gold:
-        return post
-    factor = np.array([float(vote.get(str(c), 1.0)) for c in classes], dtype=np.float64)
-    combined = post * np.clip(factor, 1e-12, None)
-    total = combined.sum()
-    return combined / total if total > 0 else post
 
 
 def _evaluate_boxes(item: Item, project: Project, votes: list) -> None:

@@ -34,6 +34,7 @@ from labeling.services.quality.engine import (
     audit_mask,
     decide,
     effective_target,
+    model_vote,
     posterior_json,
     proven_on_gold,
 )
@@ -50,6 +51,7 @@ class Snapshot:
     statuses: dict[int, tuple[str, bool]]
     skips: dict[int, int]
     category_ids: list[int]
+    model_probs: dict[int, dict] = field(default_factory=dict)  # item id -> model_probs, items with a model vote
 
 
 @dataclass
@@ -108,7 +110,12 @@ def _read(project_id: int) -> Snapshot | None:
         for uid in Skip.objects.filter(item__project_id=project_id).values_list("user_id", flat=True).iterator():
             skips[uid] = skips.get(uid, 0) + 1
         category_ids = list(project.categories.order_by("id").values_list("id", flat=True))
-    return Snapshot(project, items, votes, statuses, skips, category_ids)
+        model_probs = dict(
+            Item.objects.filter(project_id=project_id, is_gold=False, model_probs__has_key="vote").values_list(
+                "id", "model_probs"
+            )
+        )
+    return Snapshot(project, items, votes, statuses, skips, category_ids, model_probs)
 
 
 @dataclass
@@ -268,15 +275,18 @@ def _decisions(snap: Snapshot, out: Computed) -> list[tuple[int, dict]]:
     audited_items = audit_mask(it["id"], project.audit_rate)
     changes = []
     for p in range(it["id"].size):
-        fields = {"posterior": posterior_json(classes, agg.posteriors[p]), "label": classes[int(agg.labels[p])]}
-        fields["confidence"] = round(float(agg.posteriors[p].max()), 6)
+        post = agg.posteriors[p]
+        vote = model_vote(snap.model_probs.get(int(it["id"][p])), classes, is_gold=bool(it["gold"][p]))
+        post = vote.fold(post) if vote else post
+        fields = {"posterior": posterior_json(classes, post), "label": classes[int(post.argmax())]}
+        fields["confidence"] = round(float(post.max()), 6)
         n = int(out.n_active[p])
         fields["votes_count"] = n
         if it["gold"][p] or it["status"][p] in REVIEWED:
             if it["gold"][p]:
                 changes.append((p, {"votes_count": n}))
             continue
-        if n == 0:
+        if n == 0 and not (vote and vote.proven and project.min_votes == 0):
             fields.update(posterior=None, label=None, confidence=None, status=Item.Status.OPEN, review_reason="")
             changes.append((p, fields))
             continue
@@ -285,13 +295,14 @@ def _decisions(snap: Snapshot, out: Computed) -> list[tuple[int, dict]]:
         target = targets.get(key if key is not None and key >= 0 else None, wide)
         d = decide(
             n_votes=n,
-            posterior=agg.posteriors[p],
+            posterior=post,
             min_votes=project.min_votes,
             max_votes=project.max_votes,
             target=target,
             prior_accuracy=out.prior_acc,
             single_voter_proven=n == 1 and int(out.single_voter[p]) in proven,
             audit=bool(audited_items[p]),
+            model_voter_proven=bool(vote and vote.proven),
         )
         fields.update(status=d.status, needed_votes=d.needed_votes, priority=d.priority, review_reason=d.review_reason)
         changes.append((p, fields))
