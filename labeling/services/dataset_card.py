@@ -45,6 +45,11 @@ def _review_text(project: Project, version: DatasetVersion) -> str:
         parts.append("No item went to expert review.")
     if excluded:
         parts.append("{} {} excluded by curators.".format(*_items(excluded)))
+    by_model = Item.objects.filter(
+        project=project, is_gold=False, votes_count=0, status__in=(Item.Status.DONE, Item.Status.ACCEPTED)
+    ).count()
+    if by_model:  # min_votes = 0: a model proven on checked items finished them alone (training/services/voter.py)
+        parts.append("{} {} labelled by a model proven on checked items, with no human vote.".format(*_items(by_model)))
     return " ".join(parts)
 
 

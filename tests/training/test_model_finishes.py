@@ -10,9 +10,10 @@ import uuid
 import numpy as np
 import pytest
 
-from labeling.models import Item, Project
+from labeling.models import DatasetVersion, Item, Project
 from labeling.services.annotations import annotations_submit_batch
 from labeling.services.assignment import next_items
+from labeling.services.dataset_card import _review_text
 from labeling.services.project_settings import project_update
 from labeling.services.quality import project_reaggregate
 from labeling.services.quality.engine import decide, is_audit_item, project_classes
@@ -70,7 +71,7 @@ def test_a_proven_sure_model_finishes_items_alone_only_when_min_votes_is_zero():
     assert not Item.objects.filter(project=project, status=Item.Status.DONE).exists()
 
     considered, updated, done = _fold(project, labels, preds, proven=True)
-    assert updated == 15
+    assert updated == 30  # every item got the model posterior; the sure half is done
     sure = [it.pk for i, it in enumerate(items) if i % 2 == 0]
     assert (considered, done) == (30, 15)
     finished = Item.objects.filter(project=project, status=Item.Status.DONE)
@@ -81,6 +82,11 @@ def test_a_proven_sure_model_finishes_items_alone_only_when_min_votes_is_zero():
     assert list(Item.objects.filter(project=project, is_gold=True).values("status", "label", "model_probs")) == (
         gold_before
     )  # gold never takes a model vote
+
+    # The dataset card says so (its review paragraph reads the items; an unsaved version has no filters).
+    assert "15 items were labelled by a model proven on checked items, with no human vote." in _review_text(
+        project, DatasetVersion(project=project, filters={})
+    )
 
     # The full re-aggregation applies the same rule: it keeps them done instead of reopening them.
     result = project_reaggregate(project_id=project.pk)
