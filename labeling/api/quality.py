@@ -88,7 +88,7 @@ class ReviewActionApi(APIView):
         boxes = serializers.JSONField(
             required=False,
             allow_null=True,
-            help_text='Box projects, fix: the corrected boxes, [[x, y, w, h], ...] or (detection) '
+            help_text="Box projects, fix: the corrected boxes, [[x, y, w, h], ...] or (detection) "
             '[{"x", "y", "w", "h", "category"}, ...]; they become the gold answer and the consensus.',
         )
 

@@ -1,7 +1,7 @@
 // A box editor on one image, shared by the label page (volunteers draw) and the review queue (reviewers fix).
 // The SVG's viewBox is the original image size, so pointer positions map to original-image pixels through the
-// SVG's own transform (any display scale). Mouse: drag on the image draws a box; drag a box moves it; drag a
-// corner handle of the selected box resizes it. Keys (onKey): 1-9 and 0 (the tenth) pick the category, and
+// SVG's own transform (any display scale). Mouse: drag on the image draws a box (also inside another box); a
+// click selects a box; drag the selected box to move it, or one of its corner handles to resize it. Keys (onKey): 1-9 and 0 (the tenth) pick the category, and
 // relabel the selected box (detection projects) · Tab / Shift+Tab select the next / previous box · arrows move
 // the selected box by a pixel (Shift: resize it) · Delete/Backspace remove the selected (or last) box ·
 // Escape deselects · Ctrl+Z undoes. Boxes are coloured and labelled by category.
@@ -159,15 +159,12 @@ export function createBoxEditor({ width: W, height: H, imageUrl, categories = []
       const b = boxes[selected];
       const fixed = { x: handle.includes("w") ? b.x + b.w : b.x, y: handle.includes("n") ? b.y + b.h : b.y };
       drag = { mode: "resize", fixed, before: boxes };
-    } else if (index >= 0) {
-      selected = index;
+    } else if (index >= 0 && index === selected) {
       drag = { mode: "move", start: p, origin: boxes[index], before: boxes };
-      const cat = categories.findIndex((c) => c.id === boxes[index].category);
-      if (cat >= 0) current = cat;
-      draw();
     } else {
+      // On another box this is a click that selects it, or a drag that draws a box inside it (nested objects).
       selected = -1;
-      drag = { mode: "draw", start: p };
+      drag = { mode: "draw", start: p, clicked: index };
       ghost.classList.remove("hidden");
       for (const [k, v] of Object.entries({ x: p.x, y: p.y, width: 0, height: 0 })) ghost.setAttribute(k, v);
     }
@@ -210,6 +207,10 @@ export function createBoxEditor({ width: W, height: H, imageUrl, categories = []
       if (box.w >= MIN_SIDE && box.h >= MIN_SIDE) {
         commit([...boxes, box]);
         selected = boxes.length - 1;
+      } else if (d.clicked >= 0) {
+        selected = d.clicked;
+        const cat = categories.findIndex((c) => c.id === boxes[selected].category);
+        if (cat >= 0) current = cat;
       }
       draw();
       return;
