@@ -3,9 +3,9 @@
 `annotations_import` matches each parsed entry to an image of the project, turns it into the project's answer
 (verify: yes for the candidate categories the entry names, no for the others; classify: its one category; boxes:
 its boxes, converted to pixels, each with its category in detection projects) and writes them all in one
-transaction, or nothing: any bad entry fails the import
-and every problem is reported (`ImportResult.errors`). Entries naming no image of the project are counted as
-unmatched, not errors. Re-importing the same file is a no-op (votes already there are matched, not created again).
+transaction, or nothing: any bad entry fails the import and every problem is reported (`ImportResult.errors`).
+Entries naming no image of the project are counted as unmatched, not errors. Re-importing the same file is a
+no-op (votes already there are matched, not created again).
 
 Imported votes come from one inactive user per source name (`imported-<name>`); they are ordinary votes, so the
 quality engine estimates that annotator's reliability like anyone else's (a re-aggregation is enqueued).
