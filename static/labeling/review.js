@@ -33,12 +33,12 @@ if (editorConfig) {
   }
 }
 
-function select(i) {
+function select(i, scroll = true) {
   const all = items();
   if (!all.length) return;
   index = Math.max(0, Math.min(i, all.length - 1));
   all.forEach((el, j) => el.classList.toggle("current", j === index));
-  all[index].scrollIntoView({ block: "nearest" });
+  if (scroll) all[index].scrollIntoView({ block: "nearest" });
 }
 
 function submit(action, label) {
@@ -111,5 +111,5 @@ list?.addEventListener("focusin", (event) => {
 // Drawing on an item's boxes makes it the current item (the editor keeps the focus where it was).
 list?.addEventListener("pointerdown", (event) => {
   const item = event.target.closest && event.target.closest("[data-testid=review-item]");
-  if (item) select(items().indexOf(item));
+  if (item) select(items().indexOf(item), false); // never scroll under the pointer while it draws
 });
