@@ -13,6 +13,12 @@ class ProjectCreateForm(forms.Form):
     name = forms.CharField(max_length=200)
     slug = forms.SlugField(max_length=100, help_text="Lowercase letters, digits and hyphens; used in URLs.")
     task_type = forms.ChoiceField(choices=Project.TaskType.choices)
+    box_mode = forms.ChoiceField(
+        choices=Project.BoxMode.choices,
+        initial=Project.BoxMode.SINGLE,
+        required=False,
+        help_text="Bounding-box projects: one category per image, or a category per box (object detection).",
+    )
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
                                    help_text="Plain text or markdown, shown to volunteers.")  # fmt: skip
     categories = forms.CharField(
@@ -38,6 +44,8 @@ class ProjectCreateForm(forms.Form):
         data = super().clean()
         if data.get("max_votes") and data.get("min_votes") and data["max_votes"] < data["min_votes"]:
             self.add_error("max_votes", "Max votes must be at least min votes.")
+        if data.get("task_type") != Project.TaskType.BOXES or not data.get("box_mode"):
+            data["box_mode"] = Project.BoxMode.SINGLE  # the choice only means something for box projects
         return data
 
 

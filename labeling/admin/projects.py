@@ -29,8 +29,10 @@ class ProjectAdmin(admin.ModelAdmin):
                     "created_at")  # fmt: skip
     list_filter = ("task_type", "visibility", "aggregation_method")
     search_fields = ("name", "slug")
-    readonly_fields = ("slug", "task_type", "aggregation_method", "owners", "reviewers", "members", "created_at")
-    fields = ("name", "slug", "task_type", "instructions", "min_votes", "max_votes", "confidence_target",
+    # box_mode is read-only like task_type: answers already stored are shaped by it.
+    readonly_fields = ("slug", "task_type", "box_mode", "aggregation_method", "owners", "reviewers", "members",
+                       "created_at")  # fmt: skip
+    fields = ("name", "slug", "task_type", "box_mode", "instructions", "min_votes", "max_votes", "confidence_target",
               "gold_rate", "qualification_size", "stall_hours", "visibility", "aggregation_method",
               "owners", "reviewers", "members", "created_at")  # fmt: skip
     inlines = [CategoryInline]

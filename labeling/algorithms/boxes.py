@@ -6,6 +6,10 @@ running median box, so an annotator contributes at most one box per object; a pa
 a match and the box opens a new cluster. Clusters supported by at least `quorum` annotators become objects;
 the merged box is the per-coordinate median of its members (robust to one sloppy drawer), and agreement is the
 mean IoU of members to their merged box. The loop runs over annotators (a handful per image), never over boxes.
+
+Detection (boxes with a category each): `detection_consensus` runs the same clustering once per category, with
+one quorum for all categories (a majority of the voters on the image), so a box only ever merges with boxes of
+its own category and an object drawn under two categories splits its support between them.
 """
 
 from __future__ import annotations
@@ -109,3 +113,68 @@ def boxes_agree(a: np.ndarray, b: np.ndarray, *, iou_threshold: float = 0.5) -> 
     iou = iou_matrix(a, b)
     rows, cols = linear_sum_assignment(-iou)
     return bool(np.all(iou[rows, cols] >= iou_threshold))
+
+
+@dataclass(frozen=True)
+class DetectionConsensus:
+    boxes: np.ndarray  # (n_objects, 4) merged (x, y, w, h), objects grouped by category (ascending)
+    categories: np.ndarray  # (n_objects,) int64 category of each object
+    support: np.ndarray  # (n_objects,) int64 number of annotators who drew the object with that category
+    member_iou: np.ndarray  # (n_objects,) mean IoU of the members to the merged box
+    assignment: np.ndarray  # (n_input_boxes,) index into boxes, or -1 for boxes left out (no quorum)
+    agreement: float  # mean IoU over all members of all objects; 1.0 when nobody drew anything
+
+
+def detection_consensus(
+    boxes: np.ndarray,
+    categories: np.ndarray,
+    annotators: np.ndarray,
+    *,
+    iou_threshold: float = 0.5,
+    quorum: int | None = None,
+) -> DetectionConsensus:
+    """box_consensus per category group: boxes (n, 4) with categories (n,) drawn by annotators (n,).
+
+    quorum defaults to a strict majority of the annotators who drew at least one box of any category (computed
+    over all categories: a category drawn by fewer people must not get a smaller quorum)."""
+    bx = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    cats = np.asarray(categories, dtype=np.int64).reshape(-1)
+    who = np.asarray(annotators).reshape(-1)
+    if not (cats.size == who.size == bx.shape[0]):
+        raise ValueError(f"{bx.shape[0]} boxes, {cats.size} categories and {who.size} annotator ids")
+    need = quorum if quorum is not None else math.floor(np.unique(who).size / 2) + 1
+    assignment = np.full(bx.shape[0], -1, dtype=np.int64)
+    parts: list[tuple[int, BoxConsensus]] = []
+    offset = 0
+    for category in np.unique(cats):  # ascending: deterministic object order
+        mask = np.flatnonzero(cats == category)
+        cons = box_consensus(bx[mask], who[mask], iou_threshold=iou_threshold, quorum=need)
+        kept = cons.assignment >= 0
+        assignment[mask[kept]] = cons.assignment[kept] + offset
+        offset += cons.boxes.shape[0]
+        parts.append((int(category), cons))
+    support = np.concatenate([c.support for _, c in parts]) if parts else np.zeros(0, np.int64)
+    member_iou = np.concatenate([c.member_iou for _, c in parts]) if parts else np.zeros(0)
+    labels = [np.full(c.boxes.shape[0], k, np.int64) for k, c in parts]
+    total = support.sum()
+    return DetectionConsensus(
+        boxes=np.concatenate([c.boxes for _, c in parts]).reshape(-1, 4) if parts else np.zeros((0, 4)),
+        categories=np.concatenate(labels) if parts else np.zeros(0, np.int64),
+        support=support.astype(np.int64),
+        member_iou=member_iou,
+        assignment=assignment,
+        agreement=float((member_iou * support).sum() / total) if total else (1.0 if bx.shape[0] == 0 else 0.0),
+    )
+
+
+def detections_agree(
+    a: np.ndarray, a_categories: np.ndarray, b: np.ndarray, b_categories: np.ndarray, *, iou_threshold: float = 0.5
+) -> bool:
+    """boxes_agree per category: the same categories, and within each the same objects."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ac = np.asarray(a_categories, dtype=np.int64).reshape(-1)
+    bc = np.asarray(b_categories, dtype=np.int64).reshape(-1)
+    if a.shape[0] != b.shape[0] or not np.array_equal(np.sort(ac), np.sort(bc)):
+        return False
+    return all(boxes_agree(a[ac == c], b[bc == c], iou_threshold=iou_threshold) for c in np.unique(ac))

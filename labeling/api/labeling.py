@@ -104,6 +104,7 @@ class NextItemsApi(APIView):
 
         project = serializers.SlugField()
         task_type = serializers.CharField()
+        box_mode = serializers.CharField(help_text="boxes: single (boxes carry no category) or detect (one each)")
         category = CategorySerializer(allow_null=True, help_text="verify: the category of the whole grid")
         categories = CategorySerializer(many=True, help_text="classify/boxes: the project's categories")
         items = ItemSerializer(many=True)
@@ -143,6 +144,7 @@ class NextItemsApi(APIView):
         data = {
             "project": project.slug,
             "task_type": project.task_type,
+            "box_mode": project.box_mode,
             "category": category,
             "categories": categories,
             "items": [item_payload(item, *leases.get(item.id, (None, False))) for item in items],

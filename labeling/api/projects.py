@@ -21,6 +21,7 @@ class _ProjectOutput(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
     task_type = serializers.CharField()
+    box_mode = serializers.CharField()
     visibility = serializers.CharField()
     min_votes = serializers.IntegerField()
     max_votes = serializers.IntegerField()
@@ -40,6 +41,11 @@ class ResearcherProjectCreateApi(APIView):
         slug = serializers.SlugField(max_length=100)
         name = serializers.CharField(max_length=200, required=False, default="")
         task_type = serializers.ChoiceField(choices=Project.TaskType.choices)
+        box_mode = serializers.ChoiceField(
+            choices=Project.BoxMode.choices,
+            default=Project.BoxMode.SINGLE,
+            help_text="boxes projects: single (one class per image) or detect (a category per box)",
+        )
         instructions = serializers.CharField(allow_blank=True, required=False, default="")
         min_votes = serializers.IntegerField(min_value=0, max_value=50, default=3)
         max_votes = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True, default=None)

@@ -52,6 +52,7 @@ class ReviewItemSerializer(serializers.Serializer):
     label = serializers.IntegerField(allow_null=True)
     confidence = serializers.FloatField(allow_null=True)
     posterior = serializers.JSONField(allow_null=True)
+    answer = serializers.JSONField(allow_null=True, help_text="Box projects: the consensus boxes")
     category_id = serializers.IntegerField(allow_null=True)
     image_url = serializers.CharField()
     votes = VoteSerializer(many=True)
@@ -65,6 +66,7 @@ def review_item_payload(item: Item) -> dict:
         "label": item.label,
         "confidence": item.confidence,
         "posterior": item.posterior,
+        "answer": item.answer,
         "category_id": item.category_id,
         "image_url": f"/media/image/{item.image.sha256}",
         "votes": review_item_votes(item=item),
@@ -83,6 +85,12 @@ class ReviewActionApi(APIView):
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=["accept", "reject", "fix"])
         label = serializers.IntegerField(required=False, allow_null=True)
+        boxes = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            help_text="Box projects, fix: the corrected boxes, [[x, y, w, h], ...] or (detection) "
+            '[{"x", "y", "w", "h", "category"}, ...]; they become the gold answer and the consensus.',
+        )
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -104,10 +112,8 @@ class ReviewActionApi(APIView):
         elif action == "reject":
             item = review_reject(item=item, reviewer=request.user)
         else:
-            label = data.validated_data.get("label")
-            if label is None:
-                raise serializers.ValidationError({"label": ["A fix needs a label."]})
-            item = review_fix(item=item, label=label, reviewer=request.user)
+            d = data.validated_data
+            item = review_fix(item=item, label=d.get("label"), boxes=d.get("boxes"), reviewer=request.user)
         return Response(self.OutputSerializer(item).data)
 
 

@@ -13,6 +13,12 @@ class Project(models.Model):
         CLASSIFY = "classify", "Classify (pick one of K categories)"
         BOXES = "boxes", "Bounding boxes"
 
+    class BoxMode(models.TextChoices):
+        # single: one class per image, boxes carry none (ImageNet localisation; verify-then-localise workflows).
+        # detect: each box carries a category of the project, several per image (COCO, ILSVRC-DET).
+        SINGLE = "single", "One category per image (localisation)"
+        DETECT = "detect", "A category per box (object detection)"
+
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public to all volunteers"
         INVITE = "invite", "Invite-only"
@@ -43,6 +49,13 @@ class Project(models.Model):
         validators=[MinValueValidator(0.0)],
         help_text="An item with votes that waits this many hours for its next vote goes to review (0 = never).",
     )
+    box_mode = models.CharField(
+        max_length=8,
+        choices=BoxMode.choices,
+        default=BoxMode.SINGLE,
+        db_default=BoxMode.SINGLE,
+        help_text="Box projects only: whether each box carries its own category. Set at creation.",
+    )
     visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
     # A name in labeling.algorithms.aggregation.METHODS; new projects take its DEFAULT_METHOD.
     aggregation_method = models.CharField(max_length=32, default="pooled_dawid_skene")
@@ -63,6 +76,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def detects(self) -> bool:
+        """A box project whose boxes carry a category each (box_mode detect)."""
+        return self.task_type == self.TaskType.BOXES and self.box_mode == self.BoxMode.DETECT
 
 
 class Category(models.Model):

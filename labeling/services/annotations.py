@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +15,10 @@ from django.utils import timezone
 from annotate.db import bulk_insert_returning
 from annotate.exceptions import Conflict, NotFound, ServiceError
 from labeling.models import Annotation, AnnotatorScore, Category, Item, Lease, Project, Skip
+from labeling.services.box_answers import boxes_validate
 from labeling.services.quality import practice_feedback
 from labeling.services.quality.online import NewVote, author_after_votes, items_after_votes, votes_counted
 
-MAX_BOXES = 200
 MAX_BATCH = 100
 MAX_TIME_SPENT_MS = 3_600_000
 MAX_CLIENT_INFO_CHARS = 2000
@@ -29,17 +28,11 @@ def _invalid(message: str) -> ServiceError:
     return ServiceError(message, code="invalid_answer", status_code=400)
 
 
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _invalid("Box coordinates must be finite numbers.")
-    return float(value)
-
-
 def answer_validate(
     *, project: Project, item: Item, answer: Any, category_ids: set[int] | None = None
 ) -> tuple[int | None, dict]:
     """(integer label, normalised answer) for a raw answer, or a ServiceError saying what is wrong.
-    `category_ids` (the project's) spares a query per classify answer when the caller holds them."""
+    `category_ids` (the project's) spares a query per classify or detection answer when the caller holds them."""
     if not isinstance(answer, dict):
         raise _invalid("The answer must be a JSON object.")
     task = project.task_type
@@ -64,24 +57,7 @@ def answer_validate(
         if not known:
             raise _invalid(f"Category {category_id} is not a category of this project.")
         return category_id, {"category": category_id}
-    # boxes
-    if set(answer) != {"boxes"} or not isinstance(answer["boxes"], list):
-        raise _invalid('A boxes answer is {"boxes": [[x, y, w, h], ...]} in original-image pixels.')
-    boxes = answer["boxes"]
-    if len(boxes) > MAX_BOXES:
-        raise ServiceError(f"At most {MAX_BOXES} boxes per answer.", code="too_many_boxes", status_code=400)
-    width, height = item.image.width, item.image.height
-    clean = []
-    for box in boxes:
-        if not isinstance(box, list) or len(box) != 4:
-            raise _invalid("Each box is [x, y, w, h].")
-        x, y, w, h = (_number(v) for v in box)
-        if w < 1 or h < 1:
-            raise _invalid("A box must be at least 1 pixel wide and high (no negative or zero size).")
-        if x < 0 or y < 0 or x + w > width + 1e-6 or y + h > height + 1e-6:
-            raise _invalid(f"Box {box} lies outside the {width}x{height} image.")
-        clean.append([round(x, 2), round(y, 2), round(w, 2), round(h, 2)])
-    return None, {"boxes": clean}
+    return None, boxes_validate(project=project, item=item, answer=answer, category_ids=category_ids)
 
 
 def _client_info(client_info: dict | None) -> dict:
@@ -187,7 +163,7 @@ def annotations_submit(*, user, project: Project, answers: list[_Answer]) -> lis
         if locked:  # annotator_may_label's rule, on the score row the vote updates anyway (locked once here)
             score = AnnotatorScore.objects.select_for_update().filter(project=project, user=user).first()
             state.blocked = score is not None and score.status == AnnotatorScore.Status.BLOCKED
-            if project.task_type == Project.TaskType.CLASSIFY:
+            if project.task_type == Project.TaskType.CLASSIFY or project.detects:
                 state.category_ids = set(project.categories.values_list("id", flat=True))
         plan = _plan(answers, project=project, state=state, blocked_from=0 if state.blocked else len(answers))
         created = {i: step[1] for i, step in enumerate(plan) if step[0] == "create"}

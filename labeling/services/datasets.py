@@ -123,6 +123,7 @@ def _collect_rows(
     counts, who = _votes_by_item(project, until)
     rows: dict[int, _Row] = {}
     task = project.task_type
+    detect = project.detects
     only_category = next(iter(allowed)) if len(allowed) == 1 else None
     for item in items.values(*fields).iterator(chunk_size=5000):
         image_id = item["image_id"]
@@ -145,11 +146,15 @@ def _collect_rows(
                 if better:
                     row.category_id, row.posterior, row.is_gold = cat, post, item["is_gold"]
         else:
+            boxes: list[list[float]] = []
             if task == Project.TaskType.CLASSIFY:
                 cat = label if label in allowed else None
+            elif detect:  # each box names its class; the image's is the commonest (none: a background image)
+                boxes = _normalise_boxes(item["answer"], None, allowed)
+                cat = _dominant_category(boxes)
             else:
                 cat = item["category_id"] if item["category_id"] in allowed else only_category
-            if cat is None or (min_posterior is not None and (post is None or post < min_posterior)):
+            if (cat is None and not detect) or (min_posterior is not None and (post is None or post < min_posterior)):
                 continue
             row = rows[image_id] = _Row(image_id, item["image__sha256"], item["image__canonical_id"] or image_id,
                                         cat, post, is_gold=item["is_gold"])  # fmt: skip
@@ -158,11 +163,17 @@ def _collect_rows(
             if task == Project.TaskType.CLASSIFY:
                 row.soft_label = _soft_from_posterior(item["posterior"], names, vc)
             else:
-                row.boxes = _normalise_boxes(item["answer"], cat, allowed)
+                row.boxes = boxes if detect else _normalise_boxes(item["answer"], cat, allowed)
         row.item_ids.append(item["id"])
         row.annotators |= who.get(item["id"], set())
         row.votes_total += sum(vc.values())
-    return {k: r for k, r in rows.items() if r.category_id is not None}
+    return {k: r for k, r in rows.items() if r.category_id is not None or detect}
+
+
+def _dominant_category(boxes: list[list[float]]) -> int | None:
+    """The category most boxes carry (ties: the lowest id); None for an image without boxes."""
+    counts = Counter(int(b[4]) for b in boxes)
+    return min(counts, key=lambda c: (-counts[c], c)) if counts else None
 
 
 def _soft_from_posterior(posterior: Any, names: dict[int, str], vc: Counter) -> dict[str, float]:
@@ -228,8 +239,9 @@ def content_hash(classes: list[dict[str, Any]], rows: Iterable[DatasetVersionIte
 def _stats(classes: list[dict[str, Any]], rows: list[DatasetVersionItem], votes_total: int) -> dict[str, Any]:
     per_class = {c["name"]: {s: 0 for s in (*SPLIT_NAMES, "total")} for c in classes}
     for r in rows:
-        per_class[r.label_name][r.split] += 1
-        per_class[r.label_name]["total"] += 1
+        if r.label_name:  # a detection version's background images (no box) have no class
+            per_class[r.label_name][r.split] += 1
+            per_class[r.label_name]["total"] += 1
     posts = [r.posterior for r in rows if r.posterior is not None]
     mean_post = float(np.mean(posts)) if posts else None
     annotators = set().union(*(r.annotators for r in rows)) if rows else set()
@@ -285,11 +297,13 @@ def dataset_version_create(
         rows = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,
                              accepted_only=accepted_only, include_gold=include_gold, until=now)  # fmt: skip
         rows = _apply_near_duplicates(locked, rows, exclude=exclude_near_duplicates)
-        used = sorted({r.category_id for r in rows.values()})
+        # Detection: every class a box carries is a class of the version, whether or not it is an image's label.
+        used = sorted({r.category_id for r in rows.values() if r.category_id is not None}
+                      | {int(b[4]) for r in rows.values() for b in r.boxes})  # fmt: skip
         classes = [{"index": i, "category_id": c, "name": all_names[c]} for i, c in enumerate(used)]
         index = {c["category_id"]: c["index"] for c in classes}
         ordered = [rows[k] for k in sorted(rows)]
-        labels = np.array([index[r.category_id] for r in ordered], dtype=np.int64)
+        labels = np.array([index.get(r.category_id, -1) for r in ordered], dtype=np.int64)
         groups = np.array([r.cluster_id for r in ordered], dtype=np.int64)
         splits = stratified_group_split(labels, groups, fractions, seed)
         sources = _sources(locked, rows)
@@ -299,7 +313,8 @@ def dataset_version_create(
             boxes = [[*b[:4], index.get(b[4], -1)] for b in r.boxes]
             objs.append(DatasetVersionItem(
                 image_id=r.image_id, image_sha256=r.sha256, cluster_id=r.cluster_id, category_id=r.category_id,
-                class_index=index[r.category_id], label_name=all_names[r.category_id], split=SPLIT_NAMES[int(s)],
+                class_index=index.get(r.category_id, -1), label_name=all_names.get(r.category_id, ""),
+                split=SPLIT_NAMES[int(s)],
                 posterior=None if r.posterior is None else round(r.posterior, 6), votes=r.votes, n_votes=r.votes_total,
                 soft_label=r.soft_label, annotators=sorted(r.annotators), boxes=boxes, item_ids=r.item_ids,
                 is_gold=r.is_gold, source_uri=uri, license=lic[:200], attribution=attr[:500],

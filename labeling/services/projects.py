@@ -22,6 +22,7 @@ def project_create(
     *,
     slug: str,
     task_type: str = Project.TaskType.VERIFY,
+    box_mode: str = Project.BoxMode.SINGLE,
     name: str = "",
     owner=None,
     instructions: str = "",
@@ -40,6 +41,10 @@ def project_create(
         raise ServiceError(f"Invalid slug {slug!r}: use lowercase letters, digits and hyphens.", code="invalid_slug")
     if task_type not in Project.TaskType.values:
         raise ServiceError(f"Unknown task type {task_type!r}.", code="invalid_task_type")
+    if box_mode not in Project.BoxMode.values:
+        raise ServiceError(f"Unknown box mode {box_mode!r}.", code="invalid_box_mode")
+    if box_mode == Project.BoxMode.DETECT and task_type != Project.TaskType.BOXES:
+        raise ServiceError("Only box projects detect (a category per box).", code="invalid_box_mode")
     if Project.objects.filter(slug=slug).exists():
         raise ServiceError(f"A project with slug {slug!r} already exists.", code="slug_taken", status_code=409)
     max_votes = max(max_votes or min_votes * 2 + 1, min_votes)
@@ -47,6 +52,7 @@ def project_create(
         slug=slug,
         name=name or slug,
         task_type=task_type,
+        box_mode=box_mode,
         instructions=instructions,
         min_votes=min_votes,
         max_votes=max_votes,

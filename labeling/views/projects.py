@@ -37,6 +37,7 @@ def project_create_view(request: HttpRequest) -> HttpResponse:
                 slug=data["slug"],
                 name=data["name"],
                 task_type=data["task_type"],
+                box_mode=data["box_mode"],
                 instructions=data["instructions"],
                 min_votes=data["min_votes"],
                 max_votes=data["max_votes"],

@@ -6,6 +6,8 @@ keyboard shortcuts, and every action also works as a plain form POST without Jav
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.exceptions import ServiceError
 from annotate.inputs import ascii_int
 from annotate.roles import Role, role_required
-from labeling.models import AnnotatorScore, Item
+from labeling.models import AnnotatorScore, Item, Project
 from labeling.selectors.projects import project_for_reviewer
 from labeling.selectors.quality import (
     annotator_scores,
@@ -60,17 +62,27 @@ def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
     choices = review_choices(project=project)
     names = dict(choices)
     items = review_items(project=project, limit=30)
+    boxes = project.task_type == Project.TaskType.BOXES
     rows = []
     for item in items:
         posterior = sorted(((float(p), names.get(int(k), k)) for k, p in (item.posterior or {}).items()), reverse=True)
         votes = review_item_votes(item=item)
         for vote in votes:
-            vote["label_name"] = names.get(vote["label"], "—") if vote["label"] is not None else "boxes"
-        rows.append({"item": item, "posterior": posterior, "votes": votes, "label_name": names.get(item.label, "—")})
+            vote["label_name"] = names.get(vote["label"], "—") if vote["label"] is not None else _boxes_text(vote)
+        row = {"item": item, "posterior": posterior, "votes": votes, "label_name": names.get(item.label, "—")}
+        if boxes:  # the box editor starts from the consensus boxes (or nothing)
+            consensus = (item.answer or {}).get("boxes") or []
+            row["boxes_json"] = json.dumps(consensus)
+            row["label_name"] = f"{len(consensus)} box{'es' if len(consensus) != 1 else ''}" if item.answer else "—"
+        rows.append(row)
+    editor = None
+    if boxes:
+        categories = [{"id": c, "name": n} for c, n in choices if c != -1] if project.detects else []
+        editor = {"detect": project.detects, "categories": categories}
     return render(
         request,
         "labeling/review/queue.html",
-        {"project": project, "rows": rows, "choices": choices},
+        {"project": project, "rows": rows, "choices": choices, "box_editor": editor},
     )
 
 
@@ -88,10 +100,7 @@ def review_act(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         elif action == "reject":
             review_reject(item=item, reviewer=request.user)
         elif action == "fix":
-            label = ascii_int(request.POST.get("label", ""))
-            if label is None:
-                raise ServiceError("Pick a label to fix the item with.", code="invalid_label")
-            review_fix(item=item, label=label, reviewer=request.user)
+            review_fix(item=item, reviewer=request.user, **_fix_input(request))
         else:
             raise ServiceError("Unknown review action.", code="invalid_action")
     except ServiceError as exc:
@@ -100,6 +109,22 @@ def review_act(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         done = {"accept": "accepted", "reject": "rejected", "fix": "fixed (now gold)"}[action]
         messages.success(request, f"Item {item.pk} {done}.")
     return redirect("review_queue", slug=project.slug)
+
+
+def _boxes_text(vote: dict) -> str:
+    n = len((vote.get("answer") or {}).get("boxes") or [])
+    return f"{n} box{'es' if n != 1 else ''}"
+
+
+def _fix_input(request: HttpRequest) -> dict:
+    """The fix form's answer: `label` (verify / classify), or `boxes`, JSON the page's box editor writes."""
+    raw = request.POST.get("boxes")
+    if raw is None:
+        return {"label": ascii_int(request.POST.get("label", ""))}
+    try:
+        return {"boxes": json.loads(raw)}
+    except ValueError as exc:
+        raise ServiceError("The corrected boxes are not valid JSON.", code="invalid_boxes") from exc
 
 
 @require_GET

@@ -2,6 +2,8 @@
 // the right answer, then wait for the volunteer: any key (Enter included) or the Continue button goes on.
 // Only answers whose result carries `feedback` are shown; the server sends it for practice items only.
 
+import { toBox } from "./box_editor.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const IGNORED_KEYS = new Set(["Shift", "Control", "Alt", "Meta", "Tab", "CapsLock"]);
 
@@ -40,8 +42,8 @@ function picture(taskType, item, given, expected) {
     "aria-label": "Your boxes in blue, the expected boxes in green" });
   svg.style.aspectRatio = `${item.width} / ${item.height}`;
   svg.append(svgEl("image", { href: item.image_url, x: 0, y: 0, width: item.width, height: item.height }));
-  for (const [x, y, w, h] of given.boxes || []) svg.append(svgEl("rect", { x, y, width: w, height: h, class: "box" }));
-  for (const [x, y, w, h] of expected.boxes || []) {
+  for (const { x, y, w, h } of (given.boxes || []).map(toBox)) svg.append(svgEl("rect", { x, y, width: w, height: h, class: "box" }));
+  for (const { x, y, w, h } of (expected.boxes || []).map(toBox)) {
     svg.append(svgEl("rect", { x, y, width: w, height: h, class: "box expected" }));
   }
   return svg;

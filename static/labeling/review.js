@@ -1,6 +1,10 @@
 // Review queue keyboard shortcuts: A accept, R reject, F then 1-9 fix with that label (a digit alone does nothing:
 // a stray key must not relabel an item), Escape leaves fix mode, Z zooms the image, J/K move between items.
 // Every action is a plain form in the page; this only submits them.
+// Box projects: each item shows a box editor (box_editor.js) started from the consensus boxes; the keys it knows
+// (digits relabel, Tab, arrows, Delete, Ctrl+Z) go to the current item's editor first, and F saves its boxes.
+import { createBoxEditor } from "./box_editor.js";
+
 const list = document.getElementById("review-list");
 const items = () => Array.from(list ? list.querySelectorAll("[data-testid=review-item]") : []);
 let index = 0;
@@ -10,12 +14,31 @@ function current() {
   return items()[index] || null;
 }
 
-function select(i) {
+const editors = new Map(); // review item element -> its box editor
+const editorConfig = document.getElementById("review-box-editor");
+if (editorConfig) {
+  const { detect, categories } = JSON.parse(editorConfig.textContent);
+  for (const holder of document.querySelectorAll("[data-testid=review-boxes]")) {
+    const article = holder.closest("[data-testid=review-item]");
+    const field = article.querySelector("input[data-action=fix-boxes]");
+    const editor = createBoxEditor({
+      width: Number(holder.dataset.width), height: Number(holder.dataset.height), imageUrl: holder.dataset.imageUrl,
+      categories, detect, initial: JSON.parse(holder.dataset.boxes || "[]"),
+      onChange: (boxes) => { field.value = JSON.stringify(boxes); },
+      label: "The consensus boxes: drag to add, move or resize",
+    });
+    field.value = JSON.stringify(editor.value());
+    holder.replaceChildren(editor.element);
+    editors.set(article, editor);
+  }
+}
+
+function select(i, scroll = true) {
   const all = items();
   if (!all.length) return;
   index = Math.max(0, Math.min(i, all.length - 1));
   all.forEach((el, j) => el.classList.toggle("current", j === index));
-  all[index].scrollIntoView({ block: "nearest" });
+  if (scroll) all[index].scrollIntoView({ block: "nearest" });
 }
 
 function submit(action, label) {
@@ -33,6 +56,8 @@ function submit(action, label) {
 }
 
 document.addEventListener("keydown", (event) => {
+  const editor = editors.get(current());
+  if (editor && !/^(input|textarea|select)$/i.test(event.target.tagName || "") && editor.onKey(event)) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const tag = (event.target.tagName || "").toLowerCase();
   const inSelect = tag === "select";
@@ -59,6 +84,9 @@ document.addEventListener("keydown", (event) => {
   } else if (key === "z") {
     event.preventDefault();
     current()?.querySelector(".review-image")?.classList.toggle("zoomed");
+  } else if (key === "f" && editor) {
+    event.preventDefault();
+    submit("fix"); // the corrected boxes are in the form already
   } else if (key === "f") {
     event.preventDefault();
     fixing = true;
@@ -78,4 +106,10 @@ list?.addEventListener("click", (event) => {
 list?.addEventListener("focusin", (event) => {
   const item = event.target.closest("[data-testid=review-item]");
   if (item) select(items().indexOf(item));
+});
+
+// Drawing on an item's boxes makes it the current item (the editor keeps the focus where it was).
+list?.addEventListener("pointerdown", (event) => {
+  const item = event.target.closest && event.target.closest("[data-testid=review-item]");
+  if (item) select(items().indexOf(item), false); // never scroll under the pointer while it draws
 });

@@ -54,6 +54,7 @@ def make_project_with_items(
     slug: str = "proj",
     task_type: str = Project.TaskType.VERIFY,
     n_items: int = 10,
+    box_mode: str = Project.BoxMode.SINGLE,
     categories: Sequence[str] = ("cat", "dog"),
     needed_votes: int = 3,
     max_votes: int | None = None,
@@ -76,6 +77,7 @@ def make_project_with_items(
     project = project_create(
         slug=slug,
         task_type=task_type,
+        box_mode=box_mode,
         min_votes=needed_votes,
         max_votes=max_votes or needed_votes,
         gold_rate=gold_rate,

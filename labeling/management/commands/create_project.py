@@ -1,4 +1,5 @@
-"""`manage.py create_project SLUG --type verify|classify|boxes [--categories FILE] [--votes K] [--json]`.
+"""`manage.py create_project SLUG --type verify|classify|boxes [--box-mode single|detect] [--categories FILE]
+[--votes K] [--json]`.
 
 Categories FILE: CSV with a `name,definition,wnid,parent` header, or one name per line. With --json the last
 line printed is `{"project": slug, "id": n, "categories": k, "task_type": ...}`.
@@ -25,6 +26,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--type", dest="task_type", required=True, choices=Project.TaskType.values)
+        parser.add_argument(
+            "--box-mode",
+            default=Project.BoxMode.SINGLE,
+            choices=Project.BoxMode.values,
+            help="boxes projects: single (one class per image) or detect (a category per box)",
+        )
         parser.add_argument("--categories", type=Path, default=None, help="CSV name,definition,wnid,parent or names")
         parser.add_argument("--votes", type=int, default=3, help="votes per item (min votes)")
         parser.add_argument("--name", default="")
@@ -54,6 +61,7 @@ class Command(BaseCommand):
             project = project_create(
                 slug=options["slug"],
                 task_type=options["task_type"],
+                box_mode=options["box_mode"],
                 name=options["name"],
                 min_votes=options["votes"],
                 gold_rate=options["gold_rate"],

@@ -129,7 +129,10 @@ class Command(BaseCommand):
                     truth[item.id] = item.gold_label
             elif project.task_type == "boxes":
                 w, h = item.image.width, item.image.height
-                truth[item.id] = [[round(w * 0.25, 2), round(h * 0.25, 2), round(w * 0.5, 2), round(h * 0.5, 2)]]
+                box = [round(w * 0.25, 2), round(h * 0.25, 2), round(w * 0.5, 2), round(h * 0.5, 2)]
+                if project.detects:  # detection: the centre box carries the image's category
+                    box.append(image_category.get(item.image_id) or (self.categories or [0])[0])
+                truth[item.id] = [box]
             elif item.image_id in image_category:
                 cat = image_category[item.image_id]
                 truth[item.id] = int(item.category_id == cat) if project.task_type == "verify" else cat
@@ -176,12 +179,16 @@ class Command(BaseCommand):
                 return {"category": true_answer}
             return {"category": rng.choice([o for o in options if o != true_answer] or [true_answer])}
         w, h = item.image.width, item.image.height
+        detect = project.detects  # detection boxes carry a category: [x, y, w, h, category]
         if kind != "honest" or rng.random() >= acc:
             x, y = rng.uniform(0, w * 0.5), rng.uniform(0, h * 0.5)
-            return {"boxes": [[round(x, 2), round(y, 2), round(w * 0.3, 2), round(h * 0.3, 2)]]}
+            box = [round(x, 2), round(y, 2), round(w * 0.3, 2), round(h * 0.3, 2)]
+            return {"boxes": [[*box, rng.choice(self.categories)] if detect else box]}
         boxes = []
-        for x, y, bw, bh in true or []:
+        for t in true or []:
+            x, y, bw, bh = t[:4]
             dx, dy = rng.uniform(-0.02, 0.02) * w, rng.uniform(-0.02, 0.02) * h
             x2, y2 = min(w, max(0.0, x + dx)), min(h, max(0.0, y + dy))
-            boxes.append([round(x2, 2), round(y2, 2), round(min(bw, w - x2), 2), round(min(bh, h - y2), 2)])
+            box = [round(x2, 2), round(y2, 2), round(min(bw, w - x2), 2), round(min(bh, h - y2), 2)]
+            boxes.append([*box, t[4] if len(t) > 4 else self.categories[0]] if detect else box)
         return {"boxes": [b for b in boxes if b[2] >= 1 and b[3] >= 1]}

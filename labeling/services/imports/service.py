@@ -2,9 +2,10 @@
 
 `annotations_import` matches each parsed entry to an image of the project, turns it into the project's answer
 (verify: yes for the candidate categories the entry names, no for the others; classify: its one category; boxes:
-its boxes, converted to pixels) and writes them all in one transaction, or nothing: any bad entry fails the import
-and every problem is reported (`ImportResult.errors`). Entries naming no image of the project are counted as
-unmatched, not errors. Re-importing the same file is a no-op (votes already there are matched, not created again).
+its boxes, converted to pixels, each with its category in detection projects) and writes them all in one
+transaction, or nothing: any bad entry fails the import and every problem is reported (`ImportResult.errors`).
+Entries naming no image of the project are counted as unmatched, not errors. Re-importing the same file is a
+no-op (votes already there are matched, not created again).
 
 Imported votes come from one inactive user per source name (`imported-<name>`); they are ordinary votes, so the
 quality engine estimates that annotator's reliability like anyone else's (a re-aggregation is enqueued).
@@ -103,7 +104,7 @@ def _answers(project: Project, entry: Entry, items: list[Item], names: dict[str,
     out = []
     for item in items:
         img = item.image
-        boxes = []
+        boxes: list[list] = []
         for b in entry.boxes:
             if item.category_id is not None and names[b.label] != item.category_id:
                 continue
@@ -117,7 +118,8 @@ def _answers(project: Project, entry: Entry, items: list[Item], names: dict[str,
                 )
             x0, y0 = max(0.0, x), max(0.0, y)
             x1, y1 = min(float(img.width), x + w), min(float(img.height), y + h)
-            boxes.append([round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)])
+            box = [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]
+            boxes.append([*box, names[b.label]] if project.detects else box)  # detection keeps each box's class
         out.append((item, {"boxes": boxes}))
     return out
 

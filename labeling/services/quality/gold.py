@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from annotate.exceptions import ServiceError
-from labeling.algorithms.boxes import boxes_agree
+from labeling.algorithms.boxes import boxes_agree, detections_agree
 from labeling.models import Item, Project
 from labeling.services.quality.engine import project_classes
 
@@ -47,7 +47,7 @@ def gold_set(*, item: Item, label: int | None) -> Item:
 
 def gold_boxes_set(*, item: Item, boxes: Any) -> Item:
     """Make a box item gold with `boxes` ([[x, y, w, h], ...] in original-image pixels, validated like a
-    volunteer's answer; an empty list means "nothing to draw")."""
+    volunteer's answer, with a category each in detection projects; an empty list means "nothing to draw")."""
     from labeling.services.annotations import answer_validate  # annotations imports this package
 
     project = item.project
@@ -84,7 +84,12 @@ def practice_feedback(*, item: Item, label: int | None, answer: dict) -> Practic
         if not isinstance(expected, list):
             return None
         given = answer.get("boxes") or []
-        return PracticeFeedback(correct=boxes_agree(given, expected), expected={"boxes": expected})
+        if item.project.detects:  # stored detection boxes are [x, y, w, h, category]
+            correct = detections_agree([b[:4] for b in given], [b[4] for b in given],
+                                       [b[:4] for b in expected], [b[4] for b in expected])  # fmt: skip
+        else:
+            correct = boxes_agree(given, expected)
+        return PracticeFeedback(correct=correct, expected={"boxes": expected})
     if item.gold_label is None:
         return None
     if item.project.task_type == Project.TaskType.VERIFY:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from annotate.conf import options
 from annotate.db import bulk_update_values
-from labeling.algorithms.boxes import box_consensus
+from labeling.algorithms.boxes import box_consensus, detection_consensus
 from labeling.models import Annotation, AnnotatorScore, Item, Project
 from labeling.services.quality import rules
 from labeling.services.quality.engine import (
@@ -124,7 +124,8 @@ def _decide_item(item: Item, project: Project, rows: list[tuple], models_for: Ca
 
 
 def _evaluate_boxes(item: Item, project: Project, votes: list) -> None:
-    """Box consensus (labeling.algorithms.boxes): quorum = strict majority of the voters, drawn-nothing included."""
+    """Box consensus (labeling.algorithms.boxes): quorum = strict majority of the voters, drawn-nothing included.
+    Detection projects cluster per category (detection_consensus) and keep each object's category."""
     n = len(votes)
     boxes = [box for _, _, answer in votes for box in (answer or {}).get("boxes", [])]
     who = [uid for uid, _, answer in votes for _ in (answer or {}).get("boxes", [])]
@@ -132,10 +133,17 @@ def _evaluate_boxes(item: Item, project: Project, votes: list) -> None:
         item.answer, item.confidence, item.status = None, None, Item.Status.OPEN
         item.needed_votes = max(project.min_votes, 1)
         return
-    cons = box_consensus(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(who), quorum=n // 2 + 1)
+    coords = np.asarray([b[:4] for b in boxes], dtype=np.float64).reshape(-1, 4)
+    if project.detects:
+        cats = np.asarray([b[4] if len(b) > 4 else -1 for b in boxes], dtype=np.int64)
+        cons = detection_consensus(coords, cats, np.asarray(who), quorum=n // 2 + 1)
+        merged = [[*b, int(c)] for b, c in zip(np.round(cons.boxes, 2).tolist(), cons.categories, strict=True)]
+    else:
+        cons = box_consensus(coords, np.asarray(who), quorum=n // 2 + 1)
+        merged = np.round(cons.boxes, 2).tolist()
     included = float((cons.assignment >= 0).mean()) if boxes else 1.0
     item.confidence = round(float(cons.agreement) * included, 6)
-    item.answer = {"boxes": np.round(cons.boxes, 2).tolist(), "support": cons.support.tolist()}
+    item.answer = {"boxes": merged, "support": cons.support.tolist()}
     if n >= project.min_votes and item.confidence >= BOX_AGREEMENT_TARGET:
         item.status, item.needed_votes, item.priority = Item.Status.DONE, n, 0.0
     elif n >= project.max_votes:

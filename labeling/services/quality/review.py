@@ -1,12 +1,15 @@
-"""Review actions (reviewer role): accept the consensus, reject the item, or fix its label (which makes it gold)."""
+"""Review actions (reviewer role): accept the consensus, reject the item, or fix its label or boxes (which makes it
+gold)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db import transaction
 
 from annotate.exceptions import Conflict, ServiceError
 from labeling.models import Item, Project, ReviewAction
-from labeling.services.quality import gold_set, label_validate
+from labeling.services.quality import gold_boxes_set, gold_set, label_validate
 from labeling.services.quality.engine import project_classes
 
 
@@ -51,16 +54,26 @@ def review_reject(*, item: Item, reviewer) -> Item:
     return item
 
 
-def review_fix(*, item: Item, label: int, reviewer) -> Item:
-    """Set the label; the item becomes gold (it scores annotators from now on) and is accepted."""
+def review_fix(*, item: Item, reviewer, label: int | None = None, boxes: Any = None) -> Item:
+    """Set the right answer; the item becomes gold (it scores annotators from now on) and is accepted.
+    Verify / classify take `label`; box projects take `boxes`, the corrected set (moved, resized, deleted,
+    added and, in detection projects, relabelled boxes: [{"x", "y", "w", "h", "category"}, ...]), which become
+    both the gold answer and the item's consensus boxes."""
     project = item.project
     if project.task_type == Project.TaskType.BOXES:
-        raise ServiceError("Fixing boxes is not supported here; reject the item instead.", code="invalid_action")
-    label = label_validate(project=project, label=label)
+        if boxes is None:
+            raise ServiceError("A box fix needs the corrected boxes.", code="invalid_boxes")
+    elif label is None:
+        raise ServiceError("Pick a label to fix the item with.", code="invalid_label")
+    else:
+        label = label_validate(project=project, label=label)
     with transaction.atomic():
         locked = _locked(item)
         before = (locked.label, locked.status)
-        gold_set(item=locked, label=label)
+        if boxes is not None:
+            gold_boxes_set(item=locked, boxes=boxes)
+        else:
+            gold_set(item=locked, label=label)
         locked.refresh_from_db()
         locked.status = Item.Status.ACCEPTED
         locked.save(update_fields=["status", "updated_at"])

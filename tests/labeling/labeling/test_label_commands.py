@@ -62,3 +62,21 @@ def test_simulate_crowd_uses_truth_file_and_accuracy(tmp_path):
     for item in items:
         labels = set(Annotation.objects.filter(item=item).values_list("label", flat=True))
         assert labels == {1 if item.category.name == "owl" else 0}
+
+
+def test_detection_project_from_the_command_and_a_simulated_crowd(tmp_path):
+    names = tmp_path / "names.txt"
+    names.write_text("car\ndog\n")
+    run("create_project", "coco", "--type", "boxes", "--box-mode", "detect", "--categories", str(names))
+    assert Project.objects.get(slug="coco").detects
+    with pytest.raises(CommandError, match="Only box projects"):
+        call_command("create_project", "nope", "--type", "verify", "--box-mode", "detect")
+    project, _ = make_project_with_items(slug="sim-detect", task_type="boxes", box_mode="detect", n_items=6,
+                                         categories=("owl", "cat"), needed_votes=3)  # fmt: skip
+    run("simulate_crowd", "--project", project.slug, "--volunteers", "4", "--accuracy", "1.0", "--seed", "3")
+    ids = set(project.categories.values_list("id", flat=True))
+    done = Item.objects.filter(project=project, status=Item.Status.DONE)
+    assert done.count() == 6
+    for item in done:
+        (box,) = item.answer["boxes"]  # the centre box, with the image's candidate category
+        assert len(box) == 5 and box[4] in ids

@@ -33,6 +33,7 @@ def make_project(
     slug: str,
     owner=None,
     task_type: str = "verify",
+    box_mode: str = "single",
     categories: tuple[str, ...] = ("bird",),
     n_items: int = 10,
     min_votes: int = 3,
@@ -46,6 +47,7 @@ def make_project(
     project = project_create(
         slug=slug,
         task_type=task_type,
+        box_mode=box_mode,
         owner=owner,
         min_votes=min_votes,
         max_votes=max_votes,
