@@ -115,15 +115,18 @@ def test_zero_shot_assists_verify_items_and_volunteers_never_see_it(make_user, a
     call_command("zero_shot", "--project", "vet", "--device", "cpu", "--json", stdout=out)
     report = json.loads(out.getvalue().strip().splitlines()[-1])
     assert report["categories"] == 4 and report["checked"] == 16 and report["considered"] == 8, report
-    # P(yes) = a 1000-way probability is timid on fine-grained synsets (a springer spaniel shares its mass with
-    # other spaniels): measured 0.75 on these 16 gold items, so the Wilson bound lets it barely vote (0.02 nats).
-    assert report["accuracy"] >= 0.6 and 0 <= report["max_weight"] < 0.5, report
+    # The raw 1000-way probability is timid on fine-grained synsets (a springer spaniel shares its mass with the
+    # other spaniels): 0.75 on these 16 gold items at the 0.5 threshold, a vote of 0.02 nats. Platt-scaled on the
+    # gold (each gold item's opinion from a fit without it): 15 of 16 measured, a vote of 0.93 nats, 8 of 8
+    # open items right.
+    assert report["accuracy"] >= 0.85 and 0.5 < report["max_weight"] <= MAX_WEIGHT_CAP, report
+    bound = math.exp(report["max_weight"]) / (1 + math.exp(report["max_weight"]))
     right = 0
     for item in open_items:
         vote = Item.objects.get(pk=item.pk).model_probs["vote"]
-        assert set(vote) == {"0", "1"} and max(vote.values()) < 0.65  # bounded by what gold showed
+        assert set(vote) == {"0", "1"} and max(vote.values()) <= bound + 1e-6  # bounded by what gold showed
         right += int(max(vote, key=vote.get)) == item.true_label
-    assert right >= 5, right  # measured 6 of 8
+    assert right >= 6, right  # measured 8 of 8 (raw probability: 6 of 8)
     volunteer = make_user("val", role="volunteer")
     api_client.force_authenticate(volunteer)
     project.visibility = Project.Visibility.PUBLIC

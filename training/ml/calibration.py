@@ -47,3 +47,49 @@ def calibrate_voter(truth: np.ndarray, predicted: np.ndarray, k: int, cap: float
     np.fill_diagonal(conf, acc)
     weight = 0.0 if low <= 1.0 / k else math.log(low * (k - 1) / max(1 - low, 1e-12))
     return VoterCalibration(acc, low, n, conf, float(min(max(weight, 0.0), cap)))
+
+
+def fit_platt(scores: np.ndarray, truth: np.ndarray, l2: float = 1e-2, iters: int = 100) -> tuple[float, float]:
+    """P(yes) = sigmoid(a * score + b) fitted to yes/no `truth` (Platt, 1999): Platt's smoothed targets
+    ((n+ + 1)/(n+ + 2) for yes, 1/(n- + 2) for no) keep a perfectly separating score finite, a small ridge keeps
+    the fit well posed, and Newton steps are halved until the loss goes down."""
+    x, y = np.asarray(scores, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    n_pos, n_neg = float(y.sum()), float(y.size - y.sum())
+    t = np.where(y > 0.5, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(a: float, b: float) -> float:
+        z = a * x + b
+        return float(np.sum(np.logaddexp(0, z) - t * z) + 0.5 * l2 * (a * a + b * b))
+
+    a, b = 0.0, float(np.log((n_pos + 1) / (n_neg + 1)))
+    current = loss(a, b)
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * x + b, -500, 500)))
+        w = p * (1 - p)
+        grad = np.array([np.sum((p - t) * x) + l2 * a, np.sum(p - t) + l2 * b])
+        hess = np.array([[np.sum(w * x * x) + l2, np.sum(w * x)], [np.sum(w * x), np.sum(w) + l2]])
+        step = np.linalg.solve(hess, grad)
+        scale = 1.0
+        while scale > 1e-6 and loss(a - scale * step[0], b - scale * step[1]) > current:
+            scale /= 2
+        a, b = a - scale * step[0], b - scale * step[1]
+        new = loss(a, b)
+        if current - new < 1e-12:
+            break
+        current = new
+    return float(a), float(b)
+
+
+def platt_probability(scores: np.ndarray, a: float, b: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(a * np.asarray(scores, dtype=np.float64) + b, -500, 500)))
+
+
+def platt_leave_one_out(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Each checked item's P(yes) from a fit on the *other* checked items: an honest measurement of the
+    calibrated voter on the same gold that calibrates it (two parameters, so n fits are cheap)."""
+    x, y = np.asarray(scores, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    out = np.empty(x.size)
+    for i in range(x.size):
+        keep = np.arange(x.size) != i
+        out[i] = platt_probability(x[i : i + 1], *fit_platt(x[keep], y[keep]))[0]
+    return out

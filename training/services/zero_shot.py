@@ -4,7 +4,8 @@ from the first minute, before any crowd label or training run.
 A category whose WordNet id is one of the 1,000 ImageNet-1k synsets gets the pretrained classifier's probability
 of that synset (ImageNet itself had people verify search-engine candidates per synset; here the model
 pre-screens them):
-* verify items ("is this a <synset>?"): P(yes) = the 1000-way softmax's probability of the item's synset;
+* verify items ("is this a <synset>?"): P(yes) = the 1000-way softmax's probability of the item's synset,
+  Platt-scaled on the checked items (`_calibrate_verify`);
 * classify projects: the softmax restricted to the project's synsets and renormalised -- only when *every*
   category is a synset (a category the classifier has never heard of would get probability 0); other projects
   use a fine-tuned run (`train --pretrained`, whose head starts from the same rows) once crowd labels exist.
@@ -16,6 +17,7 @@ gold items, stored in `model_probs["vote"]` for the online update, shown to revi
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,7 +30,7 @@ from torch.utils.data import DataLoader
 from annotate.exceptions import ServiceError
 from labeling.models import Item, Project
 from labeling.services.quality.engine import project_classes, proven_on_gold
-from training.ml.calibration import calibrate_voter
+from training.ml.calibration import calibrate_voter, fit_platt, platt_leave_one_out, platt_probability
 from training.ml.config import ARCHITECTURES, resolve_device
 from training.ml.datasets import ImagePaths
 from training.ml.engine import predict_proba
@@ -106,6 +108,8 @@ def zero_shot_apply(
         dist = label_distribution(p, it, labels, cats, verify)
         if dist is not None:
             dists[it["id"]] = dist
+    if verify:
+        dists = _calibrate_verify(dists, min_checked)
     checked = _write_opinions(dists, labels)
     report = ZeroShotReport(len(cats), len(dists), len(checked[0]), None, None)
     if len(checked[0]) < min_checked:
@@ -123,6 +127,39 @@ def zero_shot_apply(
         source={"source": SOURCE}, proven=proven_on_gold(cal.checked, cal.accuracy_low),
     )  # fmt: skip
     return report
+
+
+def _calibrate_verify(dists: dict[int, np.ndarray], min_checked: int) -> dict[int, np.ndarray]:
+    """Verify: the 1000-way probability of the item's synset is timid on fine-grained synsets (a springer spaniel
+    shares its mass with the other spaniels) -- 0.5 is the wrong threshold. P(yes) = sigmoid(a log p + b), fitted
+    on the checked items (Platt scaling); each checked item's own opinion comes from a fit without it (leave one
+    out), so the accuracy that bounds the vote is measured honestly. Too few checked items of both answers, or a
+    fit that says a higher synset probability means "no": the raw probability, as before."""
+    known = dict(_known_labels(list(dists)))
+    checked = [i for i in dists if known.get(i) in (0, 1)]
+    truth = np.array([known[i] for i in checked], dtype=np.float64)
+    if len(checked) < min_checked or truth.min() == truth.max():
+        return dists
+    score = {i: math.log(max(float(d[1]), 1e-12)) for i, d in dists.items()}
+    a, b = fit_platt(np.array([score[i] for i in checked]), truth)
+    if a <= 0:
+        return dists
+    ids = list(dists)
+    p_yes = dict(zip(ids, platt_probability(np.array([score[i] for i in ids]), a, b).tolist(), strict=True))
+    loo = platt_leave_one_out(np.array([score[i] for i in checked]), truth)
+    p_yes.update(zip(checked, loo.tolist(), strict=True))
+    return {i: np.array([1.0 - p, p], dtype=np.float64) for i, p in p_yes.items()}
+
+
+def _known_labels(ids: list[int]) -> list[tuple[int, int]]:
+    """(item id, known answer) of the checked items among `ids`: gold answers and reviewer-accepted labels."""
+    rows = Item.objects.filter(pk__in=ids).values_list("pk", "is_gold", "gold_label", "status", "label")
+    out = []
+    for pk, is_gold, gold_label, status, label in rows:
+        known = gold_label if is_gold else (label if status == Item.Status.ACCEPTED else None)
+        if known is not None:
+            out.append((pk, int(known)))
+    return out
 
 
 def _write_opinions(dists: dict[int, np.ndarray], labels: list[int]) -> tuple[list[int], list[int]]:
