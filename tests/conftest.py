@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.helpers.services import CHROMIUM, require_broker, require_chromium
+from tests.helpers.services import CHROMIUM, missing_service, require_broker, require_chromium
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls in the
 # same thread are still synchronous and safe.
@@ -67,6 +67,46 @@ def celery_worker(django_db_setup, django_db_blocker):
             raise
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 API (moto's server, a subprocess on 127.0.0.1) for the session; under CI=true a missing moto
+    is a failure."""
+    from tests.helpers.s3 import moto_available, start_moto
+
+    if not moto_available():
+        missing_service("moto[server] is not installed (requirements-dev.txt)")
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, settings) -> str:
+    """A fresh bucket, with this process's default storage pointed at it for the test."""
+    from tests.helpers.s3 import use_s3
+
+    bucket = s3_server.create_bucket()
+    use_s3(settings, s3_server, bucket)
+    return bucket
+
+
+@pytest.fixture
+def s3_worker(s3_server, s3_bucket, transactional_db):
+    """A real worker (every queue) whose default storage is the test's bucket; the session's other workers are
+    stopped meanwhile, so this one receives every task."""
+    from tests.helpers.workers import WorkerProcess, other_workers_stopped, purge_queues
+
+    require_broker()
+    with other_workers_stopped():
+        purge_queues()
+        worker = WorkerProcess(queues="default,ingest,gpu", env_extra=s3_server.env(s3_bucket)).start()
+        try:
+            worker.wait_ready()
+            yield worker
+        finally:
+            worker.stop()
 
 
 @pytest.fixture(scope="session")

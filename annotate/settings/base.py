@@ -12,7 +12,7 @@ import dj_database_url
 from kombu import Exchange, Queue
 
 from annotate.conf import AnnotateOptions
-from annotate.settings.env import env_bool, env_int, env_list, env_str, secret_key_from_env_or_file
+from annotate.settings.env import env_bool, env_int, env_list, env_str, media_origin, secret_key_from_env_or_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("ANNOTATE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -137,6 +137,10 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_DEFAULT_ACL = None
     AWS_QUERYSTRING_AUTH = True
     AWS_S3_FILE_OVERWRITE = False
+    # SigV4 presigned URLs (what MinIO and every current region accept); path-style addressing when an
+    # endpoint is given (MinIO, moto: no per-bucket DNS names).
+    AWS_S3_SIGNATURE_VERSION = "s3v4"
+    AWS_S3_ADDRESSING_STYLE = "path" if AWS_S3_ENDPOINT_URL else None
     _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
 else:
     _default_storage = {
@@ -160,8 +164,14 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the labeling page's JS reads it for API POSTs
+# Images may come from the bucket (a presigned redirect, annotate/serving.py): its origin is allowed for img-src.
+MEDIA_ORIGIN = media_origin(
+    bucket=AWS_STORAGE_BUCKET_NAME,
+    endpoint=AnnotateOptions.from_env().MEDIA_PUBLIC_ENDPOINT_URL or env_str("AWS_S3_ENDPOINT_URL", ""),
+    region=env_str("AWS_S3_REGION_NAME", ""),
+)
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'{MEDIA_ORIGIN} data: blob:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -51,3 +52,13 @@ def secret_key_from_env_or_file(var_dir: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
+
+
+def media_origin(*, bucket: str, endpoint: str, region: str) -> str:
+    """` <origin>` of the bucket browsers fetch presigned media from ('' without S3), for the CSP's img-src."""
+    if not bucket:
+        return ""
+    if endpoint:
+        parts = urlsplit(endpoint)
+        return f" {parts.scheme}://{parts.netloc}"
+    return f" https://{bucket}.s3.amazonaws.com" + (f" https://{bucket}.s3.{region}.amazonaws.com" if region else "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from annotate.exceptions import Conflict
 from annotate.roles import HasRole, Role
+from annotate.serving import Delivery, stored_file_response
 from labeling.models import DatasetExport
 from labeling.selectors import datasets as sel
 from labeling.selectors.projects import project_for_researcher
@@ -149,12 +150,11 @@ class ExportDownloadApi(APIView):
     permission_classes = RESEARCHER
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The export file")},
-                   summary="Download a finished export (streamed)")  # fmt: skip
-    def get(self, request: Request, pk: int) -> FileResponse:
+                   summary="Download a finished export (a redirect to the storage on S3, else streamed)")  # fmt: skip
+    def get(self, request: Request, pk: int) -> HttpResponse:
         export = sel.export_for_researcher(request.user, pk)
         if export.status != DatasetExport.Status.DONE or not export.file:
             raise Conflict(f"The export is {export.status}, not ready to download.", code="export_not_ready")
-        response = FileResponse(export.file.open("rb"), as_attachment=True, filename=export_filename(export),
-                                content_type=FORMATS[export.format].CONTENT_TYPE)  # fmt: skip
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        delivery = Delivery(content_type=FORMATS[export.format].CONTENT_TYPE, filename=export_filename(export),
+                            attachment=True)  # fmt: skip
+        return stored_file_response(export.file.name, delivery)

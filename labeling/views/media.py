@@ -1,21 +1,23 @@
 """Serving stored originals and thumbnails: only to users who may see a project holding the image.
 
 URLs are `/media/image/<sha256>` and `/media/thumb/<sha256>` for every image alike (no id, no
-extension, nothing that tells gold from regular work). The permission check is one query. Responses
-carry the stored format's Content-Type, `nosniff`, an inline Content-Disposition and a CSP that lets
-nothing run even if a browser were talked into rendering the bytes as a document.
+extension, nothing that tells gold from regular work). The permission check is one query; an unauthorised
+request gets a 404 before any URL is signed. The bytes then come from the storage when it can send them
+(a presigned S3 redirect, nginx X-Accel-Redirect: annotate/serving.py), else from Django. Responses carry the
+stored format's Content-Type, `nosniff`, an inline Content-Disposition and, where Django answers, a CSP that
+lets nothing run even if a browser were talked into rendering the bytes as a document.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, Q
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from annotate.roles import Role
+from annotate.serving import Delivery, stored_file_response
 from labeling.models import Image, ImageSource, Project
 from labeling.services.ingestion.validation import CONTENT_TYPES, EXTENSIONS
 
@@ -36,23 +38,16 @@ def _visible_image(user, sha256: str) -> dict | None:
     return images.values("sha256", "file", "thumbnail", "format").first()
 
 
-def _serve(name: str, *, content_type: str, filename: str) -> FileResponse:
-    try:
-        fh = default_storage.open(name, "rb")
-    except OSError as exc:
-        raise Http404("The file is missing.") from exc
-    response = FileResponse(fh, content_type=content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
-    response["Content-Security-Policy"] = MEDIA_CSP
-    response["Cache-Control"] = "private, max-age=86400, immutable"
-    response["Cross-Origin-Resource-Policy"] = "same-origin"
-    return response
+def _serve(name: str, *, content_type: str, filename: str) -> HttpResponse:
+    headers = (("Content-Security-Policy", MEDIA_CSP), ("Cross-Origin-Resource-Policy", "same-origin"))
+    return stored_file_response(
+        name, Delivery(content_type=content_type, filename=filename, immutable=True, headers=headers)
+    )
 
 
 @require_GET
 @login_required
-def image_original(request: HttpRequest, sha256: str) -> FileResponse:
+def image_original(request: HttpRequest, sha256: str) -> HttpResponse:
     row = _visible_image(request.user, sha256)
     if row is None or row["format"] not in CONTENT_TYPES:
         raise Http404("No such image.")
@@ -62,7 +57,7 @@ def image_original(request: HttpRequest, sha256: str) -> FileResponse:
 
 @require_GET
 @login_required
-def image_thumbnail(request: HttpRequest, sha256: str) -> FileResponse:
+def image_thumbnail(request: HttpRequest, sha256: str) -> HttpResponse:
     row = _visible_image(request.user, sha256)
     if row is None or not row["thumbnail"]:
         raise Http404("No such image.")

@@ -9,6 +9,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,9 @@ def test_database_url() -> str:
     return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}{port}/{s['NAME']}"
 
 
+_STARTED: list[WorkerProcess] = []  # every worker of this session, so a test can have the queues to itself
+
+
 @dataclass
 class WorkerProcess:
     queues: str
@@ -37,6 +42,7 @@ class WorkerProcess:
     env_extra: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    cwd: Path = REPO_ROOT  # another directory: the worker of another host (the repository on PYTHONPATH)
 
     def start(self) -> WorkerProcess:
         env = os.environ.copy()
@@ -48,6 +54,7 @@ class WorkerProcess:
                 "ANNOTATE_VAR_DIR": str(settings.VAR_DIR),
                 "MEDIA_ROOT": str(settings.MEDIA_ROOT),
                 "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
             }
         )
         env.update(self.env_extra)
@@ -61,9 +68,11 @@ class WorkerProcess:
                 "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
             ],
-            cwd=REPO_ROOT, env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
+            cwd=self.cwd, env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+        if not any(w is self for w in _STARTED):
+            _STARTED.append(self)
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -98,6 +107,20 @@ class WorkerProcess:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextmanager
+def other_workers_stopped() -> Iterator[None]:
+    """Stop this session's running workers (gracefully) and start them again afterwards: for a test whose own
+    workers, configured differently (another storage, another var dir), must receive every task."""
+    running = [w for w in _STARTED if w.proc and w.proc.poll() is None]
+    for worker in running:
+        worker.stop()
+    try:
+        yield
+    finally:
+        for worker in running:
+            worker.start().wait_ready()
 
 
 def purge_queues() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.exceptions import ServiceError
 from annotate.roles import Role, role_required
+from annotate.serving import Delivery, stored_file_response
 from training.models import TrainingRun
 from training.selectors import (
     run_epochs,
@@ -116,10 +117,10 @@ def run_predict_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @role_required(Role.RESEARCHER)
-def run_checkpoint(request: HttpRequest, pk: int) -> FileResponse:
+def run_checkpoint(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_for_researcher(request.user, pk)
     if not run.checkpoint or not default_storage.exists(run.checkpoint):
         raise Http404("This run has no checkpoint.")
-    fh = default_storage.open(run.checkpoint, "rb")
     filename = f"run-{run.pk}-{run.architecture}.pt"
-    return FileResponse(fh, as_attachment=True, filename=filename, content_type="application/octet-stream")
+    delivery = Delivery(content_type="application/octet-stream", filename=filename, attachment=True)
+    return stored_file_response(run.checkpoint, delivery)
