@@ -106,6 +106,29 @@ class AnnotateOptions:
     )
     # --- Exports ----------------------------------------------------------------------------------------
     EXPORT_SHARD_MB: float = _opt(256.0, "Target size of one webdataset shard.", group="exports")
+    # --- Media ------------------------------------------------------------------------------------------
+    MEDIA_SERVE: str = _opt(
+        "auto",
+        "How authorised image, export and checkpoint requests get their bytes: auto (redirect on S3, else "
+        "stream), redirect (presigned S3 URL), accel (nginx X-Accel-Redirect), sendfile (X-Sendfile), stream.",
+        group="media",
+    )
+    MEDIA_URL_EXPIRY_SECONDS: int = _opt(300, "Lifetime of a presigned S3 URL (redirect mode).", group="media")
+    MEDIA_ACCEL_PREFIX: str = _opt(
+        "/protected-media/",
+        "accel mode: the nginx `internal` location whose alias is MEDIA_ROOT.",
+        group="media",
+    )
+    MEDIA_PUBLIC_ENDPOINT_URL: str = _opt(
+        "",
+        "redirect mode: the S3 endpoint browsers reach, when it differs from AWS_S3_ENDPOINT_URL (MinIO in compose).",
+        group="media",
+    )
+    WORKER_IMAGE_CACHE_MB: int = _opt(
+        1024,
+        "A worker's local cache of images fetched from S3 for predictions, under its VAR_DIR (0 = no cache).",
+        group="media",
+    )
     # --- Training ---------------------------------------------------------------------------------------
     CHECKPOINT_DIR: str = _opt(
         "",

@@ -80,9 +80,9 @@ def start_web(host: Host, shared: dict[str, str], timeout: float = 60.0) -> WebP
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited:\n{web.log()}")
         try:
-            if requests.get(f"{web.url}/api/me/", timeout=2).status_code in (401, 403):
+            if requests.get(f"{web.url}/api/me/", timeout=15).status_code in (401, 403):
                 return web
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.2)
     web.stop()

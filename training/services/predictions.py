@@ -29,6 +29,7 @@ from training.ml.checkpoint import LAST_NAME
 from training.ml.run import predict
 from training.models import ModelPrediction, TrainingRun
 from training.services.conf import run_dir
+from training.services.image_cache import local_image_paths
 from training.services.runs import run_predict_check
 
 IMAGES_PER_BATCH = 512
@@ -79,23 +80,6 @@ def local_checkpoint(run: TrainingRun) -> Iterator[Path]:
         yield path
 
 
-@contextmanager
-def _local_images(files: dict[int, str]) -> Iterator[dict[int, str]]:
-    """image id -> local path; filesystem storage is read in place, other storages are copied to a temp dir."""
-    try:
-        yield {image_id: default_storage.path(name) for image_id, name in files.items()}
-        return
-    except NotImplementedError:
-        pass
-    with tempfile.TemporaryDirectory(prefix="predict-") as tmp:
-        out = {}
-        for image_id, name in files.items():
-            out[image_id] = str(Path(tmp) / str(int(image_id)))
-            with default_storage.open(name, "rb") as src, open(out[image_id], "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        yield out
-
-
 def predictable_items(project: Project) -> list[dict[str, Any]]:
     """Unfinished items (to prioritise and vote on) and checked ones (gold, accepted: to measure the model)."""
     qs = Item.objects.filter(project=project).filter(
@@ -124,7 +108,7 @@ def predictions_create(*, run: TrainingRun, project: Project, batch_size: int = 
     with local_checkpoint(run) as ckpt:
         for start in range(0, len(image_ids), IMAGES_PER_BATCH):
             chunk = image_ids[start : start + IMAGES_PER_BATCH]
-            with _local_images({i: by_image[i][0]["image__file"] for i in chunk}) as paths:
+            with local_image_paths({i: by_image[i][0]["image__file"] for i in chunk}) as paths:
                 probs = predict(ckpt, [paths[i] for i in chunk], batch_size=batch_size, device=device)
             rows = []
             for image_id, p in zip(chunk, probs, strict=True):
