@@ -17,6 +17,8 @@ from tests.security.world import MARKER, fingerprint
 
 REFUSED = {400, 403, 404, 405, 409, 410, 422}
 PEOPLE = ("volunteer", "reviewer", "researcher")
+STORAGE_POINTERS = ("X-Accel-Redirect", "X-Sendfile")
+FILE_ROUTES = ("media", "download", "checkpoint")  # the routes whose answer may be served by the storage
 
 
 def _shapes(template: str, world, *, openapi: bool) -> list[tuple[str, str]]:
@@ -52,8 +54,13 @@ def _check(response, who: str, label: str, failures: list[str]) -> None:
     if harness.marker_in(response, MARKER):
         failures.append(f"{label} -> {status} and the body contains project B's data")
     elif status in (301, 302, 303, 307, 308):
-        if "proj-b" in response.get("Location", ""):
-            failures.append(f"{label} -> redirect into project B: {response['Location']}")
+        location = response.get("Location", "")
+        if "proj-b" in location:
+            failures.append(f"{label} -> redirect into project B: {location}")
+        elif location.startswith(("http://", "https://")) or "Signature=" in location:
+            failures.append(f"{label} -> a redirect to the storage (a signed URL for B's file): {location}")
+    elif any(h in response for h in STORAGE_POINTERS):
+        failures.append(f"{label} -> {status} with a pointer to B's file for the front server")
     elif status not in REFUSED:
         failures.append(f"{label} -> {status} (expected 403/404)")
 
@@ -91,6 +98,37 @@ def test_html_pages_of_another_project_are_refused(world, client_as, who):
     if who != "admin":
         assert fingerprint(world.b.project) == before, "a refused request changed project B"
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("mode", ["redirect", "accel", "sendfile"])
+def test_files_of_another_project_are_refused_when_the_storage_serves_them(world, client_as, request, settings, mode):
+    """Media, export and checkpoint downloads with the bytes served by S3 (presigned redirect, against moto's
+    server) or by nginx: a refused request must carry no signed URL and no X-Accel-Redirect / X-Sendfile."""
+    if mode == "redirect":
+        request.getfixturevalue("s3_bucket")  # this process's storage -> a real S3 API; B's rows are unchanged
+    settings.ANNOTATE = {**settings.ANNOTATE, "MEDIA_SERVE": mode}
+    failures: list[str] = []
+    tried = 0
+    for who in PEOPLE:
+        client, api = client_as(who), APIClient()
+        api.force_authenticate(world.person(who))
+        urls = [(client, u) for r in harness.html_routes() if any(w in r.route for w in FILE_ROUTES)
+                for _, u in _shapes(r.route, world, openapi=False)]  # fmt: skip
+        urls += [(api, u) for path, method, _ in harness.api_operations() if method == "get"
+                 and any(w in path for w in FILE_ROUTES) for _, u in _shapes(path, world, openapi=True)]  # fmt: skip
+        for c, url in urls:
+            tried += 1
+            _check(c.get(url), who, f"{who} GET {url} [{mode}]", failures)
+    assert tried >= 3 * 4, tried  # original, thumbnail, export download, checkpoint: for every person
+    assert not failures, "\n".join(failures)
+    # control: B's owner does get the storage's answer for B's thumbnail in this mode
+    owner = client_as("anonymous")
+    owner.force_login(world.person("researcher_b"))
+    granted = owner.get(f"/media/thumb/{world.b.objects['image'].sha256}")
+    if mode == "redirect":
+        assert granted.status_code == 302 and "X-Amz-Signature=" in granted["Location"]
+    else:
+        assert granted.status_code == 200 and granted.has_header({"accel": "X-Accel-Redirect"}.get(mode, "X-Sendfile"))
 
 
 @pytest.mark.parametrize("who", PEOPLE)
