@@ -23,6 +23,7 @@ from urllib.parse import quote
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from storages.utils import clean_name
 
 from annotate.conf import options
 
@@ -92,13 +93,19 @@ def stored_file_response(name: str, delivery: Delivery) -> HttpResponse:
 
 def presigned_url(name: str, delivery: Delivery, *, expire: int | None = None) -> str:
     """A GET URL for `name` that S3 honours for `expire` seconds, with our response headers signed in."""
-    expire = expire or options().MEDIA_URL_EXPIRY_SECONDS
-    parameters = {
+    storage = default_storage
+    params = {
+        "Bucket": storage.bucket_name,
+        "Key": storage._normalize_name(clean_name(name)),  # the key django-storages wrote (its `location` prefix)
         "ResponseContentType": delivery.content_type,
         "ResponseContentDisposition": delivery.disposition,
         "ResponseCacheControl": IMMUTABLE if delivery.immutable else NO_STORE,
     }
-    return _signing_storage().url(name, parameters=parameters, expire=expire)
+    client = _signer(storage.endpoint_url, options().MEDIA_PUBLIC_ENDPOINT_URL, storage.access_key,
+                     storage.region_name, storage.signature_version, storage.addressing_style)  # fmt: skip
+    return client.generate_presigned_url(
+        "get_object", Params=params, ExpiresIn=expire or options().MEDIA_URL_EXPIRY_SECONDS
+    )
 
 
 def _redirect(name: str, delivery: Delivery) -> HttpResponse:
@@ -111,16 +118,16 @@ def _redirect(name: str, delivery: Delivery) -> HttpResponse:
     return response
 
 
-def _signing_storage():
-    """The storage that signs URLs: the default one, or a twin addressed by the endpoint clients reach
-    (`ANNOTATE_MEDIA_PUBLIC_ENDPOINT_URL`, e.g. MinIO as `http://localhost:9000` while the web container
-    reaches it as `http://minio:9000`); SigV4 signs the host, so the URL must be signed for the public one."""
-    public = options().MEDIA_PUBLIC_ENDPOINT_URL
-    return _twin(public) if public else default_storage
+@functools.lru_cache(maxsize=8)
+def _signer(endpoint_url: str | None, public_endpoint_url: str, *_config_key: object):
+    """One boto3 client per process for signing (thread-safe; signing makes no request). django-storages builds a
+    boto3 *resource* per thread, which costs a first request of every web thread a large fraction of a second.
 
-
-@functools.cache
-def _twin(endpoint_url: str):
-    from storages.backends.s3 import S3Storage
-
-    return S3Storage(endpoint_url=endpoint_url)
+    It is addressed by the endpoint clients reach (`ANNOTATE_MEDIA_PUBLIC_ENDPOINT_URL`, e.g. MinIO as
+    `http://localhost:9000` while the web container reaches it as `http://minio:9000`): SigV4 signs the host.
+    The other arguments only key the cache (tests switch buckets and credentials)."""
+    storage = default_storage
+    return storage._create_session().client(
+        "s3", region_name=storage.region_name, use_ssl=storage.use_ssl, verify=storage.verify,
+        endpoint_url=public_endpoint_url or endpoint_url, config=storage.client_config,
+    )  # fmt: skip
