@@ -87,3 +87,26 @@ def test_an_outsider_gets_no_download_url(s3_bucket, client, make_user, classify
     client.force_login(make_user("other", role="researcher"))
     response = client.get(f"/api/exports/{export.pk}/download/")
     assert response.status_code == 404 and "Location" not in response
+
+
+def test_a_checkpoint_in_the_bucket_downloads_through_a_redirect(s3_server, s3_bucket, client, researcher,
+                                                                   make_user, classify_project):  # fmt: skip
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from training.models import TrainingRun
+    from training.services import run_create
+
+    version = dataset_version_create(project=classify_project, seed=2)
+    run = run_create(version=version, created_by=researcher, enqueue=False)
+    name = default_storage.save(f"checkpoints/run-{run.pk}/final.pt", ContentFile(b"weights" * 100))
+    TrainingRun.objects.filter(pk=run.pk).update(checkpoint=name)
+    client.force_login(researcher)
+    response = client.get(f"/training/runs/{run.pk}/checkpoint/")
+    assert response.status_code == 302 and response["Location"].startswith(f"{s3_server.endpoint}/{s3_bucket}/{name}?")
+    fetched = requests.get(response["Location"], timeout=30)
+    assert fetched.content == b"weights" * 100
+    assert fetched.headers["Content-Disposition"] == f'attachment; filename="run-{run.pk}-{run.architecture}.pt"'
+    client.force_login(make_user("other", role="researcher"))
+    refused = client.get(f"/training/runs/{run.pk}/checkpoint/")
+    assert refused.status_code == 404 and "Location" not in refused
