@@ -20,7 +20,7 @@ from training.ml.presets import decode_size_for, eval_transforms
 from training.ml.pretrained import pretrained_imagenet_model
 from training.ml.transfer import extract_features
 from training.models import ImageEmbedding
-from training.services.predictions import _local_images
+from training.services.image_cache import local_image_paths
 
 ARCH = "efficientnet_lite0"
 CHUNK = 512
@@ -41,7 +41,7 @@ def embeddings_compute(*, project: Project, device: str = "auto", batch_size: in
     written = 0
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        with _local_images({i: files[i] for i in chunk}) as paths, torch.inference_mode():
+        with local_image_paths({i: files[i] for i in chunk}) as paths, torch.inference_mode():
             dataset = ImagePaths([paths[i] for i in chunk], eval_transforms(224), decode_size_for(224))
             feats = extract_features(model, DataLoader(dataset, batch_size=batch_size), dev, norm=(spec.mean, spec.std))
         x = feats.x / np.maximum(np.linalg.norm(feats.x, axis=1, keepdims=True), 1e-12)

@@ -36,7 +36,8 @@ from training.ml.datasets import ImagePaths
 from training.ml.engine import predict_proba
 from training.ml.presets import decode_size_for, eval_transforms
 from training.ml.pretrained import imagenet_index, pretrained_imagenet_model
-from training.services.predictions import _local_images, label_distribution, predictable_items
+from training.services.image_cache import local_image_paths
+from training.services.predictions import label_distribution, predictable_items
 from training.services.voter import MIN_CHECKED, model_votes_fold
 
 ARCH = "efficientnet_lite0"
@@ -79,7 +80,7 @@ def _imagenet_probs(files: dict[int, str], device: str, batch_size: int) -> dict
     model = pretrained_imagenet_model(ARCH).to(dev)
     ids = list(files)
     out: dict[int, np.ndarray] = {}
-    with _local_images(files) as paths, torch.inference_mode():
+    with local_image_paths(files) as paths, torch.inference_mode():
         dataset = ImagePaths([paths[i] for i in ids], eval_transforms(224), decode_size_for(224))
         probs = predict_proba(model, DataLoader(dataset, batch_size=batch_size), dev, norm=(spec.mean, spec.std))
     for image_id, p in zip(ids, probs, strict=True):
