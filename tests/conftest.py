@@ -59,7 +59,10 @@ def celery_worker(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         require_broker()
         purge_queues()
-        worker = WorkerProcess(queues="default,ingest,gpu", concurrency=2).start()
+        # Like in-process tests, the worker may reach a test's local HTTP server on its first hop (URL lists,
+        # webhooks); webhook retries wait 0.2 s, 0.4 s ... instead of 30 s, 60 s ...
+        env = {"ANNOTATE_FETCH_ALLOW_LOOPBACK_FOR_TESTS": "true", "ANNOTATE_WEBHOOK_RETRY_BASE_SECONDS": "0.2"}
+        worker = WorkerProcess(queues="default,ingest,gpu", concurrency=2, env_extra=env).start()
         try:
             worker.wait_ready()
         except Exception:

@@ -8,4 +8,5 @@ urlpatterns: list = [
     path("", include("labeling.api.urls_gold")),
     path("", include("labeling.api.urls_curation")),
     path("", include("labeling.api.urls_imports")),
+    path("", include("labeling.api.urls_webhooks")),
 ]

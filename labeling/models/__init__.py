@@ -15,6 +15,7 @@ from labeling.models.quality import (
     ReviewAction,
 )
 from labeling.models.volunteers import VolunteerProfile
+from labeling.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "Annotation",
@@ -38,4 +39,7 @@ __all__ = [
     "ReviewAction",
     "Skip",
     "VolunteerProfile",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -29,8 +29,10 @@ from labeling.models import (
     ImageSource,
     Item,
     Project,
+    WebhookEvent,
 )
 from labeling.services.dataset_card import dataset_card_render
+from labeling.services.webhooks import webhooks_emit
 
 CONSENSUS_STATUSES = (Item.Status.DONE, Item.Status.ACCEPTED)
 
@@ -336,4 +338,7 @@ def dataset_version_create(
         for o in objs:
             o.version = version
         DatasetVersionItem.objects.bulk_create(objs, batch_size=2000)
+        webhooks_emit(project_id=locked.pk, event=WebhookEvent.VERSION_CREATED, data={
+            "version": version.number, "version_id": version.pk, "name": version.name, "items": version.items_count,
+            "classes": len(classes), "content_hash": version.content_hash})  # fmt: skip
     return version

@@ -14,6 +14,7 @@ from labeling.forms import ProjectCreateForm, ProjectPeopleForm, ProjectSettings
 from labeling.models import Item
 from labeling.selectors.projects import project_for_reviewer, projects_for_researcher
 from labeling.selectors.quality import progress_by_category
+from labeling.selectors.webhooks import webhook_deliveries
 from labeling.services.project_settings import project_people_update, project_update
 from labeling.services.projects import project_create
 
@@ -94,6 +95,8 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "categories": project.categories.all()[:200],
         "n_categories": project.categories.count(),
         "people": {role: getattr(project, role).order_by("username") for role in ("owners", "reviewers", "members")},
+        # Researcher-only (owners and admins): endpoints' URLs and errors are the project's configuration.
+        "webhook_log": webhook_deliveries(project, limit=5) if can_edit else None,
     }
     return render(request, "labeling/projects/detail.html", context)
 

@@ -8,4 +8,5 @@ urlpatterns: list = [
     path("", include("labeling.views.urls_gold")),
     path("", include("labeling.views.urls_curation")),
     path("", include("labeling.views.urls_imports")),
+    path("", include("labeling.views.urls_webhooks")),
 ]

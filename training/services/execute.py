@@ -31,6 +31,7 @@ from training.ml.run import TrainResult, train
 from training.models import TrainingEpoch, TrainingRun
 from training.services.conf import cancel_poll_seconds, lease_seconds, run_dir
 from training.services.data import version_class_names, version_materialise
+from training.services.events import run_finished_emit
 
 log = logging.getLogger(__name__)
 LOG_LINES = 80
@@ -122,6 +123,7 @@ def _acquire(run_id: int, owner: str) -> tuple[TrainingRun | None, str]:
         if run.cancel_requested:
             run.status, run.finished_at, run.lease_owner, run.lease_expires_at = run.Status.CANCELLED, now, "", None
             run.save(update_fields=[*fields, "status", "finished_at"])
+            run_finished_emit(run_id=run.pk)
             return None, "cancelled before start"
         run.lease_owner, run.lease_expires_at, run.heartbeat_at = owner, now + timedelta(seconds=lease_seconds()), now
         run.status, run.started_at = run.Status.RUNNING, run.started_at or now
@@ -229,7 +231,10 @@ def _finalise(ex: _Execution, run: TrainingRun, result: TrainResult) -> str:
 
 def _finish(ex: _Execution, status: str, **fields: Any) -> None:
     now = timezone.now()
-    ex.owned().update(
-        status=status, finished_at=now, updated_at=now, lease_owner="", lease_expires_at=None,
-        log_tail="\n".join(ex.lines), **fields,
-    )  # fmt: skip
+    with transaction.atomic():
+        ended = ex.owned().update(
+            status=status, finished_at=now, updated_at=now, lease_owner="", lease_expires_at=None,
+            log_tail="\n".join(ex.lines), **fields,
+        )  # fmt: skip
+        if ended:
+            run_finished_emit(run_id=ex.run_id)

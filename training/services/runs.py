@@ -11,6 +11,7 @@ from annotate.exceptions import Conflict, ServiceError
 from labeling.models import DatasetVersion, Project
 from training.ml.config import TrainConfig, default_config_for
 from training.models import TrainingRun
+from training.services.events import run_finished_emit
 
 # What a researcher may set; everything else (checkpoint_dir, resume, initial_weights: local paths) is ours.
 USER_FIELDS = frozenset({
@@ -100,6 +101,8 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
             run.finished_at = timezone.now()
             fields += ["status", "finished_at"]
         run.save(update_fields=fields)
+        if run.is_terminal:
+            run_finished_emit(run_id=run.pk)
     return run
 
 

@@ -19,12 +19,14 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from annotate.db import run_lock
 from annotate.exceptions import ServiceError
-from labeling.models import DatasetExport, DatasetVersion, Project
+from labeling.models import DatasetExport, DatasetVersion, Project, WebhookEvent
 from labeling.services.exports import coco, csv, imagefolder, jsonl, raw_votes, voc, webdataset, yolo
+from labeling.services.webhooks import webhooks_emit
 
 logger = logging.getLogger(__name__)
 
@@ -151,11 +153,25 @@ def _claim(export_id: int) -> DatasetExport | None:
 def _mark_failed(export_id: int, exc: Exception) -> None:
     """Best effort: if the database itself is gone, the export stays running and the beat resumes it."""
     try:
-        DatasetExport.objects.filter(pk=export_id).update(
-            status=DatasetExport.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
-        )
+        with transaction.atomic():
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            DatasetExport.objects.filter(pk=export_id).update(
+                status=DatasetExport.Status.FAILED, error=error, finished_at=timezone.now()
+            )
+            export = DatasetExport.objects.select_related("version").filter(pk=export_id).first()
+            if export is not None:
+                _emit_ready(export, export.version)
     except DatabaseError:
         logger.exception("export %s: could not record the failure", export_id)
+
+
+def _emit_ready(export: DatasetExport, version: DatasetVersion) -> None:
+    """`export.ready` for the project's webhooks, done or failed (in the caller's transaction)."""
+    done = export.status == DatasetExport.Status.DONE
+    data = {"export": export.pk, "version": version.number, "version_id": version.pk, "format": export.format,
+            "status": export.status, "size": export.size, "items": export.items_count, "error": export.error,
+            "download_url": reverse("api-export-download", args=[export.pk]) if done else None}  # fmt: skip
+    webhooks_emit(project_id=version.project_id, event=WebhookEvent.EXPORT_READY, data=data)
 
 
 def _write(export: DatasetExport) -> DatasetExport | None:
@@ -199,6 +215,7 @@ def _write(export: DatasetExport) -> DatasetExport | None:
             current.size, current.items_count, current.progress = size, count, 1.0
             current.status, current.finished_at = DatasetExport.Status.DONE, timezone.now()
             current.save(update_fields=["file", "size", "items_count", "progress", "status", "finished_at"])
+            _emit_ready(current, version)
     except Exception:
         default_storage.delete(name)  # no row points at it: never leave an orphan file
         raise

@@ -21,7 +21,7 @@ from django.utils import timezone
 from annotate.conf import options
 from annotate.db import run_lock
 from annotate.exceptions import ServiceError
-from labeling.models import Category, IngestBatch, IngestEntry, Project
+from labeling.models import Category, IngestBatch, IngestEntry, Project, WebhookEvent
 from labeling.services.ingestion.commit import ChunkWriter, Outcome
 from labeling.services.ingestion.config import ingest_threads
 from labeling.services.ingestion.fetch import url_fetch
@@ -29,6 +29,7 @@ from labeling.services.ingestion.sources import Source, SourceEntry, SourceError
 from labeling.services.ingestion.storage import blob_store, original_name, thumbnail_name
 from labeling.services.ingestion.validation import Rejected, image_prepare
 from labeling.services.items import items_create_from_sources
+from labeling.services.webhooks import webhooks_emit
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -139,9 +140,16 @@ def batch_resume_stale() -> list[int]:
 
 def _finish(batch: IngestBatch, *, status: str, error: str = "") -> IngestBatch:
     ChunkWriter.recount(batch)
-    batch.status, batch.error, batch.finished_at = status, error, timezone.now()
-    batch.save(update_fields=["status", "error", "finished_at"])
+    with transaction.atomic():
+        batch.status, batch.error, batch.finished_at = status, error, timezone.now()
+        batch.save(update_fields=["status", "error", "finished_at"])
+        webhooks_emit(project_id=batch.project_id, event=WebhookEvent.BATCH_FINISHED, data=_finished_payload(batch))
     return batch
+
+
+def _finished_payload(batch: IngestBatch) -> dict:
+    fields = ("status", "kind", "total", "ingested", "duplicates", "near_duplicates", "rejected", "error")
+    return {"batch": batch.id, **{f: getattr(batch, f) for f in fields}}
 
 
 def _entries(source: Source) -> Iterator[SourceEntry]:

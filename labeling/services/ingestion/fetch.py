@@ -1,15 +1,8 @@
-"""SSRF-safe HTTP(S) fetching with requests-hardened.
+"""SSRF-safe HTTP(S) fetching of crawled images, on the shared hardened client (labeling.services.safe_http).
 
-requests-hardened resolves the host once at connect time, refuses private, loopback, link-local,
-CGNAT, reserved and multicast addresses (IPv4-mapped IPv6 unwrapped first) and pins the connection
-to the checked IP, so DNS rebinding cannot swap the address afterwards. We add: an http/https-only
-scheme check, redirects followed by hand (each hop is a new checked request), connect/read timeouts
-plus a whole-download deadline, a streaming byte cap, no proxies from the environment, and a bounded
-number of concurrent fetches per host.
-
-Tests: `FETCH_ALLOW_LOOPBACK_FOR_TESTS` (bool) or `FETCH_TEST_FIRST_HOP_ALLOWLIST` (exact "host:port"
-strings) let the *first* request of a fetch reach a loopback test server. Redirect hops never get
-loopback, whatever the settings.
+On top of it: redirects followed by hand (each hop is a new checked request; only the first hop may get the
+test-only loopback exemption), connect/read timeouts plus a whole-download deadline, a streaming byte cap,
+and a bounded number of concurrent fetches per host.
 """
 
 from __future__ import annotations
@@ -17,15 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
-from requests_hardened import Config, HTTPSession
-from requests_hardened.ip_filter import InvalidIPAddress
 
 from annotate.conf import options
 from annotate.inputs import ascii_int
 from labeling.services.ingestion.validation import Rejected
+from labeling.services.safe_http import InvalidIPAddress, UnsafeURL, hardened_session, loopback_allowed, url_split
 
 USER_AGENT = "AnnotateIngest/1.0 (+image crawl verification)"
 _host_slots: dict[str, threading.BoundedSemaphore] = defaultdict(
@@ -39,37 +31,12 @@ def _host_slot(host: str) -> threading.BoundedSemaphore:
         return _host_slots[host]
 
 
-def _loopback_allowed_for_first_hop(host: str, port: int) -> bool:
-    settings = options()
-    return settings.FETCH_ALLOW_LOOPBACK_FOR_TESTS or f"{host}:{port}" in settings.FETCH_TEST_FIRST_HOP_ALLOWLIST
-
-
-def _session(*, allow_loopback: bool, timeout: float) -> requests.Session:
-    session = HTTPSession(
-        Config(
-            ip_filter_enable=True,
-            ip_filter_allow_loopback_ips=allow_loopback,
-            never_redirect=True,
-            default_timeout=(timeout, timeout),
-            user_agent_override=USER_AGENT,
-        )
-    )
-    session.trust_env = False  # an HTTP(S)_PROXY would make the filter check the proxy, not the target
-    return session
-
-
 def _split(url: str) -> tuple[str, str, int]:
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise Rejected("invalid_url", f"Not a valid URL: {exc}") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in {"http", "https"}:
-        raise Rejected("unsupported_scheme", f"Only http and https URLs are fetched, not {scheme or 'none'}:.")
-    if not parts.hostname:
-        raise Rejected("invalid_url", "The URL has no host.")
-    return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
+        parts = url_split(url)
+    except UnsafeURL as exc:
+        raise Rejected(exc.code, exc.message) from exc
+    return parts.scheme, parts.host, parts.port
 
 
 def url_fetch(url: str) -> bytes:
@@ -81,9 +48,9 @@ def url_fetch(url: str) -> bytes:
     with _host_slot(host):
         for hop in range(max_redirects + 1):
             _, host, port = _split(url)
-            allow = hop == 0 and _loopback_allowed_for_first_hop(host, port)
+            allow = hop == 0 and loopback_allowed(host, port)
             try:
-                with _session(allow_loopback=allow, timeout=timeout) as session:
+                with hardened_session(allow_loopback=allow, timeout=timeout, user_agent=USER_AGENT) as session:
                     response = session.get(url, stream=True, allow_redirects=False)
                     with response:
                         if response.is_redirect:

@@ -1,0 +1,211 @@
+"""Project webhooks: endpoints, events and their signed, retried, SSRF-safe delivery. See webhooks.md.
+
+Services that own a write (ingest batch, dataset version, export, training run) call `webhooks_emit` inside
+their transaction; the delivery rows commit with the write and each is enqueued on the `default` queue after
+commit. `webhook_delivery_attempt` makes one POST and records it; the Celery task retries it with exponential
+backoff until it is delivered or its attempts run out, so every delivery ends delivered or failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.exceptions import ServiceError
+from labeling.models import Project, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from labeling.services.safe_http import InvalidIPAddress, UnsafeURL, hardened_session, loopback_allowed, url_split
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "AnnotateWebhooks/1.0"
+SIGNATURE_HEADER = "X-Annotate-Signature"
+TIMESTAMP_HEADER = "X-Annotate-Timestamp"
+SUBSCRIBABLE = [e.value for e in WebhookEvent if e != WebhookEvent.PING]
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_RETRY_STATUSES = frozenset({408, 425, 429})
+_DEFAULTS: dict[str, float] = {
+    "WEBHOOK_MAX_ATTEMPTS": 5,
+    "WEBHOOK_RETRY_BASE_SECONDS": 30,
+    "WEBHOOK_TIMEOUT_SECONDS": 10,
+}
+
+
+def _option(name: str) -> float:
+    annotate = getattr(settings, "ANNOTATE", {})
+    if name in annotate:
+        return float(annotate[name])
+    return float(os.environ.get(f"ANNOTATE_{name}", _DEFAULTS[name]))
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedEndpoint:
+    endpoint: WebhookEndpoint
+    secret: str  # shown once: nothing ever reads it back out
+
+
+def _check_url(url: str) -> None:
+    """HTTPS only; plain http only to a loopback host under the test-only fetch switch."""
+    try:
+        parts = url_split(url)
+    except UnsafeURL as exc:
+        raise ServiceError(exc.message, code=exc.code) from exc
+    if parts.scheme != "https" and not (parts.host in _LOOPBACK_HOSTS and loopback_allowed(parts.host, parts.port)):
+        raise ServiceError("Webhook endpoints must use https://.", code="https_required")
+
+
+def webhook_endpoint_create(
+    *, project: Project, url: str, events: list[str] | None = None, created_by: Any = None
+) -> CreatedEndpoint:
+    url = (url or "").strip()
+    if len(url) > 500:
+        raise ServiceError("The URL is longer than 500 characters.", code="invalid_url")
+    _check_url(url)
+    events = sorted(set(events or []))
+    unknown = [e for e in events if e not in SUBSCRIBABLE]
+    if unknown:
+        raise ServiceError(f"Unknown events {unknown}; use {', '.join(SUBSCRIBABLE)}.", code="invalid_events")
+    secret = secrets.token_hex(32)
+    endpoint = WebhookEndpoint.objects.create(
+        project=project, url=url, secret=secret, events=events, created_by=created_by
+    )
+    return CreatedEndpoint(endpoint, secret)
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.delete()
+
+
+def webhooks_emit(*, project_id: int, event: str, data: dict[str, Any]) -> list[int]:
+    """Record one delivery per subscribed active endpoint and enqueue each after commit (ids returned)."""
+    active = WebhookEndpoint.objects.filter(project_id=project_id, active=True)
+    endpoints = [e for e in active if not e.events or event in e.events]
+    if not endpoints:
+        return []
+    rows = WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(endpoint=e, event=event, payload=data) for e in endpoints]
+    )
+    ids = [row.id for row in rows]
+    _enqueue(ids)
+    return ids
+
+
+def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A `ping` delivery to this endpoint, through the same queue, signature and retries as real events."""
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event=WebhookEvent.PING, payload={"message": "Test event from Annotate."}
+    )
+    _enqueue([delivery.id])
+    return delivery
+
+
+def _enqueue(ids: list[int]) -> None:
+    from labeling.tasks.webhooks import webhook_deliver
+
+    transaction.on_commit(lambda: [webhook_deliver.delay(i) for i in ids])
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header's value: `sha256=` + hex HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _body(delivery: WebhookDelivery, timestamp: int) -> bytes:
+    doc = {
+        "id": delivery.id,
+        "event": delivery.event,
+        "project": delivery.endpoint.project.slug,
+        "created_at": delivery.created_at.isoformat(),
+        "timestamp": timestamp,  # signed with the body: the receiver checks it equals the header and is recent
+        "data": delivery.payload,
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before attempt `attempts + 1`: base, 2 x base, 4 x base ..."""
+    return _option("WEBHOOK_RETRY_BASE_SECONDS") * (2 ** max(attempts - 1, 0))
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str, bool]:
+    """(HTTP status or None, error text, whether another attempt may succeed)."""
+    url = delivery.endpoint.url
+    try:
+        _check_url(url)
+        parts = url_split(url)
+    except (ServiceError, UnsafeURL) as exc:
+        return None, f"refused: {exc}", False
+    timestamp = int(time.time())
+    body = _body(delivery, timestamp)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Annotate-Event": delivery.event,
+        "X-Annotate-Delivery": str(delivery.id),
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(delivery.endpoint.secret, body),
+    }
+    timeout = _option("WEBHOOK_TIMEOUT_SECONDS")
+    allow = loopback_allowed(parts.host, parts.port)
+    try:
+        with hardened_session(allow_loopback=allow, timeout=timeout, user_agent=USER_AGENT) as session:
+            response = session.post(url, data=body, headers=headers, allow_redirects=False, stream=True)
+            with response:
+                code = response.status_code
+    except InvalidIPAddress as exc:
+        return None, f"blocked_address: {parts.host} resolves to a non-public address ({exc}).", False
+    except requests.Timeout:
+        return None, f"timeout: no answer within {timeout:g} s.", True
+    except requests.RequestException as exc:
+        return None, f"unreachable: {type(exc).__name__}.", True
+    if 200 <= code < 300:
+        return code, "", False
+    if 300 <= code < 400:
+        return code, f"HTTP {code}: redirects are not followed.", False
+    return code, f"HTTP {code}.", code >= 500 or code in _RETRY_STATUSES
+
+
+def webhook_delivery_attempt(*, delivery_id: int) -> float | None:
+    """One POST of the delivery, recorded. Returns the seconds to wait before the next attempt, or None
+    when the delivery is finished (delivered, failed, gone)."""
+    delivery = WebhookDelivery.objects.select_related("endpoint__project").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status in (WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED):
+        return None
+    started = time.monotonic()
+    code, error, retryable = _post(delivery)
+    attempts = delivery.attempts + 1
+    now = timezone.now()
+    fields = {"attempts": attempts, "response_status": code, "error": error[:2000],
+              "duration_ms": int((time.monotonic() - started) * 1000)}  # fmt: skip
+    delay = None
+    if not error:
+        fields.update(status=WebhookDelivery.Status.DELIVERED, next_retry_at=None, finished_at=now)
+    elif retryable and attempts < int(_option("WEBHOOK_MAX_ATTEMPTS")):
+        delay = retry_delay(attempts)
+        fields.update(status=WebhookDelivery.Status.RETRYING, next_retry_at=now + timedelta(seconds=delay))
+    else:
+        if retryable:
+            fields["error"] = f"{error} Gave up after {attempts} attempts."[:2000]
+        fields.update(status=WebhookDelivery.Status.FAILED, next_retry_at=None, finished_at=now)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    if error:
+        logger.info("webhook delivery %s attempt %s: %s", delivery.pk, attempts, error)
+    return delay
+
+
+def webhook_delivery_give_up(*, delivery_id: int, reason: str) -> None:
+    """The task could not run the delivery to its end (e.g. it crashed): it ends failed, never pending."""
+    WebhookDelivery.objects.filter(pk=delivery_id).exclude(
+        status__in=(WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED)
+    ).update(status=WebhookDelivery.Status.FAILED, error=reason[:2000], next_retry_at=None, finished_at=timezone.now())
