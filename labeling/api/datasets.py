@@ -126,13 +126,16 @@ class ExportCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         format = serializers.ChoiceField(choices=list(FORMATS))
         shard_mb = serializers.FloatField(required=False, min_value=0.01, max_value=100_000)
+        folder_names = serializers.ChoiceField(
+            choices=["index", "wnid"], required=False, help_text="imagefolder: class folders by index or WordNet id"
+        )
 
     @extend_schema(request=InputSerializer, responses={202: ExportOutput}, summary="Start (or reuse) an export")
     def post(self, request: Request, pk: int) -> Response:
         version = sel.version_for_researcher(request.user, pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        options = {"shard_mb": data.validated_data["shard_mb"]} if "shard_mb" in data.validated_data else {}
+        options = {k: data.validated_data[k] for k in ("shard_mb", "folder_names") if k in data.validated_data}
         export = dataset_export_request(version=version, fmt=data.validated_data["format"],
                                         created_by=request.user, options=options)  # fmt: skip
         return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)

@@ -105,6 +105,21 @@ def _normalise_boxes(answer: Any, default_category: int | None, valid: set[int])
     return out
 
 
+def category_rollup(parents: dict[int, int | None], chosen: set[int]) -> dict[int, int]:
+    """Which chosen category each category's labels count as: itself when chosen, else its nearest chosen
+    ancestor (a beagle is a dog: with "dog" chosen and "beagle" not, a yes for beagle is a dog image).
+    Categories with no chosen ancestor are absent. README, "Taxonomy"."""
+    out: dict[int, int] = {}
+    for category in parents:
+        node, seen = category, set()
+        while node is not None and node not in chosen and node not in seen:  # `seen`: a cycle never loops
+            seen.add(node)
+            node = parents.get(node)
+        if node is not None and node in chosen:
+            out[category] = node
+    return out
+
+
 def _collect_rows(
     project: Project,
     *,
@@ -114,6 +129,7 @@ def _collect_rows(
     accepted_only: bool,
     include_gold: bool,
     until: Any,
+    counts_as: dict[int, int],
 ) -> dict[int, _Row]:
     statuses = (Item.Status.ACCEPTED,) if accepted_only else CONSENSUS_STATUSES
     # Items a curator excluded (labeling.services.curation) never enter a version.
@@ -133,14 +149,14 @@ def _collect_rows(
         post = _label_posterior(task, item)
         vc = counts.get(item["id"], Counter())
         if task == Project.TaskType.VERIFY:
-            cat = item["category_id"]
-            if cat not in allowed or label is None:
+            cat = counts_as.get(item["category_id"])
+            if cat is None or label is None:
                 continue
             row = rows.get(image_id)
             if row is None:
                 row = rows[image_id] = _Row(image_id, item["image__sha256"], item["image__canonical_id"] or image_id,
                                             None, None)  # fmt: skip
-            name = names[cat]
+            name = names[item["category_id"]]  # the votes stay under the question asked (beagle), the class rolls up
             row.soft_label[name] = round(post if post is not None else float(label == 1), 6)
             row.votes[name] = {"yes": vc.get(1, 0), "no": vc.get(0, 0)}
             if label == 1 and (min_posterior is None or (post is not None and post >= min_posterior)):
@@ -150,12 +166,12 @@ def _collect_rows(
         else:
             boxes: list[list[float]] = []
             if task == Project.TaskType.CLASSIFY:
-                cat = label if label in allowed else None
+                cat = counts_as.get(label) if label is not None else None
             elif detect:  # each box names its class; the image's is the commonest (none: a background image)
                 boxes = _normalise_boxes(item["answer"], None, allowed)
                 cat = _dominant_category(boxes)
             else:
-                cat = item["category_id"] if item["category_id"] in allowed else only_category
+                cat = counts_as.get(item["category_id"], only_category) if item["category_id"] else only_category
             if (cat is None and not detect) or (min_posterior is not None and (post is None or post < min_posterior)):
                 continue
             row = rows[image_id] = _Row(image_id, item["image__sha256"], item["image__canonical_id"] or image_id,
@@ -287,7 +303,10 @@ def dataset_version_create(
         raise ServiceError("min_posterior must be between 0 and 1.", code="invalid_min_posterior")
     if not isinstance(seed, int) or not (-(2**31) <= seed < 2**31):
         raise ServiceError("seed must be a 32-bit integer.", code="invalid_seed")
-    all_names = dict(Category.objects.filter(project=project).values_list("id", "name"))
+    category_rows = Category.objects.filter(project=project).values_list("id", "name", "wnid", "parent_id")
+    all_names, wnids, parents = {}, {}, {}
+    for cid, cname, wnid, parent_id in category_rows:
+        all_names[cid], wnids[cid], parents[cid] = cname, wnid, parent_id
     wanted = sorted(set(categories)) if categories else sorted(all_names)
     unknown = [c for c in wanted if c not in all_names]
     if unknown:
@@ -297,12 +316,13 @@ def dataset_version_create(
         locked = Project.objects.select_for_update().get(pk=project.pk)
         now = timezone.now()
         rows = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,
-                             accepted_only=accepted_only, include_gold=include_gold, until=now)  # fmt: skip
+                             accepted_only=accepted_only, include_gold=include_gold, until=now,
+                             counts_as=category_rollup(parents, set(wanted)))  # fmt: skip
         rows = _apply_near_duplicates(locked, rows, exclude=exclude_near_duplicates)
         # Detection: every class a box carries is a class of the version, whether or not it is an image's label.
         used = sorted({r.category_id for r in rows.values() if r.category_id is not None}
                       | {int(b[4]) for r in rows.values() for b in r.boxes})  # fmt: skip
-        classes = [{"index": i, "category_id": c, "name": all_names[c]} for i, c in enumerate(used)]
+        classes = [{"index": i, "category_id": c, "name": all_names[c], "wnid": wnids[c]} for i, c in enumerate(used)]
         index = {c["category_id"]: c["index"] for c in classes}
         ordered = [rows[k] for k in sorted(rows)]
         labels = np.array([index.get(r.category_id, -1) for r in ordered], dtype=np.int64)

@@ -112,8 +112,9 @@ def dataset_export_start(request: HttpRequest, pk: int) -> HttpResponse:
     """No-JS fallback of the export buttons (the JS posts to the API and polls)."""
     version = sel.version_for_researcher(request.user, pk)
     fmt = request.POST.get("format", "")
+    options = {"folder_names": request.POST["folder_names"]} if request.POST.get("folder_names") else {}
     try:
-        export = dataset_export_request(version=version, fmt=fmt, created_by=request.user)
+        export = dataset_export_request(version=version, fmt=fmt, created_by=request.user, options=options)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:

@@ -42,6 +42,13 @@ async function poll(li) {
   }
 }
 
+function exportRequest(li) {
+  const body = { format: li.dataset.format };
+  const folders = li.querySelector("select[name=folder_names]");
+  if (folders && folders.value !== "index") body.folder_names = folders.value;
+  return body;
+}
+
 for (const li of document.querySelectorAll(".ds-export")) {
   li.querySelector("form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -51,7 +58,7 @@ for (const li of document.querySelectorAll(".ds-export")) {
       const exp = await api(`/api/datasets/${li.dataset.version}/exports/`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ format: li.dataset.format }),
+        body: JSON.stringify(exportRequest(li)),
       });
       render(li, exp);
       await poll(li);

@@ -3,7 +3,8 @@
 Layout::
 
     ROOT/{train,val,test}/{class_name}/{file}
-    ROOT/classes.json                       optional: list of class names, fixes the index order
+    ROOT/classes.json                       optional: list of class names (or of {"index", "name", "folder"}
+                                            objects, as Annotate exports write), fixes the index order
     ROOT/manifest.jsonl | metadata.jsonl    optional: one JSON record per image, keyed by its relative path
     ROOT/class_wnids.json                   optional: each class's WordNet id ("" when none), in index order
 
@@ -46,8 +47,12 @@ def discover_classes(root: str | Path) -> list[str]:
     classes_file = root / "classes.json"
     if classes_file.is_file():
         names = json.loads(classes_file.read_text())
+        if isinstance(names, list) and all(isinstance(n, dict) for n in names):
+            # Annotate's exports: [{"index", "name", "wnid", "folder"?}] in index order; the folder (else the
+            # name) is what a class folder is called.
+            names = [n.get("folder") or n.get("name") for n in sorted(names, key=lambda n: n.get("index", 0))]
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
-            raise ValueError(f"{classes_file} must be a JSON list of unique class names")
+            raise ValueError(f"{classes_file} must be a JSON list of unique class names (or of class objects)")
         return names
     found = {d.name for split in SPLITS if (root / split).is_dir() for d in (root / split).iterdir() if d.is_dir()}
     if not found:

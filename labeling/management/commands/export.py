@@ -1,6 +1,6 @@
 """Export a dataset version in the foreground (same service as the Celery task) and copy it to PATH.
 
-    python manage.py export --version ID --format FORMAT --out PATH [--json] [--shard-mb N]
+    python manage.py export --version ID --format FORMAT --out PATH [--json] [--shard-mb N] [--folder-names wnid]
 
 With --json the last stdout line is `{"export": id, "format": f, "path": PATH, "bytes": n, "items": n}`.
 An existing finished export of the same version and format is reused (a version never changes).
@@ -37,13 +37,15 @@ class Command(BaseCommand):
         parser.add_argument("--format", required=True, choices=list(FORMATS))
         parser.add_argument("--out", required=True, help="Output file (or an existing directory).")
         parser.add_argument("--shard-mb", type=float, default=None, help="webdataset: maximum shard size in MB.")
+        parser.add_argument("--folder-names", choices=["index", "wnid"], default=None,
+                            help="imagefolder: class folders by class index (default) or WordNet id.")  # fmt: skip
         parser.add_argument("--json", action="store_true", help="Print a JSON summary as the last line.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         version = DatasetVersion.objects.filter(pk=opts["version_id"]).select_related("project").first()
         if version is None:
             raise CommandError(f"No dataset version with id {opts['version_id']}.")
-        options = {"shard_mb": opts["shard_mb"]} if opts["shard_mb"] is not None else {}
+        options = {k: opts[k] for k in ("shard_mb", "folder_names") if opts[k] is not None}
         started = time.perf_counter()
         try:
             export = dataset_export_request(version=version, fmt=opts["format"], options=options, enqueue=False)

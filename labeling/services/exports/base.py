@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from django.db.models import F, TextField
 from django.db.models.functions import Cast
 
-from labeling.models import DatasetVersion, DatasetVersionItem
+from labeling.models import Category, DatasetVersion, DatasetVersionItem
 
 Progress = Callable[[float], None]  # called with the fraction done, 0..1
 
@@ -75,9 +75,11 @@ def class_folder(index: int, n_classes: int) -> str:
     return str(index).zfill(max(3, len(str(max(n_classes - 1, 0)))))
 
 
-def relative_path(row: Row, n_classes: int) -> str:
-    """`split/class_index/image_id.ext` -- ids only, so no traversal and no user-controlled names."""
-    return f"{row.split}/{class_folder(row.class_index, n_classes)}/{row.image_id}{image_extension(row.format)}"
+def relative_path(row: Row, n_classes: int, folders: Sequence[str] | None = None) -> str:
+    """`split/class_index/image_id.ext` -- ids only, so no traversal and no user-controlled names. `folders`
+    (class index -> folder, see `imagefolder.class_folders`) replaces the index folders."""
+    folder = folders[row.class_index] if folders is not None else class_folder(row.class_index, n_classes)
+    return f"{row.split}/{folder}/{row.image_id}{image_extension(row.format)}"
 
 
 def iter_rows(version: DatasetVersion, order: tuple[str, ...] = ("split", "class_index", "image_id")) -> Iterator[Row]:
@@ -90,11 +92,12 @@ def iter_rows(version: DatasetVersion, order: tuple[str, ...] = ("split", "class
         yield Row(*values)
 
 
-def record_json(row: Row, n_classes: int) -> str:
+def record_json(row: Row, n_classes: int, folders: Sequence[str] | None = None) -> str:
     """The per-image JSON record shared by jsonl, metadata.jsonl and the webdataset .json (one line)."""
     d = json.dumps
     return (
-        f'{{"file_name":"{relative_path(row, n_classes)}","image_id":{row.image_id},"sha256":"{row.image_sha256}",'
+        f'{{"file_name":"{relative_path(row, n_classes, folders)}","image_id":{row.image_id},'
+        f'"sha256":"{row.image_sha256}",'
         f'"split":"{row.split}","label":{d(row.label_name, ensure_ascii=False)},"label_index":{row.class_index},'
         f'"posterior":{"null" if row.posterior is None else repr(row.posterior)},"votes":{row.votes_json},'
         f'"n_votes":{row.n_votes},'
@@ -194,5 +197,23 @@ def version_mtime(version: DatasetVersion) -> int:
     return int(version.created_at.timestamp())
 
 
-def classes_json(version: DatasetVersion) -> bytes:
-    return json.dumps([c["name"] for c in version.classes], ensure_ascii=False, indent=1).encode()
+def class_wnids(version: DatasetVersion) -> list[str | None]:
+    """Each class's WordNet id in index order (None when none): snapshotted in the version since wnids were
+    recorded there; for older versions, read from the categories."""
+    if all("wnid" in c for c in version.classes):
+        return [c["wnid"] or None for c in version.classes]
+    ids = [c.get("category_id") for c in version.classes]
+    wnids = dict(Category.objects.filter(pk__in=[i for i in ids if i]).values_list("pk", "wnid"))
+    return [wnids.get(i) or None for i in ids]
+
+
+def classes_json(version: DatasetVersion, folders: Sequence[str] | None = None) -> bytes:
+    """`[{"index": 0, "name": "tench", "wnid": "n01440764"}, ...]` in class-index order (wnid null when the
+    category has none); with `folders`, each class's folder in the export too."""
+    rows = []
+    for c, wnid in zip(version.classes, class_wnids(version), strict=True):
+        row = {"index": c["index"], "name": c["name"], "wnid": wnid}
+        if folders is not None:
+            row["folder"] = folders[c["index"]]
+        rows.append(row)
+    return json.dumps(rows, ensure_ascii=False, indent=1).encode()

@@ -87,6 +87,11 @@ def dataset_export_request(
 
 def _clean_options(fmt: str, options: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    folder_names = options.get("folder_names") or "index"
+    if fmt == DatasetExport.Format.IMAGEFOLDER and folder_names != "index":
+        if folder_names not in imagefolder.FOLDER_NAMES:
+            raise ServiceError("folder_names must be index or wnid.", code="invalid_folder_names")
+        out["folder_names"] = folder_names  # index, the default, stays implicit: old exports keep matching
     if fmt == DatasetExport.Format.WEBDATASET and options.get("shard_mb") is not None:
         try:
             shard_mb = float(options["shard_mb"])

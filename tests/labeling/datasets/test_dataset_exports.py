@@ -37,7 +37,7 @@ def test_imagefolder_loads_with_torchvision(classify_project, tmp_path):
     v = dataset_version_create(project=classify_project, seed=2)
     export = run_export(v, "imagefolder")
     root = extract(export, tmp_path)
-    classes = json.loads((root / "classes.json").read_text())
+    classes = [c["name"] for c in json.loads((root / "classes.json").read_text())]
     assert classes == [c["name"] for c in v.classes]
     loaded = Counter()
     for split in ("train", "val", "test"):
