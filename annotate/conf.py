@@ -104,6 +104,20 @@ class AnnotateOptions:
         "host:port pairs whose first hop may be a loopback address (tests of redirects to private addresses).",
         group="ingest",
     )
+    INGEST_SERVER_ROOT: str = _opt(
+        "",
+        "Admins may ingest folders under this server path from the ingest page (empty: the page offers no "
+        "server folders; `manage.py ingest` reads any path).",
+        group="ingest",
+    )
+    # --- Webhooks ---------------------------------------------------------------------------------------
+    WEBHOOK_MAX_ATTEMPTS: int = _opt(5, "Attempts of one webhook delivery before it ends failed.", group="webhooks")
+    WEBHOOK_RETRY_BASE_SECONDS: float = _opt(
+        30.0,
+        "Wait before a webhook's 2nd attempt; doubled before each further one.",
+        group="webhooks",
+    )
+    WEBHOOK_TIMEOUT_SECONDS: float = _opt(10.0, "Connect and read timeout of one webhook POST.", group="webhooks")
     # --- Exports ----------------------------------------------------------------------------------------
     EXPORT_SHARD_MB: float = _opt(256.0, "Target size of one webdataset shard.", group="exports")
     # --- Media ------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ from datetime import timedelta
 from typing import Any
 
 import requests
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotate.conf import options
 from annotate.exceptions import ServiceError
 from labeling.models import Project, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from labeling.services.safe_http import InvalidIPAddress, UnsafeURL, hardened_session, loopback_allowed, url_split
@@ -36,20 +35,6 @@ TIMESTAMP_HEADER = "X-Annotate-Timestamp"
 SUBSCRIBABLE = [e.value for e in WebhookEvent if e != WebhookEvent.PING]
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _RETRY_STATUSES = frozenset({408, 425, 429})
-_DEFAULTS: dict[str, float] = {
-    "WEBHOOK_MAX_ATTEMPTS": 5,
-    "WEBHOOK_RETRY_BASE_SECONDS": 30,
-    "WEBHOOK_TIMEOUT_SECONDS": 10,
-}
-
-
-def _option(name: str) -> float:
-    annotate = getattr(settings, "ANNOTATE", {})
-    if name in annotate:
-        return float(annotate[name])
-    return float(os.environ.get(f"ANNOTATE_{name}", _DEFAULTS[name]))
-
-
 @dataclass(frozen=True, slots=True)
 class CreatedEndpoint:
     endpoint: WebhookEndpoint
@@ -136,7 +121,7 @@ def _body(delivery: WebhookDelivery, timestamp: int) -> bytes:
 
 def retry_delay(attempts: int) -> float:
     """Seconds before attempt `attempts + 1`: base, 2 x base, 4 x base ..."""
-    return _option("WEBHOOK_RETRY_BASE_SECONDS") * (2 ** max(attempts - 1, 0))
+    return options().WEBHOOK_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, bool]:
@@ -156,7 +141,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, bool]:
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: sign(delivery.endpoint.secret, body),
     }
-    timeout = _option("WEBHOOK_TIMEOUT_SECONDS")
+    timeout = options().WEBHOOK_TIMEOUT_SECONDS
     allow = loopback_allowed(parts.host, parts.port)
     try:
         with hardened_session(allow_loopback=allow, timeout=timeout, user_agent=USER_AGENT) as session:
@@ -191,7 +176,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> float | None:
     delay = None
     if not error:
         fields.update(status=WebhookDelivery.Status.DELIVERED, next_retry_at=None, finished_at=now)
-    elif retryable and attempts < int(_option("WEBHOOK_MAX_ATTEMPTS")):
+    elif retryable and attempts < options().WEBHOOK_MAX_ATTEMPTS:
         delay = retry_delay(attempts)
         fields.update(status=WebhookDelivery.Status.RETRYING, next_retry_at=now + timedelta(seconds=delay))
     else:
