@@ -6,7 +6,6 @@ Folder sources name server paths and are CLI-only.
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -22,8 +21,7 @@ from annotate.parsers import JSONParser
 from annotate.roles import HasRole, Role
 from labeling.selectors.projects import project_for_researcher
 from labeling.services.categories import categories_import, category_delete, category_update
-from labeling.services.ingestion import batch_create_from_uploads, batch_report
-from labeling.services.ingestion.batch import batch_start
+from labeling.services.ingestion import batch_report
 from labeling.services.ingestion.selectors import (
     IMAGE_ORDERINGS,
     batch_for_researcher,
@@ -31,6 +29,7 @@ from labeling.services.ingestion.selectors import (
     category_for_project,
     image_sources_for_project,
 )
+from labeling.services.ingestion.uploads import batch_start_from_uploads
 from labeling.services.projects import category_upsert
 
 RESEARCHER = [HasRole.of(Role.RESEARCHER)]
@@ -79,12 +78,9 @@ class BatchListCreateApi(APIView):
         serializer = self.BatchUploadInputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
-        with transaction.atomic():
-            category = category_upsert(project=project, name=v["category"]) if v.get("category") else None
-            batch = batch_create_from_uploads(
-                project=project, kind=v["kind"], files=v["files"], default_category=category, created_by=request.user
-            )
-            batch_start(batch=batch)
+        batch = batch_start_from_uploads(
+            project=project, kind=v["kind"], files=v["files"], category=v.get("category", ""), created_by=request.user
+        )
         return Response(BatchOutputSerializer(batch).data, status=status.HTTP_201_CREATED)
 
 

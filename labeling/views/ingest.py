@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -17,14 +16,19 @@ from labeling.models import IngestBatch
 from labeling.selectors.categories import category_tree
 from labeling.selectors.projects import project_for_researcher
 from labeling.services.categories import categories_import, category_delete, category_update
-from labeling.services.ingestion import batch_create_from_uploads, batch_report
-from labeling.services.ingestion.batch import batch_start
+from labeling.services.ingestion import batch_report
 from labeling.services.ingestion.selectors import (
     batch_for_researcher,
     batch_rejections,
     category_for_project,
     image_sources_for_project,
 )
+from labeling.services.ingestion.server_folder import (
+    batch_start_from_server_folder,
+    server_folders_allowed,
+    server_root,
+)
+from labeling.services.ingestion.uploads import batch_start_from_uploads
 from labeling.services.projects import category_upsert
 
 
@@ -51,9 +55,20 @@ class ImportForm(forms.Form):
 
 class UploadForm(forms.Form):
     KINDS = [("upload", "Image files"), ("archive", "A .zip / .tar / .tar.gz archive"), ("urls", "A URL list")]
+    SERVER = ("server", "A folder on the server (admins)")
     kind = forms.ChoiceField(choices=KINDS, widget=forms.RadioSelect, initial="upload")
-    files = MultipleFileField(widget=MultipleFileInput(attrs={"multiple": True}))
+    files = MultipleFileField(widget=MultipleFileInput(attrs={"multiple": True}), required=False)
+    folder = forms.CharField(
+        max_length=1000, required=False, help_text="Server folder, relative to the server's ingest root"
+    )
     category = forms.CharField(max_length=200, required=False, help_text="Candidate category for every file")
+
+    def __init__(self, *args: object, server_folders: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if server_folders:
+            self.fields["kind"].choices = [*self.KINDS, self.SERVER]
+        else:
+            del self.fields["folder"]
 
 
 @role_required(Role.RESEARCHER)
@@ -126,23 +141,27 @@ def category_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def project_ingest(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_researcher(request.user, slug)
-    form = UploadForm(request.POST or None, request.FILES or None)
+    server = server_folders_allowed(request.user)
+    form = UploadForm(request.POST or None, request.FILES or None, server_folders=server)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                category = category_upsert(project=project, name=data["category"]) if data["category"] else None
-                batch = batch_create_from_uploads(
-                    project=project, kind=data["kind"], files=data["files"], default_category=category,
+            if data["kind"] == "server":
+                batch = batch_start_from_server_folder(
+                    project=project, user=request.user, folder=data["folder"], category=data["category"]
+                )
+            else:
+                batch = batch_start_from_uploads(
+                    project=project, kind=data["kind"], files=data["files"], category=data["category"],
                     created_by=request.user,
                 )  # fmt: skip
-                batch_start(batch=batch)
         except ServiceError as exc:
             messages.error(request, exc.message)
         else:
             return redirect("batch_detail", pk=batch.pk)
     batches = project.ingest_batches.order_by("-id")[:50]
-    return render(request, "labeling/ingest/ingest.html", {"project": project, "form": form, "batches": batches})
+    context = {"project": project, "form": form, "batches": batches, "server_root": server_root() if server else None}
+    return render(request, "labeling/ingest/ingest.html", context)
 
 
 def _status(batch: IngestBatch) -> dict:

@@ -1,4 +1,8 @@
-"""Batches from files a researcher uploaded (browser or API): kept in storage, then run by the worker."""
+"""Batches from files a researcher uploaded (browser or API): kept in storage, then run by the worker.
+
+`batch_start_from_uploads` is the one upload -> batch -> start sequence the page and the API call. An archive
+chosen as "image files" is recognised by its first bytes (never its name) and ingested as an archive.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ from collections.abc import Sequence
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 
 from annotate.exceptions import ServiceError
 from labeling.models import Category, IngestBatch, Project
-from labeling.services.ingestion.batch import batch_create
+from labeling.services.ingestion.batch import batch_create, batch_start
 from labeling.services.ingestion.sources import STORAGE_PREFIX
+from labeling.services.projects import category_upsert
 
 MAX_UPLOAD_ARCHIVE_BYTES = 2 * 1024**3
 
@@ -44,3 +50,39 @@ def batch_create_from_uploads(
     return batch_create(
         project=project, kind=kind, source=source, default_category=default_category, created_by=created_by
     )
+
+
+# zip (local header, empty archive), gzip, bzip2, xz: what ArchiveSource opens (tar.* via tarfile's "r:*").
+_ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+def is_archive(upload: UploadedFile) -> bool:
+    """A zip, a (compressed) tar: by magic bytes; a plain tar has "ustar" at offset 257."""
+    upload.seek(0)
+    head = upload.read(512)
+    upload.seek(0)
+    return head.startswith(_ARCHIVE_MAGIC) or head[257:262] == b"ustar"
+
+
+def upload_kind(*, kind: str, files: Sequence[UploadedFile]) -> str:
+    """The kind to ingest `files` as: image files that are one archive become an `archive` batch."""
+    if kind != IngestBatch.Kind.UPLOAD or not files:
+        return kind
+    archives = sum(1 for f in files if is_archive(f))
+    if archives and len(files) > 1:
+        raise ServiceError("Upload an archive on its own, not together with other files.", code="one_file_expected")
+    return IngestBatch.Kind.ARCHIVE if archives else kind
+
+
+def batch_start_from_uploads(
+    *, project: Project, kind: str, files: Sequence[UploadedFile], category: str = "", created_by=None
+) -> IngestBatch:
+    """Store the files, create the batch (with its candidate category, created if new) and queue it after commit."""
+    kind = upload_kind(kind=kind, files=files)
+    with transaction.atomic():
+        default_category = category_upsert(project=project, name=category) if category else None
+        batch = batch_create_from_uploads(
+            project=project, kind=kind, files=files, default_category=default_category, created_by=created_by
+        )
+        batch_start(batch=batch)
+    return batch
