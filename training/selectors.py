@@ -38,6 +38,17 @@ def run_for_researcher(user: Any, pk: int) -> TrainingRun:
     return one_or_404(runs_for_researcher(user), pk, what="training run")
 
 
+def run_queued_message(run: TrainingRun) -> str:
+    """What is true once a run is queued: every run goes to the training worker (queue `gpu`); the device is
+    the one requested, and "auto" is decided by that worker (its CUDA devices, else its CPU)."""
+    device = run.device_requested or run.config.get("device", "auto")
+    where = {
+        "cpu": "it trains on the worker's CPU (slow for large models)",
+        "cuda": "it trains on the worker's GPU (and fails if that worker has no CUDA)",
+    }.get(device, "it trains on the worker's GPU when it has one, else on its CPU (the run page says which)")
+    return f"Run {run.pk} queued for the training worker: {where}."
+
+
 def run_epochs(run: TrainingRun) -> list[dict[str, Any]]:
     return list(
         TrainingEpoch.objects.filter(run=run)

@@ -122,3 +122,20 @@ def test_model_opinion_is_shown_to_reviewers_only(world, make_user):
 
     assert "Predicts <strong>circle</strong>" in render(reviewer)
     assert "model-opinion" not in render(volunteer)
+
+
+@pytest.mark.parametrize(("device", "says"), [("cpu", "on the worker's CPU"), ("cuda", "on the worker's GPU (and"),
+                                              ("auto", "GPU when it has one, else on its CPU")])  # fmt: skip
+def test_the_start_message_says_which_device_the_run_will_use(world, client, device, says):
+    from training.views.forms import arch_defaults
+
+    rita, _, s, _ = world
+    client.force_login(rita)
+    data = {**arch_defaults()["small_cnn"], "architecture": "small_cnn", "device": device}
+    data = {k: v for k, v in data.items() if v is not None and v is not False}
+    response = client.post(reverse("training_start", kwargs={"version_pk": s.version.pk}), data, follow=True)
+    assert response.redirect_chain, response.content.decode()[:2000]
+    text = " ".join(str(m) for m in response.context["messages"])
+    assert says in text and "queued for the training worker" in text
+    assert "GPU workers" not in text
+    assert TrainingRun.objects.filter(device_requested=device, status="queued").count() == 1

@@ -17,6 +17,7 @@ from training.selectors import (
     run_epochs,
     run_for_researcher,
     run_mistake_gallery,
+    run_queued_message,
     runs_for_researcher,
     version_for_researcher,
     versions_for_researcher,
@@ -49,7 +50,7 @@ def run_start(request: HttpRequest, version_pk: int) -> HttpResponse:
         except ServiceError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Run {run.pk} queued on the GPU workers.")
+            messages.success(request, run_queued_message(run))
             return redirect("training_detail", pk=run.pk)
     context = {"form": form, "version": version, "defaults": arch_defaults()}
     return render(request, "training/run_start.html", context)
