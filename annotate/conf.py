@@ -68,6 +68,11 @@ class AnnotateOptions:
     MAX_IMAGE_SIDE: int = _opt(20_000, "Larger images are refused.", group="ingest")
     THUMBNAIL_SIZE: int = _opt(256, "Longest side of the thumbnails volunteers see.", group="ingest")
     NEAR_DUP_RADIUS: int = _opt(8, "Hamming radius of the perceptual-hash near-duplicate check.", group="ingest")
+    NEAR_DUP_MAX_COLOUR_DIFF: float = _opt(
+        20.0,
+        "A pHash near-duplicate must also differ by at most this mean absolute value (0-255) on 16x16 RGB thumbnails.",
+        group="ingest",
+    )
     INGEST_THREADS: int = _opt(
         0,
         "Threads decoding images in one ingest task (0 = the number of cores).",

@@ -140,7 +140,7 @@ class ChunkWriter:
             phash=prepared.phash,
         )
         images[prepared.sha256] = image
-        near = near_dup_find(index=self.index, phash=prepared.phash)
+        near = near_dup_find(index=self.index, phash=prepared.phash, thumbnail=prepared.thumbnail)
         if near:
             canonical, distance = near
             new_near.append((image, canonical, row, distance))
