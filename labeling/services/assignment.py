@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Collection, Iterable
 from datetime import timedelta
 
@@ -22,6 +23,8 @@ MAX_BATCH = 50
 RECENT_WINDOW = 50
 # Extra rows locked per request to absorb near-duplicates and leases found on re-check.
 CANDIDATE_SLACK = 8
+# A new verify grid's category is chosen among the next GRID_WINDOW x n candidates (see _grid_category).
+GRID_WINDOW = 8
 
 _rng = random.SystemRandom()
 
@@ -178,11 +181,9 @@ def next_items(
 
         category_id = held[0].category_id if (verify and held) else None
         if verify and category_id is None:
-            first = (_gold(base) if qualifying else _regular(base, now)).values_list("category_id", flat=True)[:1]
-            category_id = next(iter(first), None)
-            if category_id is None and qualifying:  # no gold left: regular work
-                first = _regular(base, now).values_list("category_id", flat=True)[:1]
-                category_id = next(iter(first), None)
+            category_id = _grid_category(_gold(base), n) if qualifying else None
+            if category_id is None:  # regular work (also when no qualification gold is left)
+                category_id = _grid_category(_regular(base, now), n)
             if category_id is None:
                 return []
         if verify:
@@ -200,6 +201,18 @@ def next_items(
         _grant(user=user, items=fresh, now=now, practice={item.pk for item in gold} if qualifying else set())
         _renew(user=user, items=held, now=now)
         return held + fresh
+
+
+def _grid_category(queue: QuerySet, n: int) -> int | None:
+    """The category of a new verify grid: the first, in queue order, with a full grid (n) among the next
+    GRID_WINDOW x n candidates, else the one with most of them. Taking the category of the first candidate alone
+    gave fragments (a grid of the 2 items left in a category while another had hundreds; assignment.md)."""
+    window = list(queue.values_list("category_id", flat=True)[: n * GRID_WINDOW])
+    if not window:
+        return None
+    counts = Counter(window)  # insertion order = queue order of each category's first candidate
+    full = next((c for c, k in counts.items() if k >= n), None)
+    return full if full is not None else max(counts, key=counts.__getitem__)
 
 
 def _still_open(items: list[Item], now) -> list[Item]:

@@ -199,3 +199,38 @@ def test_blocked_annotators_get_no_work(make_user):
     annotator_block(project=project, user=user, by=None, reason="spam")
     assert next_items(user=user, project=project, n=5) == []
     assert Lease.objects.filter(user=user).count() == 0
+
+
+def _available(project, user) -> dict[int, int]:
+    """Open items per category this user could still be offered (not answered, not leased by anyone)."""
+    from collections import Counter
+
+    from labeling.models import Annotation
+
+    answered = Annotation.objects.filter(user=user).values("item_id")
+    leased = Lease.objects.filter(expires_at__gt=timezone.now()).values("item_id")
+    rows = Item.objects.filter(project=project, status="open").exclude(pk__in=answered).exclude(pk__in=leased)
+    return Counter(rows.values_list("category_id", flat=True))
+
+
+def test_verify_grids_are_full_while_some_category_has_enough_items(make_user):
+    """A category down to its last 2 items must not become a 2-tile grid while another has dozens."""
+    project, items = make_project_with_items(n_items=120, categories=("a", "b"), needed_votes=1)
+    a = items[0].category_id
+    Item.objects.filter(pk__in=[i.pk for i in items if i.category_id == a][20:]).delete()  # a: 20, b: 60
+    user, sizes = make_user("v"), []
+    while True:
+        most = max(_available(project, user).values(), default=0)
+        grid = next_items(user=user, project=project, n=18)
+        if not grid:
+            break
+        assert len({i.category_id for i in grid}) == 1
+        assert len(grid) == min(18, most) or most < 18, (sizes, len(grid), most)
+        sizes.append(len(grid))
+        preload = next_items(user=user, project=project, n=18, exclude_ids=[i.pk for i in grid])  # the page's
+        for item in grid + preload:
+            answer(user, project, item)
+        if preload:
+            sizes.append(len(preload))
+    assert sizes == [18, 18, 18, 18, 6, 2], sizes  # before: 18, 2, 18, 18, 18, 6
+    assert sum(sizes) == 80
