@@ -1,4 +1,4 @@
-"""Project webhooks: endpoints, events and their signed, retried, SSRF-safe delivery. See webhooks.md.
+"""Project webhooks: endpoints, events and their signed, retried, SSRF-safe delivery. README, "Webhooks".
 
 Services that own a write (ingest batch, dataset version, export, training run) call `webhooks_emit` inside
 their transaction; the delivery rows commit with the write and each is enqueued on the `default` queue after

@@ -252,3 +252,19 @@ def test_a_worker_export_fires_export_ready_and_the_version_event(transactional_
     ready = docs["export.ready"]["data"]
     assert (ready["export"], ready["status"], ready["format"]) == (export.id, "done", "csv")
     assert ready["download_url"] == f"/api/exports/{export.id}/download/"
+
+
+@pytest.mark.django_db
+def test_a_cancelled_queued_run_fires_training_run_finished(project, receiver, loopback, make_user):
+    from training.models import TrainingRun
+    from training.services.runs import run_cancel
+
+    webhook_endpoint_create(project=project, url=_url(receiver, "/ok"), events=["training_run.finished"])
+    f.classify_images(project, [make_user(f"v{i}") for i in range(3)], {"cat": 3, "dog": 3})
+    version = dataset_version_create(project=project, seed=0)
+    run = TrainingRun.objects.create(version=version, architecture="small_cnn", config={"epochs": 1})
+    assert not WebhookDelivery.objects.exists()  # queued is not finished
+    run_cancel(run=run)
+    [delivery] = WebhookDelivery.objects.all()
+    assert delivery.event == "training_run.finished"
+    assert (delivery.payload["run"], delivery.payload["status"]) == (run.pk, "cancelled")
