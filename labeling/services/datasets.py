@@ -120,6 +120,16 @@ def category_rollup(parents: dict[int, int | None], chosen: set[int]) -> dict[in
     return out
 
 
+def is_ancestor(parents: dict[int, int | None], ancestor: int, category: int) -> bool:
+    node, seen = parents.get(category), set()
+    while node is not None and node not in seen:
+        if node == ancestor:
+            return True
+        seen.add(node)
+        node = parents.get(node)
+    return False
+
+
 def _collect_rows(
     project: Project,
     *,
@@ -130,6 +140,7 @@ def _collect_rows(
     include_gold: bool,
     until: Any,
     counts_as: dict[int, int],
+    parents: dict[int, int | None],
 ) -> dict[int, _Row]:
     statuses = (Item.Status.ACCEPTED,) if accepted_only else CONSENSUS_STATUSES
     # Items a curator excluded (labeling.services.curation) never enter a version.
@@ -160,7 +171,12 @@ def _collect_rows(
             row.soft_label[name] = round(post if post is not None else float(label == 1), 6)
             row.votes[name] = {"yes": vc.get(1, 0), "no": vc.get(0, 0)}
             if label == 1 and (min_posterior is None or (post is not None and post >= min_posterior)):
-                better = row.category_id is None or (post or 0.0) > (row.posterior or 0.0)
+                if row.category_id is None or cat == row.category_id:
+                    better = row.category_id is None or (post or 0.0) > (row.posterior or 0.0)
+                elif is_ancestor(parents, row.category_id, cat) or is_ancestor(parents, cat, row.category_id):
+                    better = is_ancestor(parents, row.category_id, cat)  # yes for dog and beagle: beagle
+                else:
+                    better = (post or 0.0) > (row.posterior or 0.0)
                 if better:
                     row.category_id, row.posterior, row.is_gold = cat, post, item["is_gold"]
         else:
@@ -317,7 +333,7 @@ def dataset_version_create(
         now = timezone.now()
         rows = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,
                              accepted_only=accepted_only, include_gold=include_gold, until=now,
-                             counts_as=category_rollup(parents, set(wanted)))  # fmt: skip
+                             counts_as=category_rollup(parents, set(wanted)), parents=parents)  # fmt: skip
         rows = _apply_near_duplicates(locked, rows, exclude=exclude_near_duplicates)
         # Detection: every class a box carries is a class of the version, whether or not it is an image's label.
         used = sorted({r.category_id for r in rows.values() if r.category_id is not None}

@@ -96,17 +96,22 @@ def test_a_yes_for_a_child_counts_for_its_chosen_parent(researcher, voters):
     dog, beagle, cat = (f.cat(p, n) for n in ("dog", "beagle", "cat"))
     Category.objects.filter(pk=beagle.pk).update(parent=dog)
     yes, no = [0.1, 0.9], [0.9, 0.1]
-    img = [f.image(s) for s in range(4)]
+    img = [f.image(s) for s in range(5)]
     f.item(p, img[0], category=beagle, label=1, posterior=yes, votes=[(u, 1) for u in voters])  # a beagle: a dog
     f.item(p, img[1], category=dog, label=1, posterior=yes, votes=[(u, 1) for u in voters])
     f.item(p, img[2], category=beagle, label=0, posterior=no, votes=[(u, 0) for u in voters])  # not a beagle: unknown
     f.item(p, img[3], category=cat, label=1, posterior=yes, votes=[(u, 1) for u in voters])
+    # Asked under both (two crawls found it): yes for dog (surer) and yes for beagle.
+    f.item(p, img[4], category=dog, label=1, posterior=[0.01, 0.99], votes=[(u, 1) for u in voters])
+    f.item(p, img[4], category=beagle, label=1, posterior=[0.2, 0.8], votes=[(u, 1) for u in voters])
 
     parents_only = dataset_version_create(project=p, categories=[dog.id, cat.id], seed=0)
     rows = {r.image_id: r for r in parents_only.rows.all()}
-    assert {i: rows[i].label_name for i in rows} == {img[0].id: "dog", img[1].id: "dog", img[3].id: "cat"}
+    assert {i: rows[i].label_name for i in rows} == {img[0].id: "dog", img[1].id: "dog", img[3].id: "cat",
+                                                     img[4].id: "dog"}  # fmt: skip
     assert rows[img[0].id].votes == {"beagle": {"yes": 3, "no": 0}}  # the votes stay under the question asked
     # With the child chosen too, the most specific class wins.
     everything = dataset_version_create(project=p, seed=0)
     labels = {r.image_id: r.label_name for r in everything.rows.all()}
     assert labels[img[0].id] == "beagle" and labels[img[1].id] == "dog" and img[2].id not in labels
+    assert labels[img[4].id] == "beagle"  # a yes for the child is the more specific answer, whatever the posteriors
