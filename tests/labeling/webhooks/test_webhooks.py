@@ -23,7 +23,7 @@ from tests.labeling.datasets import factories as f
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
-    """POST /ok -> 204; /flaky -> 500 on the first request, then 200; /down -> always 503."""
+    """POST /ok -> 204; /flaky(-worker) -> 500 on the first request, then 200; /down -> always 503."""
 
     def log_message(self, *args):
         pass
@@ -34,7 +34,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         with server.lock:
             server.received.append((self.path, dict(self.headers), body))
             seen = sum(1 for p, _, _ in server.received if p == self.path)
-        code = {"/ok": 204, "/flaky": 500 if seen == 1 else 200, "/down": 503}.get(self.path, 404)
+        flaky = 500 if seen == 1 else 200
+        code = {"/ok": 204, "/flaky": flaky, "/flaky-worker": flaky, "/down": 503}.get(self.path, 404)
         self.send_response(code)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -268,3 +269,22 @@ def test_a_cancelled_queued_run_fires_training_run_finished(project, receiver, l
     [delivery] = WebhookDelivery.objects.all()
     assert delivery.event == "training_run.finished"
     assert (delivery.payload["run"], delivery.payload["status"]) == (run.pk, "cancelled")
+
+
+@pytest.mark.worker
+def test_the_worker_retries_a_500_then_delivers(transactional_db, celery_worker, make_user, receiver, settings):
+    """The Celery path of a retry: the task re-enqueues itself with the backoff (0.2 s for the test worker)."""
+    settings.ANNOTATE = {**settings.ANNOTATE, "FETCH_ALLOW_LOOPBACK_FOR_TESTS": True}
+    project = f.project(make_user("rita", role="researcher"), slug="wh-retry", classes=("cat", "dog"))
+    path = "/flaky-worker"
+    created = webhook_endpoint_create(project=project, url=_url(receiver, path))
+    delivery = webhook_send_test(endpoint=created.endpoint)
+    deadline = time.monotonic() + 60
+    while (delivery := WebhookDelivery.objects.get(pk=delivery.pk)).status not in ("delivered", "failed"):
+        assert time.monotonic() < deadline, (delivery.status, celery_worker.log())
+        time.sleep(0.1)
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("delivered", 2, 200)
+    first, second = _requests_to(receiver, path)
+    _verify(created.secret, *first)
+    _verify(created.secret, *second)
+    assert json.loads(first[1])["id"] == json.loads(second[1])["id"] == delivery.pk  # the receiver can dedupe
