@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0009_item_queue_partial_indexes'),
+        ('labeling', '0010_min_votes_zero_lets_a_proven_model_finish'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
