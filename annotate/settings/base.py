@@ -286,6 +286,8 @@ CELERY_BEAT_SCHEDULE = {
     # The same for ingest batches and exports whose runner died (a free advisory lock on a running row).
     "ingest-resume-stale": {"task": "default.ingest_resume_stale", "schedule": 300.0},
     "exports-resume-stale": {"task": "default.exports_resume_stale", "schedule": 300.0},
+    # Webhook deliveries whose message was lost (broker down at enqueue, worker killed mid-backoff).
+    "webhooks-resume-stale": {"task": "default.webhooks_resume_stale", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

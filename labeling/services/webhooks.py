@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.conf import options
@@ -35,6 +36,8 @@ TIMESTAMP_HEADER = "X-Annotate-Timestamp"
 SUBSCRIBABLE = [e.value for e in WebhookEvent if e != WebhookEvent.PING]
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _RETRY_STATUSES = frozenset({408, 425, 429})
+
+
 @dataclass(frozen=True, slots=True)
 class CreatedEndpoint:
     endpoint: WebhookEndpoint
@@ -99,7 +102,29 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 def _enqueue(ids: list[int]) -> None:
     from labeling.tasks.webhooks import webhook_deliver
 
-    transaction.on_commit(lambda: [webhook_deliver.delay(i) for i in ids])
+    # robust: a broker hiccup must not fail the write that caused the event (it is committed already); the
+    # beat's webhook_deliveries_resume_stale sends what was never enqueued.
+    transaction.on_commit(lambda: [webhook_deliver.delay(i) for i in ids], robust=True)
+
+
+def webhook_deliveries_resume_stale(*, older_than: timedelta = timedelta(minutes=10)) -> list[int]:
+    """Re-enqueue deliveries whose message was lost (never enqueued, or the worker died): pending for longer
+    than `older_than`, or retrying that long past their next attempt. The beat's job; attempts are counted in
+    the row, so a duplicate message only makes one more (signed, same-id) attempt."""
+    from labeling.tasks.webhooks import webhook_deliver
+
+    cutoff = timezone.now() - older_than
+    stale = list(
+        WebhookDelivery.objects.filter(
+            Q(status=WebhookDelivery.Status.PENDING, created_at__lt=cutoff)
+            | Q(status=WebhookDelivery.Status.RETRYING, next_retry_at__lt=cutoff)
+        ).values_list("id", flat=True)[:1000]
+    )
+    for delivery_id in stale:
+        webhook_deliver.delay(delivery_id)
+    if stale:
+        logger.warning("re-enqueued webhook deliveries whose message was lost: %s", stale)
+    return stale
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -2,7 +2,11 @@
 
 from celery import shared_task
 
-from labeling.services.webhooks import webhook_delivery_attempt, webhook_delivery_give_up
+from labeling.services.webhooks import (
+    webhook_deliveries_resume_stale,
+    webhook_delivery_attempt,
+    webhook_delivery_give_up,
+)
 
 
 @shared_task(
@@ -23,3 +27,9 @@ def webhook_deliver(self, delivery_id: int) -> None:
         raise
     if delay is not None:
         raise self.retry(countdown=delay)
+
+
+@shared_task(name="default.webhooks_resume_stale", time_limit=60, soft_time_limit=50)
+def resume_stale() -> int:
+    """Periodic (celery beat): re-enqueue deliveries whose message was lost, so every one ends delivered/failed."""
+    return len(webhook_deliveries_resume_stale())

@@ -106,7 +106,10 @@ def files_from_upload(name: str, data: bytes) -> dict[str, bytes]:
 
 
 def _text(data: bytes) -> str:
-    return data.decode("utf-8-sig")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # e.g. a .gz or an image posted as CSV: a clear 400, never a 500
+        raise SourceError(f"Not UTF-8 text (byte {exc.start}): upload the file itself, uncompressed.") from exc
 
 
 def _finite(*values: object) -> bool:

@@ -168,6 +168,9 @@ def test_api_and_page(classify, api_client, client, make_user):
     r = api_client.post(url, {"file": upload([(names[0], "cat"), (names[1], "emu")]), "format": "csv"})
     assert r.status_code == 400 and r.json()["code"] == "import_failed"
     assert r.json()["errors"] == [{"entry": "row 3", "message": "unknown category 'emu'"}]
+    gzipped = SimpleUploadedFile("l.csv", b"\x1f\x8b\x08\x00", content_type="text/csv")  # found by the fuzzer
+    r = api_client.post(url, {"file": gzipped, "format": "csv"})
+    assert r.status_code == 400 and "Not UTF-8 text" in r.json()["detail"]
     r = api_client.post(url, {"file": upload([(names[0], "cat")]), "format": "csv", "mode": "gold"})
     assert r.status_code == 200 and r.json() == {"matched": 1, "created": 1, "unmatched": 0, "errors": []}
     assert Item.objects.get(pk=items[0].pk).is_gold

@@ -288,3 +288,22 @@ def test_the_worker_retries_a_500_then_delivers(transactional_db, celery_worker,
     _verify(created.secret, *first)
     _verify(created.secret, *second)
     assert json.loads(first[1])["id"] == json.loads(second[1])["id"] == delivery.pk  # the receiver can dedupe
+
+
+@pytest.mark.django_db
+def test_deliveries_whose_message_was_lost_are_sent_again_by_the_beat(project, receiver, loopback):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.services.webhooks import webhook_deliveries_resume_stale
+
+    endpoint = webhook_endpoint_create(project=project, url=_url(receiver, "/ok")).endpoint
+    lost, fresh, waiting = (webhook_send_test(endpoint=endpoint) for _ in range(3))
+    long_ago = timezone.now() - timedelta(minutes=30)
+    WebhookDelivery.objects.filter(pk=lost.pk).update(created_at=long_ago)
+    WebhookDelivery.objects.filter(pk=waiting.pk).update(status="retrying", next_retry_at=timezone.now())
+    assert webhook_deliveries_resume_stale() == [lost.pk]
+    assert webhook_delivery_attempt(delivery_id=lost.pk) is None  # what the re-sent message does
+    assert WebhookDelivery.objects.get(pk=lost.pk).status == "delivered"
+    assert WebhookDelivery.objects.get(pk=fresh.pk).status == "pending"
