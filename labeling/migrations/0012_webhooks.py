@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0010_min_votes_zero_lets_a_proven_model_finish'),
+        ('labeling', '0011_project_box_mode'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
