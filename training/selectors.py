@@ -113,6 +113,26 @@ def similar_images(
     return [{"image": int(rows[i][0]), "score": round(float(scores[i]), 4)} for i in top]
 
 
+def similar_with_items(project: Project, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`similar_images` hits with an item of the project on each image, its curation page and the thumbnail
+    (one query), for the item page's "similar images" and the API."""
+    from django.urls import reverse
+
+    rows = Item.objects.filter(project=project, image_id__in=[h["image"] for h in hits]).order_by("id")
+    first: dict[int, tuple[int, str]] = {}
+    for item_id, image_id, sha256 in rows.values_list("id", "image_id", "image__sha256"):
+        first.setdefault(image_id, (item_id, sha256))
+    out = []
+    for hit in hits:
+        if hit["image"] not in first:
+            continue
+        item_id, sha256 = first[hit["image"]]
+        out.append({**hit, "item": item_id,
+                    "item_url": reverse("curation_item", kwargs={"slug": project.slug, "item_id": item_id}),
+                    "thumbnail_url": reverse("media_thumbnail", kwargs={"sha256": sha256})})  # fmt: skip
+    return out
+
+
 def run_mistake_gallery(run: TrainingRun, per_pair: int = 8) -> list[dict[str, Any]]:
     """The final split's misclassified images grouped by (true, predicted) class pair, largest group first:
     [{"true", "predicted", "count", "images": [{"image", "sha256", "confidence"}, ...]}]."""

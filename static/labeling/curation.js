@@ -63,5 +63,39 @@ function zoom() {
   });
 }
 
+async function similar() {
+  // The nearest images by pretrained embedding (training API), shown on the item page when they exist.
+  const section = document.querySelector("[data-similar-url]");
+  if (!section) return;
+  const list = section.querySelector("[data-testid=item-similar-grid]");
+  const none = section.querySelector("[data-testid=item-similar-none]");
+  let hits = [];
+  try {
+    const res = await fetch(section.dataset.similarUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (res.ok) hits = await res.json();
+  } catch (err) { hits = []; }
+  for (const hit of hits) {
+    const li = document.createElement("li");
+    li.className = "tile";
+    const a = document.createElement("a");
+    a.href = hit.item_url;
+    const img = document.createElement("img");
+    img.src = hit.thumbnail_url;
+    img.alt = `Item ${hit.item}`;
+    img.loading = "lazy";
+    img.width = 120;
+    img.height = 120;
+    a.append(img);
+    const score = document.createElement("span");
+    score.className = "muted";
+    score.textContent = `#${hit.item} · ${hit.score.toFixed(2)}`;
+    li.append(a, score);
+    list.append(li);
+  }
+  none.hidden = hits.length > 0;
+  section.dataset.loaded = "true";
+}
+
 grid();
 zoom();
+similar();

@@ -37,6 +37,11 @@ def test_embeddings_then_similar_images_by_class(make_user, api_client):
         body = res.json()
         assert len(body) == 3 and image_id not in [b["image"] for b in body]
         assert [b["score"] for b in body] == sorted((b["score"] for b in body), reverse=True)
+        for b in body:  # each hit names an item of the project on that image, its page and its thumbnail
+            item = Item.objects.get(pk=b["item"])
+            assert item.project_id == s.project.pk and item.image_id == b["image"]
+            assert b["item_url"] == f"/projects/{s.project.slug}/items/{item.pk}/"
+            assert b["thumbnail_url"] == f"/media/thumb/{item.image.sha256}"
         hits += sum(label_of[b["image"]] == label_of[image_id] for b in body)
     assert hits >= 12, hits  # of 18 neighbours, most share the shape (chance: 7/23 ~ 30 %)
 

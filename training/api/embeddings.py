@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from annotate.roles import HasRole, Role
 from labeling.models import Item
 from labeling.selectors.projects import project_for_reviewer
-from training.selectors import similar_images
+from training.selectors import similar_images, similar_with_items
 
 
 class SimilarImagesApi(APIView):
@@ -26,6 +26,9 @@ class SimilarImagesApi(APIView):
     class OutputSerializer(serializers.Serializer):
         image = serializers.IntegerField()
         score = serializers.FloatField(help_text="Cosine similarity of the embeddings, in [-1, 1].")
+        item = serializers.IntegerField(allow_null=True, help_text="An item of the project on that image.")
+        item_url = serializers.CharField(allow_null=True, help_text="Its page in the curation browser.")
+        thumbnail_url = serializers.CharField()
 
     @extend_schema(parameters=[InputSerializer], responses=OutputSerializer(many=True),
                    summary="Images of the project most similar to this one (run compute_embeddings first)")  # fmt: skip
@@ -36,4 +39,4 @@ class SimilarImagesApi(APIView):
         if not Item.objects.filter(project=project, image_id=image_id).exists():
             raise Http404("No such image in this project.")
         out = similar_images(project, image_id, k=data.validated_data["k"])
-        return Response(self.OutputSerializer(out, many=True).data)
+        return Response(self.OutputSerializer(similar_with_items(project, out), many=True).data)
