@@ -10,7 +10,7 @@ QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint bench serve worker gpu-worker beat migrate clean-venv
+.PHONY: demo test lint bench messages serve worker gpu-worker beat migrate clean-venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ lint: $(VENV)/.dev
 ## bench: every benchmark script in bench/ (prints ratios against baselines measured in the same run)
 bench: $(VENV)/.dev
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+## messages: refresh every locale/<lang>/LC_MESSAGES/*.po from the code (needs GNU gettext: apt-get install gettext),
+## then compile the .mo files, which are committed (a machine without gettext still runs every language)
+MESSAGES_IGNORE := --ignore='var/*' --ignore='tests/*' --ignore='bench/*'
+messages: $(VENV)/.runtime
+	$(PY) manage.py makemessages --all --no-location --no-obsolete $(MESSAGES_IGNORE)
+	$(PY) manage.py makemessages --all --no-location --no-obsolete -d djangojs $(MESSAGES_IGNORE)
+	$(PY) manage.py compilemessages --ignore='.venv' --ignore='var'
 
 # The same commands docker-compose.yml runs.
 migrate: $(VENV)/.runtime

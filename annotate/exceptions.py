@@ -6,6 +6,8 @@ from typing import Any
 
 from django.db import DatabaseError, DataError
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
@@ -43,25 +45,25 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, DataError):
         # A value the database refuses (an integer past bigint, a malformed number): the input's fault, a 400.
         return Response(
-            {"detail": "A value in the request is out of range or malformed.", "code": "invalid_value"},
+            {"detail": _("A value in the request is out of range or malformed."), "code": "invalid_value"},
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, DatabaseError) and _is_connection_error(exc):
         return Response(
-            {"detail": "The database is unavailable; try again shortly.", "code": "database_unavailable"},
+            {"detail": _("The database is unavailable; try again shortly."), "code": "database_unavailable"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     response = exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, ValidationError):
-        response.data = {"detail": "Invalid input.", "code": "invalid", "errors": response.data}
+        response.data = {"detail": _("Invalid input."), "code": "invalid", "errors": response.data}
     elif isinstance(exc, APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
         response.data = {"detail": str(exc.detail), "code": code}
     else:  # Django's Http404 / PermissionDenied raised by scoped selectors: same error shape
-        detail = str(exc) or ("Not found." if response.status_code == 404 else "Permission denied.")
+        detail = str(exc) or (_("Not found.") if response.status_code == 404 else _("Permission denied."))
         response.data = {"detail": detail, "code": "not_found" if response.status_code == 404 else "permission_denied"}
     return response
 
@@ -77,10 +79,10 @@ def _is_connection_error(exc: Exception) -> bool:
 # handler passes on) reach Django's handler400/403/404/500: under /api/ they answer with the same shape.
 
 _DJANGO_ERRORS = {
-    400: ("Bad request.", "bad_request"),
-    403: ("Permission denied.", "permission_denied"),
-    404: ("Not found.", "not_found"),
-    500: ("Internal server error.", "internal_error"),
+    400: (gettext_lazy("Bad request."), "bad_request"),
+    403: (gettext_lazy("Permission denied."), "permission_denied"),
+    404: (gettext_lazy("Not found."), "not_found"),
+    500: (gettext_lazy("Internal server error."), "internal_error"),
 }
 
 
@@ -90,7 +92,7 @@ def _is_api(request: HttpRequest) -> bool:
 
 def _json_error(status_code: int) -> JsonResponse:
     detail, code = _DJANGO_ERRORS[status_code]
-    return JsonResponse({"detail": detail, "code": code}, status=status_code)
+    return JsonResponse({"detail": str(detail), "code": code}, status=status_code)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import pgettext_lazy
 from rest_framework.permissions import BasePermission
 
 
@@ -25,6 +26,14 @@ class Role(enum.StrEnum):
 
 
 ALL_ROLES = tuple(Role)
+
+# What a person reads for each role (the values above are stable identifiers: groups, API, URLs).
+ROLE_LABELS = {
+    Role.VOLUNTEER: pgettext_lazy("role", "volunteer"),
+    Role.REVIEWER: pgettext_lazy("role", "reviewer"),
+    Role.RESEARCHER: pgettext_lazy("role", "researcher"),
+    Role.ADMIN: pgettext_lazy("role", "admin"),
+}
 
 
 def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotate.forms import SetPasswordForm
@@ -26,6 +28,11 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    # The header's language switcher posts here (Django's set_language: sets the language cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
+    # Translations for static/**/*.js, loaded as a script file before the page's modules (CSP: script-src 'self').
+    # Its URL names the language (base.html), so a browser may keep it for an hour: one request less per page.
+    path("jsi18n/", cache_control(max_age=3600)(JavaScriptCatalog.as_view()), name="javascript-catalog"),
     path("admin/login/", login_rate_limited(admin.site.login)),  # same URL as admin:login, rate limited
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

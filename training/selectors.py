@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from labeling.models import Category, Item, Project
 from labeling.selectors.datasets import version_for_researcher, versions_for_researcher
@@ -42,11 +43,17 @@ def run_queued_message(run: TrainingRun) -> str:
     """What is true once a run is queued: every run goes to the training worker (queue `gpu`); the device is
     the one requested, and "auto" is decided by that worker (its CUDA devices, else its CPU)."""
     device = run.device_requested or run.config.get("device", "auto")
-    where = {
-        "cpu": "it trains on the worker's CPU (slow for large models)",
-        "cuda": "it trains on the worker's GPU (and fails if that worker has no CUDA)",
-    }.get(device, "it trains on the worker's GPU when it has one, else on its CPU (the run page says which)")
-    return f"Run {run.pk} queued for the training worker: {where}."
+    text = {
+        "cpu": _("Run %(id)s queued for the training worker: it trains on the worker's CPU (slow for large models)."),
+        "cuda": _(
+            "Run %(id)s queued for the training worker: it trains on the worker's GPU (and fails if that worker has "
+            "no CUDA)."
+        ),
+    }.get(device) or _(
+        "Run %(id)s queued for the training worker: it trains on the worker's GPU when it has one, else on its CPU "
+        "(the run page says which)."
+    )
+    return text % {"id": run.pk}
 
 
 def run_epochs(run: TrainingRun) -> list[dict[str, Any]]:

@@ -10,15 +10,19 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from annotate.roles import Role, role_assign, user_roles
+from annotate.roles import ROLE_LABELS, Role, role_assign, user_roles
 from annotate.selectors import api_token_status
 from annotate.services import api_token_revoke, api_token_rotate
 
 
 class SignUpForm(UserCreationForm):
-    email = forms.EmailField(required=True, help_text="Used only for password reset.")
+    email = forms.EmailField(
+        required=True, label=gettext_lazy("Email"), help_text=gettext_lazy("Used only for password reset.")
+    )
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -45,7 +49,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             password=form.cleaned_data["password1"],
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome! Your volunteer account is ready.")
+        messages.success(request, _("Welcome! Your volunteer account is ready."))
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
 
@@ -53,7 +57,8 @@ def signup(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     """Tell each role what to do next."""
     held = user_roles(request.user)
-    return render(request, "annotate/home.html", {"held_roles": sorted(r.value for r in held)})
+    labels = [ROLE_LABELS[role] for role in sorted(held, key=lambda r: r.value)]
+    return render(request, "annotate/home.html", {"held_roles": labels})
 
 
 @login_required
@@ -65,7 +70,7 @@ def api_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
             api_token_revoke(user=request.user)
-            messages.success(request, "Your API token is revoked.")
+            messages.success(request, _("Your API token is revoked."))
             return redirect("api_token")
         new_key = api_token_rotate(user=request.user).key
     response = render(

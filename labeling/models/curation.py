@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from labeling.models.items import Item
 
@@ -12,13 +13,13 @@ class CurationAction(models.Model):
     """One curator decision on one item (bulk actions write one row per item). Written by labeling.services.curation."""
 
     class Action(models.TextChoices):
-        SEND_TO_REVIEW = "review", "sent to review"
-        GOLD = "gold", "marked as gold"
-        UNGOLD = "ungold", "gold removed"
-        EXCLUDE = "exclude", "excluded from datasets"
-        INCLUDE = "include", "included in datasets again"
-        EXAMPLE = "example", "made an example image of its category"
-        UNEXAMPLE = "unexample", "no longer an example image"
+        SEND_TO_REVIEW = "review", _("sent to review")
+        GOLD = "gold", _("marked as gold")
+        UNGOLD = "ungold", _("gold removed")
+        EXCLUDE = "exclude", _("excluded from datasets")
+        INCLUDE = "include", _("included in datasets again")
+        EXAMPLE = "example", _("made an example image of its category")
+        UNEXAMPLE = "unexample", _("no longer an example image")
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="curation_actions")
     user = models.ForeignKey(

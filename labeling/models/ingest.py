@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class IngestBatch(models.Model):
     class Kind(models.TextChoices):
-        FOLDER = "folder"
-        ARCHIVE = "archive"
-        URLS = "urls"
-        UPLOAD = "upload"
+        FOLDER = "folder", _("Folder")
+        ARCHIVE = "archive", _("Archive")
+        URLS = "urls", _("Urls")
+        UPLOAD = "upload", _("Upload")
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Item(models.Model):
@@ -27,11 +28,11 @@ class Item(models.Model):
     )
 
     class ReviewReason(models.TextChoices):
-        MAX_VOTES = "max_votes", "max votes without consensus"
-        NO_ANNOTATOR = "no_annotator", "no eligible annotator left"
-        STALLED = "stalled", "waited too long for a vote"
-        CURATOR = "curator", "sent by a researcher or reviewer"
-        MODEL_DISAGREES_CV = "model_disagrees_cv", "model disagrees (cross-validated)"  # training find_label_errors
+        MAX_VOTES = "max_votes", _("max votes without consensus")
+        NO_ANNOTATOR = "no_annotator", _("no eligible annotator left")
+        STALLED = "stalled", _("waited too long for a vote")
+        CURATOR = "curator", _("sent by a researcher or reviewer")
+        MODEL_DISAGREES_CV = "model_disagrees_cv", _("model disagrees (cross-validated)")  # training find_label_errors
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # Why the engine sent the item to review (status review); empty otherwise.

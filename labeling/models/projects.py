@@ -5,23 +5,24 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Project(models.Model):
     class TaskType(models.TextChoices):
-        VERIFY = "verify", "Verify (grid: does the image contain the category?)"
-        CLASSIFY = "classify", "Classify (pick one of K categories)"
-        BOXES = "boxes", "Bounding boxes"
+        VERIFY = "verify", _("Verify (grid: does the image contain the category?)")
+        CLASSIFY = "classify", _("Classify (pick one of K categories)")
+        BOXES = "boxes", _("Bounding boxes")
 
     class BoxMode(models.TextChoices):
         # single: one class per image, boxes carry none (ImageNet localisation; verify-then-localise workflows).
         # detect: each box carries a category of the project, several per image (COCO, ILSVRC-DET).
-        SINGLE = "single", "One category per image (localisation)"
-        DETECT = "detect", "A category per box (object detection)"
+        SINGLE = "single", _("One category per image (localisation)")
+        DETECT = "detect", _("A category per box (object detection)")
 
     class Visibility(models.TextChoices):
-        PUBLIC = "public", "Public to all volunteers"
-        INVITE = "invite", "Invite-only"
+        PUBLIC = "public", _("Public to all volunteers")
+        INVITE = "invite", _("Invite-only")
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)

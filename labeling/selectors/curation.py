@@ -16,8 +16,10 @@ from django.db.models import Case, Exists, F, FloatField, IntegerField, OuterRef
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
+from annotate.i18n import status_text
 from labeling.models import Annotation, CurationAction, Item, Project, ReviewAction
 from labeling.selectors.quality import model_opinion, review_item_votes
 
@@ -221,15 +223,20 @@ def curation_item_history(*, item: Item, label_names: Mapping[int, str]) -> list
     def name(label: int | None) -> str:
         return "—" if label is None else label_names.get(label, str(label))
 
-    events = [HistoryEvent(item.created_at, "created", "", "item created")]
+    events = [HistoryEvent(item.created_at, "created", "", _("item created"))]
     for vote in Annotation.objects.filter(item=item).select_related("user").order_by("created_at", "id"):
-        events.append(HistoryEvent(vote.created_at, "vote", vote.user.username, f"voted {name(vote.label)}"))
+        text = _("voted %(label)s") % {"label": name(vote.label)}
+        events.append(HistoryEvent(vote.created_at, "vote", vote.user.username, text))
     for r in ReviewAction.objects.filter(item=item).select_related("reviewer"):
-        detail = f"{r.action}: {r.previous_status or '?'} → label {name(r.label)}"
+        detail = _("%(action)s: %(previous)s → label %(label)s") % {
+            "action": status_text(r.action),
+            "previous": status_text(r.previous_status) if r.previous_status else "?",
+            "label": name(r.label),
+        }
         events.append(HistoryEvent(r.at, "review", r.reviewer.username if r.reviewer else "", detail))
     for c in CurationAction.objects.filter(item=item).select_related("user"):
         detail = c.get_action_display() + (f" ({name(c.label)})" if c.label is not None else "")
-        detail += f", was {c.previous_status}" if c.previous_status else ""
+        detail += _(", was %(status)s") % {"status": status_text(c.previous_status)} if c.previous_status else ""
         events.append(HistoryEvent(c.at, "curation", c.user.username if c.user else "", detail))
     return sorted(events, key=lambda e: e.at)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from annotate.inputs import ascii_int
 from annotate.roles import Role, has_role
@@ -46,7 +47,7 @@ def _get(queryset: QuerySet[Project], key: str | int) -> Project:
     lookup = {"pk": key} if isinstance(key, int) else {"slug": key}
     project = queryset.filter(**lookup).first()
     if project is None:
-        raise Http404("No such project.")
+        raise Http404(_("No such project."))
     return project
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db.models import Case, Count, F, FloatField, Prefetch, Q, QuerySet, Value, When
+from django.utils.translation import gettext as _
 
 from labeling.algorithms.agreement import expected_extra_votes, fleiss_kappa, krippendorff_alpha_nominal
 from labeling.models import Annotation, AnnotatorScore, Item, Project, ProjectQualitySnapshot
@@ -76,7 +77,7 @@ def review_items(*, project: Project, limit: int = 50) -> list[Item]:
         if item.group == 0.0:
             item.reason = item.get_review_reason_display() or Item.ReviewReason.MAX_VOTES.label
         else:
-            item.reason = "low posterior" if item.group == 1.0 else "model disagrees"
+            item.reason = _("low posterior") if item.group == 1.0 else _("model disagrees")
         out.append(item)
         if len(out) >= limit:
             break
@@ -161,11 +162,11 @@ def quality_stats(*, project: Project) -> dict:
     classes = project_classes(project, [lab for _, lab in votes])
     index = {c: i for i, c in enumerate(classes)}
     names = (
-        {1: "yes", 0: "no"}
+        {1: _("yes"), 0: _("no")}
         if project.task_type == Project.TaskType.VERIFY
         else dict(project.categories.values_list("id", "name"))
     )
-    names[-1] = "none"
+    names[-1] = _("none")
     snap = ProjectQualitySnapshot.objects.filter(project=project).first()
     accuracy = (
         float(np.mean(np.diagonal(snap.default_confusion)))
@@ -201,7 +202,7 @@ def quality_stats(*, project: Project) -> dict:
             )
         return g
 
-    overall = group(None, "all", list(range(len(items))))
+    overall = group(None, _("all"), list(range(len(items))))
     per_category: list[GroupStats] = []
     if project.task_type == Project.TaskType.VERIFY:
         by_cat: dict[int, list[int]] = {}
@@ -254,9 +255,9 @@ def progress_by_category(*, project: Project) -> list[CategoryProgress]:
     )
     names = dict(project.categories.values_list("id", "name"))
     if project.task_type == Project.TaskType.VERIFY:
-        names = {**names, None: "no category"}
+        names = {**names, None: _("no category")}
     else:
-        names = {**names, -1: "none", None: "unlabelled"}
+        names = {**names, -1: _("none"), None: _("unlabelled")}
     counts: dict[int | None, dict[str, int]] = {}
     for row in rows:
         c = counts.setdefault(row[key], {"open": 0, "needs_more": 0, "in_review": 0, "done": 0, "rejected": 0})
@@ -273,4 +274,4 @@ def progress_by_category(*, project: Project) -> list[CategoryProgress]:
     order = sorted(counts, key=lambda k: (k is None, names.get(k, str(k)).lower() if k is not None else ""))
     out = [CategoryProgress(k, names.get(k, str(k)), **counts[k]) for k in order]
     total = {f: sum(getattr(p, f) for p in out) for f in ("open", "needs_more", "in_review", "done", "rejected")}
-    return [*out, CategoryProgress(None, "all", **total)]
+    return [*out, CategoryProgress(None, _("all"), **total)]

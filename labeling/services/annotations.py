@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotate.db import bulk_insert_returning
 from annotate.exceptions import Conflict, NotFound, ServiceError
@@ -255,22 +256,22 @@ def _judge(index: int, a: _Answer, *, project: Project, state: _State, blocked: 
         raise a.error
     item = state.locked.get(a.item_id)
     if item is None:
-        return _reused(a, state, NotFound("No such item in this project.", code="item_not_found"))
+        return _reused(a, state, NotFound(_("No such item in this project."), code="item_not_found"))
     if item.pk in state.mine:
         sid, ref = state.mine[item.pk]
         if sid == a.submission_id:  # a retry (or a concurrent twin that won the lock)
             return ("replay", ref)
-        raise Conflict("You have already answered this item.", code="already_answered")
+        raise Conflict(_("You have already answered this item."), code="already_answered")
     if blocked:
-        raise ServiceError("You can no longer label in this project.", code="annotator_blocked", status_code=403)
+        raise ServiceError(_("You can no longer label in this project."), code="annotator_blocked", status_code=403)
     lease = state.leases.get(item.pk)
     if lease is None:
-        return _reused(a, state, NotFound("This item is not assigned to you.", code="not_assigned"))
+        return _reused(a, state, NotFound(_("This item is not assigned to you."), code="not_assigned"))
     if lease.expires_at <= now and not state.needs_votes(item, now):
-        raise Conflict("Your assignment expired and the item has all its votes.", code="lease_expired")
+        raise Conflict(_("Your assignment expired and the item has all its votes."), code="lease_expired")
     label, clean = answer_validate(project=project, item=item, answer=a.answer, category_ids=state.category_ids)
     if a.submission_id in state.known:  # the unique submission id would refuse the insert
-        return _reused(a, state, Conflict("This answer was already recorded.", code="already_answered"))
+        return _reused(a, state, Conflict(_("This answer was already recorded."), code="already_answered"))
     annotation = Annotation(item=item, user_id=state.user_id, submission_id=a.submission_id, label=label,
                             answer=clean, time_spent_ms=a.time_spent_ms, client_info=a.client_info)  # fmt: skip
     state.mine[item.pk] = (a.submission_id, ("new", index))
@@ -285,7 +286,7 @@ def _reused(a: _Answer, state: _State, otherwise: ServiceError) -> tuple:
         raise otherwise
     user_id, item_id, ref = known
     if user_id != state.user_id or item_id != a.item_id:
-        raise Conflict("This submission id was already used for another answer.", code="submission_id_reused")
+        raise Conflict(_("This submission id was already used for another answer."), code="submission_id_reused")
     return ("replay", ref)
 
 
@@ -346,9 +347,9 @@ def _store(
 def _after_conflict(*, user, answer: _Answer) -> SubmitOutcome:
     existing = Annotation.objects.filter(submission_id=answer.submission_id).first()
     if existing is None:
-        return SubmitOutcome(error=Conflict("This answer was already recorded.", code="already_answered"))
+        return SubmitOutcome(error=Conflict(_("This answer was already recorded."), code="already_answered"))
     if existing.user_id != user.pk or existing.item_id != answer.item_id:
-        return SubmitOutcome(error=Conflict("This submission id was already used for another answer.",
+        return SubmitOutcome(error=Conflict(_("This submission id was already used for another answer."),
                                             code="submission_id_reused"))  # fmt: skip
     existing.was_created, existing.feedback = False, None
     return SubmitOutcome(annotation=existing)
@@ -383,8 +384,8 @@ def item_skip(*, user, project: Project, item_id: int) -> Skip:
     with transaction.atomic():
         item = Item.objects.select_for_update(of=("self",)).filter(pk=item_id, project=project).first()
         if item is None:
-            raise NotFound("No such item in this project.", code="item_not_found")
-        deleted, _ = Lease.objects.filter(item=item, user=user).delete()
+            raise NotFound(_("No such item in this project."), code="item_not_found")
+        deleted, _rows = Lease.objects.filter(item=item, user=user).delete()
         if not deleted:
-            raise NotFound("This item is not assigned to you.", code="not_assigned")
+            raise NotFound(_("This item is not assigned to you."), code="not_assigned")
         return Skip.objects.create(item=item, user=user)

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.models import Category, Project
@@ -26,23 +27,26 @@ class ImportResult:
 
 def _rows(data: bytes, filename: str) -> list[dict]:
     if len(data) > MAX_IMPORT_BYTES:
-        raise ServiceError("The category file is larger than 5 MB.", code="too_large")
+        raise ServiceError(_("The category file is larger than 5 MB."), code="too_large")
     text = data.decode("utf-8-sig", errors="replace")
     if "\x00" in text:
         # PostgreSQL text cannot hold NUL; a NUL byte also means this is not a CSV/JSON text file.
         raise ServiceError(
-            "The category file contains NUL bytes: upload a UTF-8 CSV or JSON file.", code="invalid_file"
+            _("The category file contains NUL bytes: upload a UTF-8 CSV or JSON file."), code="invalid_file"
         )
     if filename.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ServiceError(f"Invalid JSON: {exc.msg} (line {exc.lineno}).", code="invalid_file") from exc
+            raise ServiceError(
+                _("Invalid JSON: %(error)s (line %(line)s).") % {"error": exc.msg, "line": exc.lineno},
+                code="invalid_file",
+            ) from exc
         if isinstance(parsed, dict):
             parsed = parsed.get("categories", [])
         if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
             raise ServiceError(
-                "JSON must be a list of objects with name, definition, wnid, parent.", code="invalid_file"
+                _("JSON must be a list of objects with name, definition, wnid, parent."), code="invalid_file"
             )
         return parsed
     reader = csv.reader(io.StringIO(text))
@@ -86,11 +90,15 @@ def category_update(
 ) -> Category:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise ServiceError("A category needs a name of 1 to 200 characters.", code="invalid_category")
+        raise ServiceError(_("A category needs a name of 1 to 200 characters."), code="invalid_category")
     if Category.objects.filter(project=category.project_id, name=name).exclude(pk=category.pk).exists():
-        raise ServiceError(f"Another category is already called {name!r}.", code="name_taken", status_code=409)
+        raise ServiceError(
+            _("Another category is already called %(name)r.") % {"name": name}, code="name_taken", status_code=409
+        )
     if parent is not None and (parent.project_id != category.project_id or _is_descendant(parent, category)):
-        raise ServiceError("The parent must be another category of this project, not a descendant.", code="bad_parent")
+        raise ServiceError(
+            _("The parent must be another category of this project, not a descendant."), code="bad_parent"
+        )
     category.name, category.definition, category.wnid, category.parent = name, definition, wnid[:32], parent
     category.save(update_fields=["name", "definition", "wnid", "parent"])
     return category
@@ -98,7 +106,7 @@ def category_update(
 
 def _is_descendant(candidate: Category, ancestor: Category) -> bool:
     node: Category | None = candidate
-    for _ in range(100):
+    for _step in range(100):
         if node is None:
             return False
         if node.pk == ancestor.pk:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.models import CurationAction, Item, Project
@@ -29,13 +30,15 @@ class BulkResult:
 def _locked(project: Project, item_ids: Sequence[int]) -> list[Item]:
     ids = sorted({int(i) for i in item_ids})
     if not ids:
-        raise ServiceError("Select at least one item.", code="no_items")
+        raise ServiceError(_("Select at least one item."), code="no_items")
     if len(ids) > MAX_BULK:
-        raise ServiceError(f"At most {MAX_BULK} items per action.", code="too_many_items")
+        raise ServiceError(_("At most %(n)s items per action.") % {"n": MAX_BULK}, code="too_many_items")
     items = list(Item.objects.select_for_update().filter(project=project, pk__in=ids).order_by("id"))
     if len(items) != len(ids):
         missing = sorted(set(ids) - {i.pk for i in items})
-        raise ServiceError(f"No items {missing[:10]} in this project.", code="item_not_found", status_code=404)
+        raise ServiceError(
+            _("No items %(ids)s in this project.") % {"ids": missing[:10]}, code="item_not_found", status_code=404
+        )
     return items
 
 
@@ -116,7 +119,8 @@ def items_set_examples(*, project: Project, item_ids: Sequence[int], example: bo
             category = _example_category(project, item) if example else (item.category_id or item.label)
             if category is None:
                 raise ServiceError(
-                    f"Item {item.pk} is not an accepted (or confident) positive of a category, or is gold.",
+                    _("Item %(id)s is not an accepted (or confident) positive of a category, or is gold.")
+                    % {"id": item.pk},
                     code="not_an_example",
                 )
             by_category.setdefault(category, []).append(item)
@@ -127,8 +131,8 @@ def items_set_examples(*, project: Project, item_ids: Sequence[int], example: bo
             mine = by_category[category.pk]
             todo = [i for i in mine if (i.image_id not in current) == example]
             if example and len(current) + len({i.image_id for i in todo}) > MAX_EXAMPLES:
-                raise ServiceError(f"{category.name} would have more than {MAX_EXAMPLES} example images.",
-                                   code="too_many_examples")  # fmt: skip
+                text = _("%(category)s would have more than %(n)s example images.")
+                raise ServiceError(text % {"category": category.name, "n": MAX_EXAMPLES}, code="too_many_examples")
             images = [i.image_id for i in todo]
             (category.example_images.add if example else category.example_images.remove)(*images)
             action = CurationAction.Action.EXAMPLE if example else CurationAction.Action.UNEXAMPLE

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.algorithms.splits import SPLIT_NAMES, stratified_group_split, validate_fractions
@@ -316,7 +317,7 @@ def dataset_version_create(
     except ValueError as exc:
         raise ServiceError(f"Invalid split: {exc}.", code="invalid_split") from exc
     if min_posterior is not None and not (0.0 <= float(min_posterior) <= 1.0):
-        raise ServiceError("min_posterior must be between 0 and 1.", code="invalid_min_posterior")
+        raise ServiceError(_("The minimum posterior must be between 0 and 1."), code="invalid_min_posterior")
     if not isinstance(seed, int) or not (-(2**31) <= seed < 2**31):
         raise ServiceError("seed must be a 32-bit integer.", code="invalid_seed")
     category_rows = Category.objects.filter(project=project).values_list("id", "name", "wnid", "parent_id")
@@ -326,7 +327,9 @@ def dataset_version_create(
     wanted = sorted(set(categories)) if categories else sorted(all_names)
     unknown = [c for c in wanted if c not in all_names]
     if unknown:
-        raise ServiceError(f"Categories {unknown} are not in this project.", code="invalid_categories")
+        raise ServiceError(
+            _("Categories %(ids)s are not in this project.") % {"ids": unknown}, code="invalid_categories"
+        )
 
     with transaction.atomic():
         locked = Project.objects.select_for_update().get(pk=project.pk)

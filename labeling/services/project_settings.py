@@ -7,6 +7,7 @@ import io
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import NotFound, ServiceError
 from labeling.models import Item, Project
@@ -52,15 +53,15 @@ def project_update(*, project: Project, **fields: object) -> Project:
     for key, value in fields.items():
         setattr(project, key, value)
     if project.max_votes < project.min_votes:
-        raise ServiceError("max votes must be at least min votes.", code="invalid_votes")
+        raise ServiceError(_("Max votes must be at least min votes."), code="invalid_votes")
     if not 0 <= project.gold_rate <= 0.5:
-        raise ServiceError("The gold rate must be between 0 and 0.5.", code="invalid_gold_rate")
+        raise ServiceError(_("The gold rate must be between 0 and 0.5."), code="invalid_gold_rate")
     if not 0 <= project.audit_rate <= 0.5:
-        raise ServiceError("The audit rate must be between 0 and 0.5.", code="invalid_audit_rate")
+        raise ServiceError(_("The audit rate must be between 0 and 0.5."), code="invalid_audit_rate")
     if not 0 <= project.stall_hours <= 24 * 365:
-        raise ServiceError("Stall hours must be between 0 and 8760.", code="invalid_stall_hours")
+        raise ServiceError(_("Stall hours must be between 0 and 8760."), code="invalid_stall_hours")
     if project.visibility not in Project.Visibility.values:
-        raise ServiceError("Unknown visibility.", code="invalid_visibility")
+        raise ServiceError(_("Unknown visibility."), code="invalid_visibility")
     project.save(update_fields=list(fields))
     if "min_votes" in fields:
         Item.objects.filter(project=project, status=Item.Status.OPEN, needed_votes__lt=project.min_votes).update(
@@ -75,11 +76,11 @@ def project_people_update(*, project: Project, role: str, username: str, add: bo
         raise ServiceError(f"Role must be one of {', '.join(PEOPLE_ROLES)}.", code="invalid_role")
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise NotFound(f"No user named {username!r}.", code="user_not_found")
+        raise NotFound(_("No user named %(name)r.") % {"name": username}, code="user_not_found")
     relation = getattr(project, role)
     if add:
         relation.add(user)
         return
     if role == "owners" and project.owners.count() == 1 and project.owners.filter(pk=user.pk).exists():
-        raise ServiceError("A project keeps at least one owner.", code="last_owner")
+        raise ServiceError(_("A project keeps at least one owner."), code="last_owner")
     relation.remove(user)

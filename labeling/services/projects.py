@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from annotate.db import bulk_update_values
 from annotate.exceptions import ServiceError
@@ -36,17 +37,23 @@ def project_create(
 ) -> Project:
     specs = list(categories)
     if len(specs) > MAX_CATEGORIES:
-        raise ServiceError(f"A project has at most {MAX_CATEGORIES} categories.", code="too_many_categories")
+        raise ServiceError(
+            _("A project has at most %(n)s categories.") % {"n": MAX_CATEGORIES}, code="too_many_categories"
+        )
     if slugify(slug) != slug or not slug:
-        raise ServiceError(f"Invalid slug {slug!r}: use lowercase letters, digits and hyphens.", code="invalid_slug")
+        raise ServiceError(
+            _("Invalid slug %(slug)r: use lowercase letters, digits and hyphens.") % {"slug": slug}, code="invalid_slug"
+        )
     if task_type not in Project.TaskType.values:
         raise ServiceError(f"Unknown task type {task_type!r}.", code="invalid_task_type")
     if box_mode not in Project.BoxMode.values:
         raise ServiceError(f"Unknown box mode {box_mode!r}.", code="invalid_box_mode")
     if box_mode == Project.BoxMode.DETECT and task_type != Project.TaskType.BOXES:
-        raise ServiceError("Only box projects detect (a category per box).", code="invalid_box_mode")
+        raise ServiceError(_("Only box projects detect (a category per box)."), code="invalid_box_mode")
     if Project.objects.filter(slug=slug).exists():
-        raise ServiceError(f"A project with slug {slug!r} already exists.", code="slug_taken", status_code=409)
+        raise ServiceError(
+            _("A project with slug %(slug)r already exists.") % {"slug": slug}, code="slug_taken", status_code=409
+        )
     max_votes = max(max_votes or min_votes * 2 + 1, min_votes)
     project = Project.objects.create(
         slug=slug,
@@ -70,7 +77,9 @@ def project_create(
 def _category_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name or len(name) > CATEGORY_NAME_MAX:
-        raise ServiceError(f"A category needs a name of 1 to {CATEGORY_NAME_MAX} characters.", code="invalid_category")
+        raise ServiceError(
+            _("A category needs a name of 1 to %(n)s characters.") % {"n": CATEGORY_NAME_MAX}, code="invalid_category"
+        )
     return name
 
 
@@ -97,7 +106,7 @@ def _categories_bulk_create(*, project: Project, specs: list[dict]) -> None:
         current: str | None = name
         while current is not None and current not in acyclic:
             if current in on_path:
-                raise ServiceError(f"The parents of {name!r} form a loop.", code="bad_parent")
+                raise ServiceError(_("The parents of %(name)r form a loop.") % {"name": name}, code="bad_parent")
             on_path.add(current)
             path.append(current)
             current = merged[current]["parent"]

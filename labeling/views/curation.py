@@ -13,6 +13,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.exceptions import ServiceError
@@ -41,9 +43,16 @@ from labeling.services.curation import (
 from labeling.services.quality.review import review_choices
 
 CURATION_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
-BULK_DONE = {"review": "sent to review", "gold": "marked as gold", "ungold": "no longer gold",
-             "exclude": "excluded from datasets", "include": "included in datasets again",
-             "example": "made example images of their category", "unexample": "no longer example images"}  # fmt: skip
+# What a bulk action did, as a whole sentence per action (word order differs between languages).
+BULK_DONE = {
+    "review": gettext_lazy("%(n)s item(s) sent to review."),
+    "gold": gettext_lazy("%(n)s item(s) marked as gold."),
+    "ungold": gettext_lazy("%(n)s item(s) no longer gold."),
+    "exclude": gettext_lazy("%(n)s item(s) excluded from datasets."),
+    "include": gettext_lazy("%(n)s item(s) included in datasets again."),
+    "example": gettext_lazy("%(n)s item(s) made example images of their category."),
+    "unexample": gettext_lazy("%(n)s item(s) no longer example images."),
+}
 
 
 def _int_param(raw: str | None, default: int) -> int:
@@ -97,7 +106,7 @@ def curation_bulk(request: HttpRequest, slug: str) -> HttpResponse:
         elif action in ("gold", "ungold"):
             raw = request.POST.get("label", "")
             if action == "gold" and not raw.lstrip("-").isdigit():
-                raise ServiceError("Pick the gold label.", code="invalid_label")
+                raise ServiceError(_("Pick the gold label."), code="invalid_label")
             label = int(raw) if action == "gold" else None
             result = items_mark_gold(project=project, item_ids=ids, label=label, user=request.user)
         elif action in ("exclude", "include"):
@@ -105,13 +114,13 @@ def curation_bulk(request: HttpRequest, slug: str) -> HttpResponse:
         elif action in ("example", "unexample"):
             result = items_set_examples(project=project, item_ids=ids, example=action == "example", user=request.user)
         else:
-            raise ServiceError("Pick an action.", code="invalid_action")
+            raise ServiceError(_("Pick an action."), code="invalid_action")
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        text = f"{len(result.changed)} item(s) {BULK_DONE[result.action]}."
+        text = BULK_DONE[result.action] % {"n": len(result.changed)}
         if result.unchanged:
-            text += f" {len(result.unchanged)} already were (or are gold)."
+            text += " " + _("%(n)s already were (or are gold).") % {"n": len(result.unchanged)}
         messages.success(request, text)
     url = reverse("curation_browse", kwargs={"slug": project.slug})
     return redirect(f"{url}?{back}" if back and "\n" not in back else url)

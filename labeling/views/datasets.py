@@ -8,9 +8,12 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate.exceptions import ServiceError
+from annotate.i18n import status_text
 from annotate.roles import Role, role_required
 from labeling.models import Category, Project
 from labeling.selectors import datasets as sel
@@ -23,17 +26,26 @@ CARD_TAGS = {"h1", "h2", "h3", "p", "ul", "ol", "li", "em", "strong", "code", "p
 
 
 class VersionForm(forms.Form):
-    name = forms.CharField(max_length=200, required=False)
-    categories = forms.ModelMultipleChoiceField(queryset=Category.objects.none(), required=False,
-                                                help_text="None selected: every category.")  # fmt: skip
-    min_posterior = forms.FloatField(min_value=0, max_value=1, required=False, help_text="Drop labels below this.")
-    accepted_only = forms.BooleanField(required=False, label="Accepted by review only")
-    include_gold = forms.BooleanField(required=False, initial=True, label="Include gold items")
-    exclude_near_duplicates = forms.BooleanField(required=False, initial=True, label="Exclude near-duplicates")
-    train = forms.FloatField(min_value=0, max_value=1, initial=0.8)
-    val = forms.FloatField(min_value=0, max_value=1, initial=0.1)
-    test = forms.FloatField(min_value=0, max_value=1, initial=0.1)
-    seed = forms.IntegerField(initial=0, min_value=-(2**31), max_value=2**31 - 1)
+    name = forms.CharField(max_length=200, required=False, label=gettext_lazy("Name"))
+    categories = forms.ModelMultipleChoiceField(
+        queryset=Category.objects.none(),
+        required=False,
+        label=gettext_lazy("Categories"),
+        help_text=gettext_lazy("None selected: every category."),
+    )
+    min_posterior = forms.FloatField(
+        min_value=0, max_value=1, required=False, label=gettext_lazy("Min posterior"),
+        help_text=gettext_lazy("Drop labels below this."),
+    )  # fmt: skip
+    accepted_only = forms.BooleanField(required=False, label=gettext_lazy("Accepted by review only"))
+    include_gold = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Include gold items"))
+    exclude_near_duplicates = forms.BooleanField(
+        required=False, initial=True, label=gettext_lazy("Exclude near-duplicates")
+    )
+    train = forms.FloatField(min_value=0, max_value=1, initial=0.8, label=gettext_lazy("Train"))
+    val = forms.FloatField(min_value=0, max_value=1, initial=0.1, label=gettext_lazy("Val"))
+    test = forms.FloatField(min_value=0, max_value=1, initial=0.1, label=gettext_lazy("Test"))
+    seed = forms.IntegerField(initial=0, min_value=-(2**31), max_value=2**31 - 1, label=gettext_lazy("Seed"))
 
     def __init__(self, *args: object, project: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -43,7 +55,7 @@ class VersionForm(forms.Form):
         data = super().clean()
         parts = [data.get(k) for k in ("train", "val", "test")]
         if None not in parts and abs(sum(parts) - 1.0) > 1e-6:
-            raise forms.ValidationError("Train, val and test fractions must add up to 1.")
+            raise forms.ValidationError(_("Train, val and test fractions must add up to 1."))
         return data
 
 
@@ -76,7 +88,8 @@ def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
         except ServiceError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Version {version.number} created with {version.items_count} images.")
+            text = _("Version %(number)s created with %(count)s images.")
+            messages.success(request, text % {"number": version.number, "count": version.items_count})
             return redirect("dataset_detail", pk=version.pk)
     versions = sel.versions_of_project(project)
     return render(request, "labeling/datasets/list.html", {"project": project, "form": form, "versions": versions})
@@ -118,7 +131,10 @@ def dataset_export_start(request: HttpRequest, pk: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Export {export.format} is {export.status}.")
+        messages.success(
+            request,
+            _("Export %(format)s is %(status)s.") % {"format": export.format, "status": status_text(export.status)},
+        )
     return redirect("dataset_detail", pk=version.pk)
 
 
@@ -128,5 +144,5 @@ def dataset_diff(request: HttpRequest, a: int, b: int) -> HttpResponse:
     vb = sel.version_for_researcher(request.user, b)
     diff = sel.dataset_version_diff(va, vb) if va.project_id == vb.project_id else None
     if diff is None:
-        messages.error(request, "Both versions must belong to the same project.")
+        messages.error(request, _("Both versions must belong to the same project."))
     return render(request, "labeling/datasets/diff.html", {"a": va, "b": vb, "diff": diff})

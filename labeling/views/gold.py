@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from annotate.exceptions import ServiceError
@@ -17,7 +18,10 @@ ROWS_SHOWN = 1000
 
 
 class GoldImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV image,label[,category] (header optional), or JSON for box projects")
+    file = forms.FileField(
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy("CSV image,label[,category] (header optional), or JSON for box projects"),
+    )
 
 
 @login_required

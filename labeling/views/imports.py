@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from annotate.exceptions import ServiceError
@@ -22,19 +24,27 @@ from labeling.services.imports import (
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="A COCO JSON, a CSV (image,label), a VOC XML, or a zip of YOLO / VOC files.")
-    format = forms.ChoiceField(choices=[(f, f.upper() if f != "yolo" else "YOLO") for f in FORMATS])
+    file = forms.FileField(
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy("A COCO JSON, a CSV (image,label), a VOC XML, or a zip of YOLO / VOC files."),
+    )
+    format = forms.ChoiceField(
+        label=gettext_lazy("Format"), choices=[(f, f.upper() if f != "yolo" else "YOLO") for f in FORMATS]
+    )
     mode = forms.ChoiceField(
-        label="Import as",
+        label=gettext_lazy("Import as"),
         choices=[(m, m) for m in MODES],
         initial="votes",
-        help_text="gold: known answers that score annotators. votes: an imported annotator's votes, weighed by the "
-        "reliability the quality engine estimates for it.",
+        help_text=gettext_lazy(
+            "gold: known answers that score annotators. votes: an imported annotator's votes, weighed by the "
+            "reliability the quality engine estimates for it."
+        ),
     )
     source = forms.RegexField(
         regex=r"^[A-Za-z0-9_.-]{1,40}$",
         initial="imported",
-        help_text="Name of the imported annotator (votes): its user is imported-NAME.",
+        label=gettext_lazy("Source"),
+        help_text=gettext_lazy("Name of the imported annotator (votes): its user is imported-NAME."),
     )
 
 
@@ -49,12 +59,13 @@ def annotation_import(request: HttpRequest, slug: str) -> HttpResponse:
         d = form.cleaned_data
         try:
             if upload.size > MAX_UPLOAD_BYTES:
-                raise ServiceError("The file is too large.", code="too_large")
+                raise ServiceError(_("The file is too large."), code="too_large")
             files = files_from_upload(upload.name, upload.read())
             result = annotations_import(
                 project=project, fmt=d["format"], files=files, mode=d["mode"], source_name=d["source"]
             )
-            messages.success(request, f"Imported: {result.created} written for {result.matched} image(s).")
+            text = _("Imported: %(created)s written for %(matched)s image(s).")
+            messages.success(request, text % {"created": result.created, "matched": result.matched})
         except ImportFailed as exc:
             errors, status = exc.result.errors, 400
             messages.error(request, exc.message)

@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotate.exceptions import ServiceError
@@ -43,25 +45,44 @@ class MultipleFileField(forms.FileField):
 
 
 class CategoryForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    definition = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
-    wnid = forms.CharField(max_length=32, required=False, label="WordNet id")
-    parent = forms.CharField(max_length=200, required=False, help_text="Name of the parent category")
+    name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
+    definition = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000, label=gettext_lazy("Definition")
+    )
+    wnid = forms.CharField(max_length=32, required=False, label=gettext_lazy("WordNet id"))
+    parent = forms.CharField(
+        max_length=200,
+        required=False,
+        label=gettext_lazy("Parent"),
+        help_text=gettext_lazy("Name of the parent category"),
+    )
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV (name,definition,wnid,parent) or JSON list")
+    file = forms.FileField(
+        label=gettext_lazy("File"), help_text=gettext_lazy("CSV (name,definition,wnid,parent) or JSON list")
+    )
 
 
 class UploadForm(forms.Form):
-    KINDS = [("upload", "Image files"), ("archive", "A .zip / .tar / .tar.gz archive"), ("urls", "A URL list")]
-    SERVER = ("server", "A folder on the server (admins)")
-    kind = forms.ChoiceField(choices=KINDS, widget=forms.RadioSelect, initial="upload")
-    files = MultipleFileField(widget=MultipleFileInput(attrs={"multiple": True}), required=False)
-    folder = forms.CharField(
-        max_length=1000, required=False, help_text="Server folder, relative to the server's ingest root"
+    KINDS = [
+        ("upload", gettext_lazy("Image files")),
+        ("archive", gettext_lazy("A .zip / .tar / .tar.gz archive")),
+        ("urls", gettext_lazy("A URL list")),
+    ]
+    SERVER = ("server", gettext_lazy("A folder on the server (admins)"))
+    kind = forms.ChoiceField(choices=KINDS, widget=forms.RadioSelect, initial="upload", label=gettext_lazy("Kind"))
+    files = MultipleFileField(
+        widget=MultipleFileInput(attrs={"multiple": True}), required=False, label=gettext_lazy("Files")
     )
-    category = forms.CharField(max_length=200, required=False, help_text="Candidate category for every file")
+    folder = forms.CharField(
+        max_length=1000, required=False, label=gettext_lazy("Folder"),
+        help_text=gettext_lazy("Server folder, relative to the server's ingest root"),
+    )  # fmt: skip
+    category = forms.CharField(
+        max_length=200, required=False, label=gettext_lazy("Category"),
+        help_text=gettext_lazy("Candidate category for every file"),
+    )  # fmt: skip
 
     def __init__(self, *args: object, server_folders: bool = False, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -85,21 +106,22 @@ def project_categories(request: HttpRequest, slug: str) -> HttpResponse:
                     category_upsert(
                         project=project, **{**form.cleaned_data, "parent": form.cleaned_data["parent"] or None}
                     )
-                    messages.success(request, f"Category {form.cleaned_data['name']} saved.")
+                    messages.success(request, _("Category %(name)s saved.") % {"name": form.cleaned_data["name"]})
                     return redirect("project_categories", slug=slug)
             elif action == "import":
                 import_form = ImportForm(request.POST, request.FILES, prefix="import")
                 if import_form.is_valid():
                     upload = import_form.cleaned_data["file"]
                     result = categories_import(project=project, data=upload.read(6 * 1024 * 1024), filename=upload.name)
-                    messages.success(request, f"{result.created} created, {result.updated} updated.")
+                    text = _("%(created)s created, %(updated)s updated.")
+                    messages.success(request, text % {"created": result.created, "updated": result.updated})
                     for error in result.errors[:20]:
                         messages.error(request, error)
                     return redirect("project_categories", slug=slug)
             elif action == "delete":
                 category = category_for_project(project, ascii_int(request.POST.get("pk", ""), minimum=1) or 0)
                 category_delete(category=category)
-                messages.success(request, f"Category {category.name} deleted.")
+                messages.success(request, _("Category %(name)s deleted.") % {"name": category.name})
                 return redirect("project_categories", slug=slug)
         except ServiceError as exc:
             messages.error(request, exc.message)
@@ -123,14 +145,16 @@ def category_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         parent = project.categories.filter(name=data["parent"]).first() if data["parent"] else None
         try:
             if data["parent"] and parent is None:
-                raise ServiceError(f"No category {data['parent']!r} in this project.", code="bad_parent")
+                raise ServiceError(
+                    _("No category %(name)r in this project.") % {"name": data["parent"]}, code="bad_parent"
+                )
             category_update(
                 category=category, name=data["name"], definition=data["definition"], wnid=data["wnid"], parent=parent
             )
         except ServiceError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "Category saved.")
+            messages.success(request, _("Category saved."))
             return redirect("project_categories", slug=slug)
     return render(
         request, "labeling/ingest/category_edit.html", {"project": project, "category": category, "form": form}

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from labeling.forms import LeaderboardOptForm
@@ -59,7 +60,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         volunteer_profile_update(user=request.user, show_on_leaderboard=form.cleaned_data["show_on_leaderboard"])
-        messages.success(request, "Your leaderboard preference is saved.")
+        messages.success(request, _("Your leaderboard preference is saved."))
         return redirect("profile")
     context = {
         "form": form,

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from annotate.exceptions import ServiceError
@@ -50,7 +51,7 @@ def project_create_view(request: HttpRequest) -> HttpResponse:
         except ServiceError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Project {project.name} created.")
+            messages.success(request, _("Project %(name)s created.") % {"name": project.name})
             return redirect("project_detail", slug=project.slug)
     return render(request, "labeling/projects/create.html", {"form": form})
 
@@ -64,7 +65,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     people_form = ProjectPeopleForm(prefix="people")
     if request.method == "POST":
         if not can_edit:
-            messages.error(request, "Only the project's owners can change it.")
+            messages.error(request, _("Only the project's owners can change it."))
             return redirect("project_detail", slug=slug)
         if "settings-name" in request.POST:
             settings_form = ProjectSettingsForm(request.POST, instance=project, prefix="settings")
@@ -107,5 +108,5 @@ def _apply(request: HttpRequest, slug: str, action) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Saved.")
+        messages.success(request, _("Saved."))
     return redirect("project_detail", slug=slug)

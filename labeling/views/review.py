@@ -12,9 +12,12 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.exceptions import ServiceError
+from annotate.i18n import status_text
 from annotate.inputs import ascii_int
 from annotate.roles import Role, role_required
 from labeling.models import AnnotatorScore, Item, Project
@@ -73,7 +76,8 @@ def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
         if boxes:  # the box editor starts from the consensus boxes (or nothing)
             consensus = (item.answer or {}).get("boxes") or []
             row["boxes_json"] = json.dumps(consensus)
-            row["label_name"] = f"{len(consensus)} box{'es' if len(consensus) != 1 else ''}" if item.answer else "—"
+            n = len(consensus)
+            row["label_name"] = ngettext("%(n)s box", "%(n)s boxes", n) % {"n": n} if item.answer else "—"
         rows.append(row)
     editor = None
     if boxes:
@@ -102,18 +106,22 @@ def review_act(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         elif action == "fix":
             review_fix(item=item, reviewer=request.user, **_fix_input(request))
         else:
-            raise ServiceError("Unknown review action.", code="invalid_action")
+            raise ServiceError(_("Unknown review action."), code="invalid_action")
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        done = {"accept": "accepted", "reject": "rejected", "fix": "fixed (now gold)"}[action]
-        messages.success(request, f"Item {item.pk} {done}.")
+        done = {
+            "accept": _("Item %(id)s accepted."),
+            "reject": _("Item %(id)s rejected."),
+            "fix": _("Item %(id)s fixed (now gold)."),
+        }[action]
+        messages.success(request, done % {"id": item.pk})
     return redirect("review_queue", slug=project.slug)
 
 
 def _boxes_text(vote: dict) -> str:
     n = len((vote.get("answer") or {}).get("boxes") or [])
-    return f"{n} box{'es' if n != 1 else ''}"
+    return ngettext("%(n)s box", "%(n)s boxes", n) % {"n": n}
 
 
 def _fix_input(request: HttpRequest) -> dict:
@@ -124,7 +132,7 @@ def _fix_input(request: HttpRequest) -> dict:
     try:
         return {"boxes": json.loads(raw)}
     except ValueError as exc:
-        raise ServiceError("The corrected boxes are not valid JSON.", code="invalid_boxes") from exc
+        raise ServiceError(_("The corrected boxes are not valid JSON."), code="invalid_boxes") from exc
 
 
 @require_GET
@@ -146,14 +154,15 @@ def annotator_status(request: HttpRequest, slug: str, user_id: int) -> HttpRespo
     project = project_for_reviewer(request.user, slug)
     user = get_user_model().objects.filter(pk=user_id, annotator_scores__project=project).first()
     if user is None:
-        raise Http404("No such annotator.")
+        raise Http404(_("No such annotator."))
     status = request.POST.get("status", "")
     if status not in AnnotatorScore.Status.values:
-        messages.error(request, "Unknown status.")
+        messages.error(request, _("Unknown status."))
         return redirect("annotators", slug=project.slug)
     reason = (request.POST.get("reason") or "").strip()[:500]
-    _, reopened = annotator_status_set(project=project, user=user, status=status, by=request.user, reason=reason)
-    messages.success(request, f"{user.username} is now {status}; {len(reopened)} item(s) went back to the queue.")
+    _score, reopened = annotator_status_set(project=project, user=user, status=status, by=request.user, reason=reason)
+    text = _("%(user)s is now %(status)s; %(n)s item(s) went back to the queue.")
+    messages.success(request, text % {"user": user.username, "status": status_text(status), "n": len(reopened)})
     return redirect("annotators", slug=project.slug)
 
 

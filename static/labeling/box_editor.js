@@ -6,6 +6,8 @@
 // the selected box by a pixel (Shift: resize it) · Delete/Backspace remove the selected (or last) box ·
 // Escape deselects · Ctrl+Z undoes. Boxes are coloured and labelled by category.
 
+import { fmt, gettext, ngettext } from "../annotate/i18n.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const MIN_SIDE = 1; // original pixels
 // Ten well-separated colours (Tableau 10), one per category key; more categories reuse them with their name shown.
@@ -33,7 +35,7 @@ export function toBox(b) {
   return { x: b.x, y: b.y, w: b.w, h: b.h, category: b.category ?? null };
 }
 
-export function createBoxEditor({ width: W, height: H, imageUrl, categories = [], detect = false, initial = [], onChange = () => {}, label = "Image: drag to draw a box" }) {
+export function createBoxEditor({ width: W, height: H, imageUrl, categories = [], detect = false, initial = [], onChange = () => {}, label = gettext("Image: drag to draw a box") }) {
   let boxes = initial.map(toBox);
   const history = [];
   let selected = -1;
@@ -58,7 +60,7 @@ export function createBoxEditor({ width: W, height: H, imageUrl, categories = []
   summary.dataset.testid = "boxes-summary";
   const palette = el("div", { className: "box-palette" });
   palette.setAttribute("role", "group");
-  palette.setAttribute("aria-label", "Category of the next box (and of the selected box)");
+  palette.setAttribute("aria-label", gettext("Category of the next box (and of the selected box)"));
   palette.hidden = !detect;
   const element = el("div", { className: "box-editor" }, [palette, svg, summary]);
   const handleSize = Math.max(W, H) / 50;
@@ -129,8 +131,13 @@ export function createBoxEditor({ width: W, height: H, imageUrl, categories = []
     }
     layer.replaceChildren(...nodes);
     const n = boxes.length;
-    const sel = selected >= 0 && selected < n ? ` Box ${selected + 1} selected${detect ? ` (${nameOf(boxes[selected].category)})` : ""}.` : "";
-    summary.textContent = `${n} box${n === 1 ? "" : "es"}.${sel}${detect && categories.length ? ` Next box: ${categories[current].name}.` : ""}`;
+    const parts = [fmt(ngettext("%(n)s box.", "%(n)s boxes.", n), { n })];
+    if (selected >= 0 && selected < n) {
+      const values = { i: selected + 1, category: nameOf(boxes[selected].category) };
+      parts.push(fmt(detect ? gettext("Box %(i)s selected (%(category)s).") : gettext("Box %(i)s selected."), values));
+    }
+    if (detect && categories.length) parts.push(fmt(gettext("Next box: %(category)s."), { category: categories[current].name }));
+    summary.textContent = parts.join(" ");
     if (detect) drawPalette();
   }
 

@@ -2,6 +2,8 @@
 // Grid keys: J/K or arrows move, X (or space) toggles the current tile, Shift+A selects all on the page, Enter opens.
 // Item page: Z (or the button, or a click on the image) toggles full-resolution zoom.
 
+import { fmt, ngettext } from "../annotate/i18n.js";
+
 const typing = (e) => e.target.closest("input:not([type=checkbox]), select, textarea, button");
 
 function grid() {
@@ -16,7 +18,7 @@ function grid() {
       t.classList.toggle("selected", box(t).checked);
     });
     const n = tiles.filter((t) => box(t).checked).length;
-    if (count) count.textContent = n ? `${n} selected` : "";
+    if (count) count.textContent = n ? fmt(ngettext("%(n)s selected", "%(n)s selected", n), { n }) : "";
   };
   const move = (d) => {
     current = Math.max(0, Math.min(tiles.length - 1, current + d));

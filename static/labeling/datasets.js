@@ -1,6 +1,8 @@
 // Export buttons: POST to the API, then poll the export's status and update its progress bar.
 // No inline script/style (CSP): state comes from data-* attributes, progress is a <progress> element.
 
+import { fmt, gettext, statusText } from "../annotate/i18n.js";
+
 const csrf = () => (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "";
 
 async function api(url, options = {}) {
@@ -19,11 +21,11 @@ function render(li, exp) {
   li.dataset.status = exp.status;
   li.querySelector("progress").value = exp.status === "done" ? 1 : exp.progress;
   const status = li.querySelector(".ds-status");
-  status.textContent = exp.status + (exp.error ? `: ${exp.error}` : exp.status === "running" ? ` ${Math.round(exp.progress * 100)}%` : "");
+  status.textContent = statusText(exp.status) + (exp.error ? `: ${exp.error}` : exp.status === "running" ? ` ${Math.round(exp.progress * 100)}%` : "");
   const link = li.querySelector(".ds-download");
   if (exp.download_url) {
     link.href = exp.download_url;
-    link.textContent = `Download (${(exp.size / 1048576).toFixed(1)} MB)`;
+    link.textContent = fmt(gettext("Download (%(size)s MB)"), { size: (exp.size / 1048576).toFixed(1) });
     link.classList.remove("hidden");
   } else {
     link.classList.add("hidden");
@@ -36,7 +38,7 @@ async function poll(li) {
     try {
       render(li, await api(`/api/exports/${li.dataset.export}/`));
     } catch (err) {
-      li.querySelector(".ds-status").textContent = `error: ${err.message}`;
+      li.querySelector(".ds-status").textContent = fmt(gettext("error: %(message)s"), { message: err.message });
       return;
     }
   }
@@ -63,7 +65,7 @@ for (const li of document.querySelectorAll(".ds-export")) {
       render(li, exp);
       await poll(li);
     } catch (err) {
-      li.querySelector(".ds-status").textContent = `error: ${err.message}`;
+      li.querySelector(".ds-status").textContent = fmt(gettext("error: %(message)s"), { message: err.message });
     } finally {
       button.disabled = false;
     }

@@ -1,4 +1,6 @@
 // Batch page: poll the JSON status endpoint and update the progress bar and counts until the batch ends.
+import { gettext, statusText } from "../annotate/i18n.js";
+
 const root = document.getElementById("batch");
 
 function render(status) {
@@ -21,11 +23,11 @@ function render(status) {
       if (!entries.length) {
         const li = document.createElement("li");
         li.className = "muted";
-        li.textContent = "None";
+        li.textContent = gettext("None");
         el.append(li);
       }
     } else if (key in status) {
-      el.textContent = String(status[key]);
+      el.textContent = key === "status" ? statusText(status[key]) : String(status[key]);
     }
   }
 }

@@ -3,9 +3,11 @@
 // row of a keyboard, so ten categories are one key each; N is none/unsure (and so is 0 when fewer than ten
 // categories are shown). Picking submits. Submit or Enter with nothing picked says so instead of doing nothing.
 
+import { gettext } from "../annotate/i18n.js";
+
 export const imageUrl = (item) => item.image_url;
 
-const NONE = { id: null, name: "None / unsure" };
+const NONE = { id: null, name: gettext("None / unsure") };
 
 function el(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
@@ -18,14 +20,14 @@ export function mount(root, items, batch, ctx) {
   const all = batch.categories || [];
   let picked;
   const figure = el("figure", { className: "classify-figure" }, [
-    el("img", { src: item.image_url, alt: "The image to classify", className: "classify-image" }),
+    el("img", { src: item.image_url, alt: gettext("The image to classify"), className: "classify-image" }),
   ]);
-  const search = el("input", { type: "search", id: "classify-search", placeholder: "Search categories…", autocomplete: "off" });
-  const searchLabel = el("label", { htmlFor: "classify-search", className: "visually-hidden", textContent: "Search categories" });
+  const search = el("input", { type: "search", id: "classify-search", placeholder: gettext("Search categories…"), autocomplete: "off" });
+  const searchLabel = el("label", { htmlFor: "classify-search", className: "visually-hidden", textContent: gettext("Search categories") });
   const list = el("div", { className: "classify-list" });
   list.setAttribute("role", "group");
-  list.setAttribute("aria-label", "Categories");
-  const hint = el("p", { className: "classify-hint", hidden: true, textContent: "Pick a category first (or None / unsure)." });
+  list.setAttribute("aria-label", gettext("Categories"));
+  const hint = el("p", { className: "classify-hint", hidden: true, textContent: gettext("Pick a category first (or None / unsure).") });
   hint.setAttribute("role", "alert");
   hint.dataset.testid = "classify-hint";
   let shown = [];

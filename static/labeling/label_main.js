@@ -1,6 +1,7 @@
 // The labeling page: fetches batches, preloads the next one while the current one is shown,
 // hands each unit of work to the task module, posts answers, and never reloads the page.
 // Practice items (a new volunteer's qualification) wait for the answer's result and show the right answer.
+import { fmt, gettext, ngettext } from "../annotate/i18n.js";
 import { newSubmissionId, request } from "./label_api.js";
 import { showPractice } from "./label_practice.js";
 import * as verify from "./label_verify.js";
@@ -45,7 +46,7 @@ async function fetchBatch(excludeIds) {
   const params = new URLSearchParams({ n: String(config.batch) });
   if (excludeIds.length) params.set("exclude", excludeIds.join(","));
   const res = await request(`${config.nextUrl}?${params}`);
-  if (!res.ok) throw new Error(res.data.detail || `Could not load work (${res.status}).`);
+  if (!res.ok) throw new Error(res.data.detail || fmt(gettext("Could not load work (%(status)s)."), { status: res.status }));
   preloadImages(res.data);
   return res.data;
 }
@@ -63,11 +64,11 @@ function showEmpty() {
   const p = document.createElement("p");
   p.className = "empty";
   p.dataset.testid = "no-work";
-  p.textContent = "No more items for you right now — thank you! ";
+  p.textContent = `${gettext("No more items for you right now — thank you!")} `;
   const again = document.createElement("button");
   again.type = "button";
   again.className = "secondary";
-  again.textContent = "Check again";
+  again.textContent = gettext("Check again");
   again.addEventListener("click", () => start());
   p.append(again);
   root.append(p);
@@ -118,12 +119,15 @@ function post(answers) {
       const res = await request(config.answersUrl, { method: "POST", body });
       setProgress(res.data.progress);
       const failed = (res.data.results || []).filter((r) => !r.ok);
-      if (!res.ok && !failed.length) say(res.data.detail || `Could not save (${res.status}).`, true);
-      else if (failed.length) say(`${failed.length} answer(s) not saved: ${failed[0].detail}`, true);
-      else say(`Saved ${answers.length} answer${answers.length === 1 ? "" : "s"}.`);
+      if (!res.ok && !failed.length) say(res.data.detail || fmt(gettext("Could not save (%(status)s)."), { status: res.status }), true);
+      else if (failed.length) {
+        const text = ngettext("%(n)s answer not saved: %(detail)s", "%(n)s answers not saved: %(detail)s", failed.length);
+        say(fmt(text, { n: failed.length, detail: failed[0].detail }), true);
+      } else say(fmt(ngettext("Saved %(n)s answer.", "Saved %(n)s answers.", answers.length), { n: answers.length }));
       return res.data.results || [];
     } catch (err) {
-      say(`Could not save your answers (${err.message}); they will not be lost if you submit again.`, true);
+      const text = gettext("Could not save your answers (%(error)s); they will not be lost if you submit again.");
+      say(fmt(text, { error: err.message }), true);
       return null;
     }
   });
@@ -149,7 +153,7 @@ async function submit() {
   skipBtn.disabled = true;
   view.destroy();
   view = null; // the page's shortcuts are off while the feedback is shown
-  say("Checking your answer…");
+  say(gettext("Checking your answer…"));
   const results = await posted;
   if (results) await showPractice(root, { taskType: config.taskType, items: unit, answers: sent, results, batch });
   advance();
@@ -161,7 +165,7 @@ function skip() {
   pending = pending.then(() =>
     Promise.all(ids.map((id) => request(config.skipUrl, { method: "POST", body: { item_id: id } }))).catch(() => {}),
   );
-  say("Skipped.");
+  say(gettext("Skipped."));
   advance();
 }
 

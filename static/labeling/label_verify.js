@@ -4,6 +4,8 @@
 // guess. When most candidates do show the category, A marks all as "yes" and I inverts the grid (then unmark the
 // few that don't), so a mostly-yes grid is still two or three keys.
 
+import { fmt, gettext } from "../annotate/i18n.js";
+
 export const imageUrl = (item) => item.thumbnail_url;
 
 function el(tag, props = {}, children = []) {
@@ -14,14 +16,16 @@ function el(tag, props = {}, children = []) {
 
 function header(category) {
   const head = el("div", { className: "verify-head" });
-  const q = el("h2", { id: "verify-question" }, ["Does this image contain ", el("strong", { textContent: category.name }), "?"]);
+  // The question is translated whole, with the category name (never translated) in its strong element.
+  const [before, after] = gettext("Does this image contain %(category)s?").split("%(category)s");
+  const q = el("h2", { id: "verify-question" }, [before, el("strong", { textContent: category.name }), after || ""]);
   head.append(q);
   if (category.definition) head.append(el("p", { className: "definition", textContent: category.definition }));
   if (category.examples && category.examples.length) {
-    const ex = el("div", { className: "examples", ariaLabel: "Example images" });
+    const ex = el("div", { className: "examples", ariaLabel: gettext("Example images") });
     ex.setAttribute("role", "group");
-    ex.setAttribute("aria-label", `Examples of ${category.name}`);
-    for (const url of category.examples) ex.append(el("img", { src: url, alt: `Example of ${category.name}` }));
+    ex.setAttribute("aria-label", fmt(gettext("Examples of %(category)s"), { category: category.name }));
+    for (const url of category.examples) ex.append(el("img", { src: url, alt: fmt(gettext("Example of %(category)s"), { category: category.name }) }));
     head.append(ex);
   }
   return head;
@@ -36,7 +40,7 @@ function columns(tiles) {
 }
 
 export function mount(root, items, batch, ctx) {
-  const category = batch.category || { name: "the category", definition: "" };
+  const category = batch.category || { name: gettext("the category"), definition: "" };
   const grid = el("div", { className: "verify-grid" });
   grid.setAttribute("role", "group");
   grid.setAttribute("aria-labelledby", "verify-question");
@@ -45,7 +49,7 @@ export function mount(root, items, batch, ctx) {
     tile.dataset.itemId = item.id;
     tile.dataset.testid = "tile";
     tile.setAttribute("aria-pressed", "false");
-    tile.append(el("img", { src: item.thumbnail_url, alt: `Image ${i + 1} of ${items.length}`, draggable: false }));
+    tile.append(el("img", { src: item.thumbnail_url, alt: fmt(gettext("Image %(n)s of %(total)s"), { n: i + 1, total: items.length }), draggable: false }));
     tile.addEventListener("click", () => {
       tile.setAttribute("aria-pressed", tile.getAttribute("aria-pressed") === "true" ? "false" : "true");
     });
@@ -53,10 +57,10 @@ export function mount(root, items, batch, ctx) {
   });
   grid.append(...tiles);
   const setAll = (fn) => tiles.forEach((t) => t.setAttribute("aria-pressed", String(fn(t.getAttribute("aria-pressed") === "true"))));
-  const allYes = el("button", { type: "button", className: "secondary" }, [el("kbd", { textContent: "A" }), " All yes"]);
+  const allYes = el("button", { type: "button", className: "secondary" }, [el("kbd", { textContent: "A" }), ` ${gettext("All yes")}`]);
   allYes.dataset.testid = "verify-all-yes";
   allYes.addEventListener("click", () => setAll(() => true));
-  const invert = el("button", { type: "button", className: "secondary" }, [el("kbd", { textContent: "I" }), " Invert"]);
+  const invert = el("button", { type: "button", className: "secondary" }, [el("kbd", { textContent: "I" }), ` ${gettext("Invert")}`]);
   invert.dataset.testid = "verify-invert";
   invert.addEventListener("click", () => setAll((on) => !on));
   const tools = el("div", { className: "verify-tools" }, [allYes, invert]);

@@ -3,6 +3,7 @@
 // Every action is a plain form in the page; this only submits them.
 // Box projects: each item shows a box editor (box_editor.js) started from the consensus boxes; the keys it knows
 // (digits relabel, Tab, arrows, Delete, Ctrl+Z) go to the current item's editor first, and F saves its boxes.
+import { gettext } from "../annotate/i18n.js";
 import { createBoxEditor } from "./box_editor.js";
 
 const list = document.getElementById("review-list");
@@ -25,7 +26,7 @@ if (editorConfig) {
       width: Number(holder.dataset.width), height: Number(holder.dataset.height), imageUrl: holder.dataset.imageUrl,
       categories, detect, initial: JSON.parse(holder.dataset.boxes || "[]"),
       onChange: (boxes) => { field.value = JSON.stringify(boxes); },
-      label: "The consensus boxes: drag to add, move or resize",
+      label: gettext("The consensus boxes: drag to add, move or resize"),
     });
     field.value = JSON.stringify(editor.value());
     holder.replaceChildren(editor.element);

@@ -1,4 +1,6 @@
 // Live training curves and the confusion-matrix heat map, drawn on <canvas>; polls the run's JSON endpoint.
+import { gettext, statusText } from "../annotate/i18n.js";
+
 const root = document.getElementById("run-charts");
 const COLORS = { train: "#1a73e8", val: "#e8710a" };
 
@@ -15,7 +17,7 @@ function drawLines(canvas, series, { yMax = null } = {}) {
     ctx.beginPath(); ctx.moveTo(pad, y); ctx.lineTo(w - 8, y); ctx.stroke();
     ctx.fillText((top * (1 - i / 4)).toFixed(2), 2, y + 4);
   }
-  ctx.fillText("epoch", w - 40, h - 6);
+  ctx.fillText(gettext("epoch"), w - 40, h - 6);
   const x = (i) => pad + (n <= 1 ? 0 : ((w - pad - 8) * i) / (n - 1));
   const y = (v) => h - pad - ((h - 2 * pad) * v) / top;
   series.forEach((s, k) => {
@@ -24,7 +26,7 @@ function drawLines(canvas, series, { yMax = null } = {}) {
     s.values.forEach((v, i) => { if (v == null) return; i === 0 ? ctx.moveTo(x(i), y(v)) : ctx.lineTo(x(i), y(v)); });
     ctx.stroke();
     s.values.forEach((v, i) => { if (v != null) { ctx.beginPath(); ctx.arc(x(i), y(v), 2.5, 0, 7); ctx.fill(); } });
-    ctx.fillText(s.key, w - 60, 14 + 14 * k);
+    ctx.fillText(s.key === "train" ? gettext("train") : gettext("val"), w - 60, 14 + 14 * k);
   });
 }
 
@@ -61,7 +63,7 @@ function render(data) {
     { key: "val", values: epochs.map((e) => e.val_acc) },
   ], { yMax: 1 });
   const status = document.getElementById("run-status");
-  status.textContent = data.status;
+  status.textContent = statusText(data.status);
   status.className = `badge status-${data.status}`;
   document.getElementById("run-epochs").textContent = data.epochs_done;
   document.getElementById("run-log").textContent = data.log_tail;

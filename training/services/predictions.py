@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.models import Item, Project
@@ -93,11 +94,11 @@ def predictions_create(*, run: TrainingRun, project: Project, batch_size: int = 
     priority = normalised entropy, so the assignment engine serves uncertain items first. Returns the count."""
     run_predict_check(run=run, project=project)
     if not run.checkpoint:
-        raise ServiceError(f"Run {run.pk} has no checkpoint.", code="run_not_ready")
+        raise ServiceError(_("Run %(id)s has no checkpoint.") % {"id": run.pk}, code="run_not_ready")
     labels = project_classes(project)
     verify = project.task_type == Project.TaskType.VERIFY
     if project.task_type == Project.TaskType.BOXES:
-        raise ServiceError("Predictions feed verify and classify projects only.", code="unsupported_task")
+        raise ServiceError(_("Predictions feed verify and classify projects only."), code="unsupported_task")
     cats = model_categories(run)
     items = predictable_items(project)
     by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)

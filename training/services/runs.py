@@ -6,8 +6,10 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import Conflict, ServiceError
+from annotate.i18n import status_text
 from labeling.models import DatasetVersion, Project
 from training.ml.config import TrainConfig, default_config_for
 from training.models import TrainingRun
@@ -47,7 +49,7 @@ def run_create(
 ) -> TrainingRun:
     """A queued run with the per-architecture defaults plus `overrides`; enqueued on `gpu` after commit."""
     if len(version.classes) < 2:
-        raise ServiceError("A dataset version needs at least 2 classes to train on.", code="too_few_classes")
+        raise ServiceError(_("A dataset version needs at least 2 classes to train on."), code="too_few_classes")
     config = run_config(architecture=architecture, overrides=overrides)
     run = TrainingRun.objects.create(
         version=version,
@@ -73,9 +75,13 @@ def run_enqueue(*, run: TrainingRun, queue: str | None = None) -> None:
 def run_predict_check(*, run: TrainingRun, project: Project) -> None:
     """The rule for feeding a run back into labeling: a succeeded run, on its own project's categories."""
     if run.status != TrainingRun.Status.SUCCEEDED:
-        raise ServiceError(f"Run {run.pk} has no trained model yet (status {run.status}).", code="run_not_ready")
+        raise ServiceError(
+            _("Run %(id)s has no trained model yet (status %(status)s).")
+            % {"id": run.pk, "status": status_text(run.status)},
+            code="run_not_ready",
+        )
     if run.version.project_id != project.pk:
-        raise ServiceError("This run was trained on another project's categories.", code="wrong_project")
+        raise ServiceError(_("This run was trained on another project's categories."), code="wrong_project")
 
 
 def run_predict_enqueue(*, run: TrainingRun, project: Project, vote: bool = True) -> None:
@@ -93,7 +99,10 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if run.is_terminal:
-            raise Conflict(f"Run {run.pk} has already {run.status}.", code="run_finished")
+            raise Conflict(
+                _("Run %(id)s has already finished (%(status)s).") % {"id": run.pk, "status": status_text(run.status)},
+                code="run_finished",
+            )
         run.cancel_requested = True
         fields = ["cancel_requested", "updated_at"]
         if run.status == TrainingRun.Status.QUEUED and not run.lease_owner:

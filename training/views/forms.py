@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from training.ml.config import ARCHS, AUGMENTATIONS, DEVICES, LR_SCHEDULES, PRETRAINED_ARCHS, default_config_for
 
@@ -28,23 +30,31 @@ def arch_defaults() -> dict[str, dict[str, Any]]:
 
 
 class RunStartForm(forms.Form):
-    architecture = forms.ChoiceField(choices=[(a, a) for a in ARCHS], initial="small_cnn")
+    architecture = forms.ChoiceField(choices=[(a, a) for a in ARCHS], initial="small_cnn", label=_("Architecture"))
     pretrained = forms.BooleanField(
-        required=False, help_text=f"ImageNet weights shipped in a pip package ({', '.join(PRETRAINED_ARCHS)})."
+        required=False,
+        label=_("Pretrained"),
+        help_text=format_lazy(_("ImageNet weights shipped in a pip package ({})."), ", ".join(PRETRAINED_ARCHS)),
     )
     probe_epochs = forms.IntegerField(
-        min_value=0, max_value=1000, label="Linear-probe epochs", help_text="Pretrained: epochs of the new head on "
-        "cached features, before any fine-tuning.",
+        min_value=0, max_value=1000, label=_("Linear-probe epochs"),
+        help_text=_("Pretrained: epochs of the new head on cached features, before any fine-tuning."),
     )  # fmt: skip
-    epochs = forms.IntegerField(min_value=0, max_value=1000, help_text="Pretrained: fine-tune epochs (0: probe only).")
-    batch_size = forms.IntegerField(min_value=1, max_value=4096)
-    lr = forms.FloatField(label="Learning rate", min_value=1e-7, max_value=10)
-    lr_schedule = forms.ChoiceField(label="Schedule", choices=[(s, s) for s in LR_SCHEDULES])
-    weight_decay = forms.FloatField(min_value=0, max_value=1)
-    image_size = forms.IntegerField(min_value=8, max_value=1024, help_text="Pixels per side after resizing.")
-    augmentation = forms.ChoiceField(choices=[(a, a) for a in AUGMENTATIONS])
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1)
-    device = forms.ChoiceField(choices=[(d, d) for d in DEVICES], help_text="auto: CUDA when the worker has it.")
+    epochs = forms.IntegerField(
+        min_value=0, max_value=1000, label=_("Epochs"), help_text=_("Pretrained: fine-tune epochs (0: probe only).")
+    )
+    batch_size = forms.IntegerField(min_value=1, max_value=4096, label=_("Batch size"))
+    lr = forms.FloatField(label=_("Learning rate"), min_value=1e-7, max_value=10)
+    lr_schedule = forms.ChoiceField(label=_("Schedule"), choices=[(s, s) for s in LR_SCHEDULES])
+    weight_decay = forms.FloatField(min_value=0, max_value=1, label=_("Weight decay"))
+    image_size = forms.IntegerField(
+        min_value=8, max_value=1024, label=_("Image size"), help_text=_("Pixels per side after resizing.")
+    )
+    augmentation = forms.ChoiceField(choices=[(a, a) for a in AUGMENTATIONS], label=_("Augmentation"))
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, label=_("Seed"))
+    device = forms.ChoiceField(
+        choices=[(d, d) for d in DEVICES], label=_("Device"), help_text=_("auto: CUDA when the worker has it.")
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

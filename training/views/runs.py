@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.exceptions import ServiceError
@@ -97,7 +98,7 @@ def run_detail_json(request: HttpRequest, pk: int) -> JsonResponse:
 def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         run_cancel(run=run_for_researcher(request.user, pk))
-        messages.success(request, "Cancel requested: the run stops at the next batch.")
+        messages.success(request, _("Cancel requested: the run stops at the next batch."))
     except ServiceError as exc:
         messages.error(request, exc.message)
     return redirect("training_detail", pk=pk)
@@ -112,7 +113,7 @@ def run_predict_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Predictions queued: uncertain items will be served first.")
+        messages.success(request, _("Predictions queued: uncertain items will be served first."))
     return redirect("training_detail", pk=pk)
 
 

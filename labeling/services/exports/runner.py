@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotate.db import run_lock
 from annotate.exceptions import ServiceError
@@ -71,7 +72,9 @@ def dataset_export_request(
     if fmt not in FORMATS:
         raise ServiceError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
     if getattr(FORMATS[fmt], "BOX_PROJECTS_ONLY", False) and version.project.task_type != Project.TaskType.BOXES:
-        raise ServiceError(f"{fmt} exports are for bounding-box projects.", code="invalid_format")
+        raise ServiceError(
+            _("%(format)s exports are for bounding-box projects.") % {"format": fmt}, code="invalid_format"
+        )
     options = _clean_options(fmt, options or {})
     existing = DatasetExport.objects.filter(version=version, format=fmt, status__in=_ACTIVE).order_by("-id")
     for export in existing:

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotate.conf import options
 from annotate.db import run_lock
@@ -47,7 +48,7 @@ def batch_create(
     if kind not in IngestBatch.Kind.values:
         raise ServiceError(f"Unknown source kind {kind!r}.", code="invalid_kind")
     if default_category is not None and default_category.project_id != project.id:
-        raise ServiceError("The category belongs to another project.", code="invalid_category")
+        raise ServiceError(_("The category belongs to another project."), code="invalid_category")
     return IngestBatch.objects.create(
         project=project, kind=kind, source=source, default_category=default_category, created_by=created_by
     )
@@ -208,7 +209,7 @@ def _process_pending(batch: IngestBatch, progress: Progress | None) -> None:
 
 def _write(writer: ChunkWriter, chunk: list[tuple[SourceEntry, Future]], progress: Progress | None) -> None:
     outcomes = [Outcome(entry=entry, prepared=None, rejected=None) for entry, _ in chunk]
-    for outcome, (_, future) in zip(outcomes, chunk, strict=True):
+    for outcome, (_entry, future) in zip(outcomes, chunk, strict=True):
         result = future.result()
         if isinstance(result, Rejected):
             outcome.rejected = result

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.models import Category, IngestBatch, Project
@@ -37,13 +38,13 @@ def batch_create_from_uploads(
 ) -> IngestBatch:
     """`upload`: many image files; `archive`: one .zip/.tar(.gz); `urls`: one URL-list file (CSV or text)."""
     if kind not in {IngestBatch.Kind.UPLOAD, IngestBatch.Kind.ARCHIVE, IngestBatch.Kind.URLS}:
-        raise ServiceError("Upload an image set, an archive or a URL list.", code="invalid_kind")
+        raise ServiceError(_("Upload an image set, an archive or a URL list."), code="invalid_kind")
     if not files:
-        raise ServiceError("No file was uploaded.", code="no_files")
+        raise ServiceError(_("No file was uploaded."), code="no_files")
     if kind != IngestBatch.Kind.UPLOAD and len(files) != 1:
-        raise ServiceError("Upload exactly one archive or URL-list file.", code="one_file_expected")
+        raise ServiceError(_("Upload exactly one archive or URL-list file."), code="one_file_expected")
     if kind != IngestBatch.Kind.UPLOAD and files[0].size > MAX_UPLOAD_ARCHIVE_BYTES:
-        raise ServiceError("The file is too large.", code="too_large")
+        raise ServiceError(_("The file is too large."), code="too_large")
     folder = f"uploads/{uuid.uuid4().hex}"
     stored = [default_storage.save(f"{folder}/{_safe_name(f.name)}", f) for f in files]
     source = f"{STORAGE_PREFIX}{folder}/" if kind == IngestBatch.Kind.UPLOAD else f"{STORAGE_PREFIX}{stored[0]}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.algorithms.boxes import boxes_agree, detections_agree
@@ -24,7 +25,7 @@ def label_validate(*, project: Project, label: int | None) -> int:
         raise ServiceError("Box projects have no integer labels.", code="invalid_label")
     allowed = project_classes(project, [-1]) if project.task_type == Project.TaskType.CLASSIFY else [0, 1]
     if label not in allowed:
-        raise ServiceError(f"Label {label} is not valid in this project.", code="invalid_label")
+        raise ServiceError(_("Label %(label)s is not valid in this project.") % {"label": label}, code="invalid_label")
     return label
 
 

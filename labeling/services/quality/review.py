@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import Conflict, ServiceError
 from labeling.models import Item, Project, ReviewAction
@@ -29,9 +30,9 @@ def review_accept(*, item: Item, reviewer) -> Item:
         item = _locked(item)
         if item.project.task_type == Project.TaskType.BOXES:
             if not item.answer:
-                raise Conflict("This item has no consensus boxes to accept yet.", code="no_consensus")
+                raise Conflict(_("This item has no consensus boxes to accept yet."), code="no_consensus")
         elif item.label is None:
-            raise Conflict("This item has no consensus label to accept yet; fix it instead.", code="no_consensus")
+            raise Conflict(_("This item has no consensus label to accept yet; fix it instead."), code="no_consensus")
         before = (item.label, item.status)
         item.status = Item.Status.ACCEPTED
         item.save(update_fields=["status", "updated_at"])
@@ -62,9 +63,9 @@ def review_fix(*, item: Item, reviewer, label: int | None = None, boxes: Any = N
     project = item.project
     if project.task_type == Project.TaskType.BOXES:
         if boxes is None:
-            raise ServiceError("A box fix needs the corrected boxes.", code="invalid_boxes")
+            raise ServiceError(_("A box fix needs the corrected boxes."), code="invalid_boxes")
     elif label is None:
-        raise ServiceError("Pick a label to fix the item with.", code="invalid_label")
+        raise ServiceError(_("Pick a label to fix the item with."), code="invalid_label")
     else:
         label = label_validate(project=project, label=label)
     with transaction.atomic():
@@ -84,6 +85,6 @@ def review_fix(*, item: Item, reviewer, label: int | None = None, boxes: Any = N
 def review_choices(*, project: Project) -> list[tuple[int, str]]:
     """(label, name) pairs a reviewer may pick from when fixing."""
     if project.task_type == Project.TaskType.VERIFY:
-        return [(1, "yes"), (0, "no")]
+        return [(1, _("yes")), (0, _("no"))]
     names = dict(project.categories.values_list("id", "name"))
-    return [(c, names.get(c, "none")) for c in project_classes(project, [-1])]
+    return [(c, names.get(c, _("none"))) for c in project_classes(project, [-1])]
