@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from annotate.exceptions import ServiceError
@@ -18,12 +20,13 @@ from labeling.services.webhooks import SUBSCRIBABLE, webhook_endpoint_create, we
 
 
 class WebhookForm(forms.Form):
-    url = forms.CharField(max_length=500, label="HTTPS URL")
+    url = forms.CharField(max_length=500, label=gettext_lazy("HTTPS URL"))
     events = forms.MultipleChoiceField(
         choices=[(e, WebhookEvent(e).label) for e in SUBSCRIBABLE],
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="None ticked: every event.",
+        label=gettext_lazy("Events"),
+        help_text=gettext_lazy("None ticked: every event."),
     )
 
 
@@ -46,10 +49,10 @@ def project_webhooks(request: HttpRequest, slug: str) -> HttpResponse:
                 endpoint = webhook_for_project(project, ascii_int(request.POST.get("pk", ""), minimum=1) or 0)
                 if action == "test":
                     webhook_send_test(endpoint=endpoint)
-                    messages.success(request, "Test event queued; its delivery appears in the log below.")
+                    messages.success(request, _("Test event queued; its delivery appears in the log below."))
                 elif action == "delete":
                     webhook_endpoint_delete(endpoint=endpoint)
-                    messages.success(request, "Webhook deleted.")
+                    messages.success(request, _("Webhook deleted."))
                 return redirect("project_webhooks", slug=slug)
         except ServiceError as exc:
             messages.error(request, exc.message)
