@@ -61,7 +61,7 @@ class AnnotateOptions:
     )
     DECODE_BUDGET_BYTES: int = _opt(
         512 * MiB,
-        "Decoded bytes one ingest process holds at a time, all images together.",
+        "Decoded bytes one ingest task holds at a time, all images and decoding processes together.",
         group="ingest",
     )
     MIN_IMAGE_SIDE: int = _opt(8, "Smaller images are refused.", group="ingest")
@@ -70,7 +70,13 @@ class AnnotateOptions:
     NEAR_DUP_RADIUS: int = _opt(8, "Hamming radius of the perceptual-hash near-duplicate check.", group="ingest")
     INGEST_THREADS: int = _opt(
         0,
-        "Threads decoding images in one ingest task (0 = the number of cores).",
+        "Threads reading, fetching and storing images in one ingest task (0 = twice the decoding processes).",
+        group="ingest",
+    )
+    INGEST_PROCESSES: int = _opt(
+        0,
+        "Processes decoding, hashing and thumbnailing images, one pool per worker process (0 = the number of "
+        "cores; 1 = decode in the task's own threads).",
         group="ingest",
     )
     INGEST_CHUNK_SIZE: int = _opt(64, "Images per database transaction during ingest.", group="ingest")
