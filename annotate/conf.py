@@ -208,6 +208,16 @@ def options() -> AnnotateOptions:
     return result
 
 
+def options_install(opts: AnnotateOptions) -> None:
+    """Make `options()` return `opts` in a process that has not set Django up (an ingest decoding process,
+    labeling/services/ingestion/decoding.py: it gets its caller's settings with each call)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(ANNOTATE=opts)
+    settings.ANNOTATE = opts
+
+
 def options_table() -> str:
     """The README's table of ANNOTATE_* variables (tests/test_conf.py keeps the README equal to it)."""
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]

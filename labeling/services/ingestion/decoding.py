@@ -33,7 +33,7 @@ from typing import Any
 import billiard
 from billiard.exceptions import WorkerLostError
 
-from annotate.conf import AnnotateOptions, options
+from annotate.conf import AnnotateOptions, options, options_install
 from labeling.services.ingestion.config import decode_processes
 from labeling.services.ingestion.validation import _DECODE_BUDGET, PreparedImage, Rejected, image_prepare
 
@@ -132,11 +132,7 @@ def _child_init(cond: Any, used: Any) -> None:
 
 
 def _prepare_in_child(data: bytes, opts: AnnotateOptions) -> PreparedImage | Rejected:
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(ANNOTATE=opts)
-    settings.ANNOTATE = opts  # options() returns it as it is
+    options_install(opts)
     try:
         prepared = image_prepare(data)
     except Rejected as exc:
