@@ -79,6 +79,11 @@ class AnnotateOptions:
         "cores; 1 = decode in the task's own threads).",
         group="ingest",
     )
+    INGEST_IN_THREAD_BELOW_BYTES: int = _opt(
+        32 * 1024,
+        "Smaller files are decoded by the ingest task's own threads: handing them to a process costs more.",
+        group="ingest",
+    )
     INGEST_CHUNK_SIZE: int = _opt(64, "Images per database transaction during ingest.", group="ingest")
     ARCHIVE_MAX_ENTRIES: int = _opt(100_000, "Most members read from one uploaded archive.", group="ingest")
     ARCHIVE_MAX_TOTAL_BYTES: int = _opt(

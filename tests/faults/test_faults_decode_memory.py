@@ -54,7 +54,7 @@ django.setup()
 import psutil
 from django.conf import settings
 from PIL import Image
-settings.ANNOTATE = {**settings.ANNOTATE, "INGEST_PROCESSES": 2}
+settings.ANNOTATE = {**settings.ANNOTATE, "INGEST_PROCESSES": 2, "INGEST_IN_THREAD_BELOW_BYTES": 0}
 from labeling.services.ingestion import decoding
 
 small = io.BytesIO()

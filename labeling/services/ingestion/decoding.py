@@ -14,6 +14,8 @@ threads read the bytes, hand them to `prepare`, and store the result; the pool d
   needs no settings module and a test's overrides apply.
 * Decode memory: the children share one `DECODE_BUDGET_BYTES` budget (a counter and a condition in shared
   memory), so the pool holds what one process's threads held before.
+* Small files (under INGEST_IN_THREAD_BELOW_BYTES) are decoded by the calling thread: for them the hand-over
+  costs more than the work. The caller's threads and the children share the one budget.
 * Results are small: the input bytes are not sent back unless they were re-encoded (`normalised`), nor the
   thumbnail when the original is its own thumbnail; the caller puts its own bytes back.
 * A bad image is a `Rejected` value; a child that dies (a decoder crash, the OOM killer) takes its pool
@@ -48,6 +50,7 @@ class _Pool:
         self.processes = processes
         budget = (ctx.Condition(), ctx.Value(ctypes.c_int64, 0, lock=False))
         self.pool = ctx.Pool(processes, initializer=_child_init, initargs=budget)
+        _DECODE_BUDGET.share(*budget)  # this process's threads decode small files: the same budget
 
     def close(self) -> None:
         self.pool.terminate()
@@ -60,7 +63,9 @@ _current: _Pool | None = None
 def prepare(data: bytes) -> PreparedImage:
     """`image_prepare(data)` in the decoding pool (or in this thread when the pool size is 1)."""
     processes = decode_processes()
-    if processes <= 1:
+    # A file this small (a 224 px JPEG is ~10 KB) decodes in less time than the hand-over to a process costs
+    # (pickling, two pipe hops, a thread wake-up): the calling thread decodes it itself.
+    if processes <= 1 or len(data) < options().INGEST_IN_THREAD_BELOW_BYTES:
         return image_prepare(data)
     result = _run(processes, data, options())
     if isinstance(result, Rejected):

@@ -126,16 +126,17 @@ class _DecodeBudget:
     def hold(self, cost: int) -> Iterator[None]:
         budget = options().DECODE_BUDGET_BYTES
         cost = min(cost, budget)
-        with self._cond:
-            while self._used.value and self._used.value + cost > budget:
-                self._cond.wait()
-            self._used.value += cost
+        cond, used = self._cond, self._used  # released where it was taken, even if `share` swaps them meanwhile
+        with cond:
+            while used.value and used.value + cost > budget:
+                cond.wait()
+            used.value += cost
         try:
             yield
         finally:
-            with self._cond:
-                self._used.value -= cost
-                self._cond.notify_all()
+            with cond:
+                used.value -= cost
+                cond.notify_all()
 
 
 class _Counter:

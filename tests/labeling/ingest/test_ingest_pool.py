@@ -23,7 +23,13 @@ INGESTED, REJECTED = IngestEntry.Status.INGESTED, IngestEntry.Status.REJECTED
 
 @pytest.fixture
 def pool_of_two(settings):
-    settings.ANNOTATE = {**settings.ANNOTATE, "INGEST_PROCESSES": 2, "INGEST_CHUNK_SIZE": 8}
+    # Every file goes to the pool, however small (by default files under 32 KB are decoded in the thread).
+    settings.ANNOTATE = {
+        **settings.ANNOTATE,
+        "INGEST_PROCESSES": 2,
+        "INGEST_CHUNK_SIZE": 8,
+        "INGEST_IN_THREAD_BELOW_BYTES": 0,
+    }
 
 
 def _corrupt(data: bytes) -> bytes:
@@ -77,7 +83,7 @@ def test_the_pool_applies_the_callers_limits(pool_of_two, settings, run_folder):
 def test_a_small_jpeg_is_its_own_thumbnail_and_a_large_one_gets_one(
     settings, run_folder, client, researcher, processes
 ):
-    settings.ANNOTATE = {**settings.ANNOTATE, "INGEST_PROCESSES": processes}
+    settings.ANNOTATE = {**settings.ANNOTATE, "INGEST_PROCESSES": processes, "INGEST_IN_THREAD_BELOW_BYTES": 0}
     small, large = jpeg_bytes(200, 150, seed=11), jpeg_bytes(640, 480, seed=12)
     rotated = jpeg_with_exif_orientation(200, 150, 6, seed=13)  # re-encoded upright: not its own thumbnail
     png = png_bytes(200, 150, seed=14)

@@ -101,7 +101,11 @@ def test_the_worker_decodes_in_its_own_process_pool_and_a_bad_image_costs_nothin
 
     source = _folder(tmp_path, 10, size=(320, 240))
     (source / "heron" / "broken.jpg").write_bytes(jpeg_bytes(320, 240, seed=7)[:900])
-    env = {"ANNOTATE_INGEST_PROCESSES": "2", "ANNOTATE_INGEST_CHUNK_SIZE": "4"}
+    env = {
+        "ANNOTATE_INGEST_PROCESSES": "2",
+        "ANNOTATE_INGEST_CHUNK_SIZE": "4",
+        "ANNOTATE_INGEST_IN_THREAD_BELOW_BYTES": "0",
+    }
     worker = WorkerProcess(queues="ingest_pool", env_extra=env).start()
     try:
         batch = batch_create(project=project, kind=IngestBatch.Kind.FOLDER, source=str(source))
