@@ -4,8 +4,8 @@ Threads cannot do it: Pillow releases the GIL while decoding, but the rest of `i
 EXIF, hashing glue, the pHash's numpy DCT) holds it, and a 224 px JPEG is mostly "the rest". So a batch's
 threads read the bytes, hand them to `prepare`, and store the result; the pool does the pixels.
 
-* One pool per process, created on first use and reused by every chunk and batch (starting it costs about
-  a second of CPU per child); recreated when the size setting changes or a child died.
+* One pool per process, created on first use and reused by every chunk and batch (each child starts a
+  fresh interpreter and imports Pillow and numpy); recreated when the size setting changes or a child died.
 * billiard (Celery's fork of multiprocessing), spawn start method: a Celery prefork child is a daemonic
   process, and the standard library refuses children to those; spawn (not fork) because the parent has
   threads and database connections that must not be copied. A child imports only validation.py and its
@@ -37,7 +37,7 @@ from billiard.exceptions import WorkerLostError
 
 from annotate.conf import AnnotateOptions, options, options_install
 from labeling.services.ingestion.config import decode_processes
-from labeling.services.ingestion.validation import _DECODE_BUDGET, PreparedImage, Rejected, image_prepare
+from labeling.services.ingestion.validation import PreparedImage, Rejected, decode_budget_share, image_prepare
 
 logger = logging.getLogger(__name__)
 _POLL_S = 0.5  # how often a waiting caller checks that its pool was not replaced under it
@@ -50,7 +50,7 @@ class _Pool:
         self.processes = processes
         budget = (ctx.Condition(), ctx.Value(ctypes.c_int64, 0, lock=False))
         self.pool = ctx.Pool(processes, initializer=_child_init, initargs=budget)
-        _DECODE_BUDGET.share(*budget)  # this process's threads decode small files: the same budget
+        decode_budget_share(*budget)  # this process's threads decode small files: the same budget
 
     def close(self) -> None:
         self.pool.terminate()
@@ -133,7 +133,7 @@ def _restore(prepared: PreparedImage, data: bytes) -> PreparedImage:
 
 
 def _child_init(cond: Any, used: Any) -> None:
-    _DECODE_BUDGET.share(cond, used)
+    decode_budget_share(cond, used)
 
 
 def _prepare_in_child(data: bytes, opts: AnnotateOptions) -> PreparedImage | Rejected:

@@ -144,6 +144,13 @@ class _Counter:
 
 
 _DECODE_BUDGET = _DecodeBudget()
+
+
+def decode_budget_share(cond: Any, used: Any) -> None:
+    """Hold this process's decode budget in shared memory (decoding.py: its pool and caller share one)."""
+    _DECODE_BUDGET.share(cond, used)
+
+
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "LA": 4, "PA": 4}
 # Reduced (band by band) before the alpha is flattened onto white: flattening first copies the full-size
 # image twice (RGBA, then an RGB canvas), about 1 GB more for a 9400x9400 PNG. (Palette and 16-bit modes
