@@ -29,7 +29,9 @@ import atexit
 import ctypes
 import dataclasses
 import logging
+import os
 import threading
+import time
 from typing import Any
 
 import billiard
@@ -134,6 +136,16 @@ def _restore(prepared: PreparedImage, data: bytes) -> PreparedImage:
 
 def _child_init(cond: Any, used: Any) -> None:
     decode_budget_share(cond, used)
+    # Every child holds both ends of the pool's task pipe, so a parent that dies without closing the pool
+    # (SIGKILL, os._exit) never gives them end-of-file: they watch for being orphaned instead.
+    parent = os.getppid()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="orphan-watch").start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _prepare_in_child(data: bytes, opts: AnnotateOptions) -> PreparedImage | Rejected:

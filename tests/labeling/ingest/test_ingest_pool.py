@@ -111,3 +111,42 @@ def test_a_small_jpeg_is_its_own_thumbnail_and_a_large_one_gets_one(
             thumb.load()
             assert thumb.format == "JPEG" and max(thumb.size) <= 256, name
     assert Image.objects.get(pk=images["rotated.jpg"].pk).width == 150  # turned upright
+
+
+ORPHAN = """
+import io, json, os
+import django
+django.setup()
+from django.conf import settings
+from PIL import Image
+settings.ANNOTATE = {**settings.ANNOTATE, "INGEST_PROCESSES": 2, "INGEST_IN_THREAD_BELOW_BYTES": 0}
+from labeling.services.ingestion import decoding
+buf = io.BytesIO()
+Image.new("RGB", (64, 64)).save(buf, "JPEG")
+decoding.prepare(buf.getvalue())
+print(json.dumps(sorted(w.pid for w in decoding._current.pool._pool)), flush=True)
+os._exit(0)  # dies without closing the pool, as a SIGKILLed worker would
+"""
+
+
+def test_the_pools_children_exit_when_their_parent_dies_without_closing_it():
+    import json
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "annotate.settings.test"}
+    done = subprocess.run([sys.executable, "-c", ORPHAN], cwd=Path(__file__).resolve().parents[3], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    children = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(children) == 2
+    deadline = time.monotonic() + 30
+    alive = children
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+        time.sleep(0.2)
+    assert alive == [], "orphaned decoding processes stayed alive"
