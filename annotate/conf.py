@@ -61,7 +61,7 @@ class AnnotateOptions:
     )
     DECODE_BUDGET_BYTES: int = _opt(
         512 * MiB,
-        "Decoded bytes one ingest process holds at a time, all images together.",
+        "Decoded bytes one ingest task holds at a time, all images and decoding processes together.",
         group="ingest",
     )
     MIN_IMAGE_SIDE: int = _opt(8, "Smaller images are refused.", group="ingest")
@@ -75,7 +75,18 @@ class AnnotateOptions:
     )
     INGEST_THREADS: int = _opt(
         0,
-        "Threads decoding images in one ingest task (0 = the number of cores).",
+        "Threads reading, fetching and storing images in one ingest task (0 = twice the decoding processes).",
+        group="ingest",
+    )
+    INGEST_PROCESSES: int = _opt(
+        0,
+        "Processes decoding, hashing and thumbnailing images, one pool per worker process (0 = the number of "
+        "cores; 1 = decode in the task's own threads).",
+        group="ingest",
+    )
+    INGEST_IN_THREAD_BELOW_BYTES: int = _opt(
+        32 * 1024,
+        "Smaller files are decoded by the ingest task's own threads: handing them to a process costs more.",
         group="ingest",
     )
     INGEST_CHUNK_SIZE: int = _opt(64, "Images per database transaction during ingest.", group="ingest")
@@ -219,6 +230,16 @@ def options() -> AnnotateOptions:
     result = AnnotateOptions(**values)
     _cache = (id(raw), raw, result)
     return result
+
+
+def options_install(opts: AnnotateOptions) -> None:
+    """Make `options()` return `opts` in a process that has not set Django up (an ingest decoding process,
+    labeling/services/ingestion/decoding.py: it gets its caller's settings with each call)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(ANNOTATE=opts)
+    settings.ANNOTATE = opts
 
 
 def options_table() -> str:

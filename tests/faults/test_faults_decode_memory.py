@@ -47,6 +47,45 @@ print(json.dumps({"before_kb": before, "after_kb": after, "prepared": [(p.width,
 """
 
 
+MEASURE_POOL = """
+import io, json, sys, threading, time
+import django
+django.setup()
+import psutil
+from django.conf import settings
+from PIL import Image
+settings.ANNOTATE = {**settings.ANNOTATE, "INGEST_PROCESSES": 2, "INGEST_IN_THREAD_BELOW_BYTES": 0}
+from labeling.services.ingestion import decoding
+
+small = io.BytesIO()
+Image.new("RGB", (64, 64)).save(small, "JPEG")
+decoding.prepare(small.getvalue())  # starts the pool
+children = psutil.Process().children(recursive=True)
+base = sum(c.memory_info().rss for c in children)
+peak, done = [base], threading.Event()
+
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], sum(c.memory_info().rss for c in children))
+        time.sleep(0.005)
+
+sampler = threading.Thread(target=sample)
+sampler.start()
+data = open(sys.argv[1], "rb").read()
+results = []
+threads = [threading.Thread(target=lambda: results.append(decoding.prepare(data))) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+done.set()
+sampler.join()
+pids = {w.pid for w in decoding._current.pool._pool}
+print(json.dumps({"base": base, "peak": peak[0], "prepared": [(p.width, p.height, p.mode) for p in results],
+                  "pool": len(pids), "measured": len(children)}))
+"""
+
+
 def _run(code: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "annotate.settings.test"}
     return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True,
@@ -64,6 +103,20 @@ def test_two_large_rgba_pngs_decoded_in_parallel_stay_under_a_budget(tmp_path):
     grown_mb = (measured["after_kb"] - measured["before_kb"]) / 1024
     decoded_mb = SIDE * SIDE * 4 / 2**20  # 337 MiB: one decoded image at a time, plus small change
     assert grown_mb < decoded_mb * 1.6, f"peak RSS grew by {grown_mb:.0f} MiB decoding two {decoded_mb:.0f} MiB images"
+
+
+def test_the_decoding_pool_shares_one_budget_across_its_processes(tmp_path):
+    """Two processes, two large RGBA PNGs at once: the children's RSS together stays near one decoded image."""
+    png = tmp_path / "large.png"
+    made = _run(MAKE, str(png))
+    assert made.returncode == 0, made.stderr
+    result = _run(MEASURE_POOL, str(png))
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["prepared"] == [[SIDE, SIDE, "RGBA"]] * 2 and measured["pool"] == 2
+    grown_mb = (measured["peak"] - measured["base"]) / 2**20
+    decoded_mb = SIDE * SIDE * 4 / 2**20
+    assert grown_mb < decoded_mb * 1.6, f"the pool's RSS grew by {grown_mb:.0f} MiB for two {decoded_mb:.0f} MiB images"
 
 
 def test_an_image_that_decodes_past_the_byte_cap_is_refused_before_decoding(settings):

@@ -7,8 +7,11 @@ spliced into the output unparsed: the per-row cost is what makes an export keep 
 from __future__ import annotations
 
 import json
+import os
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -127,8 +130,59 @@ def read_image(row: Row) -> bytes:
     except NotImplementedError:
         with default_storage.open(row.file, "rb") as fh:
             return fh.read()
-    with open(path, "rb") as fh:
-        return fh.read()
+    return _read_local(path)
+
+
+def _read_local(path: str) -> bytes:
+    """open + fstat + read + close: a third cheaper than `open(path, "rb").read()` for small files."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        size = os.fstat(fd).st_size
+        parts = [os.read(fd, size)] if size else []
+        while True:  # a short read, or a file that grew: read to the end
+            more = os.read(fd, 1 << 20)
+            if not more:
+                break
+            parts.append(more)
+    finally:
+        os.close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def read_images(
+    rows: Iterable[Row], *, threads: int = 4, batch: int = 16, ahead: int = 8
+) -> Iterator[tuple[Row, bytes]]:
+    """`(row, read_image(row))` in the rows' order, the files read by a few threads ahead of the writer.
+
+    Opening and reading a file wait on the disk (or the network, for an object store) with the GIL
+    released, so the reads overlap each other and the formatting. A thread reads `batch` files per task:
+    one hand-over per image cost more than reading a small cached file. At most `ahead` batches are in
+    memory, however large the export."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export-read") as pool:
+        window: deque[tuple[list[Row], Future[list[bytes]]]] = deque()
+        for chunk in _batches(rows, batch):
+            window.append((chunk, pool.submit(_read_all, chunk)))
+            if len(window) >= ahead:
+                first, data = window.popleft()
+                yield from zip(first, data.result(), strict=True)
+        while window:
+            first, data = window.popleft()
+            yield from zip(first, data.result(), strict=True)
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _read_all(rows: list[Row]) -> list[bytes]:
+    return [read_image(row) for row in rows]
 
 
 def _ustar_template() -> bytes:
@@ -181,6 +235,25 @@ class TarStream:
             remaining -= len(chunk)
         pad = -size % _BLOCK
         self.out.write(b"\0" * pad)
+        self.written += _BLOCK + size + pad
+
+    def reserve(self) -> int:
+        """Start a member whose size is known only once it is written (`finish`); the output must seek."""
+        position = self.out.tell()
+        self.out.write(b"\0" * _BLOCK)
+        return position
+
+    def finish(self, position: int, name: str, size: int) -> None:
+        """End the member started at `position`: pad it, then write its header in the reserved block."""
+        header = self._header(name, size)
+        if len(header) != _BLOCK:
+            raise ValueError(f"{name}: a reserved member needs a short ASCII name")
+        pad = -size % _BLOCK
+        self.out.write(b"\0" * pad)
+        end = self.out.tell()
+        self.out.seek(position)
+        self.out.write(header)
+        self.out.seek(end)
         self.written += _BLOCK + size + pad
 
     def close(self) -> None:

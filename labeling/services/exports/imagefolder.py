@@ -25,7 +25,7 @@ from labeling.services.exports.base import (
     class_wnids,
     classes_json,
     iter_rows,
-    read_image,
+    read_images,
     record_json,
     relative_path,
     version_mtime,
@@ -75,8 +75,8 @@ def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: 
     with tempfile.TemporaryFile(mode="w+b") as meta:
         tar.add_bytes("README.md", (version.card + LOADING).encode())
         tar.add_bytes("classes.json", classes_json(version, folders))
-        for row in iter_rows(version):
-            tar.add_bytes(relative_path(row, n_classes, folders), read_image(row))
+        for row, image in read_images(iter_rows(version)):
+            tar.add_bytes(relative_path(row, n_classes, folders), image)
             meta.write(record_json(row, n_classes, folders).encode() + b"\n")
             count += 1
             if count % 200 == 0:

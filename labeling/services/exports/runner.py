@@ -43,6 +43,7 @@ FORMATS: dict[str, ModuleType] = {
 }
 _ACTIVE = (DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING, DatasetExport.Status.DONE)
 _PROGRESS_EVERY_S = 0.5
+_BUFFER = 1024 * 1024
 _LOCK_CLASS = 7_313  # first key of the advisory lock pair (export id is the second); ingest uses 7312
 
 
@@ -199,7 +200,8 @@ def _write(export: DatasetExport) -> DatasetExport | None:
     try:
         # Written next to MEDIA_ROOT, so FileSystemStorage moves it into place instead of copying it
         # (it honours `temporary_file_path`); other storages upload it from disk in chunks.
-        with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=module.EXTENSION, delete=False) as tmp:
+        # A 1 MiB buffer: members are small writes, and each flush gives the GIL to the image-reading threads.
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=module.EXTENSION, delete=False, buffering=_BUFFER) as tmp:
             tmp_path = tmp.name
             count = module.write(version, tmp, progress, export.options)
             size = tmp.tell()

@@ -16,7 +16,7 @@ from typing import IO, Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from labeling.models import DatasetVersion
-from labeling.services.exports.base import Progress, TarStream, image_extension, iter_rows, read_image, version_mtime
+from labeling.services.exports.base import Progress, TarStream, image_extension, iter_rows, read_images, version_mtime
 
 EXTENSION = ".tar"
 CONTENT_TYPE = "application/x-tar"
@@ -73,13 +73,13 @@ def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: 
     tar = TarStream(out, version_mtime(version))
     tar.add_bytes("README.md", (version.card + LOADING).encode())
     source = f"{version.project.name} v{version.number}"
-    for row in iter_rows(version):
+    for row, image in read_images(iter_rows(version)):
         filename = f"{row.image_id}{image_extension(row.format)}"
         objects = []
         for box in row.boxes:
             index = int(box[4]) if len(box) > 4 and int(box[4]) >= 0 else row.class_index
             objects.append((names.get(index, row.label_name), [float(v) for v in box[:4]]))
-        tar.add_bytes(f"{ROOT}/JPEGImages/{filename}", read_image(row))
+        tar.add_bytes(f"{ROOT}/JPEGImages/{filename}", image)
         xml = annotation_xml(filename=filename, width=row.width, height=row.height, objects=objects, source=source)
         tar.add_bytes(f"{ROOT}/Annotations/{row.image_id}.xml", xml)
         splits.setdefault(row.split, []).append(str(row.image_id))

@@ -5,8 +5,10 @@ Each sample is `{image_id:09d}.jpg` (`.png` ... for other formats), `{key}.cls` 
 `{key}.json` (the full record). Load a split with
 `webdataset.WebDataset("train-{000000..000003}.tar").decode("pil").to_tuple("jpg", "cls")`.
 
-A shard is written to a temporary file and appended to the outer tar once closed, so memory stays
-bounded by one sample; disk use is the export plus one shard.
+Shards are written straight into the outer tar: a shard's header block is reserved, its samples follow, and
+the header is written into the reserved block once the shard's size is known (the export is a temporary
+file, which seeks). Memory stays bounded by the read-ahead of `read_images`, disk use is the export. An
+output that cannot seek gets the old way: each shard in a temporary file, copied in once closed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from labeling.services.exports.base import (
     image_extension,
     iter_rows,
     member_size,
-    read_image,
+    read_images,
     record_json,
     version_mtime,
 )
@@ -39,20 +41,26 @@ def default_shard_mb() -> float:
 
 
 class _ShardWriter:
-    """Samples of one split into `{split}-{n:06d}.tar` temporary files, each moved into the outer tar when full."""
+    """Samples of one split into `{split}-{n:06d}.tar` members of the outer tar, a new one when full."""
 
     def __init__(self, outer: TarStream, split: str, limit: int, mtime: int) -> None:
         self.outer, self.split, self.limit, self.mtime = outer, split, limit, mtime
+        self.in_place = outer.out.seekable()
         self.index, self.names = 0, []
         self.file: IO[bytes] | None = None
         self.tar: TarStream | None = None
+        self.start = 0
 
     def add(self, key: str, ext: str, image: bytes, record: bytes, cls: bytes) -> None:
         need = member_size(len(image)) + member_size(len(record)) + member_size(len(cls))
         if self.tar is not None and self.tar.written + need + 2 * 512 > self.limit:
             self.close()
         if self.tar is None:
-            self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+            if self.in_place:
+                self.file = self.outer.out
+                self.start = self.outer.reserve()
+            else:
+                self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
             self.tar = TarStream(self.file, self.mtime)
         self.tar.add_bytes(f"{key}{ext}", image)
         self.tar.add_bytes(f"{key}.cls", cls)
@@ -63,11 +71,14 @@ class _ShardWriter:
             return
         # End the shard with the two zero blocks only (no record padding), so size <= limit holds exactly.
         self.file.write(b"\0" * 1024)
-        size = self.file.tell()
-        self.file.seek(0)
+        size = self.tar.written + 1024
         name = f"{self.split}-{self.index:06d}.tar"
-        self.outer.add_file(name, self.file, size)
-        self.file.close()
+        if self.in_place:
+            self.outer.finish(self.start, name, size)
+        else:
+            self.file.seek(0)
+            self.outer.add_file(name, self.file, size)
+            self.file.close()
         self.names.append(name)
         self.index += 1
         self.tar = self.file = None
@@ -84,12 +95,12 @@ def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: 
     writers = {s: _ShardWriter(outer, s, limit, mtime) for s in SPLIT_NAMES}
     current = None
     # sha256 order: a deterministic shuffle, so a shard mixes classes.
-    for row in iter_rows(version, ("split", "image_sha256")):
+    for row, image in read_images(iter_rows(version, ("split", "image_sha256"))):
         writer = writers[row.split]
         if current is not None and current is not writer:
-            current.close()
+            current.close()  # one shard open at a time: an in-place shard is a contiguous run of the outer tar
         current = writer
-        writer.add(f"{row.image_id:09d}", image_extension(row.format), read_image(row),
+        writer.add(f"{row.image_id:09d}", image_extension(row.format), image,
                    record_json(row, n_classes).encode(), str(row.class_index).encode())  # fmt: skip
         count += 1
         if count % 200 == 0:

@@ -22,7 +22,7 @@ from labeling.services.exports.base import (
     classes_json,
     image_extension,
     iter_rows,
-    read_image,
+    read_images,
     version_mtime,
 )
 
@@ -63,9 +63,9 @@ def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: 
     tar.add_bytes("README.md", (version.card + LOADING).encode())
     tar.add_bytes("data.yaml", data_yaml(version))
     tar.add_bytes("classes.json", classes_json(version))
-    for row in iter_rows(version):
+    for row, image in read_images(iter_rows(version)):
         stem = f"{row.split}/{row.image_id}"
-        tar.add_bytes(f"images/{stem}{image_extension(row.format)}", read_image(row))
+        tar.add_bytes(f"images/{stem}{image_extension(row.format)}", image)
         tar.add_bytes(f"labels/{stem}.txt", label_lines(row.boxes, row.class_index, row.width, row.height).encode())
         count += 1
         if count % 200 == 0:

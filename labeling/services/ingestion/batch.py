@@ -23,12 +23,13 @@ from annotate.conf import options
 from annotate.db import run_lock
 from annotate.exceptions import ServiceError
 from labeling.models import Category, IngestBatch, IngestEntry, Project, WebhookEvent
+from labeling.services.ingestion import decoding
 from labeling.services.ingestion.commit import ChunkWriter, Outcome
 from labeling.services.ingestion.config import ingest_threads
 from labeling.services.ingestion.fetch import url_fetch
 from labeling.services.ingestion.sources import Source, SourceEntry, SourceError, key_hash, source_open
 from labeling.services.ingestion.storage import blob_store, original_name, thumbnail_name
-from labeling.services.ingestion.validation import Rejected, image_prepare
+from labeling.services.ingestion.validation import Rejected
 from labeling.services.items import items_create_from_sources
 from labeling.services.webhooks import webhooks_emit
 
@@ -250,14 +251,15 @@ def _prepare_entry(entry: SourceEntry) -> object:
 
 
 def _prepare_bytes(data: bytes) -> object:
-    """Decode, hash and store one input (runs in a pool thread; no database access here)."""
+    """Decode and hash one input in the decoding pool, then store it (runs in a thread; no database access)."""
     try:
-        prepared = image_prepare(data)
+        prepared = decoding.prepare(data)
     except Rejected as exc:
         return exc
     except Exception as exc:  # a decoder bug must not sink the batch: the entry is rejected and reported
         logger.exception("unexpected error while preparing an image")
         return Rejected("internal_error", f"Unexpected error while decoding: {type(exc).__name__}: {exc}")
     blob_store(name=original_name(prepared.sha256, prepared.ext), data=prepared.data)
-    blob_store(name=thumbnail_name(prepared.sha256), data=prepared.thumbnail)
+    if not prepared.thumbnail_is_original:  # a small JPEG is its own thumbnail: one file, not two
+        blob_store(name=thumbnail_name(prepared.sha256), data=prepared.thumbnail)
     return prepared

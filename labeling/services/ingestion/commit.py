@@ -46,11 +46,14 @@ class ChunkWriter:
         if not name:
             return self.batch.default_category
         if name not in self._categories:
-            found = (
-                Category.objects.filter(project=self.project, name=name).first()
-                or Category.objects.filter(project=self.project, wnid=name).first()
-                or category_upsert(project=self.project, name=name)
-            )
+            # A savepoint, once per name (not per entry): a refused category must not break the chunk's
+            # transaction.
+            with transaction.atomic():
+                found = (
+                    Category.objects.filter(project=self.project, name=name).first()
+                    or Category.objects.filter(project=self.project, wnid=name).first()
+                    or category_upsert(project=self.project, name=name)
+                )
             self._categories[name] = found
         return self._categories[name]
 
@@ -106,8 +109,7 @@ class ChunkWriter:
         prepared = outcome.prepared
         assert prepared is not None
         try:
-            with transaction.atomic():  # a savepoint: a refused category must not break the chunk's transaction
-                category = self._category(outcome.entry.category)
+            category = self._category(outcome.entry.category)
         except ServiceError as exc:
             row.status, row.reason_code = Status.REJECTED, exc.code
             row.message = f"Category {outcome.entry.category[:80]!r}: {exc.message}"
@@ -131,7 +133,11 @@ class ChunkWriter:
         image = Image(
             sha256=prepared.sha256,
             file=original_name(prepared.sha256, prepared.ext),
-            thumbnail=thumbnail_name(prepared.sha256),
+            thumbnail=(
+                original_name(prepared.sha256, prepared.ext)
+                if prepared.thumbnail_is_original
+                else thumbnail_name(prepared.sha256)
+            ),
             width=prepared.width,
             height=prepared.height,
             format=prepared.format,

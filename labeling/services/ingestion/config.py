@@ -7,5 +7,11 @@ import os
 from annotate.conf import options
 
 
+def decode_processes() -> int:
+    """Size of the decoding process pool (decoding.py); 1 means no pool."""
+    return options().INGEST_PROCESSES or (os.cpu_count() or 1)
+
+
 def ingest_threads() -> int:
-    return options().INGEST_THREADS or (os.cpu_count() or 1)
+    """Threads of a folder/archive/upload batch: they read, wait for the pool and store, so twice its size."""
+    return options().INGEST_THREADS or 2 * decode_processes()

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -37,6 +38,9 @@ class Rejected(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple:  # pickled back from a decoding process (decoding.py)
+        return (Rejected, (self.code, self.message))
+
 
 @dataclass(frozen=True)
 class PreparedImage:
@@ -50,6 +54,7 @@ class PreparedImage:
     thumbnail: bytes
     phash: int  # signed 64-bit
     normalised: str = ""  # why the stored bytes differ from the input ("" when they don't)
+    thumbnail_is_original: bool = False  # a small JPEG: no second file, Image.thumbnail names the original
 
 
 def image_prepare(data: bytes) -> PreparedImage:
@@ -105,29 +110,47 @@ def _decoded_bytes(im: Image.Image) -> int:
 class _DecodeBudget:
     """Bytes of decoded pixels held by this process's decoding threads together: a thread whose image does
     not fit waits for others to finish (one image bigger than the budget runs alone), so a batch of large
-    images never holds more than about the budget at once, whatever the thread count."""
+    images never holds more than about the budget at once, whatever the thread count.
+
+    A pool of decoding processes (decoding.py) shares one budget: `share` swaps in a condition and a
+    counter that live in shared memory, so the budget holds across the processes as it does across threads."""
 
     def __init__(self) -> None:
-        self._used = 0
-        self._cond = threading.Condition()
+        self._used: Any = _Counter()
+        self._cond: Any = threading.Condition()
+
+    def share(self, cond: Any, used: Any) -> None:
+        self._cond, self._used = cond, used
 
     @contextmanager
     def hold(self, cost: int) -> Iterator[None]:
         budget = options().DECODE_BUDGET_BYTES
         cost = min(cost, budget)
-        with self._cond:
-            while self._used and self._used + cost > budget:
-                self._cond.wait()
-            self._used += cost
+        cond, used = self._cond, self._used  # released where it was taken, even if `share` swaps them meanwhile
+        with cond:
+            while used.value and used.value + cost > budget:
+                cond.wait()
+            used.value += cost
         try:
             yield
         finally:
-            with self._cond:
-                self._used -= cost
-                self._cond.notify_all()
+            with cond:
+                used.value -= cost
+                cond.notify_all()
+
+
+class _Counter:
+    value = 0
 
 
 _DECODE_BUDGET = _DecodeBudget()
+
+
+def decode_budget_share(cond: Any, used: Any) -> None:
+    """Hold this process's decode budget in shared memory (decoding.py: its pool and caller share one)."""
+    _DECODE_BUDGET.share(cond, used)
+
+
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "LA": 4, "PA": 4}
 # Reduced (band by band) before the alpha is flattened onto white: flattening first copies the full-size
 # image twice (RGBA, then an RGB canvas), about 1 GB more for a 9400x9400 PNG. (Palette and 16-bit modes
@@ -187,7 +210,7 @@ def _prepare_decode(im: Image.Image, data: bytes, fmt: str) -> PreparedImage:
                 thumb = _to_rgb(im)
                 thumb.thumbnail((size, size))
         if stored_fmt == "JPEG" and stored is data and max(width, height) <= size and mode in {"RGB", "L"}:
-            thumbnail = data  # already a small JPEG: it is its own thumbnail
+            thumbnail = data  # already a small JPEG: it is its own thumbnail (stored once, see batch.py)
         else:
             buf = io.BytesIO()
             thumb.save(buf, "JPEG", quality=85)
@@ -210,6 +233,7 @@ def _prepare_decode(im: Image.Image, data: bytes, fmt: str) -> PreparedImage:
         thumbnail=thumbnail,
         phash=phash,
         normalised="; ".join(reasons),
+        thumbnail_is_original=thumbnail is data,
     )
 
 

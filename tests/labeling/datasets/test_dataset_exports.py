@@ -1,5 +1,6 @@
 """Every export format, read back with the real reader researchers use."""
 
+import io
 import json
 import tarfile
 from collections import Counter
@@ -126,6 +127,53 @@ def test_webdataset_shards_iterate_every_sample(researcher, tmp_path):
             assert meta["split"] == split
             seen[meta["image_id"]] = split
     assert len(seen) == v.items_count == 60
+    assert seen == dict(v.rows.values_list("image_id", "split"))
+
+
+class _Pipe:
+    """An output that cannot seek (a socket, an upload stream): shards are spooled, then copied in."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+    def write(self, data: bytes) -> int:
+        return self.buffer.write(data)
+
+    def seekable(self) -> bool:
+        return False
+
+
+def test_webdataset_shards_streamed_into_the_outer_tar_load_with_webdataset(researcher, tmp_path):
+    """Shards written in place (header block reserved, filled in once the shard is closed) are byte for byte
+    the spooled ones, the outer tar streams with tarfile's non-seeking reader, and webdataset reads them."""
+    import webdataset as wds
+
+    from labeling.services.exports import webdataset
+
+    p = f.project(researcher, slug="wds-stream", classes=("a", "b", "c"))
+    f.bulk_classify(p, 90, side=40, seed=3)
+    v = dataset_version_create(project=p, seed=1)
+    in_place, spooled = io.BytesIO(), _Pipe()
+    assert webdataset.write(v, in_place, lambda _: None, {"shard_mb": 0.03}) == 90
+    webdataset.write(v, spooled, lambda _: None, {"shard_mb": 0.03})
+    assert in_place.getvalue() == spooled.buffer.getvalue()
+    assert len(in_place.getvalue()) % tarfile.RECORDSIZE == 0
+
+    in_place.seek(0)
+    with tarfile.open(fileobj=in_place, mode="r|") as tar:
+        tar.extractall(tmp_path, filter="data")
+    shards = json.loads((tmp_path / "shards.json").read_text())
+    assert len(shards["train"]) > 2 and sum(map(len, shards.values())) == len(list(tmp_path.glob("*-0*.tar")))
+    seen = {}
+    for split, names in shards.items():
+        for name in names:
+            assert (tmp_path / name).stat().st_size <= 0.03 * 1024 * 1024
+            with tarfile.open(tmp_path / name) as shard:  # each shard is a well-formed tar of its own
+                assert len(shard.getmembers()) % 3 == 0
+        if names:
+            for sample in wds.WebDataset([str(tmp_path / n) for n in names], shardshuffle=False).decode("pil"):
+                assert sample["jpg"].size == (40, 40) and int(sample["cls"]) == sample["json"]["label_index"]
+                seen[sample["json"]["image_id"]] = split
     assert seen == dict(v.rows.values_list("image_id", "split"))
 
 

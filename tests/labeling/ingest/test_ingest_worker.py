@@ -91,3 +91,32 @@ def test_a_killed_worker_resumes_the_batch_without_duplicates(project, tmp_path)
     assert (batch.total, batch.ingested, batch.duplicates) == (240, 240, 0)
     assert Image.objects.count() == 240 and ImageSource.objects.filter(project=project).count() == 240
     assert not batch.entries.filter(status=IngestEntry.Status.PENDING).exists()
+
+
+def test_the_worker_decodes_in_its_own_process_pool_and_a_bad_image_costs_nothing_beside_it(project, tmp_path):
+    """Celery's prefork children are daemonic; the decoding pool (billiard, spawn) must start inside one."""
+    import psutil
+
+    from annotate.celery import app
+
+    source = _folder(tmp_path, 10, size=(320, 240))
+    (source / "heron" / "broken.jpg").write_bytes(jpeg_bytes(320, 240, seed=7)[:900])
+    env = {
+        "ANNOTATE_INGEST_PROCESSES": "2",
+        "ANNOTATE_INGEST_CHUNK_SIZE": "4",
+        "ANNOTATE_INGEST_IN_THREAD_BELOW_BYTES": "0",
+    }
+    worker = WorkerProcess(queues="ingest_pool", env_extra=env).start()
+    try:
+        batch = batch_create(project=project, kind=IngestBatch.Kind.FOLDER, source=str(source))
+        app.send_task("ingest.run_batch", args=[batch.id], queue="ingest_pool")
+        batch = _wait(batch.id, timeout=90)
+        # The pool outlives the task (reused by the next one): its two children are still there.
+        tree = psutil.Process(worker.proc.pid).children(recursive=True)
+        spawned = [p for p in tree if "spawn_main" in " ".join(p.cmdline())]
+        log = worker.log()
+    finally:
+        worker.stop()
+    assert (batch.status, batch.ingested, batch.rejected) == ("done", 10, 1), log
+    assert batch.entries.get(key="heron/broken.jpg").reason_code == "truncated"
+    assert len(spawned) == 2, [p.cmdline() for p in tree]
