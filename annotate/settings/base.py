@@ -246,6 +246,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
     # How often a Redis worker looks for such messages: every interval x throttle seconds (kombu: 10 x 10).
     "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
     "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
+    # The lock a Redis worker holds while it restores such messages expires after this long (kombu: 300 s): a
+    # worker killed while holding it delays every other worker's restore by that much.
+    "unacked_mutex_expire": env_int("CELERY_UNACKED_MUTEX_EXPIRE", 300),
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):

@@ -130,7 +130,7 @@ def test_a_worker_killed_mid_export_is_resumed_and_the_export_finishes(export):
     from tests.helpers.workers import WorkerProcess
 
     env = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_INTERVAL": "1",
-           "CELERY_UNACKED_RESTORE_THROTTLE": "1"}  # fmt: skip
+           "CELERY_UNACKED_RESTORE_THROTTLE": "1", "CELERY_UNACKED_MUTEX_EXPIRE": "3"}  # fmt: skip
     # Deterministically mid-export: the first progress update of the run sleeps inside PostgreSQL.
     stall = (
         "CREATE OR REPLACE FUNCTION fault_stall() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(60); RETURN NEW; END $$"

@@ -60,6 +60,7 @@ def test_killed_worker_run_is_redelivered_and_resumes_from_its_checkpoint(make_u
         "CELERY_VISIBILITY_TIMEOUT": "4",
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",  # look for the orphaned message every second, not every 100 s
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+        "CELERY_UNACKED_MUTEX_EXPIRE": "3",  # a worker killed while holding the restore lock
     }
     run = run_create(version=s.version, created_by=owner, enqueue=False,
                      overrides={"epochs": 8, "batch_size": 16, "workers": 0})  # fmt: skip

@@ -68,6 +68,7 @@ def test_a_killed_worker_resumes_the_batch_without_duplicates(project, tmp_path)
         "CELERY_VISIBILITY_TIMEOUT": "2",
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",  # look for the orphaned message every second, not every 100 s
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+        "CELERY_UNACKED_MUTEX_EXPIRE": "3",  # a worker killed while holding the restore lock
         "ANNOTATE_INGEST_CHUNK_SIZE": "4",
         "ANNOTATE_INGEST_THREADS": "1",
     }
