@@ -2,7 +2,7 @@
 // Grid keys: J/K or arrows move, X (or space) toggles the current tile, Shift+A selects all on the page, Enter opens.
 // Item page: Z (or the button, or a click on the image) toggles full-resolution zoom.
 
-import { fmt, ngettext } from "../annotate/i18n.js";
+import { fmt, gettext, ngettext } from "../annotate/i18n.js";
 
 const typing = (e) => e.target.closest("input:not([type=checkbox]), select, textarea, button");
 
@@ -83,7 +83,7 @@ async function similar() {
     a.href = hit.item_url;
     const img = document.createElement("img");
     img.src = hit.thumbnail_url;
-    img.alt = `Item ${hit.item}`;
+    img.alt = fmt(gettext("Item %(id)s"), { id: hit.item });
     img.loading = "lazy";
     img.width = 120;
     img.height = 120;
