@@ -70,6 +70,12 @@ def model_confusion(truth: list[int], predicted: list[int], k: int) -> np.ndarra
     return conf
 
 
+def checked_answer(*, is_gold: bool, gold_label: int | None, status: str, label: int | None) -> int | None:
+    """The known answer of a checked item (its gold answer, or the label a reviewer accepted), else None: what
+    every model voter is measured on."""
+    return gold_label if is_gold else (label if status == Item.Status.ACCEPTED else None)
+
+
 def _checked(run: TrainingRun, project: Project, index: dict[int, int]) -> tuple[list[int], list[int]]:
     seen = set(DatasetVersionItem.objects.filter(version=run.version, split="train").values_list("image_id", flat=True))
     rows = ModelPrediction.objects.filter(run=run, item__project=project).values_list(
@@ -77,7 +83,7 @@ def _checked(run: TrainingRun, project: Project, index: dict[int, int]) -> tuple
     )
     truth, pred = [], []
     for predicted, is_gold, gold_label, status, label, image_id in rows:
-        true = gold_label if is_gold else (label if status == Item.Status.ACCEPTED else None)
+        true = checked_answer(is_gold=is_gold, gold_label=gold_label, status=status, label=label)
         if true is None or image_id in seen or true not in index or predicted not in index:
             continue
         truth.append(index[true])

@@ -38,7 +38,7 @@ from training.ml.presets import decode_size_for, eval_transforms
 from training.ml.pretrained import imagenet_index, pretrained_imagenet_model
 from training.services.image_cache import local_image_paths
 from training.services.predictions import label_distribution, predictable_items
-from training.services.voter import MIN_CHECKED, model_votes_fold
+from training.services.voter import MIN_CHECKED, checked_answer, model_votes_fold
 
 ARCH = "efficientnet_lite0"
 SOURCE = f"zero-shot {ARCH} (ImageNet-1k)"
@@ -157,7 +157,7 @@ def _known_labels(ids: list[int]) -> list[tuple[int, int]]:
     rows = Item.objects.filter(pk__in=ids).values_list("pk", "is_gold", "gold_label", "status", "label")
     out = []
     for pk, is_gold, gold_label, status, label in rows:
-        known = gold_label if is_gold else (label if status == Item.Status.ACCEPTED else None)
+        known = checked_answer(is_gold=is_gold, gold_label=gold_label, status=status, label=label)
         if known is not None:
             out.append((pk, int(known)))
     return out
@@ -179,7 +179,9 @@ def _write_opinions(dists: dict[int, np.ndarray], labels: list[int]) -> tuple[li
             }  # fmt: skip
             item.updated_at = timezone.now()
             item.save(update_fields=["model_probs", "updated_at"])
-            known = item.gold_label if item.is_gold else (item.label if item.status == Item.Status.ACCEPTED else None)
+            known = checked_answer(
+                is_gold=item.is_gold, gold_label=item.gold_label, status=item.status, label=item.label
+            )
             if known in index:
                 truth.append(index[known])
                 pred.append(best)
