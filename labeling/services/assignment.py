@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.conf import options
 from labeling.models import Annotation, Item, Lease, Project, Skip
-from labeling.services.quality import annotator_may_label
+from labeling.services.quality import blocked_score
 
 # A verify grid shows 12-24 items of one category (the API clamps n to this range).
 GRID_MIN, GRID_MAX = 12, 24
@@ -52,11 +53,54 @@ def _active_leases_subquery(now) -> Subquery:
     )
 
 
+def _held(*, user, project, now, only: set[int] | None) -> QuerySet:
+    """Items the user holds an active lease on that still want an answer (`project` may be an OuterRef)."""
+    qs = Item.objects.filter(project=project, leases__user=user, leases__expires_at__gt=now)
+    if only is not None:
+        qs = qs.filter(pk__in=only)
+    return qs.filter(Q(status=Item.Status.OPEN) | Q(is_gold=True))
+
+
+def _count(qs: QuerySet, group: str) -> Coalesce:
+    return Coalesce(
+        Subquery(qs.order_by().values(group).annotate(c=Count("id")).values("c")[:1], output_field=IntegerField()),
+        Value(0),
+    )
+
+
+def _context(*, user, project: Project, now, exclude: set[int], only: set[int] | None) -> dict:
+    """What next_items must know before it locks anything, in one statement: whether the user is blocked, holds
+    leases outside `exclude`, how many answers (and gold answers) they have, and how much qualification gold
+    of theirs is on screen (in `exclude`: a preload must not hand out a second qualification set)."""
+    mine = Annotation.objects.filter(user=user, item__project=OuterRef("pk"))
+    held = _held(user=user, project=OuterRef("pk"), now=now, only=only)
+    others = held.exclude(pk__in=exclude) if exclude else held
+    return (
+        Project.objects.filter(pk=project.pk)
+        .annotate(
+            blocked=Exists(blocked_score(project=OuterRef("pk"), user=user)),
+            holds=Exists(others),
+            answered=_count(mine, "user_id"),
+            gold_answered=_count(mine.filter(item__is_gold=True), "user_id"),
+            gold_on_screen=_count(held.filter(pk__in=exclude, is_gold=True), "project_id") if exclude else Value(0),
+        )
+        .values("blocked", "holds", "answered", "gold_answered", "gold_on_screen")
+        .get()
+    )
+
+
 def _candidates(
-    *, user, project: Project, now, recent_clusters: set[int], exclude_ids: set[int], only_ids: set[int] | None
+    *, user, project: Project, now, exclude_ids: set[int], only_ids: set[int] | None
 ) -> QuerySet:
-    """Items this user may be offered (gold or not): not answered, not leased, not skipped lately,
-    not a near-duplicate of something seen recently. The same shape for gold and regular work."""
+    """Items this user may be offered (gold or not): not answered, not leased, not skipped lately, not a
+    near-duplicate of their last RECENT_WINDOW answers (a subquery, read once per statement). The same shape
+    for gold and regular work."""
+    recent = (
+        Annotation.objects.filter(user=user, item__project=project)
+        .order_by("-id")
+        .annotate(cluster=Coalesce(F("item__image__canonical_id"), F("item__image_id")))
+        .values("cluster")[:RECENT_WINDOW]
+    )
     qs = (
         Item.objects.filter(project=project)
         .exclude(status=Item.Status.REJECTED)
@@ -64,9 +108,8 @@ def _candidates(
         .filter(~Exists(Annotation.objects.filter(item_id=OuterRef("pk"), user=user)))
         .filter(~Exists(Lease.objects.filter(item_id=OuterRef("pk"), user=user, expires_at__gt=now)))
         .filter(~Exists(Skip.objects.filter(item_id=OuterRef("pk"), user=user, created_at__gt=now - skip_cooldown())))
+        .exclude(cluster__in=Subquery(recent))
     )
-    if recent_clusters:
-        qs = qs.exclude(cluster__in=recent_clusters)
     if exclude_ids:
         qs = qs.exclude(pk__in=exclude_ids)
     if only_ids is not None:
@@ -88,12 +131,30 @@ def _gold(qs: QuerySet) -> QuerySet:
     return qs.filter(is_gold=True).order_by("votes_count", "-priority", "id")
 
 
-def _lock(qs: QuerySet, limit: int) -> list[Item]:
-    """Lock up to `limit` rows, skipping rows other volunteers hold. The query runs even for limit 0
-    (then LIMIT 1, result dropped) so the mix of gold and regular work leaves no timing signal."""
-    locking = qs.select_related("image", "category").select_for_update(skip_locked=True, of=("self",))
-    rows = list(locking[: max(limit, 1)])
-    return rows[:limit]
+def _lock(gold: QuerySet, gold_limit: int, regular: QuerySet, regular_limit: int) -> tuple[list[Item], list[Item]]:
+    """Lock up to `gold_limit` gold and `regular_limit` regular rows in queue order, skipping rows other
+    volunteers hold, in one statement: each queue is a CTE that walks its partial index with
+    `FOR UPDATE SKIP LOCKED` and stops at its limit (an OR of the two in one WHERE would sort the project).
+    A queue with limit 0 still runs (LIMIT 1, rows dropped) so the mix of gold and regular work leaves no
+    timing signal. The rows come back in queue order, gold first."""
+    ctes, params = [], []
+    for name, qs, limit in (("gold", gold, gold_limit), ("regular", regular, regular_limit)):
+        locking = qs.select_for_update(skip_locked=True, of=("self",)).values("pk")[: max(limit, 1)]
+        sql, sql_params = locking.query.sql_with_params()
+        ctes.append(f"{name}_queue (item_id) AS ({sql})")
+        params.extend(sql_params)
+    locked_ids = RawSQL(
+        f"WITH {', '.join(ctes)} SELECT item_id FROM gold_queue UNION ALL SELECT item_id FROM regular_queue",  # noqa: S608
+        params,
+    )
+    rows = list(
+        Item.objects.filter(pk__in=locked_ids)
+        .select_related("image", "category")
+        .order_by(F("is_gold").desc(), "votes_count", "-priority", "id")
+    )
+    gold_rows = [item for item in rows if item.is_gold][:gold_limit]
+    regular_rows = [item for item in rows if not item.is_gold][:regular_limit]
+    return gold_rows, regular_rows
 
 
 def _one_per_cluster(items: Iterable[Item], seen: set[int], limit: int) -> list[Item]:
@@ -124,59 +185,48 @@ def next_items(
     """Up to n items for `user`, leased to them. The user's still-active leases come first (a reload
     does not burn items), except `exclude_ids` (the batch on screen, so a preload gets fresh work).
     `only_ids` limits the offer to those items (an annotator who can answer only some of them, like the
-    replay's simulated workers; cheaper than excluding every other item)."""
+    replay's simulated workers; cheaper than excluding every other item).
+
+    Four statements for a fresh grid (assignment.md, "Queries"): the context, the verify grid's category,
+    the lock of both queues, and the lease upsert that re-counts the locked rows' leases."""
     n = max(0, min(int(n), MAX_BATCH))
-    if n == 0 or not annotator_may_label(user=user, project=project):
-        return []
     exclude = {int(i) for i in exclude_ids}
     only = None if only_ids is None else {int(i) for i in only_ids}
-    if only is not None and not only:
+    if n == 0 or (only is not None and not only):
         return []
     verify = project.task_type == Project.TaskType.VERIFY
     with transaction.atomic():
         now = timezone.now()
-        held_qs = Item.objects.filter(project=project, leases__user=user, leases__expires_at__gt=now)
-        if only is not None:
-            held_qs = held_qs.filter(pk__in=only)
-        held = list(
-            held_qs.filter(Q(status=Item.Status.OPEN) | Q(is_gold=True))
-            .exclude(pk__in=exclude)
-            .select_related("image", "category")
-            .order_by("leases__created_at", "id")[: n * 2]
-        )
-        if verify and held:
-            held = [item for item in held if item.category_id == held[0].category_id]
-        held = held[:n]
+        context = _context(user=user, project=project, now=now, exclude=exclude, only=only)
+        if context["blocked"]:
+            return []
+        held: list[Item] = []
+        if context["holds"]:
+            held_qs = _held(user=user, project=project, now=now, only=only)
+            held = list(
+                (held_qs.exclude(pk__in=exclude) if exclude else held_qs)
+                .select_related("image", "category")
+                .order_by("leases__created_at", "id")[: n * 2]
+            )
+            if verify and held:
+                held = [item for item in held if item.category_id == held[0].category_id]
+            held = held[:n]
         k = n - len(held)
         if k == 0:
-            _renew(user=user, items=held, now=now)
+            _grant(user=user, held=held, now=now)
             return held
 
-        history = Annotation.objects.filter(user=user, item__project=project).aggregate(
-            total=Count("id"), gold=Count("id", filter=Q(item__is_gold=True))
-        )
-        recent = set(
-            Annotation.objects.filter(user=user, item__project=project)
-            .order_by("-id")
-            .annotate(cluster=Coalesce(F("item__image__canonical_id"), F("item__image_id")))
-            .values_list("cluster", flat=True)[:RECENT_WINDOW]
-        )
-        seen = recent | {item.image.canonical_id or item.image_id for item in held}
+        seen = {item.image.canonical_id or item.image_id for item in held}
         base = _candidates(
-            user=user,
-            project=project,
-            now=now,
-            recent_clusters=seen,
-            exclude_ids=exclude | {i.pk for i in held},
-            only_ids=only,
+            user=user, project=project, now=now, exclude_ids=exclude | {i.pk for i in held}, only_ids=only
         )
-        gold_held = sum(1 for item in held if item.is_gold)
-        if exclude and history["gold"] < project.qualification_size:
-            # Qualification gold on screen (excluded from this offer, e.g. a preload) still counts: otherwise a
-            # preload would hand out a second qualification set (one count query, during qualification only).
-            gold_held += held_qs.filter(pk__in=exclude, is_gold=True).count()
+        gold_held = sum(1 for item in held if item.is_gold) + context["gold_on_screen"]
         n_gold, qualifying = _gold_quota(
-            project=project, k=k, answered=history["total"], gold_answered=history["gold"], gold_held=gold_held
+            project=project,
+            k=k,
+            answered=context["answered"],
+            gold_answered=context["gold_answered"],
+            gold_held=gold_held,
         )
 
         category_id = held[0].category_id if (verify and held) else None
@@ -189,17 +239,25 @@ def next_items(
         if verify:
             base = base.filter(category_id=category_id)
 
-        gold = _one_per_cluster(_lock(_gold(base), n_gold + CANDIDATE_SLACK if n_gold else 0), seen, n_gold)
+        gold_rows, regular_rows = _lock(
+            _gold(base), n_gold + CANDIDATE_SLACK if n_gold else 0, _regular(base, now), k * 2 + CANDIDATE_SLACK
+        )
+        gold = _one_per_cluster(gold_rows, seen, n_gold)
         n_regular = k - len(gold) if (not qualifying or len(gold) < n_gold) else 0
-        locked = _lock(_regular(base, now), n_regular * 2 + CANDIDATE_SLACK if n_regular else 0)
-        regular = _one_per_cluster(_still_open(locked, now), seen, n_regular)
-
-        fresh = list(regular)
+        candidates = _one_per_cluster(regular_rows, seen, len(regular_rows)) if n_regular else []
+        # Qualification gold is practice: its answers come back with the right answer (annotation_submit).
+        granted = _grant(
+            user=user,
+            held=held,
+            gold=gold,
+            regular=candidates,
+            n_regular=n_regular,
+            now=now,
+            practice=qualifying,
+        )
+        fresh = [item for item in candidates if item.pk in granted]
         for item in gold:  # gold at random positions among the regular items
             fresh.insert(_rng.randrange(len(fresh) + 1), item)
-        # Qualification gold is practice: its answers come back with the right answer (annotation_submit).
-        _grant(user=user, items=fresh, now=now, practice={item.pk for item in gold} if qualifying else set())
-        _renew(user=user, items=held, now=now)
         return held + fresh
 
 
@@ -215,39 +273,60 @@ def _grid_category(queue: QuerySet, n: int) -> int | None:
     return full if full is not None else max(counts, key=counts.__getitem__)
 
 
-def _still_open(items: list[Item], now) -> list[Item]:
-    """Re-count active leases with the rows locked (the authoritative check: leases are only granted
-    or removed while the item row is locked)."""
-    if not items:
-        return []
-    counts = dict(
-        Lease.objects.filter(item_id__in=[i.pk for i in items], expires_at__gt=now)
-        .order_by()
-        .values("item_id")
-        .annotate(c=Count("id"))
-        .values_list("item_id", "c")
-    )
-    return [i for i in items if i.status == Item.Status.OPEN and i.votes_count + counts.get(i.pk, 0) < i.needed_votes]
+_HELD, _GOLD, _REGULAR = 0, 1, 2
 
 
-def _grant(*, user, items: list[Item], now, practice: Collection[int] = ()) -> None:
-    if not items:
-        return
-    expires = now + lease_ttl()
-    Lease.objects.bulk_create(
-        [
-            Lease(item=item, user=user, expires_at=expires, created_at=now, practice=item.pk in practice)
-            for item in items
-        ],
-        update_conflicts=True,  # the user's own expired lease on the item is reclaimed
-        unique_fields=["item", "user"],
-        update_fields=["expires_at", "created_at", "practice"],
-    )
+def _grant(
+    *,
+    user,
+    now,
+    held: list[Item] = (),
+    gold: list[Item] = (),
+    regular: list[Item] = (),
+    n_regular: int = 0,
+    practice: bool = False,
+) -> set[int]:
+    """Lease items to the user in one statement; returns the ids leased.
 
-
-def _renew(*, user, items: list[Item], now) -> None:
-    if items:
-        Lease.objects.filter(user=user, item__in=items).update(expires_at=now + lease_ttl())
+    Held leases are renewed (their grant time and practice flag kept) and gold is granted as is. Regular
+    candidates are re-checked first: their active leases are counted again in this new statement (READ COMMITTED
+    sees every lease committed since the lock's snapshot; no one can add one now, the rows are locked), and the
+    first `n_regular` that still want a vote, in the given order, are granted. The user's own expired lease on
+    an item is reclaimed (the upsert overwrites it)."""
+    rows = [(item.pk, _HELD, False) for item in held]
+    rows += [(item.pk, _GOLD, practice) for item in gold]
+    rows += [(item.pk, _REGULAR, False) for item in regular[: n_regular * 2 + CANDIDATE_SLACK]]
+    if not rows:
+        return set()
+    quote = connection.ops.quote_name
+    lease, item = quote(Lease._meta.db_table), quote(Item._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    params: list = [v for order, (pk, kind, flag) in enumerate(rows) for v in (pk, order, kind, flag)]
+    sql = f"""
+        WITH candidate (item_id, ord, kind, practice) AS (VALUES {values}),
+        open_candidate AS (
+            SELECT c.item_id, c.kind, c.practice, ROW_NUMBER() OVER (PARTITION BY c.kind ORDER BY c.ord) AS rank
+            FROM candidate c JOIN {item} i ON i.id = c.item_id
+            WHERE c.kind <> %s OR (
+                i.status = %s AND i.votes_count + (
+                    SELECT COUNT(*) FROM {lease} l WHERE l.item_id = c.item_id AND l.expires_at > %s
+                ) < i.needed_votes
+            )
+        )
+        INSERT INTO {lease} (item_id, user_id, expires_at, created_at, practice)
+        SELECT item_id, %s, %s, %s, practice FROM open_candidate WHERE kind <> %s OR rank <= %s
+        ON CONFLICT (item_id, user_id) DO UPDATE SET
+            expires_at = excluded.expires_at,
+            created_at = CASE WHEN {lease}.expires_at > %s THEN {lease}.created_at ELSE excluded.created_at END,
+            practice = CASE WHEN {lease}.expires_at > %s THEN {lease}.practice ELSE excluded.practice END
+        RETURNING item_id
+    """  # noqa: S608 - table names from the models, values as parameters
+    params += [_REGULAR, Item.Status.OPEN.value, at(now)]
+    params += [user.pk, at(now + lease_ttl()), at(now), _REGULAR, n_regular, at(now), at(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def leases_release(*, user, project: Project) -> int:

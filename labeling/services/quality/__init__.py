@@ -26,7 +26,7 @@ from labeling.services.quality.gold_import import (
     gold_import,
     gold_import_file,
 )
-from labeling.services.quality.online import annotator_may_label, item_evaluate, items_reevaluate
+from labeling.services.quality.online import annotator_may_label, blocked_score, item_evaluate, items_reevaluate
 from labeling.services.quality.overrides import annotator_block, annotator_status_set, annotator_unblock
 from labeling.services.quality.reaggregate import ReaggregateResult, project_reaggregate
 
@@ -37,6 +37,7 @@ __all__ = [
     "ReaggregateResult",
     "annotator_block",
     "annotator_may_label",
+    "blocked_score",
     "annotator_status_set",
     "annotator_unblock",
     "gold_boxes_set",

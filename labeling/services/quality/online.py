@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotate.conf import options
@@ -54,8 +54,14 @@ def _enqueue_reaggregate(project_id: int, *, debounce: bool = False) -> None:
     transaction.on_commit(lambda: project_reaggregate_task.delay(project_id))
 
 
+def blocked_score(*, project, user) -> QuerySet:
+    """The user's score row in the project if it says they are blocked (the one rule of "may not label";
+    `project` may be an OuterRef, so the assignment engine reads it inside its own first statement)."""
+    return AnnotatorScore.objects.filter(project=project, user=user, status=Status.BLOCKED)
+
+
 def annotator_may_label(*, user, project: Project) -> bool:
-    return not AnnotatorScore.objects.filter(project=project, user=user, status=Status.BLOCKED).exists()
+    return not blocked_score(project=project, user=user).exists()
 
 
 def _counted_votes(item: Item) -> list[tuple]:

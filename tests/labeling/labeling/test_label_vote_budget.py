@@ -19,9 +19,8 @@ pytestmark = pytest.mark.django_db
 
 GRID = 16
 SAVEPOINTS = 2  # the test's transaction turns the service's own into a savepoint pair
-# is blocked, held leases, history, recent clusters, category peek, gold lock, regular lock, lease re-count,
-# lease upsert
-NEXT_QUERIES = 9 + SAVEPOINTS
+# context (blocked, held?, history), category peek, lock of both queues, lease upsert with the re-count
+NEXT_QUERIES = 4 + SAVEPOINTS
 # lock the items, the user's answers / the submission ids, leases, score row (blocked?), INSERT the answers,
 # the items' votes, score save, snapshot version, UPDATE … FROM (VALUES …) of the items, DELETE the leases
 SUBMIT_QUERIES = 10 + SAVEPOINTS
