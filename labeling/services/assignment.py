@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.conf import options
+from annotate.db import IdList
 from labeling.models import Annotation, Item, Lease, Project, Skip
 from labeling.services.quality import blocked_score
 
@@ -53,12 +54,15 @@ def _active_leases_subquery(now) -> Subquery:
     )
 
 
-def _held(*, user, project, now, only: set[int] | None) -> QuerySet:
-    """Items the user holds an active lease on that still want an answer (`project` may be an OuterRef)."""
-    qs = Item.objects.filter(project=project, leases__user=user, leases__expires_at__gt=now)
+def _held(*, user, project, now, only: IdList | None) -> QuerySet:
+    """The user's active leases in the project on items that still want an answer (`project` may be an
+    OuterRef). Read from the user's own leases (a handful), never by walking the project's items."""
+    qs = Lease.objects.filter(user=user, expires_at__gt=now, item__project=project).filter(
+        Q(item__status=Item.Status.OPEN) | Q(item__is_gold=True)
+    )
     if only is not None:
-        qs = qs.filter(pk__in=only)
-    return qs.filter(Q(status=Item.Status.OPEN) | Q(is_gold=True))
+        qs = qs.filter(item__id__any_of=only)
+    return qs
 
 
 def _count(qs: QuerySet, group: str) -> Coalesce:
@@ -68,13 +72,13 @@ def _count(qs: QuerySet, group: str) -> Coalesce:
     )
 
 
-def _context(*, user, project: Project, now, exclude: set[int], only: set[int] | None) -> dict:
+def _context(*, user, project: Project, now, exclude: set[int], only: IdList | None) -> dict:
     """What next_items must know before it locks anything, in one statement: whether the user is blocked, holds
     leases outside `exclude`, how many answers (and gold answers) they have, and how much qualification gold
     of theirs is on screen (in `exclude`: a preload must not hand out a second qualification set)."""
     mine = Annotation.objects.filter(user=user, item__project=OuterRef("pk"))
     held = _held(user=user, project=OuterRef("pk"), now=now, only=only)
-    others = held.exclude(pk__in=exclude) if exclude else held
+    others = held.exclude(item_id__in=exclude) if exclude else held
     return (
         Project.objects.filter(pk=project.pk)
         .annotate(
@@ -82,7 +86,9 @@ def _context(*, user, project: Project, now, exclude: set[int], only: set[int] |
             holds=Exists(others),
             answered=_count(mine, "user_id"),
             gold_answered=_count(mine.filter(item__is_gold=True), "user_id"),
-            gold_on_screen=_count(held.filter(pk__in=exclude, is_gold=True), "project_id") if exclude else Value(0),
+            gold_on_screen=_count(held.filter(item_id__in=exclude, item__is_gold=True), "user_id")
+            if exclude
+            else Value(0),
         )
         .values("blocked", "holds", "answered", "gold_answered", "gold_on_screen")
         .get()
@@ -90,7 +96,7 @@ def _context(*, user, project: Project, now, exclude: set[int], only: set[int] |
 
 
 def _candidates(
-    *, user, project: Project, now, exclude_ids: set[int], only_ids: set[int] | None
+    *, user, project: Project, now, exclude_ids: set[int], only_ids: IdList | None
 ) -> QuerySet:
     """Items this user may be offered (gold or not): not answered, not leased, not skipped lately, not a
     near-duplicate of their last RECENT_WINDOW answers (a subquery, read once per statement). The same shape
@@ -113,7 +119,7 @@ def _candidates(
     if exclude_ids:
         qs = qs.exclude(pk__in=exclude_ids)
     if only_ids is not None:
-        qs = qs.filter(pk__in=only_ids)
+        qs = qs.filter(pk__any_of=only_ids)
     return qs
 
 
@@ -191,7 +197,7 @@ def next_items(
     the lock of both queues, and the lease upsert that re-counts the locked rows' leases."""
     n = max(0, min(int(n), MAX_BATCH))
     exclude = {int(i) for i in exclude_ids}
-    only = None if only_ids is None else {int(i) for i in only_ids}
+    only = None if only_ids is None else IdList(only_ids)
     if n == 0 or (only is not None and not only):
         return []
     verify = project.task_type == Project.TaskType.VERIFY
@@ -202,12 +208,13 @@ def next_items(
             return []
         held: list[Item] = []
         if context["holds"]:
-            held_qs = _held(user=user, project=project, now=now, only=only)
-            held = list(
-                (held_qs.exclude(pk__in=exclude) if exclude else held_qs)
-                .select_related("image", "category")
-                .order_by("leases__created_at", "id")[: n * 2]
-            )
+            leases = _held(user=user, project=project, now=now, only=only)
+            held = [
+                lease.item
+                for lease in (leases.exclude(item_id__in=exclude) if exclude else leases)
+                .select_related("item__image", "item__category")
+                .order_by("created_at", "item_id")[: n * 2]
+            ]
             if verify and held:
                 held = [item for item in held if item.category_id == held[0].category_id]
             held = held[:n]
