@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from annotate.db import bulk_update_values
+
 from labeling.models import AnnotatorScore, CategoryCalibration, Project, ProjectQualitySnapshot
 from labeling.services.quality import rules
 from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, PROJECT_KEY, STATUS_WEIGHT
@@ -69,7 +71,8 @@ def scores_write(*, snap, out: Computed) -> list[int]:
             rules.status_change(score=score, to=to, reason=proposal.reason)
             if to == AnnotatorScore.Status.BLOCKED:
                 blocked.append(uid)
-    AnnotatorScore.objects.bulk_update(changed, SCORE_FIELDS, batch_size=500)
+    # UPDATE … FROM (VALUES …): Django's bulk_update spelled 16 fields as CASE WHEN per row, ~2 s a run here.
+    bulk_update_values(AnnotatorScore, changed, SCORE_FIELDS)
     return blocked
 
 
