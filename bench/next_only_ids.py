@@ -1,6 +1,6 @@
 """next_items with a long `only_ids` list: what each arrival of `replay_crowd` pays (issue 13, item 4).
 
-    DATABASE_URL=postgres://... .venv/bin/python bench/next_only_ids.py [--labels ../shared/data/crowd/product/labels.csv]
+    DATABASE_URL=postgres://... .venv/bin/python bench/next_only_ids.py [--labels ../shared/data/crowd/X/labels.csv]
 
 Builds the replay's throw-away project for a crowd file (one item per file item, one user per worker; the
 replay's own `_setup`), then times `next_items(n=10, only_ids=<the worker's items>)` for the --workers workers

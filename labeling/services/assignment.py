@@ -95,9 +95,7 @@ def _context(*, user, project: Project, now, exclude: set[int], only: IdList | N
     )
 
 
-def _candidates(
-    *, user, project: Project, now, exclude_ids: set[int], only_ids: IdList | None
-) -> QuerySet:
+def _candidates(*, user, project: Project, now, exclude_ids: set[int], only_ids: IdList | None) -> QuerySet:
     """Items this user may be offered (gold or not): not answered, not leased, not skipped lately, not a
     near-duplicate of their last RECENT_WINDOW answers (a subquery, read once per statement). The same shape
     for gold and regular work."""
@@ -149,7 +147,7 @@ def _lock(gold: QuerySet, gold_limit: int, regular: QuerySet, regular_limit: int
         sql, sql_params = locking.query.sql_with_params()
         ctes.append(f"{name}_queue (item_id) AS ({sql})")
         params.extend(sql_params)
-    locked_ids = RawSQL(
+    locked_ids = RawSQL(  # noqa: S611 - the CTE bodies are the ORM's own SQL, every value a parameter
         f"WITH {', '.join(ctes)} SELECT item_id FROM gold_queue UNION ALL SELECT item_id FROM regular_queue",  # noqa: S608
         params,
     )

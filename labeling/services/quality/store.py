@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from annotate.db import bulk_update_values
-
 from labeling.models import AnnotatorScore, CategoryCalibration, Project, ProjectQualitySnapshot
 from labeling.services.quality import rules
 from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, PROJECT_KEY, STATUS_WEIGHT

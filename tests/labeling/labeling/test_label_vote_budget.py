@@ -21,6 +21,8 @@ GRID = 16
 SAVEPOINTS = 2  # the test's transaction turns the service's own into a savepoint pair
 # context (blocked, held?, history), category peek, lock of both queues, lease upsert with the re-count
 NEXT_QUERIES = 4 + SAVEPOINTS
+# a reload while the user holds a full grid: context, the held leases, their renewal (the same upsert)
+RELOAD_QUERIES = 3 + SAVEPOINTS
 # lock the items, the user's answers / the submission ids, leases, score row (blocked?), INSERT the answers,
 # the items' votes, score save, snapshot version, UPDATE … FROM (VALUES …) of the items, DELETE the leases
 SUBMIT_QUERIES = 10 + SAVEPOINTS
@@ -57,6 +59,14 @@ def test_budget_next_grid_of_16(crowd):
     ctx, items = _count(lambda: next_items(user=user, project=project, n=GRID))
     assert len(items) == GRID
     assert len(ctx) == NEXT_QUERIES, _sql(ctx)
+
+
+def test_budget_next_reload_of_a_held_grid(crowd):
+    project, user = crowd
+    first = next_items(user=user, project=project, n=GRID)
+    ctx, items = _count(lambda: next_items(user=user, project=project, n=GRID))
+    assert [i.pk for i in items] == [i.pk for i in first]  # the same work, not new items
+    assert len(ctx) == RELOAD_QUERIES, _sql(ctx)
 
 
 def test_budget_submit_of_1(crowd):
