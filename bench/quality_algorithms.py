@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from labeling.algorithms.aggregation import DEFAULT_METHOD, AggregationResult, aggregate
 from labeling.algorithms.calibration import expected_calibration_error
 from labeling.algorithms.crowd_io import CrowdLabels, read_crowd
-from labeling.algorithms.crowd_sim import simulate_crowd
+from labeling.algorithms.crowd_sim import SHAPES, simulate_crowd, simulate_mixture
 
 T = TypeVar("T")
 SETS = ["bluebirds", "rte", "temp", "web", "product"]
@@ -105,6 +105,10 @@ def accuracy_table(crowd_dir: Path) -> None:
         ours[shown] = row
         print(f"{shown + (' (default)' if shown == DEFAULT_METHOD else ''):<{NAME_WIDTH}}"
               + "".join(f"{row[s]:>11.4f}" for s in present))  # fmt: skip
+        if method == DEFAULT_METHOD:
+            chosen = {s: aggregate(method, c.items, c.workers, c.labels, n_classes=len(c.label_names)).model
+                      for s, c in crowds.items()}  # fmt: skip
+            print(f"{'  model chosen (no gold)':<{NAME_WIDTH}}" + "".join(f"{chosen[s]:>11}" for s in present))
     print("-" * len(header))
     for name in ["MV", "Wawa", "OneCoinDS", "GLAD", "MACE", "DawidSkene"]:
         cells = [CROWDKIT_REFERENCE[s][name] for s in present]
@@ -140,6 +144,111 @@ def accuracy_table(crowd_dir: Path) -> None:
         print(f"{'Spearman ' + m:<{NAME_WIDTH}}" + "".join(f"{scores[s].spearman:>11.2f}" for s in present))
     taus = scores["_tau"]  # type: ignore[index]
     print(f"{'temperature (default)':<{NAME_WIDTH}}" + "".join(f"{taus[s]:>11.2f}" for s in present) + "\n")
+
+
+def gold_table(crowd_dir: Path, draws: int, n_gold: int = 30) -> None:
+    """The default with `n_gold` random gold items clamped (the rest scored), `draws` draws per set, vs MV."""
+    present = [s for s in SETS if (crowd_dir / s / "labels.csv").is_file()]
+    if not present:
+        return
+    print(f"(a2) with {n_gold} random gold items clamped, {draws} draws, scored on the other gold items: "
+          "default - MV in points, mean (worst draw), and the models chosen")  # fmt: skip
+    for s in present:
+        c = read_crowd(crowd_dir / s / "labels.csv", crowd_dir / s / "gold.csv")
+        diffs, accs, models = [], [], {}
+        for draw in range(draws):
+            rng = np.random.default_rng(draw)
+            pick = np.sort(rng.choice(c.gold_items.size, min(n_gold, c.gold_items.size - 1), replace=False))
+            rest = np.setdiff1d(np.arange(c.gold_items.size), pick)
+            sizes = {"n_items": len(c.item_names), "n_workers": len(c.worker_names), "n_classes": len(c.label_names)}
+            gold = {"gold_items": c.gold_items[pick], "gold_labels": c.gold_labels[pick]}
+            d = aggregate(DEFAULT_METHOD, c.items, c.workers, c.labels, **sizes, **gold)
+            m = aggregate("mv", c.items, c.workers, c.labels, **sizes, **gold)
+            acc = float((d.labels[c.gold_items[rest]] == c.gold_labels[rest]).mean())
+            mv = float((m.labels[c.gold_items[rest]] == c.gold_labels[rest]).mean())
+            accs.append(acc)
+            diffs.append(100 * (acc - mv))
+            models[d.model] = models.get(d.model, 0) + 1
+        chosen = ", ".join(f"{k} x{v}" for k, v in sorted(models.items(), key=lambda kv: -kv[1]))
+        print(f"  {s:<10} default {np.mean(accs):.4f}  vs MV {np.mean(diffs):+5.1f} ({min(diffs):+5.1f})  [{chosen}]")
+    print()
+
+
+def split_half_reliability(c: CrowdLabels, min_labels: int | None = None, splits: int = 50) -> float:
+    """Spearman-Brown split-half reliability of workers' gold accuracy (workers with >= min_labels gold-scored
+    labels; each worker's labels split at random into halves, mean over `splits` splits): how far gold accuracy
+    itself can be trusted to rank workers. A score's correlation with true skill is bounded by about its root."""
+    min_labels = MIN_GOLD_LABELS if min_labels is None else min_labels
+    gold = np.full(len(c.item_names), -1)
+    gold[c.gold_items] = c.gold_labels
+    scored = gold[c.items] >= 0
+    w, right = c.workers[scored], (gold[c.items] == c.labels)[scored].astype(np.float64)
+    n = np.bincount(w, minlength=len(c.worker_names))
+    keep = n >= min_labels
+    rs = []
+    for split in range(splits):
+        half = np.random.default_rng(1000 + split).random(w.size) < 0.5
+        acc = []
+        for h in (half, ~half):
+            hits = np.bincount(w[h], weights=right[h], minlength=n.size)
+            cnt = np.bincount(w[h], minlength=n.size)
+            acc.append(np.divide(hits, cnt, out=np.full(n.size, np.nan), where=cnt > 0)[keep])
+        ok = ~np.isnan(acc[0]) & ~np.isnan(acc[1])
+        if ok.sum() >= 3:
+            r = float(spearmanr(acc[0][ok], acc[1][ok]).statistic)
+            rs.append(2 * r / (1 + r) if r > -1 else float("nan"))
+    return float(np.nanmean(rs)) if rs else float("nan")
+
+
+def spearman_table(crowd_dir: Path) -> None:
+    present = [s for s in SETS if (crowd_dir / s / "labels.csv").is_file()]
+    if not present:
+        return
+    print(f"(a3) Spearman(estimated worker accuracy, gold accuracy), workers with >= {MIN_GOLD_LABELS} gold-scored "
+          "labels, all labels, no gold given; beside it the split-half reliability of gold accuracy and its root "
+          "(the ceiling a perfect estimate could reach against gold accuracy)")  # fmt: skip
+    for s in present:
+        c = read_crowd(crowd_dir / s / "labels.csv", crowd_dir / s / "gold.csv")
+        r = aggregate(DEFAULT_METHOD, c.items, c.workers, c.labels, n_classes=len(c.label_names))
+        sc = score(r, c.items, c.workers, c.labels, c.gold_items, c.gold_labels)
+        rel = split_half_reliability(c)
+        n = int((np.bincount(c.workers[np.isin(c.items, c.gold_items)]) >= MIN_GOLD_LABELS).sum())
+        print(
+            f"  {s:<10} Spearman {sc.spearman:.3f}  reliability {rel:.3f}  ceiling ~{np.sqrt(max(rel, 0)):.3f}  "
+            f"({n} workers, model {r.model})"
+        )
+    print()
+
+
+def shapes_table(seeds: int, n_gold: int = 30) -> None:
+    """The six crowd shapes of issue 23 (crowd_sim.SHAPES): default vs MV without and with gold, every seed."""
+    print(f"(e) issue-23 shapes (crowd_sim.SHAPES), {seeds} seeds, without / with {n_gold} gold items (scored on the "
+          "others): accuracy means; default - MV in points, mean (worst seed); models chosen")  # fmt: skip
+    methods = ["mv", "one_coin_ds", "mace", "dawid_skene"]
+    print(f"{'shape':<30}{'gold':>5}" + "".join(f"{m[:11]:>12}" for m in methods) + f"{'default':>10}"
+          f"{'vs MV':>16}  models")  # fmt: skip
+    for name, kwargs in SHAPES.items():
+        for g in (0, n_gold):
+            acc: dict[str, list[float]] = {m: [] for m in [*methods, DEFAULT_METHOD]}
+            models: dict[str, int] = {}
+            for seed in range(seeds):
+                crowd = simulate_mixture(**kwargs, seed=seed)  # type: ignore[arg-type]
+                gold = np.random.default_rng(7).choice(crowd.n_items, g, replace=False) if g else np.zeros(0, int)
+                keep = np.ones(crowd.n_items, dtype=bool)
+                keep[gold] = False
+                sizes = {"n_items": crowd.n_items, "n_workers": crowd.n_workers, "n_classes": crowd.n_classes}
+                for m in acc:
+                    r = aggregate(m, crowd.items, crowd.workers, crowd.labels, **sizes, gold_items=gold,
+                                  gold_labels=crowd.truth[gold])  # fmt: skip
+                    acc[m].append(float((r.labels[keep] == crowd.truth[keep]).mean()))
+                    if m == DEFAULT_METHOD:
+                        models[r.model] = models.get(r.model, 0) + 1
+            diff = 100 * (np.array(acc[DEFAULT_METHOD]) - np.array(acc["mv"]))
+            chosen = ",".join(f"{k}x{v}" for k, v in sorted(models.items(), key=lambda kv: -kv[1]))
+            cells = "".join(f"{np.mean(acc[m]):>12.4f}" for m in methods)
+            print(f"{name:<30}{g:>5}{cells}{np.mean(acc[DEFAULT_METHOD]):>10.4f}{diff.mean():>+9.1f} "
+                  f"({diff.min():+5.1f})  {chosen}")  # fmt: skip
+    print()
 
 
 def synthetic_crowd(
@@ -354,10 +463,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.skip_accuracy:
         accuracy_table(args.crowd_dir)
+        gold_table(args.crowd_dir, 5 if args.quick else 20)
+        spearman_table(args.crowd_dir)
     if not args.skip_sparse:
         seeds = 2 if args.quick else args.seeds
         sparse_table(args.crowd_dir, seeds)
         simulation_table(seeds)
+        shapes_table(seeds)
     if not args.skip_speed:
         speed(args.n_items, args.n_workers, args.n_classes, args.votes_per_item, args.repeats)
     return 0

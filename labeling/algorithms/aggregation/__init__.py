@@ -9,8 +9,9 @@ Methods (each has a note with its paper beside its module):
     mv, wmv, wawa          majority.py     vote counting (wmv takes worker_weights)
     dawid_skene, one_coin_ds  dawid_skene.py  EM over confusion matrices
     mace                   mace.py         knows-or-spams worker model, variational Bayes
-    pooled_dawid_skene     pooled_ds.py    DS with a crowd-level (hierarchical) Dirichlet prior, model choice,
-                                           calibrated posteriors, worker intervals: the default (pooled_ds.md)
+    pooled_dawid_skene     pooled_ds.py    the default: a model chosen per crowd by cross-fitted evidence
+                                           (choice.py / choice.md: MV, pooled one-coin, pooled DS, MACE, DS),
+                                           calibrated posteriors, worker intervals (pooled_ds.md)
 DEFAULT_METHOD is chosen for crowds of any sparsity, not only the five public sets (bench/quality_algorithms.py).
 
 METHODS[name](data, max_iter=..., tol=..., **options) takes the validated `CrowdData` from `prepare(...)`; use it

@@ -41,6 +41,10 @@ class AggregationResult:
     worker_skill_interval: np.ndarray | None = None  # (n_workers, 2) 95% interval of worker_skill
     worker_evidence: np.ndarray | None = None  # (n_workers,) votes on items that also have another vote or gold
     temperature: float = 1.0  # exponent on the summed worker log-likelihoods in `posteriors` (already applied)
+    # The default chooses its model per crowd (choice.py): which one, why, and the evidence (JSON-ready).
+    model: str = ""
+    model_reason: str = ""
+    model_evidence: dict | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,12 +17,12 @@ is a Beta posterior: its expected-correct checkable votes plus the pooled accura
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import digamma
 
-from ..calibration import tempered_softmax, vote_temperature
+from ..calibration import TEMPERATURE_GRID, tempered_softmax, vote_temperature
 from ..intervals import beta_interval
 from .base import (
     PROB_FLOOR,
@@ -36,12 +36,10 @@ from .base import (
     prepare,
     row_argmax,
 )
+from .choice import CANDIDATES, Choice, choose, item_uniform
 from .dawid_skene import DEFAULT_MAX_ITER, DEFAULT_TOL, gold_informed
 
 STRUCTURES = ("full", "one_coin", "shared", "full_uniform", "one_coin_uniform", "shared_uniform")
-# Chosen between automatically. The shared-accuracy ones (everyone alike: majority vote made probabilistic, with
-# estimated or uniform class priors) stay selectable by name but never won the automatic choice when measured.
-AUTO_STRUCTURES = ("full", "one_coin", "full_uniform", "one_coin_uniform")
 ALPHA_FLOOR = 1e-2  # smallest Dirichlet pseudo-count: a (true, given) pair nobody was seen to give stays possible
 ALPHA_CEILING = 1e5
 HYPER_WORKERS = 1
@@ -53,8 +51,7 @@ TEMPERATURE_VOTES = 10_000  # held-out votes for the temperature fit (a fixed-se
 # few votes per item EM can otherwise run away to one class (the prior overrides the votes, which confirms it).
 PRIOR_PSEUDO_ITEMS = 1.0
 SCORE_PRIOR_VOTES = 2.0  # pseudo-votes at the pooled accuracy in each worker's reported accuracy
-CHOICE_VOTES = 50_000  # above this many votes the structure is chosen on a sample of items of about this size
-CHOICE_MAX_ITER = 20  # EM iterations (2 Minka steps each) per candidate on that sample: enough to rank them
+CHOICE_VOTES = 20_000  # above this many votes the model is chosen on a sample of items of about this size
 
 
 def hyperprior_row_counts(k: int) -> np.ndarray:
@@ -188,6 +185,7 @@ def _fit(
     max_iter: int,
     tol: float,
     steps: int = FIXED_POINT_STEPS,
+    score: bool = True,
 ) -> _Fit:
     m_step = HierarchicalMStep(structure, checkable.astype(np.float64), steps)
     if held.size == 0 and not data.gold_items.size:
@@ -200,13 +198,13 @@ def _fit(
         posteriors, confusion, priors, iterations = _em(
             data, m_step, max_iter=max_iter, tol=tol, uniform_priors=m_step.uniform_priors
         )
-    score = -np.inf
-    if held.size:  # the structures are compared untempered: the temperature calibrates, it does not choose
+    log_lik = -np.inf
+    if score and held.size:  # the structures are compared untempered: the temperature calibrates, it does not choose
         rest, lik = _held_out_terms(data, m_step, confusion, posteriors, held)
-        score = float(
+        log_lik = float(
             np.log((tempered_softmax(rest, np.log(np.maximum(priors, PROB_FLOOR)), 1.0) * lik).sum(axis=1)).mean()
         )
-    return _Fit(m_step, posteriors, confusion, priors, iterations, score)
+    return _Fit(m_step, posteriors, confusion, priors, iterations, log_lik)
 
 
 def _em(
@@ -282,22 +280,54 @@ def _checkable_and_held(data: CrowdData) -> tuple[np.ndarray, np.ndarray, np.nda
     return (votes_per_item >= 2) | is_gold, held_all, held
 
 
-def _choose_on_sample(data: CrowdData, *, max_iter: int, tol: float) -> str:
-    """The structure chosen on a fixed-seed sample of items holding about CHOICE_VOTES votes (big crowds)."""
-    rng = np.random.default_rng(0)
-    take = rng.random(data.n_items) < CHOICE_VOTES / data.n_votes
+def _sample(data: CrowdData) -> CrowdData:
+    """A fixed-seed sample of items holding about CHOICE_VOTES votes, every gold item kept (big crowds)."""
+    take = item_uniform(data.n_items) < CHOICE_VOTES / data.n_votes
+    take[data.gold_items] = True
     keep = take[data.items]
-    gold = take[data.gold_items]
     code = np.cumsum(take) - 1  # sampled items renumbered 0..n-1: EM then works on the sample's rows only
-    sample = prepare(
+    return prepare(
         code[data.items[keep]], data.workers[keep], data.labels[keep], n_items=int(take.sum()),
-        n_workers=data.n_workers, n_classes=data.n_classes, gold_items=code[data.gold_items[gold]],
-        gold_labels=data.gold_labels[gold],
+        n_workers=data.n_workers, n_classes=data.n_classes, gold_items=code[data.gold_items],
+        gold_labels=data.gold_labels,
     )  # fmt: skip
-    checkable, _, held = _checkable_and_held(sample)
-    steps = min(max_iter, CHOICE_MAX_ITER)
-    fits = [_fit(sample, s, checkable, held, max_iter=steps, tol=tol, steps=2) for s in AUTO_STRUCTURES]
-    return max(fits, key=lambda f: f.score).m_step.name
+
+
+# The candidates of the automatic choice (choice.py) as this module fits them. "mv" is majority vote as a model:
+# one shared accuracy and uniform class priors, so its labels are exactly majority vote's (ties -> lowest label)
+# and its posteriors carry a fitted accuracy and temperature for the online update.
+POOLED_CANDIDATES = {"mv": "shared_uniform", "one_coin": "one_coin", "pooled": "full"}
+CHOICE_MAX_ITER = 20  # EM iterations per candidate fit inside the cross-fitting: enough to rank them
+CHOICE_MINKA_STEPS = 2  # ... and Minka steps per M-step (warm-started)
+# Temperature: a coarse pass over every 4th grid point (and tau = 1), then the grid points around the coarse optimum.
+COARSE_INDEX = np.unique(np.r_[np.arange(0, TEMPERATURE_GRID.size, 4), TEMPERATURE_GRID.size - 1])
+
+
+def _candidate_fit(
+    name: str, data: CrowdData, *, max_iter: int, tol: float, steps: int = FIXED_POINT_STEPS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(worker confusion, class priors) of candidate `name` fitted on `data` (gold clamped)."""
+    if name in POOLED_CANDIDATES:
+        checkable, held_all, _ = _checkable_and_held(data)
+        fit = _fit(data, POOLED_CANDIDATES[name], checkable, held_all, max_iter=max_iter, tol=tol, steps=steps,
+                   score=False)  # fmt: skip
+        return fit.confusion, fit.priors
+    if name == "mace":
+        from .mace import mace
+
+        result = mace(data, max_iter=max_iter, tol=tol)
+    elif name == "ds":
+        from .dawid_skene import dawid_skene
+
+        result = dawid_skene(data, max_iter=max_iter, tol=tol)
+    else:
+        raise ValueError(f"unknown candidate {name!r}; choose one of {', '.join(CANDIDATES)}")
+    assert result.worker_confusion is not None
+    return result.worker_confusion, result.class_priors
+
+
+def _mv_labels(data: CrowdData) -> np.ndarray:
+    return row_argmax(data.vote_counts())
 
 
 def pooled_dawid_skene(
@@ -306,33 +336,97 @@ def pooled_dawid_skene(
     max_iter: int = DEFAULT_MAX_ITER,
     tol: float = DEFAULT_TOL,
     structure: str | None = None,
+    model: str | None = None,
     calibrate: bool = True,
 ) -> AggregationResult:
-    """Hierarchical Dawid-Skene with automatic structure choice, calibrated posteriors and worker intervals.
+    """The default: a model chosen per crowd by cross-fitted evidence (choice.py), with calibrated posteriors and
+    worker intervals; or a fixed one.
 
-    structure: one of STRUCTURES, or None (choose among AUTO_STRUCTURES by leave-one-vote-out likelihood);
-    calibrate: fit the posterior temperature (False -> 1.0).
+    structure: one of STRUCTURES (a fixed pooled model, no choice); model: one of choice.CANDIDATES (fixed);
+    both None: choose among choice.CANDIDATES. calibrate: fit the posterior temperature (False -> 1.0).
     """
-    checkable, _, held = _checkable_and_held(data)
-    is_gold = np.zeros(data.n_items, dtype=bool)
-    is_gold[data.gold_items] = True
-    if structure is None and data.n_votes > CHOICE_VOTES:
-        structure = _choose_on_sample(data, max_iter=max_iter, tol=tol)
-    fits = [
-        _fit(data, s, checkable, held, max_iter=max_iter, tol=tol)
-        for s in ((structure,) if structure is not None else AUTO_STRUCTURES)
-    ]
-    best = max(fits, key=lambda f: f.score)  # ties (nothing held out) -> the first, "full"
+    choice: Choice | None = None
+    if structure is None:
+        if model is None:
+            sample = _sample(data) if data.n_votes > CHOICE_VOTES else data
+            steps = min(max_iter, CHOICE_MAX_ITER)
+            choice = choose(
+                sample,
+                lambda name, train: _candidate_fit(name, train, max_iter=steps, tol=tol, steps=CHOICE_MINKA_STEPS),
+            )
+            model = choice.model
+        elif model not in CANDIDATES:
+            raise ValueError(f"model must be one of {CANDIDATES}, got {model!r}")
+    result = _final(data, structure, model, max_iter=max_iter, tol=tol, calibrate=calibrate)
+    if choice is None:
+        return result
+    reason = choice.reason
+    mv_labels = _mv_labels(data)
+    voted = data.labelled
+    order = list(CANDIDATES)
+    # The guard: the final fit may not disagree with majority vote on (much) more items than the cross-fitted
+    # predictions of the same model did; else step down towards majority vote.
+    while model != "mv" and voted.any():
+        share = float((result.labels[voted] != mv_labels[voted]).mean())
+        limit = choice.disagreement_limit.get(model, 1.0)
+        if share <= limit:
+            break
+        simpler = order[order.index(model) - 1]
+        crossed = choice.evidence.disagreement.get(model, 0.0)
+        reason += (f"; guard: the final {model} fit disagrees with majority vote on {share:.1%} of items, more "
+                   f"than the cross-fitted {crossed:.1%} supports -> {simpler}")  # fmt: skip
+        model = simpler
+        result = _final(data, None, model, max_iter=max_iter, tol=tol, calibrate=calibrate)
+    return replace(result, model=model, model_reason=reason, model_evidence=choice.evidence.as_dict())
+
+
+def _final(data: CrowdData, structure: str | None, model: str | None, *, max_iter: int, tol: float,
+           calibrate: bool) -> AggregationResult:  # fmt: skip
+    """Fit one model on all votes and package it: temperature, posteriors, worker scores and intervals."""
+    checkable, held_all, held = _checkable_and_held(data)
+    name = structure or POOLED_CANDIDATES.get(model or "", "")
     k = data.n_classes
-    priors = best.priors
+    m_step = None
+    if name:
+        fit = _fit(data, name, checkable, held_all, max_iter=max_iter, tol=tol, score=False)
+        m_step, confusion, priors, iterations = fit.m_step, fit.confusion, fit.priors, fit.iterations
+        pooled = m_step.pooled(k)
+    else:
+        assert model is not None
+        confusion, priors = _candidate_fit(model, data, max_iter=max_iter, tol=tol)
+        iterations = 0
+        votes = np.bincount(data.workers, minlength=data.n_workers).astype(np.float64)
+        pooled = np.einsum("w,wkl->kl", votes, confusion) / max(votes.sum(), 1.0) if votes.sum() else np.eye(k)
+        pooled = pooled / np.maximum(pooled.sum(axis=1, keepdims=True), 1e-300)
     log_priors = np.log(np.maximum(priors, PROB_FLOOR))
+    by_vote = _log_conf_by_vote(data, confusion)
+    summed = data.design @ by_vote
+    if name == "shared_uniform":
+        # Majority vote as a model: every worker has the same symmetric matrix, so the evidence for class k is
+        # n * log q + count_k * (log p - log q). Computed so, equal counts give bitwise-equal scores and ties go to
+        # the lowest label as majority vote's do (summed through the sparse product, float rounding breaks them).
+        p_right = float(confusion[0, 0, 0]) if data.n_workers else 1.0
+        q_wrong = (1.0 - p_right) / max(k - 1, 1)
+        counts = data.vote_counts()
+        lq = np.log(max(q_wrong, PROB_FLOOR))
+        summed = counts.sum(axis=1, keepdims=True) * lq + counts * (np.log(max(p_right, PROB_FLOOR)) - lq)
+    summed += log_priors
+    # The temperature tempers the whole log-posterior (prior and votes), so labels stay the model's MAP labels; the
+    # reported class priors are the fitted ones raised to tau (renormalised), which makes the online update's
+    # softmax(log prior + tau * votes) the same posterior.
     tau = 1.0
     if calibrate and held.size:
-        rest, lik = _held_out_terms(data, best.m_step, best.confusion, best.posteriors, held)
-        tau = vote_temperature(rest, lik, log_priors)
-    by_vote = _log_conf_by_vote(data, best.confusion)
-    posteriors = tempered_softmax(data.design @ by_vote, log_priors, tau)
-    posteriors = fill_unlabelled(data, clamp_gold(data, posteriors), priors)
+        w, lab, it = data.workers[held], data.labels[held], data.items[held]
+        rest = summed[it] - by_vote[w * k + lab]
+        # Pooled models refit each worker without the vote; the others keep no counts, so in-sample likelihood.
+        lik = m_step.held_out(w, lab, m_step.weighted_posteriors[it]) if m_step is not None else confusion[w, :, lab]
+        flat = np.zeros(k)
+        coarse = vote_temperature(rest, lik, flat, grid=TEMPERATURE_GRID[COARSE_INDEX])
+        at = int(np.abs(TEMPERATURE_GRID - coarse).argmin())
+        tau = vote_temperature(rest, lik, flat, grid=TEMPERATURE_GRID[max(at - 3, 0) : at + 4])
+    posteriors = tempered_softmax(summed, np.zeros(k), tau)
+    reported_priors = tempered_softmax(log_priors[None], np.zeros(k), tau)[0]
+    posteriors = fill_unlabelled(data, clamp_gold(data, posteriors), reported_priors)
 
     # Worker accuracy: P(vote right) judged by the item's other votes (or gold), + the pooled accuracy as prior.
     # P(vote right | all the item's evidence): the EM expected count, unbiased when the model holds (the
@@ -341,7 +435,6 @@ def pooled_dawid_skene(
     judged = checkable[data.items].astype(np.float64)
     evidence = np.bincount(data.workers, weights=judged, minlength=data.n_workers)
     correct = np.bincount(data.workers, weights=right * judged, minlength=data.n_workers)
-    pooled = best.m_step.pooled(k)
     # The score's prior is weak on purpose (SCORE_PRIOR_VOTES at the pooled accuracy): the crowd-level prior of the
     # confusion rows is the right amount of pooling for *aggregating* (a K x K matrix per worker), but as a prior
     # on one accuracy it is worth K rows of pseudo-votes, and with a few similar workers its empirical-Bayes
@@ -355,12 +448,14 @@ def pooled_dawid_skene(
     return AggregationResult(
         posteriors=posteriors,
         labels=row_argmax(posteriors),
-        worker_confusion=best.confusion,
+        worker_confusion=confusion,
         worker_skill=skill,
-        class_priors=priors,
-        iterations=best.iterations,
+        class_priors=reported_priors,
+        iterations=iterations,
         pooled_confusion=pooled,
         worker_skill_interval=np.stack([low, high], axis=1),
         worker_evidence=evidence,
         temperature=tau,
+        model=model or f"pooled:{structure}",
+        model_reason="" if structure is None else f"fixed structure {structure}",
     )

@@ -105,3 +105,27 @@ def test_aggregate_command_errors_are_clear(tmp_path: Path) -> None:
         run_in_process("--labels", str(write(tmp_path / "bad.csv", "a,b\n1,2\n")), "--out", str(out))
     run_in_process("--labels", str(labels), "--out", str(out))
     assert out.read_text().splitlines() == ["item,label,confidence", "i1,cat,1.000000"]
+
+
+def test_aggregate_command_json_reports_the_chosen_model(tmp_path: Path) -> None:
+    """`aggregate --json`: the default says which model it chose for this crowd and why, with the evidence."""
+    pytest.importorskip("django")
+    import io
+    import json
+
+    from labeling.algorithms.crowd_sim import simulate_crowd
+    from labeling.management.commands.aggregate import Command
+
+    crowd = simulate_crowd(n_items=300, n_workers=12, n_classes=2, votes_per_item=5, spammers=0.3, seed=2)
+    rows = [f"w{w},i{i},{lab}" for i, w, lab in zip(crowd.items, crowd.workers, crowd.labels, strict=True)]
+    labels = write(tmp_path / "labels.csv", "worker,item,label\n" + "\n".join(rows) + "\n")
+    gold = write(tmp_path / "gold.csv", "item,label\n" + "\n".join(f"i{i},{crowd.truth[i]}" for i in range(0, 300, 10)))
+    command = Command(stdout=io.StringIO())
+    options = command.create_parser("manage.py", "aggregate").parse_args(
+        ["--labels", str(labels), "--gold", str(gold), "--out", str(tmp_path / "pred.csv"), "--json"]
+    )
+    command.handle(**vars(options))
+    summary = json.loads(command.stdout._out.getvalue())
+    assert summary["method"] == "pooled_dawid_skene" and summary["gold"] == 30
+    assert summary["model"] in {"mv", "one_coin", "pooled", "mace", "ds"} and summary["model_reason"]
+    assert summary["model_evidence"]["gold_scored"] == 30 and summary["model_evidence"]["held_out_votes"] > 0
