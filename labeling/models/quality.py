@@ -129,6 +129,11 @@ class ProjectQualitySnapshot(models.Model):
     votes_seen = models.PositiveIntegerField(default=0)  # project vote count when computed
     iterations = models.PositiveIntegerField(default=0)
     temperature = models.FloatField(default=1.0, db_default=1.0)
+    # The model the default method chose for this crowd (labeling/algorithms/aggregation/choice.py), why, and the
+    # cross-fitted evidence; empty for methods that choose nothing.
+    model = models.CharField(max_length=32, default="", db_default="", blank=True)
+    model_reason = models.TextField(default="", db_default="", blank=True)
+    model_evidence = models.JSONField(default=dict, blank=True)
     computed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -216,7 +216,8 @@ def quality_stats(*, project: Project) -> dict:
         for ci, cls in enumerate(classes):
             rows = [r for r in range(len(items)) if counts[r].sum() and top[r] == ci]
             per_category.append(group(cls, names.get(cls, str(cls)), rows))
-    return {"overall": overall, "categories": per_category, "prior_accuracy": round(accuracy, 4)}
+    model = {"name": snap.model, "reason": snap.model_reason} if snap and snap.model else None
+    return {"overall": overall, "categories": per_category, "prior_accuracy": round(accuracy, 4), "model": model}
 
 
 def _vector(posterior: dict | None, classes: list[int]) -> list[float]:

@@ -183,6 +183,7 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
             "project": project,
             "groups": groups,
             "prior_accuracy": stats["prior_accuracy"],
+            "model": stats["model"],
             "progress": progress_by_category(project=project),
         },
     )

@@ -1,15 +1,17 @@
 """`manage.py aggregate`: aggregate a crowd label file offline and write one answer per item.
 
-    python manage.py aggregate --labels labels.csv [--gold gold.csv] [--method dawid_skene] --out pred.csv
+    python manage.py aggregate --labels labels.csv [--gold gold.csv] [--method dawid_skene] --out pred.csv [--json]
 
 Reads worker,item,label rows, runs a method from labeling.algorithms.aggregation and writes item,label,confidence
-(confidence = posterior of the chosen label). It calls the pure algorithm directly and never touches the
-database: it is a management command only so the CLI lives where operators look for it.
+(confidence = posterior of the chosen label). With --json the summary line is one JSON object: method, the model
+the default chose for this crowd and why, with its cross-fitted evidence (choice.md). It calls the pure algorithm
+directly and never touches the database: it is a management command only so the CLI lives where operators look.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,9 @@ class Command(BaseCommand):
             "--method", default=DEFAULT_METHOD, help=f"one of {', '.join(sorted(METHODS))} (default {DEFAULT_METHOD})"
         )
         parser.add_argument("--gold", type=Path, default=None, help="optional CSV item,label of known answers")
+        parser.add_argument(
+            "--json", action="store_true", help="print the summary as JSON, with the chosen model and the reason"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         method: str = options["method"]
@@ -66,7 +71,23 @@ class Command(BaseCommand):
                     writer.writerow([name, crowd.label_names[label], f"{conf:.6f}"])
         except OSError as exc:
             raise CommandError(f"--out {out}: {exc}") from exc
+        if options["json"]:
+            summary = {
+                "method": method,
+                "model": result.model or method,
+                "model_reason": result.model_reason,
+                "model_evidence": result.model_evidence,
+                "items": len(crowd.item_names),
+                "labels": int(crowd.items.size),
+                "gold": int(crowd.gold_items.size),
+                "iterations": int(result.iterations),
+                "temperature": float(result.temperature),
+                "out": str(out),
+            }
+            self.stdout.write(json.dumps(summary))
+            return
+        model = f" (model {result.model}: {result.model_reason})" if result.model else ""
         self.stdout.write(
             f"{method}: {len(crowd.item_names)} items, {crowd.items.size} labels, "
-            f"{result.iterations} iterations -> {out}"
+            f"{result.iterations} iterations{model} -> {out}"
         )

@@ -117,6 +117,9 @@ def snapshot_write(*, snap, out: Computed, method: str) -> ProjectQualitySnapsho
             "votes_seen": int(snap.votes["item"].size),
             "iterations": int(out.agg.iterations),
             "temperature": float(getattr(out.agg, "temperature", 1.0)),
+            "model": getattr(out.agg, "model", "")[:32],
+            "model_reason": getattr(out.agg, "model_reason", ""),
+            "model_evidence": getattr(out.agg, "model_evidence", None) or {},
             "targets": {
                 ("" if key is None else str(key)): data.target
                 for key, data in out.calibration.items()
