@@ -101,9 +101,11 @@ def test_gold_is_clamped_scores_annotators_and_calibrates(make_user):
     # the vote table covers every checked item; a stopping event is the first prefix (>= 2 votes) at the target
     assert calibration.vote_table[0] == {"votes": 1, "checked": 40, "accuracy": calibration.vote_table[0]["accuracy"]}
     assert 30 <= calibration.n_checked <= 40 and calibration.mean_confidence >= 0.9
-    # three of 38 stops at 0.9 were wrong (8 %, within the 10 % the target allows): the data lets the threshold
-    # loosen, at most to twice the error (0.8)
-    assert 0.5 < calibration.accuracy < calibration.mean_confidence and calibration.target == pytest.approx(0.8)
+    # The threshold moves with the replayed stops: with a worker model that trusts the good annotators, three of 38
+    # stops at 0.9 were wrong (8 %) and it loosened to twice the error (0.8); on this 60-item toy the default now
+    # keeps majority vote (issue 23: 40 gold items are not evidence enough to leave it), whose 2-vote stops are
+    # wrong more often, so it tightens (0.94). Either way between twice the error and 0.95.
+    assert 0.5 < calibration.accuracy < calibration.mean_confidence and 0.8 - 1e-9 <= calibration.target <= 0.95
 
 
 def test_reaggregate_leaves_gold_rows_whole_beside_regular_items(make_user):
