@@ -152,7 +152,7 @@ def category_upsert(
     name = _category_name(name)
     parent_obj = None
     if parent:
-        parent_obj, _ = Category.objects.get_or_create(project=project, name=parent.strip())
+        parent_obj, _made = Category.objects.get_or_create(project=project, name=parent.strip())
     category, created = Category.objects.get_or_create(
         project=project, name=name, defaults={"definition": definition, "wnid": wnid, "parent": parent_obj}
     )
