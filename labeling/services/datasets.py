@@ -36,6 +36,7 @@ from labeling.models import (
     WebhookEvent,
 )
 from labeling.services.dataset_card import dataset_card_render
+from labeling.services.ingestion.dedupe import near_dup_recluster
 from labeling.services.webhooks import webhooks_emit
 
 CONSENSUS_STATUSES = (Item.Status.DONE, Item.Status.ACCEPTED)
@@ -445,6 +446,7 @@ def dataset_version_create(
 
     with transaction.atomic():
         locked = Project.objects.select_for_update().get(pk=project.pk)
+        near_dup_recluster(project=locked)  # clusters two concurrent batches kept apart are one before splitting
         now = timezone.now()
         rows = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,
                              accepted_only=accepted_only, include_gold=include_gold, until=now,

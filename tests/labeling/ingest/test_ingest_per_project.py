@@ -22,6 +22,14 @@ from tests.helpers.images import encode, jpeg_bytes, make_image
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def own_media(settings, tmp_path):
+    """A media folder of this test's own: the storage tests put obstacles and partial files into it."""
+    default = settings.STORAGES["default"]
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        **default, "OPTIONS": {**default.get("OPTIONS", {}), "location": str(tmp_path / "media")}}}  # fmt: skip
+
+
 @pytest.fixture
 def other(researcher):
     return project_create(slug="other", owner=researcher, task_type="classify", categories=[{"name": "bird"}])
@@ -183,3 +191,28 @@ def test_the_batch_page_offers_a_retry_for_a_failed_batch(run_folder, client, re
     batch.refresh_from_db()
     assert batch.status == IngestBatch.Status.QUEUED
     assert batch_run(batch_id=batch.id).ingested == 1
+
+
+def test_creating_a_version_merges_clusters_ingest_kept_apart(run_folder, settings, researcher):
+    """Two batches running at once each miss the other's images (README): the version re-clusters the
+    project's hashes first, so a copy and its original share one split. Ingest misses the pair here because
+    its colour check refuses every hit while it runs (the state concurrent batches leave)."""
+    from labeling.models import DatasetVersionItem
+    from labeling.services.datasets import dataset_version_create
+
+    project = project_create(slug="rc", owner=researcher, task_type="classify", categories=[{"name": "bird"}])
+    original, small = _pair(71)
+    strict = settings.ANNOTATE
+    settings.ANNOTATE = {**strict, "NEAR_DUP_MAX_COLOUR_DIFF": -1}
+    run_folder({"bird/small.jpg": small}, target=project)
+    run_folder({"bird/original.jpg": original}, target=project)
+    assert Image.objects.filter(project=project, canonical__isnull=True).count() == 2
+    bird = project.categories.get()
+    Item.objects.filter(project=project).update(status="done", label=bird.id, confidence=0.9)
+    settings.ANNOTATE = strict
+    version = dataset_version_create(project=project)
+    best = Image.objects.get(project=project, width=400)
+    copy = Image.objects.get(project=project, width=200)
+    assert best.canonical_id is None and copy.canonical_id == best.id  # the better copy is the canonical
+    rows = list(DatasetVersionItem.objects.filter(version=version).values_list("image_id", "cluster_id"))
+    assert rows == [(best.id, best.id)]  # one image per cluster
