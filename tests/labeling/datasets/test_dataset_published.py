@@ -213,3 +213,22 @@ def test_detection_background_images_are_not_filed_under_a_class(researcher, vot
         doc = json.load(fh)
     assert {im["file_name"] for im in doc["images"]} <= names
     assert Item.objects.filter(project=p).count() == 12
+
+
+def test_export_read_ahead_is_capped_by_bytes(classify_project):
+    """Read-ahead was 8 batches whatever their size (8 x 16 files of 50 MB = 6.4 GB in memory)."""
+    from labeling.services.exports.base import iter_rows, read_images
+
+    version = dataset_version_create(project=classify_project)
+    pulled = []
+
+    def counted():
+        for row in iter_rows(version):
+            pulled.append(row.image_id)
+            yield row
+
+    images = read_images(counted(), batch=2, ahead=8, max_bytes=1)
+    first_row, data = next(images)
+    assert len(pulled) == 2  # one batch in flight: its bytes are over the cap already
+    assert data and first_row.size_bytes == len(data)
+    assert len(list(images)) == version.items_count - 1
