@@ -216,3 +216,20 @@ def test_creating_a_version_merges_clusters_ingest_kept_apart(run_folder, settin
     assert best.canonical_id is None and copy.canonical_id == best.id  # the better copy is the canonical
     rows = list(DatasetVersionItem.objects.filter(version=version).values_list("image_id", "cluster_id"))
     assert rows == [(best.id, best.id)]  # one image per cluster
+
+
+def test_a_small_file_is_decoded_in_the_crash_isolating_pool(settings):
+    """Finding 7: files under 32 KB were decoded in the task's own thread, where a decoder crash kills the
+    worker. By default every file goes to the pool now."""
+    from labeling.services.ingestion import decoding
+
+    settings.ANNOTATE = {**settings.ANNOTATE, "INGEST_PROCESSES": 2}
+    decoding.pool_shutdown()
+    small = jpeg_bytes(64, 48, seed=72)
+    assert len(small) < 32 * 1024
+    try:
+        prepared = decoding.prepare(small)
+        assert decoding._current is not None and decoding._current.processes == 2  # the pool did the work
+        assert prepared.sha256 == hashlib.sha256(small).hexdigest()
+    finally:
+        decoding.pool_shutdown()
