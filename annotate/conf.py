@@ -85,11 +85,23 @@ class AnnotateOptions:
         group="ingest",
     )
     INGEST_IN_THREAD_BELOW_BYTES: int = _opt(
-        32 * 1024,
-        "Smaller files are decoded by the ingest task's own threads: handing them to a process costs more.",
+        0,
+        "Smaller files are decoded by the ingest task's own threads, outside the crash-isolating pool (faster for "
+        "tiny files, but a decoder crash there kills the worker; 0 = every file in the pool).",
         group="ingest",
     )
     INGEST_CHUNK_SIZE: int = _opt(64, "Images per database transaction during ingest.", group="ingest")
+    INGEST_CHUNK_MAX_BYTES: int = _opt(
+        256 * MiB,
+        "Most input bytes in one ingest chunk (as listed: files and archive members); two chunks are in flight.",
+        group="ingest",
+    )
+    INGEST_MAX_ATTEMPTS: int = _opt(
+        3,
+        "Runs that may take an ingest entry up without deciding it (a worker killed on its chunk, a storage "
+        "error) before it is rejected.",
+        group="ingest",
+    )
     ARCHIVE_MAX_ENTRIES: int = _opt(100_000, "Most members read from one uploaded archive.", group="ingest")
     ARCHIVE_MAX_TOTAL_BYTES: int = _opt(
         20 * 1024 * MiB,

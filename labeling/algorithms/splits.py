@@ -10,14 +10,45 @@ inflates test accuracy, cf. Barz & Denzler, "Do we train on test data?", 2020).
 
 Pure numpy: the input order of rows does not matter, the same (labels, groups, fractions, seed)
 always gives the same assignment.
+
+`hash_split` is what dataset versions use (since the append-only class index): a cluster's split is a
+function of the seed and its canonical image's SHA-256 alone, so adding images, classes or clusters never
+moves an image between splits (the stratified split reshuffles a stratum when it grows: v2's test set
+would hold v1's training images). The price is that the fractions hold in expectation, not exactly
+(a stratum of n clusters is off by about sqrt(n * f * (1 - f)) clusters).
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 SPLIT_NAMES = ("train", "val", "test")
+HASH_SPLIT_RULE = (
+    "hash-v1: u = int(sha256(f'{seed}:{canonical_sha256}').digest()[:8], big-endian) / 2**64; "
+    "split = train if u < f_train, val if u < f_train + f_val, else test; one split per near-duplicate cluster"
+)
+
+
+def hash_unit(seed: int, key: str) -> float:
+    """A uniform number in [0, 1) from the seed and a key (the cluster's canonical SHA-256)."""
+    digest = hashlib.sha256(f"{int(seed)}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def hash_split(
+    keys: Sequence[str], fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> npt.NDArray[np.int8]:
+    """Split index per key (0 = train, 1 = val, 2 = test), each from `hash_unit(seed, key)` alone: the same
+    key always gets the same split, whatever else is split with it. Rows of one cluster pass the same key."""
+    fr = np.asarray(validate_fractions(fractions))
+    if not len(keys):
+        return np.zeros(0, dtype=np.int8)
+    units = np.fromiter((hash_unit(seed, k) for k in keys), dtype=np.float64, count=len(keys))
+    return np.searchsorted(np.cumsum(fr)[:-1], units, side="right").astype(np.int8)
 
 
 def validate_fractions(fractions: tuple[float, ...] | list[float]) -> tuple[float, float, float]:

@@ -21,7 +21,7 @@ from annotate.parsers import JSONParser
 from annotate.roles import HasRole, Role
 from labeling.selectors.projects import project_for_researcher
 from labeling.services.categories import categories_import, category_delete, category_update
-from labeling.services.ingestion import batch_report
+from labeling.services.ingestion import batch_report, batch_retry
 from labeling.services.ingestion.selectors import (
     IMAGE_ORDERINGS,
     batch_for_researcher,
@@ -100,6 +100,15 @@ class BatchDetailApi(APIView):
             {"key": e.key, "code": e.reason_code, "message": e.message} for e in batch_rejections(batch, limit=200)
         ]
         return Response(self.OutputSerializer(batch).data)
+
+
+class BatchRetryApi(APIView):
+    permission_classes = RESEARCHER
+
+    @extend_schema(request=None, responses={202: BatchOutputSerializer}, summary="Queue a failed batch again")
+    def post(self, request: Request, pk: int) -> Response:
+        batch = batch_retry(batch=batch_for_researcher(request.user, pk))
+        return Response(BatchOutputSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ImageListApi(APIView):

@@ -2,7 +2,7 @@
 
 from labeling.models.annotations import Annotation
 from labeling.models.curation import CurationAction, GoldItem
-from labeling.models.datasets import DatasetExport, DatasetVersion, DatasetVersionItem
+from labeling.models.datasets import DatasetExport, DatasetVersion, DatasetVersionItem, DatasetVersionVote, ProjectClass
 from labeling.models.images import Image, ImageSource
 from labeling.models.ingest import IngestBatch, IngestEntry
 from labeling.models.items import Item, Lease, Skip
@@ -27,6 +27,7 @@ __all__ = [
     "DatasetExport",
     "DatasetVersion",
     "DatasetVersionItem",
+    "DatasetVersionVote",
     "GoldItem",
     "Image",
     "ImageSource",
@@ -35,6 +36,7 @@ __all__ = [
     "Item",
     "Lease",
     "Project",
+    "ProjectClass",
     "ProjectQualitySnapshot",
     "ReviewAction",
     "Skip",

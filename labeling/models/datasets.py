@@ -59,7 +59,8 @@ class DatasetVersionItem(models.Model):
     image = models.ForeignKey("labeling.Image", on_delete=models.PROTECT, related_name="dataset_rows")
     image_sha256 = models.CharField(max_length=64)
     cluster_id = models.BigIntegerField(help_text="Near-duplicate cluster (canonical image id).")
-    category = models.ForeignKey("labeling.Category", null=True, blank=True, on_delete=models.SET_NULL)
+    # PROTECT: a category a published version names cannot be deleted (category_delete says so).
+    category = models.ForeignKey("labeling.Category", null=True, blank=True, on_delete=models.PROTECT)
     class_index = models.IntegerField(help_text="Index into version.classes; -1 for none.")
     label_name = models.CharField(max_length=200, blank=True)
     split = models.CharField(max_length=8, choices=Split.choices)
@@ -82,6 +83,52 @@ class DatasetVersionItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id}:{self.image_id}"
+
+
+class ProjectClass(models.Model):
+    """The project's append-only class index: a category gets the next free index the first time a version
+    holds it, and keeps it in every later version (a model trained on v1 reads v2 the same way). Rows are
+    never renumbered or deleted; a category that is gone leaves its slot (category null, name kept)."""
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="class_indices")
+    index = models.PositiveIntegerField()
+    category = models.ForeignKey("labeling.Category", null=True, blank=True, on_delete=models.PROTECT)
+    name = models.CharField(max_length=200)
+    wnid = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "index"], name="project_class_unique_index"),
+            models.UniqueConstraint(fields=["project", "category"], name="project_class_unique_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.index} {self.name}"
+
+
+class DatasetVersionVote(models.Model):
+    """A vote behind a version's rows, copied when the version is created: the `raw_votes` export reads
+    these, so deleting or editing live votes, items or users never changes a published version."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="votes")
+    vote_id = models.BigIntegerField()
+    item_id = models.BigIntegerField()
+    image_id = models.BigIntegerField()
+    category_name = models.CharField(max_length=200, blank=True)
+    annotator = models.CharField(max_length=32, help_text="Per-project pseudonym, never a username.")
+    label = models.IntegerField(null=True, blank=True)
+    answer = models.JSONField(default=dict, blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["version_id", "item_id", "vote_id"]
+        indexes = [models.Index(fields=["version", "item_id", "vote_id"], name="dataset_vote_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}:{self.vote_id}"
 
 
 class DatasetExport(models.Model):

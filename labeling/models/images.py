@@ -6,9 +6,19 @@ from django.db import models
 
 
 class Image(models.Model):
-    """One decoded, validated image, stored once (global), addressed by the SHA-256 of its bytes."""
+    """One decoded, validated image of a project, addressed by the SHA-256 of its bytes.
 
-    sha256 = models.CharField(max_length=64, unique=True)
+    The *file* is content-addressed and stored once for every project (`images/ab/cd/<sha>.<ext>`); the *row*
+    is per project (`project`, unique with `sha256`), so a project's near-duplicate clusters (`canonical`)
+    are its own, and ingesting bytes that another project holds creates a fresh row in this one: nothing
+    about another project's images (their ids, their clusters) is revealed. Rows without a project are
+    older global ones (before per-project rows) or test fixtures; their sha256 stays unique among them.
+    """
+
+    project = models.ForeignKey(
+        "labeling.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    sha256 = models.CharField(max_length=64)
     file = models.FileField(max_length=255)
     thumbnail = models.FileField(max_length=255, blank=True)
     width = models.PositiveIntegerField()
@@ -26,6 +36,13 @@ class Image(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "sha256"], name="image_unique_sha_per_project"),
+            models.UniqueConstraint(
+                fields=["sha256"], condition=models.Q(project__isnull=True), name="image_unique_sha_global"
+            ),
+        ]
+        indexes = [models.Index(fields=["sha256"], name="image_sha256_idx")]
 
     def __str__(self) -> str:
         return self.sha256[:12]

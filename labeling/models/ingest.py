@@ -65,6 +65,9 @@ class IngestEntry(models.Model):
     message = models.TextField(blank=True)
     image = models.ForeignKey("labeling.Image", null=True, blank=True, on_delete=models.SET_NULL)
     category = models.ForeignKey("labeling.Category", null=True, blank=True, on_delete=models.SET_NULL)
+    # Runs that took this entry up and did not decide it (a storage error, a killed worker): after
+    # INGEST_MAX_ATTEMPTS the entry is rejected `too_many_attempts` instead of being retried forever.
+    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

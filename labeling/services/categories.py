@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
-from labeling.models import Category, Project
+from labeling.models import Annotation, Category, DatasetVersionItem, Project, ProjectClass
 from labeling.services.projects import category_upsert
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -115,5 +115,32 @@ def _is_descendant(candidate: Category, ancestor: Category) -> bool:
     return True
 
 
+@transaction.atomic
 def category_delete(*, category: Category) -> None:
+    """Delete a category that nothing depends on. Refused (409) while crowd work or a published version names
+    it: a vote on one of its verify items, a classify vote for it, a dataset version's rows or the project's
+    class index (a category keeps its index for ever). Its items without votes go with it; its children
+    move up to its parent."""
+    # Lock the project: a version being created concurrently would otherwise index the category we delete.
+    Project.objects.select_for_update().filter(pk=category.project_id).first()
+    if (
+        ProjectClass.objects.filter(category=category).exists()
+        or DatasetVersionItem.objects.filter(category=category).exists()
+    ):
+        raise ServiceError(
+            _("Category %(name)s is part of a published dataset version and keeps its class index; it cannot be "
+              "deleted.") % {"name": category.name},
+            code="category_in_version", status_code=409,
+        )  # fmt: skip
+    votes = Annotation.objects.filter(item__project_id=category.project_id)
+    if votes.filter(item__category=category).exists() or (
+        Project.objects.filter(pk=category.project_id, task_type=Project.TaskType.CLASSIFY).exists()
+        and votes.filter(label=category.pk).exists()
+    ):
+        raise ServiceError(
+            _("Category %(name)s has volunteers' votes; deleting it would destroy their work.")
+            % {"name": category.name},
+            code="category_has_votes", status_code=409,
+        )  # fmt: skip
+    Category.objects.filter(parent=category).update(parent=category.parent_id)
     category.delete()

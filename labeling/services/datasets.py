@@ -21,18 +21,22 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
-from labeling.algorithms.splits import SPLIT_NAMES, stratified_group_split, validate_fractions
+from labeling.algorithms.splits import HASH_SPLIT_RULE, SPLIT_NAMES, hash_split, validate_fractions
 from labeling.models import (
     Annotation,
     Category,
     DatasetVersion,
     DatasetVersionItem,
+    DatasetVersionVote,
+    Image,
     ImageSource,
     Item,
     Project,
+    ProjectClass,
     WebhookEvent,
 )
 from labeling.services.dataset_card import dataset_card_render
+from labeling.services.ingestion.dedupe import near_dup_recluster
 from labeling.services.webhooks import webhooks_emit
 
 CONSENSUS_STATUSES = (Item.Status.DONE, Item.Status.ACCEPTED)
@@ -262,13 +266,34 @@ def _row_digest_record(r: DatasetVersionItem) -> list[Any]:
             r.annotators, r.boxes, r.is_gold, r.source_uri, r.license, r.attribution]  # fmt: skip
 
 
-def content_hash(classes: list[dict[str, Any]], rows: Iterable[DatasetVersionItem]) -> str:
+def content_hash(classes: list[dict[str, Any]], rows: Iterable[DatasetVersionItem], *, presorted: bool = False) -> str:
     """SHA-256 over the class list and the rows sorted by image hash (canonical JSON, one line each)."""
     h = hashlib.sha256()
     h.update(json.dumps([c["name"] for c in classes], ensure_ascii=False).encode())
-    for r in sorted(rows, key=lambda r: r.image_sha256):
+    for r in rows if presorted else sorted(rows, key=lambda r: r.image_sha256):
         h.update(b"\n" + json.dumps(_row_digest_record(r), sort_keys=True, ensure_ascii=False).encode())
     return h.hexdigest()
+
+
+_DIGEST_FIELDS = ("image_sha256", "cluster_id", "label_name", "class_index", "split", "posterior", "votes",
+                  "soft_label", "annotators", "boxes", "is_gold", "source_uri", "license", "attribution")  # fmt: skip
+
+
+def dataset_version_verify(*, version: DatasetVersion) -> None:
+    """Recompute the version's content hash from its stored rows (streamed in SHA-256 order) and, for a
+    version with a vote snapshot, count its votes; raise `version_corrupt` when either differs from what was
+    recorded at creation. Every export reads a version through this check first."""
+    rows = DatasetVersionItem.objects.filter(version=version).order_by("image_sha256", "id").only(*_DIGEST_FIELDS)
+    digest = content_hash(version.classes, rows.iterator(chunk_size=2000), presorted=True)
+    expected_votes = version.filters.get("votes_snapshot")
+    votes_ok = expected_votes is None or DatasetVersionVote.objects.filter(version=version).count() == expected_votes
+    if digest != version.content_hash or not votes_ok:
+        raise ServiceError(
+            _("Version %(number)s no longer matches its content hash: its stored rows were changed.")
+            % {"number": version.number},
+            code="version_corrupt",
+            status_code=409,
+        )
 
 
 def _stats(classes: list[dict[str, Any]], rows: list[DatasetVersionItem], votes_total: int) -> dict[str, Any]:
@@ -282,7 +307,7 @@ def _stats(classes: list[dict[str, Any]], rows: list[DatasetVersionItem], votes_
     annotators = set().union(*(r.annotators for r in rows)) if rows else set()
     return {
         "images": len(rows),
-        "classes": len(classes),
+        "classes": sum(1 for c in classes if c.get("in_version", True)),
         "per_class": per_class,
         "splits": {s: sum(1 for r in rows if r.split == s) for s in SPLIT_NAMES},
         "mean_posterior": mean_post,
@@ -296,6 +321,94 @@ def _stats(classes: list[dict[str, Any]], rows: list[DatasetVersionItem], votes_
         "boxes": sum(len(r.boxes) for r in rows),
         "licenses": dict(Counter(r.license or "unknown" for r in rows).most_common()),
     }
+
+
+def _class_index_extend(
+    project: Project, used: set[int], names: dict[int, str], wnids: dict[int, str]
+) -> list[dict[str, Any]]:
+    """The project's append-only class index, extended by the categories of `used` that have none yet (in
+    category-id order, after the highest index), as a version's class list: every slot, in index order, with
+    `in_version` (whether this version holds images of it) and `retired` (its category is gone). The caller
+    holds the project's row lock, so two versions never hand out the same index."""
+    registry = list(ProjectClass.objects.filter(project=project).order_by("index"))
+    known = {c.category_id for c in registry if c.category_id is not None}
+    fresh = sorted(c for c in used if c not in known)
+    if fresh:
+        start = registry[-1].index + 1 if registry else 0
+        new = [ProjectClass(project=project, index=start + i, category_id=c, name=names[c][:200],
+                            wnid=(wnids.get(c) or "")[:32]) for i, c in enumerate(fresh)]  # fmt: skip
+        ProjectClass.objects.bulk_create(new)
+        registry += new
+    return [
+        {"index": c.index, "category_id": c.category_id,
+         "name": names.get(c.category_id, c.name) if c.category_id is not None else c.name,
+         "wnid": (wnids.get(c.category_id, c.wnid) if c.category_id is not None else c.wnid),
+         "in_version": c.category_id in used, "retired": c.category_id is None}
+        for c in registry
+    ]  # fmt: skip
+
+
+@dataclass
+class _Keyed:
+    row: _Row
+    split_key: str
+
+
+def _with_split_keys(rows: list[_Row]) -> list[_Keyed]:
+    """Each row with its cluster's split key: the SHA-256 of the cluster's canonical image."""
+    cluster_sha = dict(
+        Image.objects.filter(pk__in={r.cluster_id for r in rows if r.cluster_id != r.image_id}).values_list(
+            "id", "sha256"
+        )
+    )
+    return [_Keyed(r, r.sha256 if r.cluster_id == r.image_id else cluster_sha.get(r.cluster_id, r.sha256))
+            for r in rows]  # fmt: skip
+
+
+_VOTE_FIELDS = ("id", "item_id", "item__image_id", "item__category_id", "user_id", "label", "answer", "time_spent_ms",
+                "created_at")  # fmt: skip
+
+
+def _version_votes(project: Project, objs: list[DatasetVersionItem], until: Any) -> Any:
+    item_ids = sorted({i for o in objs for i in o.item_ids})
+    for start in range(0, len(item_ids), 2000):
+        chunk = item_ids[start : start + 2000]
+        yield from (
+            Annotation.objects.filter(item_id__in=chunk, created_at__lte=until)
+            .order_by("item_id", "id")
+            .values_list(*_VOTE_FIELDS)
+            .iterator(chunk_size=5000)
+        )
+
+
+def _votes_count(project: Project, objs: list[DatasetVersionItem], until: Any) -> int:
+    item_ids = sorted({i for o in objs for i in o.item_ids})
+    return sum(
+        Annotation.objects.filter(item_id__in=item_ids[s : s + 2000], created_at__lte=until).count()
+        for s in range(0, len(item_ids), 2000)
+    )
+
+
+def _votes_snapshot(version: DatasetVersion, objs: list[DatasetVersionItem], until: Any,
+                    names: dict[int, str]) -> int:  # fmt: skip
+    """Copy the votes behind the version's items (cast up to the snapshot time) into DatasetVersionVote."""
+    batch: list[DatasetVersionVote] = []
+    count = 0
+    for vid, item_id, image_id, cat_id, user_id, label, answer, ms, created in _version_votes(
+        version.project, objs, until
+    ):
+        batch.append(DatasetVersionVote(
+            version=version, vote_id=vid, item_id=item_id, image_id=image_id,
+            category_name=names.get(cat_id, "")[:200] if cat_id else "",
+            annotator=annotator_pseudonym(project_id=version.project_id, user_id=user_id), label=label,
+            answer=answer or {}, time_spent_ms=ms, created_at=created,
+        ))  # fmt: skip
+        if len(batch) >= 2000:
+            DatasetVersionVote.objects.bulk_create(batch)
+            count += len(batch)
+            batch = []
+    DatasetVersionVote.objects.bulk_create(batch)
+    return count + len(batch)
 
 
 def dataset_version_create(
@@ -333,20 +446,20 @@ def dataset_version_create(
 
     with transaction.atomic():
         locked = Project.objects.select_for_update().get(pk=project.pk)
+        near_dup_recluster(project=locked)  # clusters two concurrent batches kept apart are one before splitting
         now = timezone.now()
         rows = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,
                              accepted_only=accepted_only, include_gold=include_gold, until=now,
                              counts_as=category_rollup(parents, set(wanted)), parents=parents)  # fmt: skip
         rows = _apply_near_duplicates(locked, rows, exclude=exclude_near_duplicates)
         # Detection: every class a box carries is a class of the version, whether or not it is an image's label.
-        used = sorted({r.category_id for r in rows.values() if r.category_id is not None}
-                      | {int(b[4]) for r in rows.values() for b in r.boxes})  # fmt: skip
-        classes = [{"index": i, "category_id": c, "name": all_names[c], "wnid": wnids[c]} for i, c in enumerate(used)]
-        index = {c["category_id"]: c["index"] for c in classes}
+        used = {r.category_id for r in rows.values() if r.category_id is not None} | {
+            int(b[4]) for r in rows.values() for b in r.boxes
+        }
+        classes = _class_index_extend(locked, used, all_names, wnids)
+        index = {c["category_id"]: c["index"] for c in classes if c["category_id"] is not None}
         ordered = [rows[k] for k in sorted(rows)]
-        labels = np.array([index.get(r.category_id, -1) for r in ordered], dtype=np.int64)
-        groups = np.array([r.cluster_id for r in ordered], dtype=np.int64)
-        splits = stratified_group_split(labels, groups, fractions, seed)
+        splits = hash_split([r.split_key for r in _with_split_keys(ordered)], fractions, seed)
         sources = _sources(locked, rows)
         objs = []
         for r, s in zip(ordered, splits, strict=True):
@@ -364,7 +477,8 @@ def dataset_version_create(
                    "category_ids": wanted if categories else None, "min_posterior": min_posterior,
                    "accepted_only": accepted_only, "include_gold": include_gold,
                    "exclude_near_duplicates": exclude_near_duplicates, "snapshot_at": now.isoformat(),
-                   "excluded_items": Item.objects.filter(project=locked, excluded=True).count()}  # fmt: skip
+                   "excluded_items": Item.objects.filter(project=locked, excluded=True).count(),
+                   "split_rule": HASH_SPLIT_RULE, "class_index": "append-only per project"}  # fmt: skip
         stats = _stats(classes, objs, sum(r.votes_total for r in ordered))
         number = (DatasetVersion.objects.filter(project=locked).aggregate(m=Max("number"))["m"] or 0) + 1
         version = DatasetVersion(
@@ -372,12 +486,15 @@ def dataset_version_create(
             split_train=fractions[0], split_val=fractions[1], split_test=fractions[2], seed=seed, classes=classes,
             items_count=len(objs), content_hash=content_hash(classes, objs), stats=stats, created_by=created_by,
         )  # fmt: skip
+        version.filters["votes_snapshot"] = _votes_count(locked, objs, now)
         version.card = dataset_card_render(project=locked, version=version)
         version.save()
         for o in objs:
             o.version = version
         DatasetVersionItem.objects.bulk_create(objs, batch_size=2000)
+        copied = _votes_snapshot(version, objs, now, all_names)
+        assert copied == version.filters["votes_snapshot"], "votes changed under the project lock"
         webhooks_emit(project_id=locked.pk, event=WebhookEvent.VERSION_CREATED, data={
             "version": version.number, "version_id": version.pk, "name": version.name, "items": version.items_count,
-            "classes": len(classes), "content_hash": version.content_hash})  # fmt: skip
+            "classes": stats["classes"], "content_hash": version.content_hash})  # fmt: skip
     return version

@@ -128,6 +128,18 @@ def _categories_bulk_create(*, project: Project, specs: list[dict]) -> None:
     bulk_update_values(Category, children, ["parent"])
 
 
+def _parent_loops(category: Category, parent: Category) -> bool:
+    """Whether `parent` is `category` or one of its descendants (making it the parent would close a loop)."""
+    parents = dict(Category.objects.filter(project_id=category.project_id).values_list("id", "parent_id"))
+    node, seen = parent.pk, set()
+    while node is not None and node not in seen:
+        if node == category.pk:
+            return True
+        seen.add(node)
+        node = parents.get(node)
+    return node is not None  # an existing loop above the parent: refuse rather than extend it
+
+
 def category_upsert(
     *,
     project: Project,
@@ -140,11 +152,15 @@ def category_upsert(
     name = _category_name(name)
     parent_obj = None
     if parent:
-        parent_obj, _ = Category.objects.get_or_create(project=project, name=parent.strip())
+        parent_obj, _made = Category.objects.get_or_create(project=project, name=parent.strip())
     category, created = Category.objects.get_or_create(
         project=project, name=name, defaults={"definition": definition, "wnid": wnid, "parent": parent_obj}
     )
     if not created:
+        if parent_obj is not None and _parent_loops(category, parent_obj):
+            raise ServiceError(
+                _("The parent must be another category of this project, not a descendant."), code="bad_parent"
+            )
         changed = []
         for field, value in (("definition", definition), ("wnid", wnid), ("parent", parent_obj)):
             if value and getattr(category, field) != value:

@@ -18,7 +18,7 @@ from labeling.models import IngestBatch
 from labeling.selectors.categories import category_tree
 from labeling.selectors.projects import project_for_researcher
 from labeling.services.categories import categories_import, category_delete, category_update
-from labeling.services.ingestion import batch_report
+from labeling.services.ingestion import batch_report, batch_retry
 from labeling.services.ingestion.selectors import (
     batch_for_researcher,
     batch_rejections,
@@ -206,6 +206,18 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = batch_for_researcher(request.user, pk)
     context = {"batch": batch, "project": batch.project, "status": _status(batch), "errors": batch_rejections(batch)}
     return render(request, "labeling/ingest/batch.html", context)
+
+
+@role_required(Role.RESEARCHER)
+@require_http_methods(["POST"])
+def batch_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = batch_for_researcher(request.user, pk)
+    try:
+        batch_retry(batch=batch)
+        messages.success(request, _("Batch %(id)s queued again.") % {"id": batch.pk})
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("batch_detail", pk=batch.pk)
 
 
 @role_required(Role.RESEARCHER)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("projects/<slug:slug>/ingest/", ingest.project_ingest, name="project_ingest"),
     path("projects/<slug:slug>/images/", ingest.project_images, name="project_images"),
     path("ingest/batches/<int:pk>/", ingest.batch_detail, name="batch_detail"),
+    path("ingest/batches/<int:pk>/retry/", ingest.batch_retry_view, name="batch_retry"),
     path("ingest/batches/<int:pk>/status.json", ingest.batch_status, name="batch_status"),
     re_path(r"^media/image/(?P<sha256>[0-9a-f]{64})$", media.image_original, name="media_image"),
     re_path(r"^media/thumb/(?P<sha256>[0-9a-f]{64})$", media.image_thumbnail, name="media_thumbnail"),

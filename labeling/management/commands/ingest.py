@@ -1,8 +1,10 @@
 """python manage.py ingest SOURCE --project SLUG [--category NAME] [--create-project] [--json] [--async]
+   python manage.py ingest --retry BATCH_ID [--json] [--async]
 
 SOURCE is a folder, a .zip/.tar(.gz) archive or a URL-list file (CSV or one URL per line). The batch runs
 in the foreground through the same service the worker runs (`--async` queues it instead). With --json
 the last stdout line is the report object. Exit 0 even when inputs are rejected; 1 if the batch cannot run.
+`--retry` takes a failed batch up again (its pending entries: a storage error, an interrupted run).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tqdm import tqdm
 
 from annotate.exceptions import ServiceError
 from labeling.models import IngestBatch, Project
-from labeling.services.ingestion import batch_create, batch_report, batch_run
+from labeling.services.ingestion import batch_create, batch_report, batch_retry, batch_run
 from labeling.services.ingestion.batch import batch_start
 from labeling.services.projects import category_upsert, project_create
 
@@ -34,14 +36,26 @@ class Command(BaseCommand):
     help = "Ingest a folder, an archive or a URL list into a project as one batch."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("source", help="Folder, .zip/.tar(.gz) archive, or URL-list file")
-        parser.add_argument("--project", required=True, help="Project slug")
+        parser.add_argument("source", nargs="?", help="Folder, .zip/.tar(.gz) archive, or URL-list file")
+        parser.add_argument("--project", help="Project slug (required with a source)")
+        parser.add_argument("--retry", type=int, metavar="BATCH_ID", help="Run a failed batch again")
         parser.add_argument("--category", help="Candidate category for files at the top level")
         parser.add_argument("--create-project", action="store_true", help="Create a verify project if missing")
         parser.add_argument("--json", action="store_true", help="End with one JSON line: the batch report")
         parser.add_argument("--async", dest="run_async", action="store_true", help="Queue on the ingest worker")
 
     def handle(self, *args: object, **opts: object) -> None:
+        if opts["retry"] is not None:
+            batch = IngestBatch.objects.filter(pk=opts["retry"]).first()
+            if batch is None:
+                raise CommandError(f"No batch {opts['retry']}.")
+            try:
+                batch = batch_retry(batch=batch, enqueue=False)  # _run queues it with --async
+            except ServiceError as exc:
+                raise CommandError(exc.message) from exc
+            return self._run(batch, opts)
+        if not opts["source"] or not opts["project"]:
+            raise CommandError("Give a SOURCE and --project SLUG, or --retry BATCH_ID.")
         path = Path(str(opts["source"])).expanduser().resolve()
         if not path.exists():
             raise CommandError(f"{path} does not exist.")
@@ -56,6 +70,9 @@ class Command(BaseCommand):
             batch = batch_create(project=project, kind=source_kind(path), source=str(path), default_category=category)
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
+        return self._run(batch, opts)
+
+    def _run(self, batch: IngestBatch, opts: dict) -> None:
         if opts["run_async"]:
             batch_start(batch=batch)
             self._emit(opts, {"batch": batch.id, "status": batch.status}, f"Batch {batch.id} queued.")

@@ -48,6 +48,7 @@ class Row:
     format: str
     width: int
     height: int
+    size_bytes: int
     votes_json: str
     soft_label_json: str
     annotators_json: str
@@ -64,7 +65,7 @@ class Row:
 
 _FIELDS = ("image_id", "split", "class_index", "label_name", "posterior", "image_sha256", "cluster_id", "is_gold",
            "n_votes", "source_uri", "license", "attribution", "image__file", "image__format", "image__width",
-           "image__height")  # fmt: skip
+           "image__height", "image__size_bytes")  # fmt: skip
 _JSON = ("votes", "soft_label", "annotators", "boxes")
 
 
@@ -78,14 +79,25 @@ def class_folder(index: int, n_classes: int) -> str:
     return str(index).zfill(max(3, len(str(max(n_classes - 1, 0)))))
 
 
+BACKGROUND_FOLDER = "background"
+
+
 def relative_path(row: Row, n_classes: int, folders: Sequence[str] | None = None) -> str:
     """`split/class_index/image_id.ext` -- ids only, so no traversal and no user-controlled names. `folders`
-    (class index -> folder, see `imagefolder.class_folders`) replaces the index folders."""
+    (class index -> folder, see `imagefolder.class_folders`) replaces the index folders. An image without a
+    class (a detection version's background image, class_index -1) is `background/split/image_id.ext`:
+    outside the split's class folders, so ImageFolder never reads it as a class."""
+    if row.class_index < 0:
+        return f"{BACKGROUND_FOLDER}/{row.split}/{row.image_id}{image_extension(row.format)}"
     folder = folders[row.class_index] if folders is not None else class_folder(row.class_index, n_classes)
     return f"{row.split}/{folder}/{row.image_id}{image_extension(row.format)}"
 
 
 def iter_rows(version: DatasetVersion, order: tuple[str, ...] = ("split", "class_index", "image_id")) -> Iterator[Row]:
+    """The version's rows, after checking them against the version's content hash (`version_corrupt`)."""
+    from labeling.services.datasets import dataset_version_verify  # services import exports: not at module level
+
+    dataset_version_verify(version=version)
     qs = (
         DatasetVersionItem.objects.filter(version=version)
         .order_by(*order)
@@ -149,21 +161,28 @@ def _read_local(path: str) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+READ_AHEAD_BYTES = 64 * 1024 * 1024
+
+
 def read_images(
-    rows: Iterable[Row], *, threads: int = 4, batch: int = 16, ahead: int = 8
+    rows: Iterable[Row], *, threads: int = 4, batch: int = 16, ahead: int = 8, max_bytes: int = READ_AHEAD_BYTES
 ) -> Iterator[tuple[Row, bytes]]:
     """`(row, read_image(row))` in the rows' order, the files read by a few threads ahead of the writer.
 
     Opening and reading a file wait on the disk (or the network, for an object store) with the GIL
     released, so the reads overlap each other and the formatting. A thread reads `batch` files per task:
-    one hand-over per image cost more than reading a small cached file. At most `ahead` batches are in
-    memory, however large the export."""
+    one hand-over per image cost more than reading a small cached file. At most `ahead` batches and at
+    most `max_bytes` of image files (their recorded sizes; at least one batch) are in flight, however large
+    the export and its images: 128 batches of 50 MB TIFFs are not held at once."""
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export-read") as pool:
         window: deque[tuple[list[Row], Future[list[bytes]]]] = deque()
+        in_flight = 0
         for chunk in _batches(rows, batch):
             window.append((chunk, pool.submit(_read_all, chunk)))
-            if len(window) >= ahead:
+            in_flight += sum(r.size_bytes for r in chunk)
+            while window and (len(window) >= ahead or in_flight > max_bytes):
                 first, data = window.popleft()
+                in_flight -= sum(r.size_bytes for r in first)
                 yield from zip(first, data.result(), strict=True)
         while window:
             first, data = window.popleft()
@@ -286,6 +305,8 @@ def classes_json(version: DatasetVersion, folders: Sequence[str] | None = None) 
     rows = []
     for c, wnid in zip(version.classes, class_wnids(version), strict=True):
         row = {"index": c["index"], "name": c["name"], "wnid": wnid}
+        if "in_version" in c:  # the append-only class index: every slot is listed, present here or not
+            row["in_version"], row["retired"] = c["in_version"], c["retired"]
         if folders is not None:
             row["folder"] = folders[c["index"]]
         rows.append(row)

@@ -1,7 +1,9 @@
 """`raw_votes`: every vote behind the version's items, as CSV, for researchers' own aggregation.
 
-Only votes cast up to the version's snapshot time count, so a later vote never changes this export.
-Annotators are per-project pseudonyms; the CSV is injection-neutralised like the `csv` format.
+The votes are the version's own copy (`DatasetVersionVote`, written with the version): a later vote, a
+deleted item, category or user never changes this export. Versions made before the copy existed read the
+live votes cast up to their snapshot time. Annotators are per-project pseudonyms; the CSV is
+injection-neutralised like the `csv` format.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import io
 from datetime import datetime
 from typing import IO, Any
 
-from labeling.models import Annotation, DatasetVersion, DatasetVersionItem
+from labeling.models import Annotation, DatasetVersion, DatasetVersionItem, DatasetVersionVote
 from labeling.services.exports.base import Progress, dumps, neutralise_cell
 
 EXTENSION = ".csv"
@@ -30,8 +32,33 @@ def version_item_ids(version: DatasetVersion) -> list[int]:
     return sorted(ids)
 
 
+def _write_snapshot(version: DatasetVersion, out: IO[bytes], progress: Progress) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = _csv.writer(text)
+    writer.writerow(COLUMNS)
+    total = max(version.filters["votes_snapshot"], 1)
+    votes = DatasetVersionVote.objects.filter(version=version).order_by("item_id", "vote_id").values_list(
+        "vote_id", "item_id", "image_id", "category_name", "annotator", "label", "answer", "time_spent_ms",
+        "created_at")  # fmt: skip
+    count = 0
+    for vid, item_id, image_id, cat_name, pseudo, label, answer, ms, created in votes.iterator(chunk_size=5000):
+        writer.writerow([neutralise_cell(v) for v in (
+            vid, item_id, image_id, cat_name, pseudo, "" if label is None else label, dumps(answer or {}), ms,
+            created.isoformat())])  # fmt: skip
+        count += 1
+        if count % 5000 == 0:
+            progress(count / total)
+    text.flush()
+    text.detach()
+    return count
+
+
 def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: dict[str, Any]) -> int:
-    from labeling.services.datasets import annotator_pseudonym
+    from labeling.services.datasets import annotator_pseudonym, dataset_version_verify
+
+    dataset_version_verify(version=version)
+    if version.filters.get("votes_snapshot") is not None:
+        return _write_snapshot(version, out, progress)
 
     until = datetime.fromisoformat(version.filters["snapshot_at"]) if version.filters.get("snapshot_at") else (
         version.created_at)  # fmt: skip

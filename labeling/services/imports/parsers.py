@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,6 +23,7 @@ TEXT_SUFFIXES = {".json", ".csv", ".txt", ".xml", ".yaml", ".yml", ".names"}
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
 MAX_FILES = 200_000
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # one uploaded file (page, API)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class SourceError(ValueError):
@@ -44,6 +46,7 @@ class Entry:
     labels: set[str] = field(default_factory=set)
     boxes: list[Box] = field(default_factory=list)
     normalised: bool = False  # YOLO: boxes are (cx, cy, w, h) in 0..1
+    sha256: str = ""  # the image's content hash when the file carries it (COCO `images[].sha256`, ours does)
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,9 @@ def parse_coco(files: dict[str, bytes]) -> Parsed:
         if not isinstance(ref, str) or not ref.strip() or img.get("id") is None:
             out.errors.append(ParseError(f"image {i}", "an image needs an id and a file_name"))
             continue
-        images[img["id"]] = entry = Entry(ref=ref.strip(), where=f"image {img['id']} ({ref.strip()})")
+        sha = img.get("sha256")
+        sha = sha.strip().lower() if isinstance(sha, str) and _SHA256.match(sha.strip().lower()) else ""
+        images[img["id"]] = entry = Entry(ref=ref.strip(), where=f"image {img['id']} ({ref.strip()})", sha256=sha)
         out.entries.append(entry)
     for i, ann in enumerate(doc["annotations"]):
         where = f"annotation {ann.get('id', i) if isinstance(ann, dict) else i}"

@@ -1,5 +1,12 @@
 """Importing existing annotations into a project: as gold (known answers) or as votes of an "imported" annotator.
 
+Matching an entry to an image: by content first. An entry that carries the image's SHA-256 (COCO files do: our
+own exports write `images[].sha256`), or whose reference is one, matches the project's image with those bytes
+and nothing else; file names are never consulted for it (our exports name files by image id, so `train/000/2.jpg`
+names image 2, not the image crawled as `crawl/2.jpg`). Only an entry with no hash falls back to its path, file
+name or stem (YOLO, VOC, CSV by name), and every such match is reported (`ImportResult.matched_by_name`,
+`name_matches`); `by_name=False` refuses the fallback (those entries count as unmatched).
+
 `annotations_import` matches each parsed entry to an image of the project, turns it into the project's answer
 (verify: yes for the candidate categories the entry names, no for the others; classify: its one category; boxes:
 its boxes, converted to pixels, each with its category in detection projects) and writes them all in one
@@ -40,9 +47,12 @@ class ImportResult:
     unmatched: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     unmatched_refs: list[str] = field(default_factory=list)
+    matched_by_name: int = 0
+    name_matches: list[dict[str, object]] = field(default_factory=list)  # {"entry", "ref", "image"}, reported
 
     def summary(self) -> dict[str, object]:
-        return {"matched": self.matched, "created": self.created, "unmatched": self.unmatched, "errors": self.errors}
+        return {"matched": self.matched, "created": self.created, "unmatched": self.unmatched, "errors": self.errors,
+                "matched_by_name": self.matched_by_name}  # fmt: skip
 
 
 class ImportFailed(ServiceError):
@@ -55,25 +65,36 @@ class ImportFailed(ServiceError):
 
 
 class _ImageIndex:
-    """The project's images by source path, file name, stem and SHA-256 (a name shared by two images is ambiguous)."""
+    """The project's images by SHA-256, and separately by source path, file name and stem (the fallback; a name
+    shared by two images is ambiguous)."""
 
     def __init__(self, project: Project) -> None:
-        self.by: dict[str, set[int]] = defaultdict(set)
+        self.by_sha: dict[str, int] = {}
+        self.by_name: dict[str, set[int]] = defaultdict(set)
         rows = ImageSource.objects.filter(project=project).values_list("image_id", "source_uri", "image__sha256")
         for image_id, uri, sha in rows:
+            self.by_sha[sha] = image_id
             p = PurePosixPath(uri.split("?")[0])
-            for key in {uri, p.as_posix(), p.name, p.stem, sha}:
+            for key in {uri, p.as_posix(), p.name, p.stem}:
                 if key:
-                    self.by[key].add(image_id)
+                    self.by_name[key].add(image_id)
 
-    def find(self, ref: str) -> tuple[int | None, str]:
+    def find(self, entry: Entry, *, by_name: bool = True) -> tuple[int | None, str, bool]:
+        """(image id or None, a problem, whether the match is by name)."""
+        sha = entry.sha256 or (entry.ref.lower() if _SHA256.match(entry.ref.lower()) else "")
+        if sha:
+            return self.by_sha.get(sha), "", False
+        if not by_name:
+            return None, "", False
+        ref = entry.ref
         p = PurePosixPath(ref.replace("\\", "/"))
-        keys = [ref] if _SHA256.match(ref) else [ref, p.as_posix(), p.name, p.stem]
-        for key in keys:
-            ids = self.by.get(key)
+        for key in (ref, p.as_posix(), p.name, p.stem):
+            ids = self.by_name.get(key)
             if ids:
-                return (next(iter(ids)), "") if len(ids) == 1 else (None, f"{ref!r} names {len(ids)} images")
-        return None, ""
+                if len(ids) > 1:
+                    return None, f"{ref!r} names {len(ids)} images", True
+                return next(iter(ids)), "", True
+        return None, "", False
 
 
 def imported_annotator(name: str):
@@ -145,7 +166,13 @@ def _write(project: Project, item: Item, answer: dict, *, mode: str, user) -> bo
 
 
 def annotations_import(
-    *, project: Project, fmt: str, files: dict[str, bytes], mode: str = "votes", source_name: str = "imported"
+    *,
+    project: Project,
+    fmt: str,
+    files: dict[str, bytes],
+    mode: str = "votes",
+    source_name: str = "imported",
+    by_name: bool = True,
 ) -> ImportResult:
     """Import parsed annotations as `mode` ("gold" or "votes"). All or nothing: raises ImportFailed (whose
     `result` lists every bad entry) when any entry is bad; SourceError-style ServiceError when the source is."""
@@ -163,7 +190,10 @@ def annotations_import(
         items_by_image: dict[int, list[Item]] = defaultdict(list)
         matched: list[tuple[Entry, int]] = []
         for entry in parsed.entries:
-            image_id, problem = index.find(entry.ref)
+            image_id, problem, named = index.find(entry, by_name=by_name)
+            if named and image_id is not None:
+                result.matched_by_name += 1
+                result.name_matches.append({"entry": entry.where, "ref": entry.ref, "image": image_id})
             if problem:
                 result.errors.append({"entry": entry.where, "message": problem})
             elif image_id is None:

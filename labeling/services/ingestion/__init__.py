@@ -1,6 +1,6 @@
 """Crawled-image ingestion: sources -> validation -> content-addressed storage -> dedupe -> provenance.
 
-Public entry points: `batch_create`, `batch_create_from_uploads`, `batch_run`, `batch_report`,
+Public entry points: `batch_create`, `batch_create_from_uploads`, `batch_run`, `batch_report`, `batch_retry`,
 `batch_resume_stale` (the beat's).
 See README.md beside this file for the design.
 
@@ -14,17 +14,31 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from labeling.services.ingestion.batch import batch_create, batch_report, batch_resume_stale, batch_run
+    from labeling.services.ingestion.batch import (
+        batch_create,
+        batch_report,
+        batch_resume_stale,
+        batch_retry,
+        batch_run,
+    )
     from labeling.services.ingestion.uploads import batch_create_from_uploads
 
 _MODULES = {
     "batch_create": "batch",
     "batch_report": "batch",
     "batch_resume_stale": "batch",
+    "batch_retry": "batch",
     "batch_run": "batch",
     "batch_create_from_uploads": "uploads",
 }
-__all__ = ["batch_create", "batch_create_from_uploads", "batch_report", "batch_resume_stale", "batch_run"]
+__all__ = [
+    "batch_create",
+    "batch_create_from_uploads",
+    "batch_report",
+    "batch_resume_stale",
+    "batch_retry",
+    "batch_run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -62,6 +62,21 @@ def batch_start(*, batch: IngestBatch) -> None:
     transaction.on_commit(lambda: run_batch.delay(batch.id))
 
 
+def batch_retry(*, batch: IngestBatch, enqueue: bool = True) -> IngestBatch:
+    """Queue a failed batch again: its still-pending entries (a storage error, an interrupted run) are taken up
+    where they stopped; decided entries stay as they are. The UI, the API and `manage.py ingest --retry` call
+    this (the command with `enqueue=False`: it runs the batch in the foreground)."""
+    with transaction.atomic():
+        locked = IngestBatch.objects.select_for_update().get(pk=batch.pk)
+        if locked.status != IngestBatch.Status.FAILED:
+            raise ServiceError(_("Only a failed batch can be retried."), code="not_retryable", status_code=409)
+        locked.status, locked.error, locked.finished_at = IngestBatch.Status.QUEUED, "", None
+        locked.save(update_fields=["status", "error", "finished_at"])
+        if enqueue:
+            batch_start(batch=locked)
+    return locked
+
+
 def batch_report(*, batch: IngestBatch) -> dict:
     """The CLI/API contract: counts by outcome and rejections by reason code."""
     rejections = dict(
@@ -101,6 +116,13 @@ def batch_run(*, batch_id: int, progress: Progress | None = None) -> IngestBatch
             _list_entries(batch)
             _process_pending(batch, progress)
             items_create_from_sources(project=batch.project, batch=batch)
+            unstored = batch.entries.filter(status=IngestEntry.Status.PENDING)
+            left = unstored.count()
+            if left:  # storage errors: resumable, the entries keep their place (batch_retry)
+                first = unstored.exclude(message="").values_list("message", flat=True).first() or ""
+                return _finish(batch, status=IngestBatch.Status.FAILED,
+                               error=f"storage_error: {left} entries could not be stored ({first}); "
+                                     "retry the batch to store them."[:2000])  # fmt: skip
         except SourceError as exc:
             return _finish(batch, status=IngestBatch.Status.FAILED, error=f"{exc.code}: {exc.message}")
         except (OperationalError, InterfaceError):
@@ -181,7 +203,23 @@ def _list_entries(batch: IngestBatch) -> None:
     batch.save(update_fields=["total"])
 
 
+def _reject_exhausted(batch: IngestBatch) -> None:
+    """Entries taken up INGEST_MAX_ATTEMPTS times without a verdict are rejected, not retried for ever: their
+    chunk killed the worker each time, or the storage refused them each time."""
+    limit = options().INGEST_MAX_ATTEMPTS
+    exhausted = batch.entries.filter(status=IngestEntry.Status.PENDING, attempts__gte=limit)
+    exhausted.filter(message__startswith="storage_error").update(
+        status=IngestEntry.Status.REJECTED, reason_code="storage_error"
+    )
+    exhausted.update(
+        status=IngestEntry.Status.REJECTED,
+        reason_code="too_many_attempts",
+        message=f"Taken up {limit} times without a verdict (the worker stopped during its chunk each time).",
+    )
+
+
 def _process_pending(batch: IngestBatch, progress: Progress | None) -> None:
+    _reject_exhausted(batch)
     pending = set(batch.entries.filter(status=IngestEntry.Status.PENDING).values_list("key_hash", flat=True))
     writer = ChunkWriter(batch)
     if progress:
@@ -189,30 +227,54 @@ def _process_pending(batch: IngestBatch, progress: Progress | None) -> None:
     if not pending:
         return
     threads = options().FETCH_THREADS if batch.kind == IngestBatch.Kind.URLS else ingest_threads()
-    chunk_size = options().INGEST_CHUNK_SIZE
+    chunk_size, chunk_bytes = options().INGEST_CHUNK_SIZE, options().INGEST_CHUNK_MAX_BYTES
     in_flight: list[list[tuple[SourceEntry, Future]]] = []
     with ThreadPoolExecutor(max_workers=threads) as pool, source_open(batch.kind, batch.source) as source:
-        chunk: list[tuple[SourceEntry, Future]] = []
+        waiting: list[tuple[SourceEntry, object]] = []
+        size = 0
         for entry in _entries(source):
             if key_hash(entry.key) not in pending:
                 continue
-            chunk.append((entry, _submit(pool, entry, sequential=source.sequential)))
-            if len(chunk) >= chunk_size:
-                in_flight.append(chunk)
-                chunk = []
+            waiting.append((entry, _read_in_order(entry) if source.sequential else None))
+            size += entry.size or 0
+            if len(waiting) >= chunk_size or size >= chunk_bytes:  # bounded by count and by bytes
+                in_flight.append(_start(pool, batch, waiting))
+                waiting, size = [], 0
                 if len(in_flight) > 1:  # keep one chunk decoding while the previous one is written
                     _write(writer, in_flight.pop(0), progress)
-        if chunk:
-            in_flight.append(chunk)
+        if waiting:
+            in_flight.append(_start(pool, batch, waiting))
         for done in in_flight:
             _write(writer, done, progress)
+
+
+def _read_in_order(entry: SourceEntry) -> object:
+    """A sequential source (a tar stream) is read as it is listed; None when nothing is to be read."""
+    if entry.error is not None or entry.read is None:
+        return None
+    try:
+        return entry.read()
+    except Rejected as exc:
+        return exc
+
+
+def _start(
+    pool: ThreadPoolExecutor, batch: IngestBatch, waiting: list[tuple[SourceEntry, object]]
+) -> list[tuple[SourceEntry, Future]]:
+    """Count an attempt for each entry of the chunk (committed before any of it is decoded), then submit it."""
+    IngestEntry.objects.filter(batch=batch, key_hash__in=[key_hash(e.key) for e, _ in waiting]).update(
+        attempts=F("attempts") + 1
+    )
+    return [(entry, _submit(pool, entry, data)) for entry, data in waiting]
 
 
 def _write(writer: ChunkWriter, chunk: list[tuple[SourceEntry, Future]], progress: Progress | None) -> None:
     outcomes = [Outcome(entry=entry, prepared=None, rejected=None) for entry, _ in chunk]
     for outcome, (_entry, future) in zip(outcomes, chunk, strict=True):
         result = future.result()
-        if isinstance(result, Rejected):
+        if isinstance(result, _StorageFailed):
+            outcome.storage_error = result.message
+        elif isinstance(result, Rejected):
             outcome.rejected = result
         else:
             outcome.prepared = result
@@ -222,14 +284,12 @@ def _write(writer: ChunkWriter, chunk: list[tuple[SourceEntry, Future]], progres
         progress(writer.batch.processed, writer.batch.total)
 
 
-def _submit(pool: ThreadPoolExecutor, entry: SourceEntry, *, sequential: bool) -> Future:
+def _submit(pool: ThreadPoolExecutor, entry: SourceEntry, data: object) -> Future:
     if entry.error is not None:
         return _done(entry.error)
-    if sequential and entry.read is not None:  # e.g. a tar stream: read here, in order
-        try:
-            data = entry.read()
-        except Rejected as exc:
-            return _done(exc)
+    if isinstance(data, Rejected):
+        return _done(data)
+    if isinstance(data, bytes):  # read in order already (a tar stream)
         return pool.submit(_prepare_bytes, data)
     return pool.submit(_prepare_entry, entry)
 
@@ -259,7 +319,18 @@ def _prepare_bytes(data: bytes) -> object:
     except Exception as exc:  # a decoder bug must not sink the batch: the entry is rejected and reported
         logger.exception("unexpected error while preparing an image")
         return Rejected("internal_error", f"Unexpected error while decoding: {type(exc).__name__}: {exc}")
-    blob_store(name=original_name(prepared.sha256, prepared.ext), data=prepared.data)
-    if not prepared.thumbnail_is_original:  # a small JPEG is its own thumbnail: one file, not two
-        blob_store(name=thumbnail_name(prepared.sha256), data=prepared.thumbnail)
+    try:
+        blob_store(name=original_name(prepared.sha256, prepared.ext), data=prepared.data)
+        if not prepared.thumbnail_is_original:  # a small JPEG is its own thumbnail: one file, not two
+            blob_store(name=thumbnail_name(prepared.sha256), data=prepared.thumbnail)
+    except Exception as exc:  # OSError, the S3 client's errors: this entry waits for a later attempt
+        logger.warning("ingest: storing %s failed: %s", prepared.sha256, exc)
+        return _StorageFailed(f"storage_error: {type(exc).__name__}: {exc}"[:500])
     return prepared
+
+
+class _StorageFailed:
+    """The image was decoded but its file could not be stored (a full disk, an S3 outage): not a verdict."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message

@@ -3,6 +3,12 @@
 A chunk costs a fixed handful of queries whatever its size: one read each for its entries, known images and
 provenance, two bulk inserts of images (canonicals first, then near-duplicates pointing at them), one bulk
 insert of provenance, one UPDATE ... FROM (VALUES ...) for the verdicts, and the counter refresh.
+
+Image rows are per project (models/images.py): bytes this project already holds are a `duplicate`; bytes
+only another project holds get a fresh row here (the file is shared, content-addressed), go through the
+near-duplicate lookup like any new image, and nothing of the other project (its image ids, its clusters)
+shows in the verdict. A near-duplicate cluster's canonical image is its best copy: the most pixels, then the
+most bytes (a higher JPEG quality); a better copy arriving in the same run takes the canonical's place.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from annotate.db import bulk_update_values
 from annotate.exceptions import ServiceError
@@ -31,6 +37,7 @@ class Outcome:
     entry: SourceEntry
     prepared: PreparedImage | None
     rejected: Rejected | None
+    storage_error: str = ""  # the file could not be stored: the entry stays pending (attempt counted)
 
 
 class ChunkWriter:
@@ -41,6 +48,8 @@ class ChunkWriter:
         self.project: Project = batch.project
         self.index = near_dup_index_build(project=self.project)
         self._categories: dict[str, Category] = {}
+        self._row_of: dict[int, IngestEntry] = {}  # id(Image) -> the entry that stored it (this chunk)
+        self._demoted: list[tuple[Image, Image]] = []  # (old canonical from an earlier chunk, its better copy)
 
     def _category(self, name: str | None) -> Category | None:
         if not name:
@@ -65,7 +74,9 @@ class ChunkWriter:
             )
         }
         shas = [o.prepared.sha256 for o in outcomes if o.prepared]
-        images = {img.sha256: img for img in Image.objects.filter(sha256__in=shas)}
+        # This project's rows only (and older global rows it uses): another project's images are never seen.
+        mine = Q(project=self.project) | Q(project__isnull=True, sources__project=self.project)
+        images = {img.sha256: img for img in Image.objects.filter(mine, sha256__in=shas).distinct()}
         in_project = set(
             ImageSource.objects.filter(project=self.project, image__sha256__in=shas).values_list(
                 "image__sha256", "candidate_category_id"
@@ -74,17 +85,24 @@ class ChunkWriter:
         new_canonical: list[Image] = []
         new_near: list[tuple[Image, object, IngestEntry, int]] = []
         decided: list[tuple[IngestEntry, Outcome, Category | None]] = []
+        self._row_of = {}
+        failed: list[tuple[IngestEntry, str]] = []
         for outcome in outcomes:
             row = rows.get(key_hash(outcome.entry.key))
             if row is None or row.status != Status.PENDING:
                 continue  # already decided by an earlier run
+            if outcome.storage_error:
+                failed.append((row, outcome.storage_error))
+                continue
             category = self._decide(row, outcome, images, in_project, new_canonical, new_near)
             decided.append((row, outcome, category))
         Image.objects.bulk_create(new_canonical)
         for image, canonical, row, distance in new_near:
-            image.canonical_id = canonical if isinstance(canonical, int) else canonical.id  # type: ignore[attr-defined]
+            head = _head(canonical)
+            image.canonical_id = head if isinstance(head, int) else head.id  # type: ignore[attr-defined]
             row.message = f"Near-duplicate of image {image.canonical_id} (pHash distance {distance})."
         Image.objects.bulk_create([near[0] for near in new_near])
+        self._demote_earlier()
         sources = []
         for row, outcome, category in decided:
             if row.status == Status.REJECTED:
@@ -98,7 +116,20 @@ class ChunkWriter:
         ImageSource.objects.bulk_create(sources)
         # One flat statement for the chunk's verdicts (Django's bulk_update builds a large CASE instead).
         bulk_update_values(IngestEntry, [row for row, _, _ in decided], VERDICT_FIELDS)
+        for row, message in failed:  # still pending: a later run (or a retry) stores it again
+            IngestEntry.objects.filter(pk=row.pk).update(message=message[:2000])
         self.recount(self.batch)
+
+    def _demote_earlier(self) -> None:
+        """Canonicals stored by an earlier chunk of this run that a better copy in this chunk replaced: they and
+        their near-duplicates now point at the better copy (their items are made at the end of the run)."""
+        for old, new in self._demoted:
+            Image.objects.filter(Q(pk=old.id) | Q(canonical_id=old.id)).update(canonical_id=new.id)
+            IngestEntry.objects.filter(batch=self.batch, image_id=old.id, status=Status.INGESTED).update(
+                status=Status.NEAR_DUPLICATE,
+                message=f"Near-duplicate of image {new.id}, a better copy (more pixels or bytes).",
+            )
+        self._demoted = []
 
     def _decide(
         self, row: IngestEntry, outcome: Outcome, images: dict, in_project: set, new_canonical: list, new_near: list
@@ -126,11 +157,11 @@ class ChunkWriter:
             row.status = Status.DUPLICATE
             row.message = f"Same bytes as image {image.id}, already in this project."
             return category
-        if image is not None:
-            row.status = Status.INGESTED
-            row.message = f"Stored once already (image {image.id}); added to this project."
+        if image is not None:  # a row of this project without provenance yet
+            row.status, row.message = Status.INGESTED, prepared.normalised
             return category
         image = Image(
+            project=self.project,
             sha256=prepared.sha256,
             file=original_name(prepared.sha256, prepared.ext),
             thumbnail=(
@@ -146,16 +177,37 @@ class ChunkWriter:
             phash=prepared.phash,
         )
         images[prepared.sha256] = image
+        self._row_of[id(image)] = row
         near = near_dup_find(index=self.index, phash=prepared.phash, thumbnail=prepared.thumbnail)
-        if near:
+        if near and not self._replaces(image, _head(near[0]), row, near[1], new_canonical, new_near):
             canonical, distance = near
             new_near.append((image, canonical, row, distance))
             row.status = Status.NEAR_DUPLICATE
-        else:
+        elif not near:
             new_canonical.append(image)
             self.index.add(prepared.phash, image)  # payload: the Image (its id once inserted)
             row.status, row.message = Status.INGESTED, prepared.normalised
         return category
+
+    def _replaces(
+        self, image: Image, canonical: object, row: IngestEntry, distance: int, new_canonical: list, new_near: list
+    ) -> bool:
+        """Make `image` its cluster's canonical when it is a better copy than the canonical stored earlier in
+        this run (canonicals from earlier runs may have labels already: they stay). True when it did."""
+        if not isinstance(canonical, Image) or _quality(image) <= _quality(canonical):
+            return False
+        new_canonical.append(image)
+        self.index.add(image.phash, image)
+        canonical._annotate_head = image  # type: ignore[attr-defined]  # later hits on it resolve to `image`
+        row.status, row.message = Status.INGESTED, ""
+        if canonical.id is None:  # stored by this chunk: it becomes a near-duplicate before anything is written
+            new_canonical.remove(canonical)
+            old_row = self._row_of[id(canonical)]
+            old_row.status = Status.NEAR_DUPLICATE
+            new_near.append((canonical, image, old_row, distance))
+        else:
+            self._demoted.append((canonical, image))
+        return True
 
     def _source(self, entry: SourceEntry, image: Image, category: Category | None) -> ImageSource:
         return ImageSource(
@@ -179,3 +231,16 @@ class ChunkWriter:
         batch.rejected = counts.get(Status.REJECTED, 0)
         batch.processed = batch.total - counts.get(Status.PENDING, 0)
         batch.save(update_fields=["total", "ingested", "duplicates", "near_duplicates", "rejected", "processed"])
+
+
+def _head(canonical: object) -> object:
+    """The current canonical of a cluster whose first canonical (an Image of this run) was replaced."""
+    while isinstance(canonical, Image) and getattr(canonical, "_annotate_head", None) is not None:
+        canonical = canonical._annotate_head  # type: ignore[attr-defined]
+    return canonical
+
+
+def _quality(image: Image) -> tuple[int, int]:
+    """Which copy of a picture is the better one: more pixels, then more bytes (for one format and size,
+    a higher quality setting)."""
+    return (image.width * image.height, image.size_bytes)

@@ -14,8 +14,10 @@ threads read the bytes, hand them to `prepare`, and store the result; the pool d
   needs no settings module and a test's overrides apply.
 * Decode memory: the children share one `DECODE_BUDGET_BYTES` budget (a counter and a condition in shared
   memory), so the pool holds what one process's threads held before.
-* Small files (under INGEST_IN_THREAD_BELOW_BYTES) are decoded by the calling thread: for them the hand-over
-  costs more than the work. The caller's threads and the children share the one budget.
+* Every file is decoded in the pool, small ones too (a decoder crash on a 10 KB file would otherwise kill
+  the worker, and its chunk would be retried for ever). INGEST_IN_THREAD_BELOW_BYTES (default 0) lets an
+  operator decode tiny files in the calling thread instead, trading that isolation for the hand-over cost.
+  The caller's threads and the children share the one budget.
 * Results are small: the input bytes are not sent back unless they were re-encoded (`normalised`), nor the
   thumbnail when the original is its own thumbnail; the caller puts its own bytes back.
 * A bad image is a `Rejected` value; a child that dies (a decoder crash, the OOM killer) takes its pool
@@ -65,8 +67,7 @@ _current: _Pool | None = None
 def prepare(data: bytes) -> PreparedImage:
     """`image_prepare(data)` in the decoding pool (or in this thread when the pool size is 1)."""
     processes = decode_processes()
-    # A file this small (a 224 px JPEG is ~10 KB) decodes in less time than the hand-over to a process costs
-    # (pickling, two pipe hops, a thread wake-up): the calling thread decodes it itself.
+    # In the pool whatever the size (crash isolation), unless the operator chose otherwise (module docstring).
     if processes <= 1 or len(data) < options().INGEST_IN_THREAD_BELOW_BYTES:
         return image_prepare(data)
     result = _run(processes, data, options())

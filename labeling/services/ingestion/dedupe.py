@@ -1,4 +1,4 @@
-"""Exact (SHA-256, global) and near-duplicate (pHash within a Hamming radius, per project) detection.
+"""Exact (SHA-256, per project) and near-duplicate (pHash within a Hamming radius, per project) detection.
 
 The near-duplicate index is rebuilt from the database once per batch run: the pHashes of the
 project's canonical images (one indexed query), loaded into an in-memory multi-index-hashing table
@@ -8,6 +8,8 @@ A pHash hit is confirmed by a colour check (`labeling.algorithms.colour_gate`): 
 64 grayscale DCT bits say little (two different triangles, or two flat images of equal brightness, share
 a hash), while a resized or re-encoded copy keeps its 16x16 colour layout. The check reads the candidate's
 stored thumbnail (content-addressed, so cached by name); it runs only on a pHash hit.
+
+`near_dup_recluster` runs when a dataset version is created: it closes the gap two concurrent batches leave.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 
 import numpy as np
 from django.core.files.storage import default_storage
+from django.db.models import Q
 from PIL import Image as PILImage
 
 from annotate.conf import options
@@ -39,6 +42,41 @@ def near_dup_index_build(*, project: Project) -> PHashIndex:
 
 
 logger = logging.getLogger(__name__)
+
+
+def near_dup_recluster(*, project: Project) -> int:
+    """Merge the project's clusters that ingest kept apart (two batches running at once each miss the
+    other's images): every canonical image of the project, best copy first (pixels, then bytes, then the
+    lower id), is looked up among the better canonicals already seen; a hit within the radius whose colours
+    agree makes it, and its near-duplicates, members of that cluster. Returns how many clusters were merged.
+
+    Only this project's own rows are touched (older global rows, which other projects may share, are not).
+    Items of a merged canonical stay; a version takes one image per cluster, preferring the canonical."""
+    rows = list(
+        Image.objects.filter(project=project, canonical__isnull=True, phash__isnull=False).values_list(
+            "id", "phash", "width", "height", "size_bytes", "thumbnail"
+        )
+    )
+    rows.sort(key=lambda r: (-(r[2] * r[3]), -r[4], r[0]))
+    index = PHashIndex()
+    merged: dict[int, int] = {}
+    radius = options().NEAR_DUP_RADIUS
+    for image_id, phash, _w, _h, _size, thumbnail in rows:
+        target = None
+        for _distance, (canonical, their_thumbnail) in index.query(phash, radius):
+            mine, theirs = _stored_signature(thumbnail or ""), _stored_signature(their_thumbnail or "")
+            if mine is None or theirs is None or colour_difference(mine, theirs) <= options().NEAR_DUP_MAX_COLOUR_DIFF:
+                target = canonical
+                break
+        if target is None:
+            index.add(phash, (image_id, thumbnail))
+        else:
+            merged[image_id] = target
+    for image_id, target in merged.items():
+        Image.objects.filter(Q(pk=image_id) | Q(canonical_id=image_id), project=project).update(canonical_id=target)
+    if merged:
+        logger.info("project %s: %d near-duplicate clusters merged", project.pk, len(merged))
+    return len(merged)
 
 
 def near_dup_find(*, index: PHashIndex, phash: int, thumbnail: bytes | None = None) -> tuple[object, int] | None:
@@ -76,8 +114,7 @@ def _canonical_signature(canonical: object) -> np.ndarray | None:
     return _stored_signature(str(getattr(name, "name", name) or ""))
 
 
-@functools.lru_cache(maxsize=4096)
-def _thumbnail_of(image_id: int) -> str:
+def _thumbnail_of(image_id: int) -> str:  # not cached: an id is not content (SQLite reuses a rolled-back id)
     return Image.objects.filter(pk=image_id).values_list("thumbnail", flat=True).first() or ""
 
 

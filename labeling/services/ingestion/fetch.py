@@ -3,10 +3,16 @@
 On top of it: redirects followed by hand (each hop is a new checked request; only the first hop may get the
 test-only loopback exemption), connect/read timeouts plus a whole-download deadline, a streaming byte cap,
 and a bounded number of concurrent fetches per host.
+
+The deadline is a watchdog, not a check between reads: a server that sends a byte every half second never
+trips the read timeout, and `iter_content` blocks until its 64 KiB are in. A timer shuts the response's
+socket down when the deadline passes, which ends the blocked read at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -68,6 +74,43 @@ def url_fetch(url: str) -> bytes:
         raise Rejected("too_many_redirects", f"More than {max_redirects} redirects.")
 
 
+def _response_socket(response: requests.Response) -> socket.socket | None:
+    """The socket under a streamed response (urllib3 2: the connection; else http.client's reader)."""
+    raw = response.raw
+    conn = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class _Watchdog:
+    """Shuts the response's socket down at the deadline: a read blocked on it returns at once."""
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self.fired = False
+        self._sock = _response_socket(response)
+        self._response = response
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self._response.close()
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 def _read_body(response: requests.Response, url: str, *, max_bytes: int, deadline: float) -> bytes:
     if response.status_code != 200:
         raise Rejected("http_error", f"{url} answered HTTP {response.status_code}.")
@@ -75,11 +118,19 @@ def _read_body(response: requests.Response, url: str, *, max_bytes: int, deadlin
     if declared is not None and declared > max_bytes:
         raise Rejected("too_large", f"{url} declares {declared} bytes; the limit is {max_bytes}.")
     chunks, total = [], 0
-    for chunk in response.iter_content(chunk_size=64 * 1024):
-        total += len(chunk)
-        if total > max_bytes:
-            raise Rejected("too_large", f"{url} sent more than {max_bytes} bytes; download stopped.")
-        if time.monotonic() > deadline:
-            raise Rejected("timeout", f"{url} took too long to download.")
-        chunks.append(chunk)
+    with _Watchdog(response, deadline - time.monotonic()) as watchdog:
+        try:
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise Rejected("too_large", f"{url} sent more than {max_bytes} bytes; download stopped.")
+                if watchdog.fired or time.monotonic() > deadline:
+                    raise Rejected("timeout", f"{url} took too long to download.")
+                chunks.append(chunk)
+        except (requests.RequestException, OSError, ValueError, AttributeError) as exc:
+            if watchdog.fired:
+                raise Rejected("timeout", f"{url} took too long to download.") from exc
+            raise
+    if watchdog.fired:
+        raise Rejected("timeout", f"{url} took too long to download (stopped at {total} bytes).")
     return b"".join(chunks)

@@ -8,6 +8,7 @@ or an archive with an absurd entry count or total size, raises `SourceError`: th
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -51,6 +52,7 @@ class SourceEntry:
     attribution: str = ""
     query: str = ""
     error: Rejected | None = None
+    size: int | None = None  # bytes, when the listing knows them (files, archive members): chunks are capped by it
 
 
 def _bounded_read(fh: IO[bytes]) -> bytes:
@@ -124,6 +126,8 @@ class FolderSource(Source):
                     entry.error = Rejected("symlink", "Symbolic links are not followed.")
                 else:
                     entry.read = lambda path=path: _read_path(path)
+                    with contextlib.suppress(OSError):
+                        entry.size = path.lstat().st_size
                 yield entry
 
 
@@ -178,7 +182,7 @@ class ArchiveSource(Source):
         for info in infos:
             if info.is_dir() or _skip_name(info.filename):
                 continue
-            entry = SourceEntry(key=info.filename, category=_category_of(info.filename))
+            entry = SourceEntry(key=info.filename, category=_category_of(info.filename), size=info.file_size)
             mode = info.external_attr >> 16
             entry.error = _member_verdict(info.filename, info.file_size, info.compress_size, stat.S_ISLNK(mode))
             if entry.error is None:
@@ -194,7 +198,7 @@ class ArchiveSource(Source):
                 _check_totals(count, total)
                 if member.isdir() or _skip_name(member.name):
                     continue
-                entry = SourceEntry(key=member.name, category=_category_of(member.name))
+                entry = SourceEntry(key=member.name, category=_category_of(member.name), size=max(member.size, 0))
                 if member.issym() or member.islnk():
                     entry.error = Rejected("symlink", f"Links are not extracted ({member.name} -> {member.linkname}).")
                 elif not member.isfile():

@@ -26,8 +26,10 @@ warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # MPO (camera JPEGs) comes through the JPEG opener
 # Formats every browser shows; anything else (TIFF) is stored as PNG.
 BROWSER_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp",
+                 "TIFF": "image/tiff"}  # fmt: skip
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, Image.DecompressionBombError)
 
@@ -179,11 +181,14 @@ def _prepare_decode(im: Image.Image, data: bytes, fmt: str) -> PreparedImage:
     except _DECODE_ERRORS as exc:
         raise _decode_rejected(exc, "The image metadata could not be read") from exc
     reasons = []
-    if fmt not in BROWSER_FORMATS:
+    # A float image (TIFF "F") has no lossless PNG form: it is stored as it came, range and all; its
+    # thumbnail (a JPEG, what volunteers are shown) is tone-mapped (`_to_rgb`).
+    keep_float = im.mode == "F" and frames == 1 and orientation not in range(2, 9)
+    if fmt not in BROWSER_FORMATS and not keep_float:
         reasons.append(f"{fmt} stored as PNG")
     if frames > 1:
         reasons.append(f"first of {frames} frames kept")
-    if orientation not in (1, None):
+    if orientation in range(2, 9):  # 0 and out-of-range values mean "upright" (exif_transpose ignores them too)
         reasons.append(f"EXIF orientation {orientation} applied")
     size = options().THUMBNAIL_SIZE
     try:
@@ -264,8 +269,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         return im
     if im.mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
         arr = np.asarray(im, dtype=np.float64)
-        top = float(arr.max()) or 1.0
-        return Image.fromarray(np.clip(arr * (255.0 / max(top, 255.0)), 0, 255).astype(np.uint8))
+        return Image.fromarray(np.clip(np.rint(arr * (255.0 / _white_level(im.mode, arr))), 0, 255).astype(np.uint8))
     if im.mode in {"RGBA", "LA", "PA", "P", "RGBa", "La"} or "transparency" in im.info:
         rgba = im.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -274,8 +278,26 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def _white_level(mode: str, arr: np.ndarray) -> float:
+    """The value that is white in the thumbnail: the range of the sample type, never the image's own maximum
+    (a dark 16-bit frame stays dark). 16-bit: 65535. Float: 1.0 when the values lie in 0..1 (the usual
+    convention), else the smallest of 255 / 65535 that holds them, else their maximum. 32-bit integers: the
+    same ladder from 255."""
+    if mode in _SIXTEEN_BIT:
+        return 65535.0
+    top = float(np.nanmax(arr)) if arr.size else 0.0
+    ladder = (1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0)
+    for level in ladder:
+        if top <= level:
+            return level
+    return top
+
+
 def _encode_original(im: Image.Image, fmt: str, *, icc: bytes | None) -> bytes:
     buf = io.BytesIO()
+    if fmt == "PNG" and im.mode in _SIXTEEN_BIT - {"I;16"}:
+        # Big-endian (TIFF's "MM") or native 16-bit: the same values, as the 16-bit PNG Pillow writes from I;16.
+        im = Image.fromarray(np.asarray(im).astype("<u2"))
     if fmt == "JPEG":
         out = im if im.mode in {"L", "RGB", "CMYK"} else _to_rgb(im)
         out.save(buf, "JPEG", quality=95, icc_profile=icc or None)

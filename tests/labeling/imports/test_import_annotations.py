@@ -40,7 +40,7 @@ def test_csv_as_gold(classify):
     project, items, names, _ = classify
     files = {"l.csv": csv_bytes([(names[0], "cat"), (f"sub/{names[1]}", "dog"), ("elsewhere.jpg", "cat")])}
     result = annotations_import(project=project, fmt="csv", files=files, mode="gold")
-    assert result.summary() == {"matched": 2, "created": 2, "unmatched": 1, "errors": []}
+    assert result.summary() == {"matched": 2, "created": 2, "unmatched": 1, "errors": [], "matched_by_name": 2}
     ids = dict(project.categories.values_list("name", "id"))
     gold = dict(Item.objects.filter(is_gold=True).values_list("pk", "gold_label"))
     assert gold == {items[0].pk: ids["cat"], items[1].pk: ids["dog"]}
@@ -87,7 +87,7 @@ def test_coco_into_verify_as_votes_of_an_imported_annotator(make_user, tmp_path)
     assert len(COCO(str(path)).getAnnIds()) == 3  # the reference reader loads it
     result = annotations_import(project=project, fmt="coco", files=files_from_path(path), mode="votes",
                                 source_name="coco-2017")  # fmt: skip
-    assert result.summary() == {"matched": 3, "created": 6, "unmatched": 0, "errors": []}
+    assert result.summary() == {"matched": 3, "created": 6, "unmatched": 0, "errors": [], "matched_by_name": 3}
     votes = {
         (a.item.image_id, a.item.category.name): a.label for a in Annotation.objects.select_related("item__category")
     }
@@ -111,7 +111,7 @@ def test_yolo_and_voc_boxes_as_votes(make_user, tmp_path):
     (yolo / "labels" / "img0.txt").write_text("0 0.5 0.5 0.5 0.5\n")
     (yolo / "labels" / "img1.txt").write_text("")
     result = annotations_import(project=project, fmt="yolo", files=files_from_path(yolo), source_name="yolo")
-    assert result.summary() == {"matched": 2, "created": 2, "unmatched": 0, "errors": []}
+    assert result.summary() == {"matched": 2, "created": 2, "unmatched": 0, "errors": [], "matched_by_name": 2}
     answers = {a.item_id: a.answer for a in Annotation.objects.all()}
     assert answers == {items[0].pk: {"boxes": [[10.0, 7.5, 20.0, 15.0]]}, items[1].pk: {"boxes": []}}
 
@@ -124,7 +124,7 @@ def test_yolo_and_voc_boxes_as_votes(make_user, tmp_path):
         zf.writestr("../evil.xml", xml)  # path traversal names are ignored
     result = annotations_import(project=project, fmt="voc", files=files_from_upload("voc.zip", buf.getvalue()),
                                 source_name="voc")  # fmt: skip
-    assert result.summary() == {"matched": 1, "created": 1, "unmatched": 0, "errors": []}
+    assert result.summary() == {"matched": 1, "created": 1, "unmatched": 0, "errors": [], "matched_by_name": 1}
     voc = Annotation.objects.get(user__username="imported-voc")
     assert voc.item_id == items[1].pk
     assert voc.answer == {"boxes": [[1.0, 2.0, 11.0, 11.0]]}  # VOC: 1-based, inclusive
@@ -148,7 +148,7 @@ def test_command_json_last_line(classify, tmp_path, capsys):
     call_command("import_annotations", str(path), "--project", project.slug, "--format", "csv", "--as", "votes",
                  "--json")  # fmt: skip
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert json.loads(last) == {"matched": 1, "created": 1, "unmatched": 1, "errors": []}
+    assert json.loads(last) == {"matched": 1, "created": 1, "unmatched": 1, "errors": [], "matched_by_name": 1}
     path.write_text(csv_bytes([(names[1], "zebra")]).decode())
     with pytest.raises(CommandError):
         call_command("import_annotations", str(path), "--project", project.slug, "--format", "csv", "--json")

@@ -66,15 +66,22 @@ def test_running_a_finished_batch_again_changes_nothing(run_folder):
     assert (again.ingested, again.total, Image.objects.count()) == (1, 1, 1)
 
 
-def test_same_image_in_another_project_is_reused_not_restored(run_folder, researcher):
+def test_same_image_in_another_project_shares_the_file_not_the_row(run_folder, researcher):
+    """Issue 28/25: the file is stored once (content-addressed), but each project has its own image row, so its
+    clusters are its own and nothing of the other project (its image id) shows."""
+    from django.core.files.storage import default_storage
+
     from labeling.services.projects import project_create
 
     other = project_create(slug="other", owner=researcher)
     data = jpeg_bytes(seed=51)
-    run_folder({"heron/a.jpg": data})
+    first = run_folder({"heron/a.jpg": data})
     batch = run_folder({"heron/a.jpg": data}, target=other)
-    assert batch.ingested == 1 and Image.objects.count() == 1
-    assert ImageSource.objects.filter(image=Image.objects.get()).count() == 2
+    theirs, mine = first.entries.get().image, batch.entries.get().image
+    assert batch.ingested == 1 and Image.objects.count() == 2 and mine.id != theirs.id
+    assert (mine.project_id, theirs.project_id) == (other.id, first.project_id)
+    assert mine.file.name == theirs.file.name and default_storage.exists(mine.file.name)
+    assert ImageSource.objects.filter(image=mine).count() == 1
 
 
 def test_subfolder_names_become_categories_matched_by_name_or_wordnet_id(run_folder, project):
