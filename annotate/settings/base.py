@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "annotate",
     "labeling",
     "training",
+    "crowdpay",
 ]
 
 MIDDLEWARE = [
