@@ -108,6 +108,13 @@ def _reverse_user(*, project: Project, user_id: int, grid: int) -> int:
     return len(rows)
 
 
+def earnings_reverse_blocked(*, project: Project, user_id: int) -> int:
+    """A reviewer blocked the author: reverse their credited answers (in the caller's transaction)."""
+    if not project.reward_cents:
+        return 0
+    return _reverse_user(project=project, user_id=user_id, grid=grid_size_of(project))
+
+
 def ledger_reconcile(*, project: Project) -> int:
     """Bring the ledger in line with decisions taken elsewhere: reversals for blocked authors, grids settled.
     Idempotent; returns the number of answers reversed."""
