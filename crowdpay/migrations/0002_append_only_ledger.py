@@ -8,7 +8,7 @@ from django.db import migrations
 CREATE = """
 CREATE OR REPLACE FUNCTION crowdpay_ledger_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'crowdpay_earningsentry is append-only (% refused)', TG_OP;
+    RAISE EXCEPTION 'crowdpay_earningsentry is append-only: UPDATE and DELETE are refused';
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER crowdpay_ledger_append_only BEFORE UPDATE OR DELETE ON crowdpay_earningsentry
