@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.exceptions import ServiceError
 from annotate.roles import Role, role_required
-from crowdpay.models import MarketplaceSession, PayPolicy, Payout
+from crowdpay.models import MarketplaceSession, Payout, PayPolicy
 from crowdpay.selectors import fair_pay, forecast, worker_earnings
 from crowdpay.services.handoff import arrival_parse, marketplace_arrive, marketplace_completion
 from crowdpay.services.payouts import payout_create
@@ -63,7 +63,9 @@ def earnings(request: HttpRequest) -> HttpResponse:
 
 class PayForm(forms.Form):
     reward_cents = forms.IntegerField(min_value=0, max_value=1_000_000, label=gettext_lazy("Reward (cents)"))
-    grid_size = forms.IntegerField(min_value=0, max_value=50, label=gettext_lazy("Answers per paid grid (0 = per answer)"))
+    grid_size = forms.IntegerField(
+        min_value=0, max_value=50, label=gettext_lazy("Answers per paid grid (0 = per answer)")
+    )
     budget_cents = forms.IntegerField(min_value=0, required=False, label=gettext_lazy("Budget (cents, empty = none)"))
     currency = forms.CharField(min_length=3, max_length=3, label=gettext_lazy("Currency"))
     bonus_cents = forms.IntegerField(min_value=0, label=gettext_lazy("Quality bonus per period (cents)"))

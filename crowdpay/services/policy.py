@@ -18,7 +18,7 @@ POLICY_FIELDS = (
 )  # fmt: skip
 
 
-def pay_policy_set(*, project: Project, reward_cents: int | None = None, budget_cents: int | None | str = "keep",
+def pay_policy_set(*, project: Project, reward_cents: int | None = None, budget_cents: int | str | None = "keep",
                    **fields: Any) -> PayPolicy:  # fmt: skip
     """Set any of the reward (cents per answer, or per grid when grid_size > 0), the budget (cents; None = no
     budget) and the policy fields. Amounts are integer cents."""

@@ -22,3 +22,11 @@ def cents(value) -> str:
     value = int(value)
     sign = "-" if value < 0 else ""
     return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d}"
+
+
+@register.inclusion_tag("crowdpay/_earnings.html")
+def earnings_summary(user) -> dict:
+    """The worker's paid totals per project, on their profile (nothing for someone never paid)."""
+    from crowdpay.selectors import worker_earnings
+
+    return {"rows": worker_earnings(user=user)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 
 import pytest
@@ -114,8 +115,11 @@ def test_budget_stops_assignment_before_the_money_runs_out(make_user):
     held = [next_items(user=u, project=project, n=12) for u in users]
     assert [len(h) for h in held] == [12, 12, 6, 0]  # the leases reserve the money
     for user, items in zip(users, held, strict=True):
-        annotations_submit_batch(user=user, project=project, answers=[
-            {"item_id": i.pk, "submission_id": str(uuid.uuid4()), "answer": {"label": 1}} for i in items])
+        annotations_submit_batch(
+            user=user,
+            project=project,
+            answers=[{"item_id": i.pk, "submission_id": str(uuid.uuid4()), "answer": {"label": 1}} for i in items],
+        )
     assert earned_cents(project=project) == 300
     assert next_items(user=users[3], project=project, n=12) == []
     f = forecast(project=project)
@@ -167,3 +171,18 @@ def test_payout_files_in_marketplace_formats_pay_each_balance_once(make_user, cl
     assert earned_cents(project=project) == 3 * 12 * 15
     assert all(t.balance_cents == 0 for u in (pro, turk, local) for t in worker_earnings(user=u))
     assert Item.objects.filter(project=project).exists()
+
+
+def test_payouts_command_writes_the_file_and_records_it(make_user, tmp_path, capsys):
+    from django.core.management import call_command
+
+    project, _ = make_project_with_items(slug="cli", n_items=24, needed_votes=1)
+    pay_policy_set(project=project, reward_cents=25)
+    _label(make_user("ann"), project)
+    out = tmp_path / "payout.csv"
+    call_command("payouts", "--project", "cli", "--format", "csv", "--out", str(out), "--json")
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["workers"] == 1 and report["total_cents"] == 300
+    assert out.read_text().splitlines()[1].split(",")[4] == "3.00"
+    call_command("payouts", "--project", "cli", "--format", "csv", "--json")
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["total_cents"] == 0
