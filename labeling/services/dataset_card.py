@@ -111,7 +111,7 @@ def dataset_card_render(*, project: Project, version: DatasetVersion) -> str:
     lines += ["", "## Sources and licenses", ""]
     licenses = stats.get("licenses") or {}
     lines += [f"- {md_text(k)}: {v} images" for k, v in licenses.items()] or ["- none recorded"]
-    lines += _collection_lines(project)  # collected and contributed images: sources, licences, credits
+    lines += collection_card_lines(project)  # collected and contributed images: sources, licences, credits
     lines += [
         "",
         "Every exported row carries its source URL, license and attribution; respect each image's license.",
@@ -130,7 +130,7 @@ def dataset_card_render(*, project: Project, version: DatasetVersion) -> str:
     return "\n".join(lines)
 
 
-def _collection_lines(project: Project) -> list[str]:
+def collection_card_lines(project: Project) -> list[str]:
     """Where collected candidates came from (per search source, ingested images and licences) and who
     contributed images (credited by the name they gave, with their licence); nothing when neither happened."""
     from django.db.models import Count, Sum
