@@ -20,7 +20,9 @@ from labeling.models import CollectionRun, Contribution
 from labeling.selectors.collection import query_stats, runs_for_project, source_stats
 from labeling.selectors.projects import one_or_404, project_for_researcher, project_for_volunteer
 from labeling.services.collection.contributions import contribution_moderate, contribution_submit
+from labeling.services.collection.licenses import CODES
 from labeling.services.collection.run import collection_plan, collection_run_create, collection_start
+from labeling.services.collection.settings import category_terms_set, project_collection_set, terms_parse
 from labeling.services.collection.sources import SOURCES
 
 
@@ -31,11 +33,55 @@ class CollectForm(forms.Form):
                                       label=gettext_lazy("Candidates per category"))  # fmt: skip
 
 
+class CollectSettingsForm(forms.Form):
+    languages = forms.CharField(required=False, label=gettext_lazy("Other languages (comma-separated codes)"))
+    allowed_licenses = forms.MultipleChoiceField(choices=[(c, c) for c in CODES], widget=forms.CheckboxSelectMultiple,
+                                                 required=False, label=gettext_lazy("Licences to keep"))  # fmt: skip
+    contributions_open = forms.BooleanField(required=False, label=gettext_lazy("Take contributed images"))
+    contribution_license = forms.CharField(required=False, max_length=100, label=gettext_lazy("Their licence"))
+
+
+class TermsForm(forms.Form):
+    category = forms.IntegerField(min_value=1)
+    synonyms = forms.CharField(required=False, max_length=4000)
+    names = forms.CharField(required=False, max_length=4000, widget=forms.Textarea)
+
+
+def _settings_post(request: HttpRequest, project) -> None:
+    if request.POST.get("action") == "terms":
+        form = TermsForm(request.POST)
+        if not form.is_valid():
+            raise ServiceError(_("Check the category's names."), code="invalid_names")
+        category = one_or_404(project.categories.all(), form.cleaned_data["category"], what="category")
+        category_terms_set(category=category, synonyms=form.cleaned_data["synonyms"].split(","),
+                           names=terms_parse(form.cleaned_data["names"]))  # fmt: skip
+        return
+    form = CollectSettingsForm(request.POST)
+    if not form.is_valid():
+        raise ServiceError(_("Check the collection settings."), code="invalid_settings")
+    d = form.cleaned_data
+    project_collection_set(
+        project=project,
+        languages=d["languages"].split(","),
+        allowed_licenses=d["allowed_licenses"],
+        contributions_open=d["contributions_open"],
+        contribution_license=d["contribution_license"],
+    )
+
+
 @role_required(Role.RESEARCHER)
 @require_http_methods(["GET", "POST"])
 def project_collect(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_researcher(request.user, slug)
     form = CollectForm()
+    if request.method == "POST" and request.POST.get("action") in ("settings", "terms"):
+        try:
+            _settings_post(request, project)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Collection settings saved."))
+        return redirect("project_collect", slug=slug)
     if request.method == "POST":
         form = CollectForm(request.POST)
         if form.is_valid():
@@ -52,9 +98,17 @@ def project_collect(request: HttpRequest, slug: str) -> HttpResponse:
     latest = runs[0] if runs else None
     stats = query_stats(project=project, run=latest) if latest else []
     running = latest is not None and latest.status not in (CollectionRun.Status.DONE, CollectionRun.Status.FAILED)
+    settings_form = CollectSettingsForm(
+        initial={
+            "languages": ", ".join(project.collect_languages or []),
+            "allowed_licenses": project.allowed_licenses or [],
+            "contributions_open": project.contributions_open,
+            "contribution_license": project.contribution_license,
+        }
+    )
     context = {"project": project, "form": form, "runs": runs, "latest": latest, "stats": stats,
-               "per_source": source_stats(stats), "running": running,
-               "plan": collection_plan(project=project) if not runs else []}  # fmt: skip
+               "per_source": source_stats(stats), "running": running, "settings_form": settings_form,
+               "plan": collection_plan(project=project)}  # fmt: skip
     return render(request, "labeling/collection/collect.html", context)
 
 
