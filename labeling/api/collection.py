@@ -4,6 +4,7 @@ and the queries a run would send (no fetch). Researchers of the project only; an
 from __future__ import annotations
 
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -37,12 +38,14 @@ class CollectionRunsApi(APIView):
         sources = serializers.ListField(child=serializers.ChoiceField(choices=list(SOURCES)), required=False)
         per_category = serializers.IntegerField(min_value=1, max_value=10_000, default=100)
 
-    @extend_schema(responses=serializers.JSONField(), summary="A project's collection runs")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT, summary="A project's collection runs", operation_id="collect_runs_list"
+    )
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_researcher(request.user, slug)
         return Response([collection_counts(run=r) for r in runs_for_project(project=project)[:50]])
 
-    @extend_schema(request=InputSerializer, responses={202: serializers.JSONField()}, summary="Start a collection")
+    @extend_schema(request=InputSerializer, responses={202: OpenApiTypes.OBJECT}, summary="Start a collection")
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_researcher(request.user, slug)
         data = self.InputSerializer(data=request.data)
@@ -56,7 +59,11 @@ class CollectionRunsApi(APIView):
 class CollectionRunApi(APIView):
     permission_classes = RESEARCHER
 
-    @extend_schema(responses=serializers.JSONField(), summary="A run's progress and per-query statistics")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="A run's progress and per-query statistics",
+        operation_id="collect_run_retrieve",
+    )
     def get(self, request: Request, slug: str, pk: int) -> Response:
         project = project_for_researcher(request.user, slug)
         run = one_or_404(runs_for_project(project=project), pk, what="collection run")
@@ -66,7 +73,7 @@ class CollectionRunApi(APIView):
 class CollectionQueriesApi(APIView):
     permission_classes = RESEARCHER
 
-    @extend_schema(responses=serializers.JSONField(), summary="The queries of every category (nothing fetched)")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The queries of every category (nothing fetched)")
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_researcher(request.user, slug)
         return Response({"categories": [
