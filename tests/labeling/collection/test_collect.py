@@ -51,7 +51,7 @@ def _crowd(project, world, volunteers) -> int:
     return answered
 
 
-def test_collect_ten_categories_provenance_duplicates_precision(project, settings, make_user):
+def test_collect_ten_categories_provenance_duplicates_precision(project, researcher, settings, make_user, client):
     plan = collection_plan(project=project)
     assert len(plan) == 10
     husky = next(p for p in plan if p.category.name == "husky")
@@ -116,6 +116,11 @@ def test_collect_ten_categories_provenance_duplicates_precision(project, setting
     assert stats["commons", "husky dog"].precision == 0.5
     assert stats["commons", "鹭"].precision == 0.0
     assert stats["commons", "鹭"].verified == 4
+    # The category page shows how each of its queries did.
+    client.force_login(researcher)
+    husky_id = project.categories.get(name="husky").pk
+    page = client.get(f"/projects/{project.slug}/categories/{husky_id}/edit/").content.decode()
+    assert 'data-testid="category-queries"' in page and "Siberian husky dog" in page and "50 %" in page
     per_source = {s["source"]: s for s in source_stats(list(stats.values()))}
     assert set(per_source) == set(SOURCES) and all(s["precision"] is not None for s in per_source.values())
 
