@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db.models import Sum
 
 from crowdpay.models import EarningsEntry
-from crowdpay.services.ledger import EARNING_KINDS
+from crowdpay.services.ledger import EARNING_KINDS, grid_size_of
 from labeling.models import Lease, Project
 
 
@@ -22,12 +22,11 @@ def unit_cents(project: Project, grid: int = 0) -> int:
 
 
 def budget_room(*, project: Project, wanted: int, now) -> int:
-    """How many of `wanted` new leases the budget allows (0 when it is spent). Three statements."""
+    """How many of `wanted` new leases the budget allows (0 when it is spent). Four statements: the project row
+    locked, its grid size, the money earned, the active leases."""
     budget = Project.objects.select_for_update().filter(pk=project.pk).values_list("budget_cents", flat=True).first()
     if budget is None or wanted <= 0:
         return wanted
-    from crowdpay.services.ledger import grid_size_of
-
     unit = unit_cents(project, grid_size_of(project)) if project.reward_cents else 0
     if unit <= 0:
         return wanted

@@ -186,3 +186,18 @@ def test_payouts_command_writes_the_file_and_records_it(make_user, tmp_path, cap
     assert out.read_text().splitlines()[1].split(",")[4] == "3.00"
     call_command("payouts", "--project", "cli", "--format", "csv", "--json")
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["total_cents"] == 0
+
+
+def test_the_budget_check_costs_four_statements_and_unpaid_projects_none(make_user):
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for slug, budget in (("nobudget", None), ("budgeted", 10_000)):
+        project, _ = make_project_with_items(slug=slug, n_items=40, needed_votes=3)
+        pay_policy_set(project=project, reward_cents=5, budget_cents=budget)
+        user = make_user(f"u-{slug}")
+        _label(user, project)  # a history, as in the assignment's own query budget
+        with CaptureQueriesContext(connection) as ctx:
+            assert len(next_items(user=user, project=project, n=12)) == 12
+        counts[slug] = len(ctx.captured_queries)
+    assert counts["budgeted"] == counts["nobudget"] + 4

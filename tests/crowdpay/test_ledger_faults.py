@@ -71,9 +71,7 @@ def test_64_volunteers_with_retries_and_killed_web_workers_are_paid_exactly():
     ledger_reconcile(project=project)  # blocks decided by a re-aggregation are reversed at settlement
     entries = EarningsEntry.objects.filter(project=project)
     answers = Annotation.objects.filter(item__project=project)
-    blocked = set(
-        AnnotatorScore.objects.filter(project=project, status="blocked").values_list("user_id", flat=True)
-    )
+    blocked = set(AnnotatorScore.objects.filter(project=project, status="blocked").values_list("user_id", flat=True))
     credited = entries.filter(kind="answer")
     assert credited.count() == answers.count()  # every stored answer paid, none that was not stored
     assert set(credited.values_list("annotation_id", flat=True)) == set(answers.values_list("id", flat=True))
