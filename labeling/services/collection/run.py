@@ -56,6 +56,7 @@ def collection_plan(*, project: Project) -> list[CategoryPlan]:
     """The queries of every category of the project (what `collect --dry-run` prints)."""
     categories = list(project.categories.select_related("parent").order_by("id"))
     languages = [lang for lang in (project.collect_languages or []) if lang != "en"]
+    languages.sort(key=lambda lang: lang != "zh-Hans")  # zh-Hans first, then as listed (a stable sort)
     plans = []
     for c in categories:
         queries = category_queries(name=c.name, synonyms=list(c.synonyms or []), wnid=c.wnid,

@@ -73,7 +73,7 @@ def test_api_refuses_unknown_sources_with_a_clear_error(project, researcher, api
 def test_collect_page_sets_languages_licences_and_category_terms(project, researcher, client, make_user):
     client.force_login(researcher)
     tulip = project.categories.get(name="tulip")
-    page = client.post(f"/projects/{project.slug}/collect/", {"action": "settings", "languages": "zh-Hans, nl",
+    page = client.post(f"/projects/{project.slug}/collect/", {"action": "settings", "languages": "nl, zh-Hans",
                        "allowed_licenses": ["cc0", "by"], "contributions_open": "on",
                        "contribution_license": "CC BY 4.0"})  # fmt: skip
     assert page.status_code == 302
@@ -81,10 +81,10 @@ def test_collect_page_sets_languages_licences_and_category_terms(project, resear
                 "synonyms": "Tulipa, tulip flower", "names": "zh-Hans: 郁金香\nnl: tulp"})  # fmt: skip
     project.refresh_from_db()
     tulip.refresh_from_db()
-    assert project.collect_languages == ["zh-Hans", "nl"] and project.allowed_licenses == ["cc0", "by"]
+    assert project.collect_languages == ["nl", "zh-Hans"] and project.allowed_licenses == ["cc0", "by"]
     assert (tulip.synonyms, tulip.names) == (["Tulipa", "tulip flower"], {"zh-Hans": ["郁金香"], "nl": ["tulp"]})
     text = client.get(f"/projects/{project.slug}/collect/").content.decode()
-    assert "tulip · Tulipa · tulip flower · 郁金香 · tulp" in text
+    assert "tulip · Tulipa · tulip flower · 郁金香 · tulp" in text  # zh-Hans first
     bad = client.post(f"/projects/{project.slug}/collect/", {"action": "settings", "languages": "no such"},
                       follow=True)  # fmt: skip
     assert "Languages are codes" in bad.content.decode()
