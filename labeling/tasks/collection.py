@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from labeling.services.collection.contributions import contribution_ingest
-from labeling.services.collection.run import collection_run
+from labeling.services.collection.run import collection_resume_stale, collection_run
 
 
 @shared_task(
@@ -28,3 +28,9 @@ def collect_run(run_id: int) -> None:
 def contribution_run(contribution_id: int) -> None:
     """Ingest a contribution's upload batch (normal validation and dedupe), then credit its images."""
     contribution_ingest(contribution_id=contribution_id)
+
+
+@shared_task(name="default.collect_resume_stale", time_limit=60, soft_time_limit=50)
+def resume_stale() -> int:
+    """Periodic (celery beat): re-enqueue unfinished runs whose worker died; harmless next to redelivery."""
+    return len(collection_resume_stale())

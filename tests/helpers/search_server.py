@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlsplit
@@ -31,6 +32,7 @@ class SearchWorld:
     failing: set[str] = field(default_factory=set)
     requests: Counter = field(default_factory=Counter)
     rate_limited_once: set[str] = field(default_factory=set)
+    delay: float = 0.0  # seconds each search request takes (a slow engine, to kill a worker mid-run)
 
     def relevant(self, name: str) -> bool:
         return name in self.relevant_names
@@ -72,6 +74,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
+        if path in ("/v1/images/", "/w/api.php") and w.delay:
+            time.sleep(w.delay)
         if path == "/v1/images/":
             query = q.get("q", "")
             w.requests["openverse", query] += 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -132,6 +132,26 @@ def collection_run(*, run_id: int, progress: Progress | None = None) -> Collecti
             _finish(run, CollectionRun.Status.FAILED, f"internal_error: {type(exc).__name__}: {exc}"[:2000])
             raise
         return run
+
+
+def collection_resume_stale() -> list[int]:
+    """Re-enqueue the unfinished runs nobody is running (their worker died): the beat's job, as for ingest batches.
+    A runner holds the run's advisory lock while it lives. PostgreSQL only (SQLite has no session locks)."""
+    if connection.vendor != "postgresql":
+        return []
+    from labeling.tasks.collection import collect_run
+
+    unfinished = (CollectionRun.Status.SEARCHING, CollectionRun.Status.INGESTING)
+    resumed = []
+    for run_id in CollectionRun.objects.filter(status__in=unfinished).values_list("id", flat=True):
+        with run_lock(_LOCK_CLASS, run_id) as free:
+            pass
+        if free:
+            collect_run.delay(run_id)
+            resumed.append(run_id)
+    if resumed:
+        logger.warning("re-enqueued collection runs whose runner died: %s", resumed)
+    return resumed
 
 
 def _search(run: CollectionRun, progress: Progress | None) -> None:
