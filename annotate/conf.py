@@ -171,6 +171,34 @@ class AnnotateOptions:
         "A worker's local cache of images fetched from S3 for predictions, under its VAR_DIR (0 = no cache).",
         group="media",
     )
+    # --- Collection (image search) ----------------------------------------------------------------------
+    COLLECT_DEFAULT_SOURCES: tuple[str, ...] = _opt(
+        ("openverse", "commons"),
+        "Search sources `collect` uses when none are named (openverse, commons, flickr, json).",
+        group="collect",
+    )
+    COLLECT_OPENVERSE_URL: str = _opt("https://api.openverse.org", "Openverse API base URL.", group="collect")
+    COLLECT_OPENVERSE_TOKEN: str = _opt(
+        "", "Openverse OAuth access token (optional: higher rate limits).", group="collect"
+    )
+    COLLECT_COMMONS_URL: str = _opt(
+        "https://commons.wikimedia.org",
+        "Wikimedia Commons base URL (its MediaWiki API is /w/api.php).",
+        group="collect",
+    )
+    COLLECT_FLICKR_URL: str = _opt("https://api.flickr.com", "Flickr API base URL.", group="collect")
+    COLLECT_FLICKR_KEY: str = _opt("", "Flickr API key (the flickr source is refused without one).", group="collect")
+    COLLECT_JSON_URL: str = _opt(
+        "",
+        "Generic JSON source: a URL with {query}, {page}, {limit} placeholders answering {results: [...], next}.",
+        group="collect",
+    )
+    COLLECT_PAGE_SIZE: int = _opt(50, "Results asked per search request.", group="collect")
+    COLLECT_MAX_RETRY_WAIT_SECONDS: int = _opt(
+        30,
+        "Longest Retry-After a search source may ask for before its query is recorded as rate limited.",
+        group="collect",
+    )
     # --- Training ---------------------------------------------------------------------------------------
     CHECKPOINT_DIR: str = _opt(
         "",

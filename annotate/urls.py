@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/", include("annotate.api_urls")),
     path("", include("labeling.views.urls")),
     path("", include("training.views.urls")),
+    path("", include("crowdpay.urls")),
 ]
 
 # Under /api/ Django's own error pages answer in the API's JSON shape (annotate/exceptions.py).

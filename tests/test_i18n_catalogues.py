@@ -21,7 +21,7 @@ from django.utils.translation.template import templatize
 ROOT = Path(settings.BASE_DIR)
 LOCALE = ROOT / "locale"
 CATALOGUES = sorted(LOCALE.glob("*/LC_MESSAGES/*.po"))
-PYTHON_DIRS = ("annotate", "labeling", "training")
+PYTHON_DIRS = ("annotate", "labeling", "training", "crowdpay")
 GETTEXT_PY = {
     "_": (None, 0, None),
     "gettext": (None, 0, None),

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "annotate",
     "labeling",
     "training",
+    "crowdpay",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,7 @@ CELERY_BEAT_SCHEDULE = {
     "quality-route-stalled": {"task": "default.quality_route_stalled", "schedule": 300.0},
     # The same for ingest batches and exports whose runner died (a free advisory lock on a running row).
     "ingest-resume-stale": {"task": "default.ingest_resume_stale", "schedule": 300.0},
+    "collect-resume-stale": {"task": "default.collect_resume_stale", "schedule": 300.0},
     "exports-resume-stale": {"task": "default.exports_resume_stale", "schedule": 300.0},
     # Webhook deliveries whose message was lost (broker down at enqueue, worker killed mid-backoff).
     "webhooks-resume-stale": {"task": "default.webhooks_resume_stale", "schedule": 300.0},

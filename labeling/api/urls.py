@@ -9,4 +9,5 @@ urlpatterns: list = [
     path("", include("labeling.api.urls_curation")),
     path("", include("labeling.api.urls_imports")),
     path("", include("labeling.api.urls_webhooks")),
+    path("", include("labeling.api.urls_collection")),
 ]

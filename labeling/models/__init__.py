@@ -1,6 +1,7 @@
 """Labeling models, one module per domain; re-exported here explicitly."""
 
 from labeling.models.annotations import Annotation
+from labeling.models.collection import CollectionCandidate, CollectionQuery, CollectionRun, Contribution
 from labeling.models.curation import CurationAction, GoldItem
 from labeling.models.datasets import DatasetExport, DatasetVersion, DatasetVersionItem, DatasetVersionVote, ProjectClass
 from labeling.models.images import Image, ImageSource
@@ -23,6 +24,10 @@ __all__ = [
     "AnnotatorStatusChange",
     "Category",
     "CategoryCalibration",
+    "CollectionCandidate",
+    "CollectionQuery",
+    "CollectionRun",
+    "Contribution",
     "CurationAction",
     "DatasetExport",
     "DatasetVersion",

@@ -60,6 +60,16 @@ class Project(models.Model):
     visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
     # A name in labeling.algorithms.aggregation.METHODS; new projects take its DEFAULT_METHOD.
     aggregation_method = models.CharField(max_length=32, default="pooled_dawid_skene")
+    # Collection (labeling.services.collection): languages whose category names become queries (zh-Hans first),
+    # licences a collected image may carry, and whether volunteers may contribute images (under which licence).
+    collect_languages = models.JSONField(default=list, db_default=[], blank=True)
+    allowed_licenses = models.JSONField(default=list, db_default=[], blank=True)
+    contributions_open = models.BooleanField(default=False, db_default=False)
+    contribution_license = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # Payment (crowdpay): the reward per accepted answer and the budget assignment stops before (null = unpaid /
+    # no budget). On the project so that assignment's hot path reads them without a query.
+    reward_cents = models.PositiveIntegerField(default=0, db_default=0)
+    budget_cents = models.PositiveBigIntegerField(null=True, blank=True)
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="owned_projects", blank=True)
     reviewers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reviewed_projects", blank=True)
     members = models.ManyToManyField(
@@ -91,6 +101,9 @@ class Category(models.Model):
     name = models.CharField(max_length=200)
     definition = models.TextField(blank=True)
     wnid = models.CharField(max_length=32, blank=True)
+    # Collection queries: more names of the category, and its names per language ({"zh-Hans": ["狗"]}).
+    synonyms = models.JSONField(default=list, db_default=[], blank=True)
+    names = models.JSONField(default=dict, db_default={}, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     example_images = models.ManyToManyField("labeling.Image", blank=True, related_name="example_of")
     created_at = models.DateTimeField(auto_now_add=True)

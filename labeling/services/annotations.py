@@ -334,6 +334,11 @@ def _store(
         Annotation.objects.filter(pk__in=[vote.annotation_id for vote in votes[kept:]]).delete()
         votes = votes[:kept]
     items_after_votes(project=project, votes=votes, counted=counted)
+    if project.reward_cents:  # a paid project: the answers' ledger entries, in this transaction (crowdpay)
+        from crowdpay.services.ledger import earnings_record_answers
+
+        earnings_record_answers(project=project, user_id=user.pk, annotation_ids=[v.annotation_id for v in votes],
+                                author_blocked=blocked_at is not None)  # fmt: skip
     Lease.objects.filter(user=user, item_id__in=[vote.item.pk for vote in votes]).delete()
     for annotation in stored.values():
         item = state.locked[annotation.item_id]

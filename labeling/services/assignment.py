@@ -217,6 +217,10 @@ def next_items(
                 held = [item for item in held if item.category_id == held[0].category_id]
             held = held[:n]
         k = n - len(held)
+        if k and project.budget_cents is not None:  # crowdpay: never lease work the budget cannot pay
+            from crowdpay.services.budget import budget_room
+
+            k = budget_room(project=project, wanted=k, now=now)
         if k == 0:
             _grant(user=user, held=held, now=now)
             return held

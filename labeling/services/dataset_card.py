@@ -111,6 +111,7 @@ def dataset_card_render(*, project: Project, version: DatasetVersion) -> str:
     lines += ["", "## Sources and licenses", ""]
     licenses = stats.get("licenses") or {}
     lines += [f"- {md_text(k)}: {v} images" for k, v in licenses.items()] or ["- none recorded"]
+    lines += collection_card_lines(project)  # collected and contributed images: sources, licences, credits
     lines += [
         "",
         "Every exported row carries its source URL, license and attribution; respect each image's license.",
@@ -127,6 +128,38 @@ def dataset_card_render(*, project: Project, version: DatasetVersion) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def collection_card_lines(project: Project) -> list[str]:
+    """Where collected candidates came from (per search source, ingested images and licences) and who
+    contributed images (credited by the name they gave, with their licence); nothing when neither happened."""
+    from django.db.models import Count, Sum
+
+    from labeling.models import CollectionCandidate, Contribution
+
+    lines: list[str] = []
+    collected = (
+        CollectionCandidate.objects.filter(query__run__project=project, outcome=CollectionCandidate.Outcome.INGESTED)
+        .values_list("query__source", "license")
+        .annotate(n=Count("id"))
+        .order_by("query__source", "license")
+    )
+    if collected:
+        lines += ["", "Candidates were collected from image search (queries from the category names, synonyms, "
+                  "WordNet and translations), keeping only images under licences the project allows:", ""]  # fmt: skip
+        lines += [f"- {md_text(source)}, {md_text(lic or 'unknown')}: {n} images" for source, lic, n in collected]
+    contributions = (
+        Contribution.objects.filter(project=project)
+        .exclude(status=Contribution.Status.REJECTED)
+        .values_list("credit", "license")
+        .annotate(images=Sum("batch__ingested"))
+        .order_by("credit")
+    )
+    rows = [(credit, lic, images) for credit, lic, images in contributions if images]
+    if rows:
+        lines += ["", "Contributed images (volunteers and researchers, with their consent to the licence):", ""]
+        lines += [f"- {md_text(credit)}: {n} images, {md_text(lic)}" for credit, lic, n in rows]
+    return lines
 
 
 def _fmt(x: float | None) -> str:

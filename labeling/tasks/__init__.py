@@ -3,6 +3,6 @@
 Tasks are interfaces: they take ids, load, and call one service.
 """
 
-from labeling.tasks import exports, ingest, quality, webhooks
+from labeling.tasks import collection, exports, ingest, quality, webhooks
 
-__all__ = ["exports", "ingest", "quality", "webhooks"]
+__all__ = ["collection", "exports", "ingest", "quality", "webhooks"]

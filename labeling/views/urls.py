@@ -9,4 +9,5 @@ urlpatterns: list = [
     path("", include("labeling.views.urls_curation")),
     path("", include("labeling.views.urls_imports")),
     path("", include("labeling.views.urls_webhooks")),
+    path("", include("labeling.views.urls_collection")),
 ]

@@ -32,6 +32,10 @@ def annotator_status_set(*, project: Project, user, status: str, by, reason: str
         rules.status_change(score=score, to=status, reason=reason, by=by, lock=True)
         if status == Status.BLOCKED:
             Lease.objects.filter(user=user, item__project=project).delete()
+            if project.reward_cents:  # a paid project: the blocked author's answers are reversed (crowdpay)
+                from crowdpay.services.ledger import earnings_reverse_blocked
+
+                earnings_reverse_blocked(project=project, user_id=user.pk)
         reopened: list[int] = []
         if was_blocked != (status == Status.BLOCKED):
             reopened = items_reevaluate(project=project, item_ids=item_ids)
