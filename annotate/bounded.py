@@ -36,7 +36,7 @@ from typing import Any
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 40
 MAX_FIELD_CHARS = 65_536
-MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_BYTES = 256 * 1024
 MAX_YAML_NODES = 100_000
 MAX_XML_BYTES = 10 * 1024 * 1024
 MAX_ARCHIVE_FILES = 200_000
@@ -86,6 +86,22 @@ def decode_text(data: bytes, limits: Limits, what: str = "The file") -> str:
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+_YAML_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'', re.DOTALL)
+
+
+def _flow_depth(text: str, limits: Limits, what: str) -> None:
+    """YAML flow nesting (`[[[...`) measured before PyYAML's scanner sees it (its cost grows with the square of
+    the depth: 3,000 levels take seconds even though the composer would stop at `max_depth`)."""
+    depth = 0
+    for m in _JSON_BRACKET.finditer(_YAML_QUOTED.sub("", text)):
+        if m.group() in "[{":
+            depth += 1
+            if depth > limits.max_depth:
+                raise BoundedError(f"{what} is nested deeper than {limits.max_depth} levels.", "too_deep")
+        else:
+            depth = max(0, depth - 1)
 
 
 def _json_scan(text: str, limits: Limits) -> None:
@@ -169,7 +185,9 @@ def read_csv(text: str, limits: Limits) -> Iterator[CsvRow | CsvProblem]:
         except StopIteration:
             return
         except csv.Error as exc:
-            yield CsvProblem(reader.line_num, f"unreadable row ({exc})")
+            too_long = "field limit" in str(exc)
+            message = f"a field is longer than {limits.max_field_chars} characters" if too_long else f"{exc}"
+            yield CsvProblem(reader.line_num, message)
             continue
         count += 1
         if count > limits.max_rows:
@@ -190,6 +208,7 @@ def read_yaml(data: bytes | str, limits: Limits | None = None, what: str = "The 
     limits = limits or Limits(max_bytes=MAX_YAML_BYTES)
     text = data if isinstance(data, str) else decode_text(data, limits, what)
     check_size(text, limits, what)
+    _flow_depth(text, limits, what)
 
     class Loader(yaml.SafeLoader):
         """The pure-Python safe loader (libyaml's composer cannot be bounded) that refuses aliases."""
@@ -214,8 +233,9 @@ def read_yaml(data: bytes | str, limits: Limits | None = None, what: str = "The 
                 raise BoundedError(f"A YAML value is longer than {limits.max_field_chars} characters.", "too_long")
             return node
 
-    loader = Loader(text)
+    loader = None
     try:
+        loader = Loader(text)  # the reader already refuses some characters here
         return loader.get_single_data()
     except BoundedError:
         raise
@@ -224,7 +244,8 @@ def read_yaml(data: bytes | str, limits: Limits | None = None, what: str = "The 
     except (ValueError, TypeError, RecursionError) as exc:  # e.g. a 5,000-digit int, an unhashable key
         raise BoundedError(f"{what} is not valid YAML ({type(exc).__name__}).") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 # --- XML ----------------------------------------------------------------------------------------------------------

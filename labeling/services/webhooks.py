@@ -88,11 +88,11 @@ def _check_url(url: str, *, creating: bool = False) -> UrlParts:
         ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError as exc:
         raise ServiceError("The URL's host name is not valid.", code="invalid_url") from exc
+    if ascii_host == "localhost" or ascii_host.endswith(_LOCAL_NAMES):
+        raise ServiceError(BLOCKED_TEXT.format(host=host), code="blocked_address")
     labels = ascii_host.split(".")
     if len(ascii_host) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(label) for label in labels):
         raise ServiceError("The URL's host name is not valid.", code="invalid_url")
-    if ascii_host == "localhost" or ascii_host.endswith(_LOCAL_NAMES):
-        raise ServiceError(BLOCKED_TEXT.format(host=host), code="blocked_address")
     return parts
 
 

@@ -175,11 +175,12 @@ def parse_coco(files: dict[str, bytes]) -> Parsed:
     ):
         raise SourceError("A COCO file needs the lists images, annotations and categories.")
     out = Parsed()
-    names = {
-        _key(c.get("id")): c["name"].strip()
-        for c in doc["categories"]
-        if isinstance(c, dict) and _key(c.get("id")) is not None and isinstance(c.get("name"), str)
-    }
+    names: dict[object, str] = {}
+    for i, c in enumerate(doc["categories"]):
+        if not isinstance(c, dict) or _key(c.get("id")) is None or not isinstance(c.get("name"), str):
+            out.errors.append(ParseError(f"category {i}", "a category needs an id (a number or text) and a name"))
+            continue
+        names[_key(c["id"])] = c["name"].strip()
     images: dict[object, Entry] = {}
     for i, img in enumerate(doc["images"]):
         ref = img.get("file_name") if isinstance(img, dict) else None
