@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.inputs import param_int
+from annotate.inputs import BIGINT_MAX, param_int
 from annotate.roles import HasRole, Role
 from labeling.api.quality import VoteSerializer, reviewer_project
 from labeling.models import Item
@@ -145,8 +145,9 @@ class CurationBulkApi(APIView):
         action = serializers.ChoiceField(
             choices=["review", "gold", "ungold", "exclude", "include", "example", "unexample"]
         )
-        items = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
-        label = serializers.IntegerField(required=False, allow_null=True)
+        items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX), min_length=1,
+                                      max_length=1000)  # fmt: skip
+        label = serializers.IntegerField(required=False, allow_null=True, min_value=-1, max_value=BIGINT_MAX)
 
     class OutputSerializer(serializers.Serializer):
         action = serializers.CharField()
