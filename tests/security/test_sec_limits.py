@@ -314,3 +314,24 @@ def test_a_person_named_like_an_import_account_never_receives_imported_votes(db,
     assert not account.is_active and not account.has_usable_password()
     assert account.groups.filter(name=IMPORT_GROUP).exists() and not person.groups.filter(name=IMPORT_GROUP).exists()
     assert imported_annotator("yolo") == account
+
+
+def test_the_migration_keys_old_exports_and_keeps_old_duplicates_apart(world):
+    """Rows made before the constraint (options_key NULL) get their canonical key; old duplicates stay, the
+    newest keeps the key and the others get an id suffix, so the constraint holds without deleting anything."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("labeling.migrations.0013_input_export_options_key")
+    version = world.a.objects["version"]
+    old = [DatasetExport.objects.create(version=version, format="webdataset", options={"shard_mb": 5.011},
+                                        status="done") for _ in range(2)]  # fmt: skip
+    migration.fill_keys(apps, None)
+    keys = dict(DatasetExport.objects.filter(pk__in=[e.pk for e in old]).values_list("pk", "options_key"))
+    assert keys[old[1].pk] == 'webdataset:{"shard_mb":5.0}'
+    assert keys[old[0].pk] == f'webdataset:{{"shard_mb":5.0}}#legacy-{old[0].pk}'
+    from labeling.services.exports.runner import dataset_export_request
+
+    again = dataset_export_request(version=version, fmt="webdataset", options={"shard_mb": 5.004}, enqueue=False)
+    assert again.pk == old[1].pk
