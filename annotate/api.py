@@ -98,4 +98,6 @@ class TokenApi(APIView):
             login_failure_record(request, username)
             raise ServiceError("Wrong username or password.", code="invalid_credentials", status_code=400)
         login_success_record(request, username)
-        return Response(self.OutputSerializer({"token": api_token_issue(user=user).key}).data)
+        response = Response(self.OutputSerializer({"token": api_token_issue(user=user).key}).data)
+        response["Cache-Control"] = "no-store"  # the token is a secret
+        return response

@@ -146,8 +146,13 @@ class AnnotateOptions:
         group="webhooks",
     )
     WEBHOOK_TIMEOUT_SECONDS: float = _opt(10.0, "Connect and read timeout of one webhook POST.", group="webhooks")
+    WEBHOOK_MAX_ENDPOINTS: int = _opt(20, "Webhook endpoints one project may have.", group="webhooks")
+    WEBHOOK_TESTS_PER_MINUTE: int = _opt(5, "Test events one project may send per minute.", group="webhooks")
     # --- Exports ----------------------------------------------------------------------------------------
     EXPORT_SHARD_MB: float = _opt(256.0, "Target size of one webdataset shard.", group="exports")
+    EXPORT_MAX_ACTIVE: int = _opt(
+        3, "Exports one project may have queued or running at once (identical requests share one).", group="exports"
+    )
     # --- Media ------------------------------------------------------------------------------------------
     MEDIA_SERVE: str = _opt(
         "auto",
@@ -208,6 +213,11 @@ class AnnotateOptions:
     TRAINING_LEASE_SECONDS: float = _opt(
         300.0,
         "A run whose worker sent no heartbeat for this long can be taken over.",
+        group="training",
+    )
+    TRAINING_MAX_ATTEMPTS: int = _opt(
+        3,
+        "Times a run may be started (a crashed or killed worker's run is taken over); then it ends failed.",
         group="training",
     )
     TRAINING_CANCEL_POLL_SECONDS: float = _opt(

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from functools import cached_property
 
 from django.db import connection, models
-from django.db.models import Lookup
+from django.db.models import Func, Lookup
 
 
 def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str], *,
@@ -148,3 +148,27 @@ class AnyOf(Lookup):
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, "{" + values + "}"]
         return f"{lhs} IN (SELECT value FROM json_each(%s))", [*lhs_params, "[" + values + "]"]  # noqa: S608 - a placeholder
+
+
+class UriFileName(Func):
+    """The last path segment of a URI or relative path (after the last '/' or '\\'), without ?query or #fragment.
+
+    PostgreSQL: two `regexp_replace`s. SQLite has no regexp_replace (gold import crashed there with "no such
+    function"): the same with INSTR/SUBSTR and the RTRIM trick (RTRIM(x, <every character of x but '/'>) leaves
+    x up to its last '/'). Other vendors take the SQLite form (plain SQL-92 string functions plus INSTR)."""
+
+    arity = 1
+    output_field = models.TextField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (f"regexp_replace(regexp_replace({sql}, %s, ''), %s, '')", [*params, r"[?#].*$", r"^.*[/\\]"])
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        if params:  # a column is expected; an expression with parameters is wrapped once in a sub-select
+            raise ValueError("UriFileName takes a column")
+        x = f"REPLACE({sql}, CHAR(92), '/')"
+        for stop in ("?", "#"):
+            x = f"(CASE WHEN INSTR({x}, '{stop}') > 0 THEN SUBSTR({x}, 1, INSTR({x}, '{stop}') - 1) ELSE {x} END)"
+        return f"SUBSTR({x}, LENGTH(RTRIM({x}, REPLACE({x}, '/', ''))) + 1)", []

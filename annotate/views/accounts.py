@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from annotate.roles import ROLE_LABELS, Role, role_assign, user_roles
 from annotate.selectors import api_token_status
 from annotate.services import api_token_revoke, api_token_rotate
+from annotate.usernames import username_problem
 
 
 class SignUpForm(UserCreationForm):
@@ -27,6 +28,22 @@ class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
+
+    USERNAME_PROBLEMS = {
+        "nfkc": gettext_lazy("Use ordinary letters: full-width and other compatibility characters are not allowed."),
+        "mixed_scripts": gettext_lazy(
+            "A username cannot mix alphabets (for example Latin with Cyrillic or Greek letters that look alike)."
+        ),
+        "looks_latin": gettext_lazy("This username would look like a name in Latin letters; choose another."),
+        "reserved": gettext_lazy("Usernames starting with “imported-” are reserved for imported annotations."),
+    }
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        problem = username_problem(username or "")
+        if problem:
+            raise forms.ValidationError(self.USERNAME_PROBLEMS[problem], code=problem)
+        return username
 
 
 def user_sign_up(*, username: str, email: str, password: str):

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.inputs import BIGINT_MAX, param_int
 from annotate.roles import HasRole, Role
 from labeling.api.quality import VoteSerializer, reviewer_project
 from labeling.models import Item
@@ -77,10 +78,6 @@ class ItemOutput(serializers.Serializer):
         return f"/media/thumb/{item.image.sha256}"
 
 
-def _int(raw: str | None, default: int) -> int:
-    return int(raw) if raw and raw.isdigit() else default
-
-
 class CurationItemListApi(APIView):
     permission_classes = [CURATION_ROLES]
 
@@ -103,8 +100,8 @@ class CurationItemListApi(APIView):
         page = curation_page(
             project=project,
             filters=filters,
-            page=_int(request.query_params.get("page"), 1),
-            size=_int(request.query_params.get("size"), 48),
+            page=param_int(request.query_params, "page", default=1, minimum=1),
+            size=param_int(request.query_params, "size", default=48, minimum=1),
         )
         data = {"count": page.total, "page": page.number, "pages": page.pages, "size": page.size,
                 "results": page.items}  # fmt: skip
@@ -148,8 +145,9 @@ class CurationBulkApi(APIView):
         action = serializers.ChoiceField(
             choices=["review", "gold", "ungold", "exclude", "include", "example", "unexample"]
         )
-        items = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
-        label = serializers.IntegerField(required=False, allow_null=True)
+        items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX), min_length=1,
+                                      max_length=1000)  # fmt: skip
+        label = serializers.IntegerField(required=False, allow_null=True, min_value=-1, max_value=BIGINT_MAX)
 
     class OutputSerializer(serializers.Serializer):
         action = serializers.CharField()

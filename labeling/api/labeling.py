@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from annotate.exceptions import NotFound, ServiceError
+from annotate.exceptions import NotFound
+from annotate.inputs import param_ids, param_int
 from labeling.api.scoping import scoped_project
 from labeling.models import Annotation, Category, Image, Item, Project
 from labeling.selectors.labeling import volunteer_progress, volunteer_projects
@@ -121,11 +122,8 @@ class NextItemsApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         project = volunteer_project(request, slug)
         verify = project.task_type == Project.TaskType.VERIFY
-        try:
-            n = int(request.query_params.get("n", 16 if verify else 5))
-            exclude = [int(x) for x in request.query_params.get("exclude", "").split(",") if x.strip()][:MAX_NEXT]
-        except ValueError as exc:
-            raise ServiceError("n and exclude must be integers.", code="invalid_query") from exc
+        n = param_int(request.query_params, "n", default=16 if verify else 5)
+        exclude = param_ids(request.query_params, "exclude", lenient=True)[:MAX_NEXT]
         n = min(max(n, GRID_MIN), GRID_MAX) if verify else min(max(n, 1), MAX_NEXT)
         items = next_items(user=request.user, project=project, n=n, exclude_ids=exclude)
         leases = {}  # item id -> (expires_at, practice)

@@ -70,7 +70,9 @@ class WebhookListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         created = webhook_endpoint_create(project=project, created_by=request.user, **data.validated_data)
         created.endpoint.secret = created.secret
-        return Response(self.CreatedSerializer(created.endpoint).data, status=status.HTTP_201_CREATED)
+        response = Response(self.CreatedSerializer(created.endpoint).data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"  # it carries the one-time secret
+        return response
 
 
 class WebhookDetailApi(APIView):

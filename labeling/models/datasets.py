@@ -151,6 +151,9 @@ class DatasetExport(models.Model):
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=16, choices=Format.choices)
     options = models.JSONField(default=dict, blank=True, help_text='Format options, e.g. {"shard_mb": 64}.')
+    options_key = models.CharField(
+        max_length=200, null=True, blank=True, help_text="The canonical options (sorted JSON): one live export each."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     file = models.FileField(max_length=255, blank=True)
@@ -165,6 +168,15 @@ class DatasetExport(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["version", "format", "status"], name="dataset_export_lookup_idx")]
+        constraints = [
+            # One queued, running or done export per version, format and canonical options: a request for the
+            # same export gets the existing one, even when two arrive at once.
+            models.UniqueConstraint(
+                fields=["version", "format", "options_key"],
+                condition=models.Q(status__in=["queued", "running", "done"]),
+                name="dataset_export_one_live_per_options",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"export {self.pk} ({self.format}, {self.status})"

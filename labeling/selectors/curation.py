@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from annotate.i18n import status_text
+from annotate.inputs import InvalidParam, param_bool, param_enum, param_float, param_int, param_text
 from labeling.models import Annotation, CurationAction, Item, Project, ReviewAction
 from labeling.selectors.quality import model_opinion, review_item_votes
 
@@ -32,7 +33,6 @@ SORTS = {
     "votes": ("votes_count", "id"),
     "-votes": ("-votes_count", "id"),
 }
-YES_NO = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 PAGE_SIZES = (24, 48, 96, 200)
 
 
@@ -66,61 +66,28 @@ class CurationFilters:
         return out
 
 
-def _int(params: Mapping[str, Any], name: str) -> int | None:
-    raw = str(params.get(name) or "").strip()
-    if not raw:
-        return None
-    if not raw.lstrip("-").isdigit():
-        raise ServiceError(f"{name} must be an integer.", code="invalid_filter")
-    return int(raw)
-
-
-def _float(params: Mapping[str, Any], name: str) -> float | None:
-    raw = str(params.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise ServiceError(f"{name} must be a number between 0 and 1.", code="invalid_filter")
-    return value
-
-
-def _bool(params: Mapping[str, Any], name: str) -> bool | None:
-    raw = str(params.get(name) or "").strip().lower()
-    if not raw or raw == "any":
-        return None
-    if raw not in YES_NO:
-        raise ServiceError(f"{name} must be yes or no.", code="invalid_filter")
-    return YES_NO[raw]
-
-
 def curation_filters_parse(params: Mapping[str, Any]) -> CurationFilters:
-    """Filters from query parameters; a bad value is a ServiceError (code invalid_filter), never ignored."""
-    status = str(params.get("status") or "").strip() or None
-    if status is not None and status not in Item.Status.values:
-        raise ServiceError(f"status must be one of {', '.join(Item.Status.values)}.", code="invalid_filter")
-    sort = str(params.get("sort") or "id").strip()
-    if sort not in SORTS:
-        raise ServiceError(f"sort must be one of {', '.join(SORTS)}.", code="invalid_filter")
-    return CurationFilters(
-        category=_int(params, "category"),
-        label=_int(params, "label"),
-        min_posterior=_float(params, "min_posterior"),
-        max_posterior=_float(params, "max_posterior"),
-        status=status,
-        min_votes=_int(params, "min_votes"),
-        max_votes=_int(params, "max_votes"),
-        annotator=str(params.get("annotator") or "").strip()[:150] or None,
-        gold=_bool(params, "gold"),
-        excluded=_bool(params, "excluded"),
-        cluster=_int(params, "cluster"),
-        predicted=_int(params, "predicted"),
-        disagree=_bool(params, "disagree"),
-        sort=sort,
-    )
+    """Filters from query parameters (through annotate.inputs, the one parameter parser); a bad value is a
+    ServiceError (code invalid_filter), never ignored."""
+    try:
+        return CurationFilters(
+            category=param_int(params, "category"),
+            label=param_int(params, "label"),
+            min_posterior=param_float(params, "min_posterior", minimum=0.0, maximum=1.0),
+            max_posterior=param_float(params, "max_posterior", minimum=0.0, maximum=1.0),
+            status=param_enum(params, "status", Item.Status.values),
+            min_votes=param_int(params, "min_votes"),
+            max_votes=param_int(params, "max_votes"),
+            annotator=param_text(params, "annotator", max_length=150),
+            gold=param_bool(params, "gold"),
+            excluded=param_bool(params, "excluded"),
+            cluster=param_int(params, "cluster"),
+            predicted=param_int(params, "predicted"),
+            disagree=param_bool(params, "disagree"),
+            sort=param_enum(params, "sort", SORTS, default="id"),
+        )
+    except InvalidParam as exc:
+        raise ServiceError(exc.message, code="invalid_filter") from exc
 
 
 INTEGER = r"^-?[0-9]{1,9}$"

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from annotate.bounded import BoundedError, CsvProblem, Limits, decode_text, read_csv, read_json
 from annotate.exceptions import ServiceError
 from labeling.models import Annotation, Category, DatasetVersionItem, Project, ProjectClass
 from labeling.services.projects import category_upsert
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 FIELDS = ("name", "definition", "wnid", "parent")
+LIMITS = Limits(max_bytes=MAX_IMPORT_BYTES, max_rows=100_000)
 
 
 @dataclass
@@ -26,37 +25,37 @@ class ImportResult:
 
 
 def _rows(data: bytes, filename: str) -> list[dict]:
-    if len(data) > MAX_IMPORT_BYTES:
-        raise ServiceError(_("The category file is larger than 5 MB."), code="too_large")
-    text = data.decode("utf-8-sig", errors="replace")
-    if "\x00" in text:
-        # PostgreSQL text cannot hold NUL; a NUL byte also means this is not a CSV/JSON text file.
+    """The rows of a category file, read through annotate.bounded (size, depth, number and field limits). A CSV
+    row that cannot be read comes back as {"_error": reason} and is reported on its own."""
+    try:
+        text = decode_text(data, LIMITS, "The category file")
+        if filename.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
+            parsed = read_json(text, LIMITS, "The category file")
+            if isinstance(parsed, dict):
+                parsed = parsed.get("categories", [])
+            if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
+                raise ServiceError(
+                    _("JSON must be a list of objects with name, definition, wnid, parent."), code="invalid_file"
+                )
+            return parsed
+        rows: list[list[str] | dict] = []
+        for row in read_csv(text, LIMITS):
+            if isinstance(row, CsvProblem):
+                rows.append({"_error": row.message})
+            elif any(c.strip() for c in row.cells):
+                rows.append(row.cells)
+    except BoundedError as exc:
+        if exc.code == "too_large":
+            raise ServiceError(_("The category file is larger than 5 MB."), code="too_large") from exc
         raise ServiceError(
-            _("The category file contains NUL bytes: upload a UTF-8 CSV or JSON file."), code="invalid_file"
-        )
-    if filename.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ServiceError(
-                _("Invalid JSON: %(error)s (line %(line)s).") % {"error": exc.msg, "line": exc.lineno},
-                code="invalid_file",
-            ) from exc
-        if isinstance(parsed, dict):
-            parsed = parsed.get("categories", [])
-        if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
-            raise ServiceError(
-                _("JSON must be a list of objects with name, definition, wnid, parent."), code="invalid_file"
-            )
-        return parsed
-    reader = csv.reader(io.StringIO(text))
-    rows = [r for r in reader if any(c.strip() for c in r)]
+            _("The category file cannot be read: %(reason)s") % {"reason": exc.message}, code="invalid_file"
+        ) from exc
     if not rows:
         return []
-    header = [c.strip().lower() for c in rows[0]]
+    header = [c.strip().lower() for c in rows[0]] if isinstance(rows[0], list) else []
     if "name" in header:
-        return [dict(zip(header, r, strict=False)) for r in rows[1:]]
-    return [dict(zip(FIELDS, r, strict=False)) for r in rows]
+        return [r if isinstance(r, dict) else dict(zip(header, r, strict=False)) for r in rows[1:]]
+    return [r if isinstance(r, dict) else dict(zip(FIELDS, r, strict=False)) for r in rows]
 
 
 @transaction.atomic
@@ -65,7 +64,13 @@ def categories_import(*, project: Project, data: bytes, filename: str = "") -> I
     result = ImportResult()
     existing = set(Category.objects.filter(project=project).values_list("name", flat=True))
     for number, row in enumerate(_rows(data, filename), start=1):
-        spec = {k: str(row.get(k) or "").strip() for k in FIELDS}
+        if "_error" in row and isinstance(row["_error"], str) and set(row) == {"_error"}:
+            result.errors.append(f"Row {number}: {row['_error']}.")
+            continue
+        spec = {k: _cell(row.get(k)) for k in FIELDS}
+        if any("\x00" in v for v in spec.values()):  # "\u0000" in JSON: PostgreSQL text cannot hold it
+            result.errors.append(_("Row %(n)s: a value contains a NUL character.") % {"n": number})
+            continue
         if spec["parent"] == spec["name"]:
             spec["parent"] = ""
         spec["wnid"] = spec["wnid"][:32]
@@ -83,6 +88,15 @@ def categories_import(*, project: Project, data: bytes, filename: str = "") -> I
             existing.add(spec["name"])
             result.created += 1
     return result
+
+
+def _cell(value: object) -> str:
+    """A row's value as text: text or a number; nothing else (a list, a dict) is a value."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 10**30:
+        return str(value)
+    return ""
 
 
 def category_update(

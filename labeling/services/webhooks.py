@@ -12,11 +12,13 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.db import transaction
@@ -26,7 +28,16 @@ from django.utils import timezone
 from annotate.conf import options
 from annotate.exceptions import ServiceError
 from labeling.models import Project, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from labeling.services.safe_http import InvalidIPAddress, UnsafeURL, hardened_session, loopback_allowed, url_split
+from labeling.services.safe_http import (
+    BLOCKED_TEXT,
+    InvalidIPAddress,
+    UnsafeURL,
+    UrlParts,
+    address_blocked,
+    hardened_session,
+    loopback_allowed,
+    url_split,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,31 +55,83 @@ class CreatedEndpoint:
     secret: str  # shown once: nothing ever reads it back out
 
 
-def _check_url(url: str) -> None:
-    """HTTPS only; plain http only to a loopback host under the test-only fetch switch."""
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL_NAMES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa")
+
+
+def _check_url(url: str, *, creating: bool = False) -> UrlParts:
+    """HTTPS only; plain http only to a loopback host under the test-only fetch switch. At creation also: no
+    whitespace or control character anywhere, no credentials, a well-formed host name (or a public IP
+    literal), and no local-only name. Nothing is resolved here: the address is judged when a delivery connects
+    (safe_http), and no error text ever says what a host resolves to."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ServiceError("The URL contains spaces or control characters.", code="invalid_url")
     try:
-        parts = url_split(url)
+        parts = url_split(url, schemes=frozenset({"http", "https"}))
     except UnsafeURL as exc:
-        raise ServiceError(exc.message, code=exc.code) from exc
-    if parts.scheme != "https" and not (parts.host in _LOOPBACK_HOSTS and loopback_allowed(parts.host, parts.port)):
+        message = exc.message if exc.code != "unsupported_scheme" else "Webhook endpoints must use https://."
+        raise ServiceError(message, code=exc.code) from exc
+    test_loopback = parts.host in _LOOPBACK_HOSTS and loopback_allowed(parts.host, parts.port)
+    if parts.scheme != "https" and not test_loopback:
         raise ServiceError("Webhook endpoints must use https://.", code="https_required")
+    if not creating or test_loopback:
+        return parts
+    split = urlsplit(url)
+    if split.username is not None or split.password is not None:
+        raise ServiceError("Credentials in the URL are not accepted; verify the signature instead.", code="invalid_url")
+    host = parts.host.rstrip(".")
+    if ":" in host or re.fullmatch(r"[0-9.]+", host):
+        if address_blocked(host):
+            raise ServiceError(BLOCKED_TEXT.format(host=host), code="blocked_address")
+        return parts
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ServiceError("The URL's host name is not valid.", code="invalid_url") from exc
+    if ascii_host == "localhost" or ascii_host.endswith(_LOCAL_NAMES):
+        raise ServiceError(BLOCKED_TEXT.format(host=host), code="blocked_address")
+    labels = ascii_host.split(".")
+    if len(ascii_host) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ServiceError("The URL's host name is not valid.", code="invalid_url")
+    return parts
+
+
+def _url_key(url: str) -> str:
+    """The URL as compared for duplicates: scheme and host in lower case, the default port and a bare path dropped."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    netloc = host if parts.port in (None, default) else f"{host}:{parts.port}"
+    return f"{parts.scheme.lower()}://{netloc}{parts.path or '/'}{'?' + parts.query if parts.query else ''}"
 
 
 def webhook_endpoint_create(
     *, project: Project, url: str, events: list[str] | None = None, created_by: Any = None
 ) -> CreatedEndpoint:
+    """A new endpoint (its secret returned once). Refused: an invalid or local URL, the same URL and events as
+    an endpoint the project already has, and more than WEBHOOK_MAX_ENDPOINTS endpoints per project."""
     url = (url or "").strip()
     if len(url) > 500:
         raise ServiceError("The URL is longer than 500 characters.", code="invalid_url")
-    _check_url(url)
+    _check_url(url, creating=True)
     events = sorted(set(events or []))
     unknown = [e for e in events if e not in SUBSCRIBABLE]
     if unknown:
         raise ServiceError(f"Unknown events {unknown}; use {', '.join(SUBSCRIBABLE)}.", code="invalid_events")
-    secret = secrets.token_hex(32)
-    endpoint = WebhookEndpoint.objects.create(
-        project=project, url=url, secret=secret, events=events, created_by=created_by
-    )
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()  # one creation per project at a time
+        existing = list(WebhookEndpoint.objects.filter(project=project).values_list("url", "events"))
+        limit = options().WEBHOOK_MAX_ENDPOINTS
+        if len(existing) >= limit:
+            raise ServiceError(f"A project has at most {limit} webhook endpoints.", code="too_many_endpoints",
+                               status_code=409)  # fmt: skip
+        if (_url_key(url), tuple(events)) in {(_url_key(u), tuple(sorted(e or []))) for u, e in existing}:
+            raise ServiceError("This project already has a webhook with this URL and events.",
+                               code="duplicate_endpoint", status_code=409)  # fmt: skip
+        secret = secrets.token_hex(32)
+        endpoint = WebhookEndpoint.objects.create(
+            project=project, url=url, secret=secret, events=events, created_by=created_by
+        )
     return CreatedEndpoint(endpoint, secret)
 
 
@@ -91,7 +154,24 @@ def webhooks_emit(*, project_id: int, event: str, data: dict[str, Any]) -> list[
 
 
 def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
-    """A `ping` delivery to this endpoint, through the same queue, signature and retries as real events."""
+    """A `ping` delivery to this endpoint, through the same queue, signature and retries as real events. At
+    most WEBHOOK_TESTS_PER_MINUTE per project in any minute (429 beyond)."""
+    limit = options().WEBHOOK_TESTS_PER_MINUTE
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=endpoint.project_id).first()  # counted one at a time
+        recent = WebhookDelivery.objects.filter(
+            endpoint__project_id=endpoint.project_id,
+            event=WebhookEvent.PING,
+            created_at__gte=timezone.now() - timedelta(minutes=1),
+        ).count()
+        if recent >= limit:
+            raise ServiceError(f"At most {limit} test events per minute; wait a moment.", code="throttled",
+                               status_code=429)  # fmt: skip
+        delivery = _test_delivery(endpoint)
+    return delivery
+
+
+def _test_delivery(endpoint: WebhookEndpoint) -> WebhookDelivery:
     delivery = WebhookDelivery.objects.create(
         endpoint=endpoint, event=WebhookEvent.PING, payload={"message": "Test event from Annotate."}
     )
@@ -173,8 +253,8 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, bool]:
             response = session.post(url, data=body, headers=headers, allow_redirects=False, stream=True)
             with response:
                 code = response.status_code
-    except InvalidIPAddress as exc:
-        return None, f"blocked_address: {parts.host} resolves to a non-public address ({exc}).", False
+    except InvalidIPAddress:
+        return None, "blocked_address: " + BLOCKED_TEXT.format(host=parts.host), False
     except requests.Timeout:
         return None, f"timeout: no answer within {timeout:g} s.", True
     except requests.RequestException as exc:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.exceptions import ServiceError
+from annotate.inputs import ascii_int, param_ids, param_int
 from annotate.roles import Role, role_required
 from labeling.models import Item
 from labeling.selectors.curation import (
@@ -55,10 +56,6 @@ BULK_DONE = {
 }
 
 
-def _int_param(raw: str | None, default: int) -> int:
-    return int(raw) if raw and raw.isdigit() else default
-
-
 @require_GET
 @role_required(*CURATION_ROLES)
 def curation_browse(request: HttpRequest, slug: str) -> HttpResponse:
@@ -69,8 +66,9 @@ def curation_browse(request: HttpRequest, slug: str) -> HttpResponse:
         filters = curation_filters_parse(request.GET)
     except ServiceError as exc:
         error, filters = exc.message, CurationFilters()
-    size = _int_param(request.GET.get("size"), 48)
-    page = curation_page(project=project, filters=filters, page=_int_param(request.GET.get("page"), 1), size=size)
+    size = param_int(request.GET, "size", default=48, minimum=1, lenient=True)
+    number = param_int(request.GET, "page", default=1, minimum=1, lenient=True)
+    page = curation_page(project=project, filters=filters, page=number, size=size)
     names = dict(choices)
     query = filters.as_query() | ({"size": str(page.size)} if page.size != 48 else {})
     return render(
@@ -98,16 +96,15 @@ def curation_browse(request: HttpRequest, slug: str) -> HttpResponse:
 def curation_bulk(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_reviewer(request.user, slug)
     back = request.POST.get("next_query", "")
-    ids = [int(v) for v in request.POST.getlist("item") if v.isdigit()]
     action = request.POST.get("action", "")
     try:
+        ids = param_ids(request.POST, "item")
         if action == "review":
             result = items_send_to_review(project=project, item_ids=ids, user=request.user)
         elif action in ("gold", "ungold"):
-            raw = request.POST.get("label", "")
-            if action == "gold" and not raw.lstrip("-").isdigit():
+            label = param_int(request.POST, "label", lenient=True) if action == "gold" else None
+            if action == "gold" and label is None:
                 raise ServiceError(_("Pick the gold label."), code="invalid_label")
-            label = int(raw) if action == "gold" else None
             result = items_mark_gold(project=project, item_ids=ids, label=label, user=request.user)
         elif action in ("exclude", "include"):
             result = items_set_excluded(project=project, item_ids=ids, excluded=action == "exclude", user=request.user)
@@ -123,7 +120,7 @@ def curation_bulk(request: HttpRequest, slug: str) -> HttpResponse:
             text += " " + _("%(n)s already were (or are gold).") % {"n": len(result.unchanged)}
         messages.success(request, text)
     url = reverse("curation_browse", kwargs={"slug": project.slug})
-    return redirect(f"{url}?{back}" if back and "\n" not in back else url)
+    return redirect(f"{url}?{back}" if back and back.isprintable() else url)
 
 
 @require_GET
@@ -141,7 +138,8 @@ def curation_item_detail(request: HttpRequest, slug: str, item_id: int) -> HttpR
     model = None
     if opinion is not None:
         top, p = opinion
-        model = {"label": names.get(int(top), top) if top.lstrip("-").isdigit() else top, "p": p}
+        number = ascii_int(top)
+        model = {"label": names.get(number, top) if number is not None else top, "p": p}
     return render(
         request,
         "labeling/curation/item.html",

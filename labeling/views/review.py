@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.exceptions import ServiceError
 from annotate.i18n import status_text
-from annotate.inputs import ascii_int
+from annotate.inputs import InvalidParam, ascii_int, text_clean
 from annotate.roles import Role, role_required
 from labeling.models import AnnotatorScore, Item, Project
 from labeling.selectors.projects import project_for_reviewer
@@ -159,7 +159,11 @@ def annotator_status(request: HttpRequest, slug: str, user_id: int) -> HttpRespo
     if status not in AnnotatorScore.Status.values:
         messages.error(request, _("Unknown status."))
         return redirect("annotators", slug=project.slug)
-    reason = (request.POST.get("reason") or "").strip()[:500]
+    try:
+        reason = text_clean(str(request.POST.get("reason") or "").strip()[:500], name="reason")
+    except InvalidParam:  # a NUL cannot be stored (PostgreSQL): the same refusal as the API's 400
+        messages.error(request, _("The reason contains control characters; remove them and try again."))
+        return redirect("annotators", slug=project.slug)
     _score, reopened = annotator_status_set(project=project, user=user, status=status, by=request.user, reason=reason)
     text = _("%(user)s is now %(status)s; %(n)s item(s) went back to the queue.")
     messages.success(request, text % {"user": user.username, "status": status_text(status), "n": len(reopened)})

@@ -63,4 +63,6 @@ def project_webhooks(request: HttpRequest, slug: str) -> HttpResponse:
         "endpoints": webhooks_for_project(project),
         "deliveries": webhook_deliveries(project, limit=100),
     }
-    return render(request, "labeling/webhooks/webhooks.html", context)
+    response = render(request, "labeling/webhooks/webhooks.html", context)
+    response["Cache-Control"] = "no-store"  # the page may show a new endpoint's one-time secret
+    return response

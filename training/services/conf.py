@@ -14,6 +14,11 @@ def lease_seconds() -> float:
     return options().TRAINING_LEASE_SECONDS
 
 
+def max_attempts() -> int:
+    """Executions a run may start; the next take-over ends it failed instead (a run that kills its worker)."""
+    return max(1, options().TRAINING_MAX_ATTEMPTS)
+
+
 def cancel_poll_seconds() -> float:
     """At most one database read of `cancel_requested` per this many seconds (checked before every batch)."""
     return options().TRAINING_CANCEL_POLL_SECONDS

@@ -29,7 +29,7 @@ from training.ml.checkpoint import LAST_NAME, latest_checkpoint, load_checkpoint
 from training.ml.config import TrainConfig, resolve_device
 from training.ml.run import TrainResult, train
 from training.models import TrainingEpoch, TrainingRun
-from training.services.conf import cancel_poll_seconds, lease_seconds, run_dir
+from training.services.conf import cancel_poll_seconds, lease_seconds, max_attempts, run_dir
 from training.services.data import version_class_names, version_materialise
 from training.services.events import run_finished_emit
 
@@ -125,6 +125,13 @@ def _acquire(run_id: int, owner: str) -> tuple[TrainingRun | None, str]:
             run.save(update_fields=[*fields, "status", "finished_at"])
             run_finished_emit(run_id=run.pk)
             return None, "cancelled before start"
+        if run.attempts >= max_attempts():  # each earlier attempt died with its worker (e.g. out of GPU memory)
+            run.status, run.finished_at, run.lease_owner, run.lease_expires_at = run.Status.FAILED, now, "", None
+            run.error = (f"Gave up after {run.attempts} attempts: each ended without finishing (the worker was "
+                         "killed or lost, e.g. out of memory); try a smaller batch or image size.")  # fmt: skip
+            run.save(update_fields=[*fields, "status", "finished_at", "error"])
+            run_finished_emit(run_id=run.pk)
+            return None, "too many attempts"
         run.lease_owner, run.lease_expires_at, run.heartbeat_at = owner, now + timedelta(seconds=lease_seconds()), now
         run.status, run.started_at = run.Status.RUNNING, run.started_at or now
         run.attempts += 1

@@ -7,7 +7,9 @@ rewritten from scratch), so the Celery task can be acked late and redelivered af
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -18,11 +20,12 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from annotate.conf import options as options_
 from annotate.db import run_lock
 from annotate.exceptions import ServiceError
 from labeling.models import DatasetExport, DatasetVersion, Project, WebhookEvent
@@ -77,16 +80,53 @@ def dataset_export_request(
             _("%(format)s exports are for bounding-box projects.") % {"format": fmt}, code="invalid_format"
         )
     options = _clean_options(fmt, options or {})
-    existing = DatasetExport.objects.filter(version=version, format=fmt, status__in=_ACTIVE).order_by("-id")
-    for export in existing:
-        if export.options == options:
-            return export
-    export = DatasetExport.objects.create(version=version, format=fmt, created_by=created_by, options=options)
+    key = options_key(fmt, options)
+    with transaction.atomic():
+        # One request per project at a time (the row lock), so the cap below holds under concurrency too; the
+        # unique constraint on (version, format, options_key) is the last word on duplicates.
+        Project.objects.select_for_update().filter(pk=version.project_id).first()
+        existing = _live(version, fmt, key)
+        if existing is not None:
+            return existing
+        limit = options_().EXPORT_MAX_ACTIVE
+        busy = DatasetExport.objects.filter(
+            version__project_id=version.project_id,
+            status__in=(DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING),
+        ).count()
+        if busy >= limit:
+            raise ServiceError(
+                _("This project already has %(n)s exports queued or running; wait for one to finish.") % {"n": busy},
+                code="too_many_exports",
+                status_code=429,
+            )
+        try:
+            with transaction.atomic():
+                export = DatasetExport.objects.create(
+                    version=version, format=fmt, created_by=created_by, options=options, options_key=key
+                )
+        except IntegrityError:  # the same export was requested at the same moment (outside the lock: SQLite)
+            existing = _live(version, fmt, key)
+            if existing is None:
+                raise
+            return existing
     if enqueue:
         from labeling.tasks.exports import dataset_export
 
         transaction.on_commit(lambda: dataset_export.delay(export.id))
     return export
+
+
+def options_key(fmt: str, options: dict[str, Any]) -> str:
+    """The canonical form of an export's options (cleaned by `_clean_options`): sorted, compact JSON."""
+    return f"{fmt}:{json.dumps(options, sort_keys=True, separators=(',', ':'))}"[:180]
+
+
+def _live(version: DatasetVersion, fmt: str, key: str) -> DatasetExport | None:
+    return (
+        DatasetExport.objects.filter(version=version, format=fmt, options_key=key, status__in=_ACTIVE)
+        .order_by("-id")
+        .first()
+    )
 
 
 def _clean_options(fmt: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -101,9 +141,9 @@ def _clean_options(fmt: str, options: dict[str, Any]) -> dict[str, Any]:
             shard_mb = float(options["shard_mb"])
         except (TypeError, ValueError):
             shard_mb = -1.0
-        if not 0.01 <= shard_mb <= 100_000:
+        if not (math.isfinite(shard_mb) and 0.01 <= shard_mb <= 100_000):
             raise ServiceError("shard_mb must be between 0.01 and 100000.", code="invalid_shard_size")
-        out["shard_mb"] = shard_mb
+        out["shard_mb"] = float(f"{shard_mb:.2g}")  # two significant digits: 5.000 ... 5.011 are one export
     return out
 
 

@@ -9,14 +9,23 @@ normalised centre boxes until the image's size is known (`Entry.normalised`).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from annotate.bounded import (
+    BoundedError,
+    CsvProblem,
+    Limits,
+    decode_text,
+    is_zip,
+    read_archive,
+    read_csv,
+    read_json,
+    read_xml,
+    read_yaml,
+)
 
 FORMATS = ("coco", "yolo", "voc", "csv")
 TEXT_SUFFIXES = {".json", ".csv", ".txt", ".xml", ".yaml", ".yml", ".names"}
@@ -24,6 +33,8 @@ MAX_TOTAL_BYTES = 200 * 1024 * 1024
 MAX_FILES = 200_000
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # one uploaded file (page, API)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+LIMITS = Limits(max_bytes=MAX_TOTAL_BYTES)  # depth, number, field and row limits of every file (annotate.bounded)
+YAML_LIMITS = Limits(max_bytes=64 * 1024, max_nodes=20_000)  # data.yaml: class names only
 
 
 class SourceError(ValueError):
@@ -72,9 +83,8 @@ def _budget(total: int, count: int) -> None:
 def files_from_path(path: Path) -> dict[str, bytes]:
     """A file (a zip is opened), or every annotation-like text file under a folder, by path relative to it."""
     if path.is_file():
-        if zipfile.is_zipfile(path):
-            return files_from_upload(path.name, path.read_bytes())
-        return {path.name: path.read_bytes()}
+        data = path.read_bytes()
+        return files_from_upload(path.name, data) if is_zip(data) else {path.name: data}
     if not path.is_dir():
         raise SourceError(f"{path} is neither a file nor a folder.")
     out: dict[str, bytes] = {}
@@ -89,30 +99,26 @@ def files_from_path(path: Path) -> dict[str, bytes]:
 
 
 def files_from_upload(name: str, data: bytes) -> dict[str, bytes]:
-    """An uploaded file: a zip's text members (sizes checked before reading: no zip bombs), or the file itself."""
-    if not zipfile.is_zipfile(io.BytesIO(data)):
+    """An uploaded file: a zip's text members (counts and sizes checked before reading: no zip bombs; through
+    annotate.bounded), or the file itself."""
+    if not is_zip(data):
         return {PurePosixPath(name).name or "upload": data}
-    out: dict[str, bytes] = {}
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        members = [
-            m for m in zf.infolist() if not m.is_dir() and PurePosixPath(m.filename).suffix.lower() in TEXT_SUFFIXES
-        ]
-        _budget(sum(m.file_size for m in members), len(members))
-        for m in members:
-            parts = PurePosixPath(m.filename).parts
-            if m.filename.startswith("/") or ".." in parts or parts[0].startswith("__MACOSX"):
-                continue
-            with zf.open(m) as fh:
-                out[m.filename] = fh.read(MAX_TOTAL_BYTES + 1)
-            _budget(sum(len(v) for v in out.values()), len(out))
-    return out
+    try:
+        return read_archive(data, suffixes=TEXT_SUFFIXES, max_files=MAX_FILES, max_total_bytes=MAX_TOTAL_BYTES)
+    except BoundedError as exc:
+        raise SourceError(exc.message) from exc
 
 
 def _text(data: bytes) -> str:
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:  # e.g. a .gz or an image posted as CSV: a clear 400, never a 500
-        raise SourceError(f"Not UTF-8 text (byte {exc.start}): upload the file itself, uncompressed.") from exc
+        return decode_text(data, LIMITS)
+    except BoundedError as exc:  # e.g. a .gz or an image posted as CSV: a clear 400, never a 500
+        raise SourceError(f"{exc.message} Upload the file itself, uncompressed.") from exc
+
+
+def _key(value: object) -> object:
+    """A JSON id usable as a dict key: an int or a string; anything else (a list, a dict, a float) is None."""
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
 def _finite(*values: object) -> bool:
@@ -129,16 +135,22 @@ def parse_csv(files: dict[str, bytes]) -> Parsed:
     if len(sources) != 1:
         raise SourceError("A CSV import is one .csv file with image,label rows.")
     out, by_ref = Parsed(), {}
-    rows = list(csv.reader(io.StringIO(_text(files[sources[0]]))))
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["image", "label"]:
-        rows = [[], *rows[1:]]  # keep row numbers as in the file
-    for n, row in enumerate(rows, start=1):
-        if not row or not any(c.strip() for c in row):
+    first = True
+    for row in read_csv(_text(files[sources[0]]), LIMITS):
+        if isinstance(row, CsvProblem):
+            out.errors.append(ParseError(f"row {row.line}", row.message))
             continue
-        if len(row) < 2 or not row[0].strip():
+        n, cells = row.line, row.cells
+        if first and [c.strip().lower() for c in cells[:2]] == ["image", "label"]:
+            first = False
+            continue  # the header
+        first = False
+        if not cells or not any(c.strip() for c in cells):
+            continue
+        if len(cells) < 2 or not cells[0].strip():
             out.errors.append(ParseError(f"row {n}", "expected image,label"))
             continue
-        ref, label = row[0].strip(), row[1].strip()
+        ref, label = cells[0].strip(), cells[1].strip()
         entry = by_ref.get(ref)
         if entry is None:
             entry = by_ref[ref] = Entry(ref=ref, where=f"row {n}")
@@ -158,40 +170,47 @@ def parse_coco(files: dict[str, bytes]) -> Parsed:
     if len(sources) != 1:
         raise SourceError("A COCO import is one JSON file (images, annotations, categories).")
     try:
-        doc = json.loads(_text(files[sources[0]]))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"Not a JSON file: {exc}.") from exc
+        doc = read_json(_text(files[sources[0]]), LIMITS)
+    except BoundedError as exc:
+        raise SourceError(f"Not a readable JSON file: {exc.message}") from exc
     if not isinstance(doc, dict) or not all(
         isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
     ):
         raise SourceError("A COCO file needs the lists images, annotations and categories.")
     out = Parsed()
-    names = {c.get("id"): str(c.get("name", "")).strip() for c in doc["categories"] if isinstance(c, dict)}
+    names: dict[object, str] = {}
+    for i, c in enumerate(doc["categories"]):
+        if not isinstance(c, dict) or _key(c.get("id")) is None or not isinstance(c.get("name"), str):
+            out.errors.append(ParseError(f"category {i}", "a category needs an id (a number or text) and a name"))
+            continue
+        names[_key(c["id"])] = c["name"].strip()
     images: dict[object, Entry] = {}
     for i, img in enumerate(doc["images"]):
         ref = img.get("file_name") if isinstance(img, dict) else None
-        if not isinstance(ref, str) or not ref.strip() or img.get("id") is None:
-            out.errors.append(ParseError(f"image {i}", "an image needs an id and a file_name"))
+        image_id = _key(img.get("id")) if isinstance(img, dict) else None
+        if not isinstance(ref, str) or not ref.strip() or image_id is None:
+            out.errors.append(ParseError(f"image {i}", "an image needs an id (a number or text) and a file_name"))
             continue
         sha = img.get("sha256")
         sha = sha.strip().lower() if isinstance(sha, str) and _SHA256.match(sha.strip().lower()) else ""
-        images[img["id"]] = entry = Entry(ref=ref.strip(), where=f"image {img['id']} ({ref.strip()})", sha256=sha)
+        images[image_id] = entry = Entry(ref=ref.strip(), where=f"image {image_id} ({ref.strip()[:200]})", sha256=sha)
         out.entries.append(entry)
     for i, ann in enumerate(doc["annotations"]):
-        where = f"annotation {ann.get('id', i) if isinstance(ann, dict) else i}"
-        if not isinstance(ann, dict) or ann.get("image_id") not in images:
+        where = f"annotation {_key(ann.get('id')) or i if isinstance(ann, dict) else i}"
+        image_id = _key(ann.get("image_id")) if isinstance(ann, dict) else None
+        if image_id not in images:
             out.errors.append(ParseError(where, "refers to no image of the file"))
             continue
-        name = names.get(ann.get("category_id"))
+        name = names.get(_key(ann.get("category_id")))
         if not name:
-            out.errors.append(ParseError(where, f"unknown category_id {ann.get('category_id')!r}"))
+            out.errors.append(ParseError(where, f"unknown category_id {str(ann.get('category_id'))[:40]!r}"))
             continue
-        entry = images[ann["image_id"]]
+        entry = images[image_id]
         entry.labels.add(name)
         bbox = ann.get("bbox")
         if bbox is not None:
             if not (isinstance(bbox, list) and len(bbox) == 4 and _finite(*bbox)) or bbox[2] <= 0 or bbox[3] <= 0:
-                out.errors.append(ParseError(where, f"bbox must be [x, y, w, h] with w, h > 0, not {bbox!r}"))
+                out.errors.append(ParseError(where, f"bbox must be [x, y, w, h] with w, h > 0, not {str(bbox)[:80]}"))
                 continue
             entry.boxes.append(Box(*(float(v) for v in bbox), label=name))
     return out
@@ -201,23 +220,32 @@ def parse_coco(files: dict[str, bytes]) -> Parsed:
 
 
 def _yolo_names(files: dict[str, bytes]) -> list[str]:
-    import yaml
-
     for key in sorted(files, key=lambda k: (k.count("/"), k)):
         if key.lower().endswith((".yaml", ".yml")):
             try:
-                doc = yaml.safe_load(_text(files[key]))
-            except yaml.YAMLError as exc:
-                raise SourceError(f"{key}: not valid YAML ({exc}).") from exc
+                doc = read_yaml(files[key], YAML_LIMITS, what=key)
+            except BoundedError as exc:
+                raise SourceError(f"{key}: {exc.message}") from exc
             names = doc.get("names") if isinstance(doc, dict) else None
             if isinstance(names, dict):
-                return [str(names[k]) for k in sorted(names)]
+                if not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < 100_000 for k in names):
+                    raise SourceError(f"{key}: names must map class indices 0, 1, 2 ... to names.")
+                if sorted(names) != list(range(len(names))):
+                    raise SourceError(f"{key}: class indices must be 0 to {len(names) - 1} without gaps.")
+                return [_yolo_name(key, names[k]) for k in sorted(names)]
             if isinstance(names, list):
-                return [str(n) for n in names]
+                return [_yolo_name(key, n) for n in names]
     for key in sorted(files, key=lambda k: (k.count("/"), k)):
         if PurePosixPath(key).name.lower() in ("classes.txt", "obj.names", "classes.names"):
             return [line.strip() for line in _text(files[key]).splitlines() if line.strip()]
     raise SourceError("A YOLO import needs its class names: data.yaml (names: [...]) or classes.txt.")
+
+
+def _yolo_name(key: str, value: object) -> str:
+    """A class name is a scalar (text or number), never a list or a mapping."""
+    if isinstance(value, dict | list | set | tuple) or value is None:
+        raise SourceError(f"{key}: every class name must be a text, not {type(value).__name__}.")
+    return str(value).strip()
 
 
 def parse_yolo(files: dict[str, bytes]) -> Parsed:
@@ -259,18 +287,15 @@ def parse_voc(files: dict[str, bytes]) -> Parsed:
     """One XML `<annotation>` per image: `<filename>`, and per `<object>` its `<name>` and `<bndbox>` (xmin, ymin,
     xmax, ymax: VOC's 1-based, inclusive pixels, so x = xmin - 1 and w = xmax - xmin + 1, as the `voc` export
     writes them). Parsed with defusedxml (no entities)."""
-    from defusedxml import ElementTree
-    from defusedxml.common import DefusedXmlException
-
     out = Parsed()
     xmls = [k for k in sorted(files) if k.lower().endswith(".xml")]
     if not xmls:
         raise SourceError("A VOC import is one XML file per image (a folder or a zip of them).")
     for key in xmls:
         try:
-            root = ElementTree.fromstring(files[key])
-        except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
-            out.errors.append(ParseError(key, f"not valid XML ({exc})"))
+            root = read_xml(files[key], what=key)
+        except BoundedError as exc:
+            out.errors.append(ParseError(key, exc.message))
             continue
         ref = (root.findtext("filename") or "").strip()
         if root.tag != "annotation" or not ref:
@@ -306,4 +331,7 @@ def parse(fmt: str, files: dict[str, bytes]) -> Parsed:
         raise SourceError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if not files:
         raise SourceError("The source holds no annotation file.")
-    return PARSERS[fmt](files)
+    try:
+        return PARSERS[fmt](files)
+    except BoundedError as exc:  # e.g. more rows than the limit: the whole file is refused
+        raise SourceError(exc.message) from exc

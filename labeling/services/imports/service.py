@@ -14,7 +14,8 @@ transaction, or nothing: any bad entry fails the import and every problem is rep
 Entries naming no image of the project are counted as unmatched, not errors. Re-importing the same file is a
 no-op (votes already there are matched, not created again).
 
-Imported votes come from one inactive user per source name (`imported-<name>`); they are ordinary votes, so the
+Imported votes come from one inactive user per source name (`imported-<name>`, marked by the IMPORT_GROUP, a
+prefix sign-up refuses); they are ordinary votes, so the
 quality engine estimates that annotator's reliability like anyone else's (a re-aggregation is enqueued).
 """
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from annotate.exceptions import ServiceError
@@ -97,14 +99,30 @@ class _ImageIndex:
         return None, "", False
 
 
+IMPORT_GROUP = "imported-source"  # marks import accounts: sign-up never puts anyone in it
+
+
 def imported_annotator(name: str):
-    """The inactive user whose votes are those of an imported source (it can never log in)."""
+    """The inactive user whose votes are those of an imported source (it can never log in).
+
+    The account is recognised by what no sign-up can create: membership of the IMPORT_GROUP, or (accounts made
+    before the group existed) an inactive account without a usable password. Sign-up also refuses the
+    `imported-` prefix (annotate/usernames.py). An existing account of that name that is neither, e.g. a person
+    who signed up before the prefix was reserved, is refused: it never receives imported votes."""
     if not _NAME.match(name or ""):
         raise ServiceError("The source name is 1-40 letters, digits, '.', '_' or '-'.", code="invalid_source_name")
+    group, _ = Group.objects.get_or_create(name=IMPORT_GROUP)
     user, created = get_user_model().objects.get_or_create(username=f"imported-{name}", defaults={"is_active": False})
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
+    elif not user.groups.filter(pk=group.pk).exists() and (user.is_active or user.has_usable_password()):
+        raise ServiceError(
+            f"The account {user.username!r} belongs to a person, not to an import; choose another source name.",
+            code="source_name_taken",
+            status_code=409,
+        )
+    user.groups.add(group)
     return user
 
 

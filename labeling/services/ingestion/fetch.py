@@ -23,7 +23,14 @@ import requests
 from annotate.conf import options
 from annotate.inputs import ascii_int
 from labeling.services.ingestion.validation import Rejected
-from labeling.services.safe_http import InvalidIPAddress, UnsafeURL, hardened_session, loopback_allowed, url_split
+from labeling.services.safe_http import (
+    BLOCKED_TEXT,
+    InvalidIPAddress,
+    UnsafeURL,
+    hardened_session,
+    loopback_allowed,
+    url_split,
+)
 
 USER_AGENT = "AnnotateIngest/1.0 (+image crawl verification)"
 _host_slots: dict[str, threading.BoundedSemaphore] = defaultdict(
@@ -63,8 +70,8 @@ def url_fetch(url: str) -> bytes:
                             url = urljoin(url, response.headers.get("location", ""))
                             continue
                         return _read_body(response, url, max_bytes=max_bytes, deadline=time.monotonic() + timeout * 6)
-            except InvalidIPAddress as exc:
-                raise Rejected("blocked_address", f"{host} resolves to a non-public address ({exc}).") from exc
+            except InvalidIPAddress as exc:  # never the resolved address: that would be a DNS oracle
+                raise Rejected("blocked_address", BLOCKED_TEXT.format(host=host)) from exc
             except requests.Timeout as exc:
                 raise Rejected("timeout", f"No answer from {host} within {timeout:g} s.") from exc
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:

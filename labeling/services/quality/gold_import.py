@@ -16,9 +16,6 @@ boxes {"boxes": [[x, y, w, h], ...]} in original-image pixels (JSON only).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -26,10 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Func, Q, TextField, Value
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 
+from annotate.bounded import BoundedError, CsvProblem, Limits, decode_text, read_csv, read_json
+from annotate.db import UriFileName
 from annotate.exceptions import ServiceError
+from annotate.inputs import ascii_int
 from labeling.models import Category, Image, ImageSource, Item, Project
 from labeling.services.quality.gold import gold_boxes_set, gold_set
 
@@ -38,6 +38,9 @@ MAX_GOLD_ENTRIES = 50_000
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 YES, NO = {"yes", "y", "1", "true"}, {"no", "n", "0", "false"}
 HEADER_WORDS = {"image", "sha256", "file", "filename", "uri", "source_uri"}
+MAX_IMAGE_CHARS = 2000  # an image reference longer than this names nothing
+LIMITS = Limits(max_bytes=MAX_GOLD_FILE_BYTES, max_rows=MAX_GOLD_ENTRIES, max_field_chars=MAX_IMAGE_CHARS)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class GoldEntry:
     label: Any = None
     boxes: Any = None
     category: str = ""
+    unreadable: str = ""  # why the row could not be read (a CSV row over a limit): reported, the others import
 
 
 @dataclass(frozen=True)
@@ -108,37 +112,37 @@ class _RowError(Exception):
 
 def gold_entries_read(*, data: bytes, filename: str = "") -> list[GoldEntry]:
     """Entries of a gold file: JSON (a list of objects, or {"gold": [...]}) when it is named .json or looks
-    like JSON, else CSV `image,label[,category]` with an optional header. A file that cannot be read at all
-    is a ServiceError; an entry with a missing field still comes back (and fails on its own in the import)."""
-    if len(data) > MAX_GOLD_FILE_BYTES:
-        raise ServiceError("The gold file is larger than 5 MB.", code="too_large")
-    text = data.decode("utf-8-sig", errors="replace")
-    if "\x00" in text:
-        raise ServiceError("The gold file contains NUL bytes: upload a UTF-8 CSV or JSON file.", code="invalid_file")
-    if filename.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ServiceError(f"Invalid JSON: {exc.msg} (line {exc.lineno}).", code="invalid_file") from exc
-        return gold_entries_from_json(parsed)
-    entries = []
-    reader = csv.reader(io.StringIO(text))
-    for row in reader:
-        cells = [c.strip() for c in row]
-        if not any(cells):
-            continue
-        if not entries and reader.line_num == 1 and cells[0].lower() in HEADER_WORDS:
-            continue
-        entries.append(
-            GoldEntry(
-                line=reader.line_num,
-                image=cells[0],
-                label=cells[1] if len(cells) > 1 else None,
-                category=cells[2] if len(cells) > 2 else "",
+    like JSON, else CSV `image,label[,category]` with an optional header. Read through annotate.bounded (size,
+    depth, number and field limits). A file that cannot be read at all is a ServiceError; an entry with a
+    missing field, or a CSV row that cannot be read, still comes back (and fails on its own in the import)."""
+    try:
+        text = decode_text(data, LIMITS, "The gold file")
+        if filename.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
+            return gold_entries_from_json(read_json(text, LIMITS, "The gold file"))
+        entries = []
+        for row in read_csv(text, LIMITS):
+            if isinstance(row, CsvProblem):
+                entries.append(GoldEntry(line=row.line, image="", unreadable=row.message))
+                continue
+            cells = [c.strip() for c in row.cells]
+            if not any(cells):
+                continue
+            if not entries and row.line == 1 and cells[0].lower() in HEADER_WORDS:
+                continue
+            entries.append(
+                GoldEntry(
+                    line=row.line,
+                    image=cells[0],
+                    label=cells[1] if len(cells) > 1 else None,
+                    category=cells[2] if len(cells) > 2 else "",
+                )
             )
-        )
-        _check_size(len(entries))
-    return entries
+            _check_size(len(entries))
+        return entries
+    except BoundedError as exc:
+        code = {"too_large": "too_large", "too_many_entries": "too_many_entries"}.get(exc.code, "invalid_file")
+        message = exc.message if code != "too_large" else "The gold file is larger than 5 MB."
+        raise ServiceError(message, code=code) from exc
 
 
 def gold_entries_from_json(parsed: Any) -> list[GoldEntry]:
@@ -155,17 +159,29 @@ def gold_entries_from_json(parsed: Any) -> list[GoldEntry]:
         if not isinstance(raw, dict):
             entries.append(GoldEntry(line=number, image="", label=None))  # reported by the import
             continue
-        image = raw.get("image")
+        image, category = raw.get("image"), raw.get("category")
         entries.append(
             GoldEntry(
                 line=number,
-                image="" if image is None else str(image).strip(),
+                image=image.strip() if isinstance(image, str) else "" if image is None else _scalar_text(image),
                 label=raw.get("label"),
                 boxes=raw.get("boxes"),
-                category="" if raw.get("category") is None else str(raw.get("category")).strip(),
+                category=category.strip() if isinstance(category, str) else _scalar_text(category),
             )
         )
     return entries
+
+
+def _scalar_text(value: Any) -> str:
+    """A number given where a text is expected, as text; "" for anything else (a list, a dict, a huge int)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 10**30:
+        return str(value)
+    return ""
+
+
+def _usable_key(image: str) -> bool:
+    """An image reference that may reach the database: no control character (PostgreSQL refuses NUL), bounded."""
+    return bool(image) and len(image) <= MAX_IMAGE_CHARS and not _CONTROL.search(image)
 
 
 def _check_size(n: int) -> None:
@@ -174,12 +190,6 @@ def _check_size(n: int) -> None:
 
 
 # ---- matching --------------------------------------------------------------------------------------------
-
-
-def _file_name(expr: Any) -> Func:
-    """PostgreSQL: the last path segment of a URI / relative path, without ?query or #fragment."""
-    no_query = Func(expr, Value(r"[?#].*$"), Value(""), function="regexp_replace", output_field=TextField())
-    return Func(no_query, Value(r"^.*[/\\]"), Value(""), function="regexp_replace", output_field=TextField())
 
 
 def _keys_to_clusters(project: Project, keys: set[str]) -> dict[str, set[int]]:
@@ -202,7 +212,7 @@ def _keys_to_clusters(project: Project, keys: set[str]) -> dict[str, set[int]]:
             found.setdefault(uri, set()).add(c)
     rest -= set(found)
     if rest:
-        named = sources.annotate(file_name=_file_name(F("source_uri"))).filter(file_name__in=rest)
+        named = sources.annotate(file_name=UriFileName("source_uri")).filter(file_name__in=rest)
         for name, c in named.values_list("file_name", cluster).distinct():
             found.setdefault(name, set()).add(c)
     return found
@@ -218,6 +228,10 @@ def _items_by_cluster(project: Project, clusters: set[int]) -> dict[int, list[It
 
 
 def _pick_item(entry: GoldEntry, clusters: set[int] | None, by_cluster: dict[int, list[Item]]) -> Item:
+    if entry.unreadable:
+        raise _RowError(f"The row cannot be read: {entry.unreadable}.", "invalid_row")
+    if entry.image and not _usable_key(entry.image):
+        raise _RowError("The image reference holds control characters or is too long.", "invalid_image")
     if not entry.image:
         raise _RowError("The entry names no image.", "missing_image")
     if not clusters:
@@ -245,7 +259,9 @@ def _pick_item(entry: GoldEntry, clusters: set[int] | None, by_cluster: dict[int
 def _label(project: Project, raw: Any, categories: dict[str, int], ids: set[int]) -> int:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise _RowError("The entry has no label.", "missing_label")
-    text = str(raw).strip()
+    if isinstance(raw, dict | list) or (isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) > 2**63):
+        raise _RowError("The label is not a single value.", "invalid_label")
+    text = str(raw).strip()[:200]
     if project.task_type == Project.TaskType.VERIFY:
         if isinstance(raw, bool):
             return int(raw)
@@ -258,8 +274,9 @@ def _label(project: Project, raw: Any, categories: dict[str, int], ids: set[int]
         return categories[text]
     if text.lower() in categories:
         return categories[text.lower()]
-    if re.fullmatch(r"-?\d+", text) and (int(text) in ids or int(text) == -1):
-        return int(text)
+    number = ascii_int(text)
+    if number is not None and (number in ids or number == -1):
+        return number
     raise _RowError(f"Label {text!r} is not a category name or id of this project.", "invalid_label")
 
 
@@ -275,7 +292,7 @@ def gold_import(*, project: Project, entries: Iterable[GoldEntry]) -> GoldImport
     cats = list(Category.objects.filter(project=project).values_list("name", "id"))
     categories = {name: pk for name, pk in cats} | {name.lower(): pk for name, pk in reversed(cats)}
     ids = {pk for _, pk in cats}
-    clusters_of = _keys_to_clusters(project, {e.image for e in entries if e.image})
+    clusters_of = _keys_to_clusters(project, {e.image for e in entries if _usable_key(e.image)})
     by_cluster = _items_by_cluster(project, {c for cs in clusters_of.values() for c in cs})
     result = GoldImportResult()
     done: dict[int, int] = {}  # item id -> line that set it

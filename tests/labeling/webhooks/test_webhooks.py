@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from labeling.models import DatasetExport, WebhookDelivery
+from annotate.exceptions import ServiceError
+from labeling.models import DatasetExport, WebhookDelivery, WebhookEndpoint
 from labeling.services.datasets import dataset_version_create
 from labeling.services.webhooks import (
     webhook_delivery_attempt,
@@ -130,7 +131,12 @@ def test_a_receiver_that_stays_down_ends_failed_after_the_last_attempt(project, 
                                  "https://[::1]/", "https://192.168.1.1:8443/x"])  # fmt: skip
 def test_private_addresses_are_refused_and_not_retried(project, settings, url):
     settings.ANNOTATE = {**settings.ANNOTATE, "FETCH_ALLOW_LOOPBACK_FOR_TESTS": False, "WEBHOOK_TIMEOUT_SECONDS": 2}
-    delivery = webhook_send_test(endpoint=webhook_endpoint_create(project=project, url=url).endpoint)
+    with pytest.raises(ServiceError) as refused:  # issue 25: refused at creation already (an IP literal)
+        webhook_endpoint_create(project=project, url=url)
+    assert refused.value.code == "blocked_address"
+    # An endpoint stored before that check (or a name that resolves there later) is refused at delivery.
+    endpoint = WebhookEndpoint.objects.create(project=project, url=url, secret="s" * 64, events=[])
+    delivery = webhook_send_test(endpoint=endpoint)
     assert webhook_delivery_attempt(delivery_id=delivery.id) is None
     delivery.refresh_from_db()
     assert delivery.status == "failed" and delivery.attempts == 1
