@@ -129,6 +129,8 @@ class ChunkWriter:
         if image is not None:
             row.status = Status.INGESTED
             row.message = f"Stored once already (image {image.id}); added to this project."
+            if image.canonical_id is None and image.phash is not None:  # later inputs' near-duplicates find it
+                self.index.add(image.phash, image.id)
             return category
         image = Image(
             sha256=prepared.sha256,
