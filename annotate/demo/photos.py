@@ -33,16 +33,32 @@ class Photo:
 
 
 PHOTOS: tuple[Photo, ...] = (
-    Photo("pagoda", "A crop of scikit-learn's china.jpg: the Tower of Buddhist Incense (Summer Palace, Beijing), "
-          "trees, lake and sky.", "n03878066", (62, 28, 370, 410), "pagoda"),
-    Photo("dahlia", "A crop of scikit-learn's flower.jpg: an orange dahlia in front of blurred leaves.",
-          "n11875691", (165, 82, 448, 362), "flower"),
-    Photo("staircase", "A crop of PyWavelets' ascent photo: an outdoor steel staircase with people.",
-          "n04314914", None),
-    Photo("cameraman", "A crop of PyWavelets' camera photo: a man with a film camera on a tripod in a park.",
-          "n10529231", (0, 60, 340, 512), "person"),
-    Photo("aerial", "A crop of PyWavelets' aero photo: an aerial view of fields, a road and trees.",
-          "n02693413", None),
+    Photo(
+        "pagoda",
+        "A crop of scikit-learn's china.jpg: the Tower of Buddhist Incense (Summer Palace, Beijing), "
+        "trees, lake and sky.",
+        "n03878066",
+        (62, 28, 370, 410),
+        "pagoda",
+    ),
+    Photo(
+        "dahlia",
+        "A crop of scikit-learn's flower.jpg: an orange dahlia in front of blurred leaves.",
+        "n11875691",
+        (165, 82, 448, 362),
+        "flower",
+    ),
+    Photo(
+        "staircase", "A crop of PyWavelets' ascent photo: an outdoor steel staircase with people.", "n04314914", None
+    ),
+    Photo(
+        "cameraman",
+        "A crop of PyWavelets' camera photo: a man with a film camera on a tripod in a park.",
+        "n10529231",
+        (0, 60, 340, 512),
+        "person",
+    ),
+    Photo("aerial", "A crop of PyWavelets' aero photo: an aerial view of fields, a road and trees.", "n02693413", None),
 )
 BOX_CATEGORIES = ("pagoda", "flower", "person")
 TILE = 96  # pixels, grid and classify images

@@ -144,9 +144,9 @@ def demo_seed(*, source: SeedSource, say: Callable[[str], None] = log.info, trai
     classify = Project.objects.get(slug=CLASSIFY)
     _send_to_review(classify, owner)
     report.images = ImageSource.objects.filter(project__slug__in=PROJECT_SLUGS).values("image").distinct().count()
-    report.near_duplicates = Image.objects.filter(
-        canonical__isnull=False, sources__project__slug__in=PROJECT_SLUGS
-    ).distinct().count()
+    report.near_duplicates = (
+        Image.objects.filter(canonical__isnull=False, sources__project__slug__in=PROJECT_SLUGS).distinct().count()
+    )
     report.in_review = Item.objects.filter(project__slug__in=PROJECT_SLUGS, status=Item.Status.REVIEW).count()
     if train:
         _model(classify, owner, report, say)
