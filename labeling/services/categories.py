@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.models import Category, Project
-from labeling.services.projects import category_upsert
+from labeling.services.projects import category_upsert, unknown_parent_message, wnid_clean
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 FIELDS = ("name", "definition", "wnid", "parent")
@@ -64,13 +64,17 @@ def categories_import(*, project: Project, data: bytes, filename: str = "") -> I
     """Create or update categories; parents may appear after their children. Bad rows are reported, not fatal."""
     result = ImportResult()
     existing = set(Category.objects.filter(project=project).values_list("name", flat=True))
-    for number, row in enumerate(_rows(data, filename), start=1):
+    rows = _rows(data, filename)
+    known = existing | {str(row.get("name") or "").strip() for row in rows}
+    for number, row in enumerate(rows, start=1):
         spec = {k: str(row.get(k) or "").strip() for k in FIELDS}
         if spec["parent"] == spec["name"]:
             spec["parent"] = ""
-        spec["wnid"] = spec["wnid"][:32]
         if len(spec["parent"]) > 200:
             result.errors.append(f"Row {number}: the parent name is longer than 200 characters.")
+            continue
+        if spec["parent"] and spec["parent"] not in known:  # a typo would silently make a new category
+            result.errors.append(f"Row {number}: {unknown_parent_message(spec['name'], spec['parent'])}")
             continue
         try:
             category_upsert(project=project, **{**spec, "parent": spec["parent"] or None})
@@ -99,7 +103,8 @@ def category_update(
         raise ServiceError(
             _("The parent must be another category of this project, not a descendant."), code="bad_parent"
         )
-    category.name, category.definition, category.wnid, category.parent = name, definition, wnid[:32], parent
+    wnid = wnid_clean(wnid)
+    category.name, category.definition, category.wnid, category.parent = name, definition, wnid, parent
     category.save(update_fields=["name", "definition", "wnid", "parent"])
     return category
 
