@@ -25,7 +25,11 @@ def jobs_for_researcher(user):
 
 def _latest(project):
     version = DatasetVersion.objects.filter(project=project).order_by("-id").first()
-    run = TrainingRun.objects.filter(version__project=project, status=TrainingRun.Status.SUCCEEDED).order_by("-id").first()
+    run = (
+        TrainingRun.objects.filter(version__project=project, status=TrainingRun.Status.SUCCEEDED)
+        .order_by("-id")
+        .first()
+    )
     return version, run
 
 
