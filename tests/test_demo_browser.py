@@ -1,6 +1,6 @@
 """A browser walk per role through the seeded demo (headless Chromium, as the other browser tests).
 
-Each test seeds a small demo (`manage.py demo --seed-only`, 6 crops per photo, no training run: the researcher
+Each test seeds a small demo (`manage.py demo --seed-only`, 4 crops per photo, no training run: the researcher
 starts one here) and logs in with the password the demo printed into var/demo_logins.json. Synchronisation is by
 explicit waits on the page or on the database, never by sleeping.
 """
@@ -33,7 +33,7 @@ def _urlconf_loaded():
 def demo(tmp_path, settings) -> dict[str, str]:
     settings.VAR_DIR = tmp_path
     settings.MEDIA_ROOT = tmp_path / "media"
-    call_command("demo", "--seed-only", "--per-class", "6", "--no-train")
+    call_command("demo", "--seed-only", "--per-class", "4", "--no-train")
     return json.loads((tmp_path / "demo_logins.json").read_text())
 
 
@@ -146,8 +146,20 @@ def test_researcher_builds_a_version_and_starts_a_training_run(new_page, demo):
 
     run = TrainingRun.objects.get(version=version)
     assert run.config["epochs"] == 1
-    page.wait_for_selector("main")
-    assert f"#{run.pk}" in page.inner_text("main") or str(run.pk) in page.url
+    assert page.locator("[data-testid=run-status]").count() == 1
+
+    # The label-error page: started from model tools, followed by the job page, listing suspects once done.
+    from training.models import ModelJob
+    from training.services.jobs import model_job_execute
+
+    page.goto(f"/projects/{CLASSIFY}/model/")
+    page.click("[data-testid=start-label-errors]")
+    page.wait_for_url(lambda url: "/model/jobs/" in url)
+    job = ModelJob.objects.get(kind=ModelJob.Kind.LABEL_ERRORS)
+    assert job.version == version
+    model_job_execute(job_id=job.pk)  # what the gpu worker runs (no worker in this test)
+    page.wait_for_selector("[data-testid=suspects]")  # the page reloads itself when the job's state changes
+    assert "suspects of" in page.inner_text("[data-testid=job-result]")
 
 
 def test_admin_grants_a_staff_role(new_page, demo):
