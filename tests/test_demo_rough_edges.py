@@ -1,0 +1,40 @@
+"""Rough edges met in the first hour (issue 24): texts left in English under zh-Hans, Markdown headings."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import translation
+
+from labeling.views.labeling import instructions_html
+from training.models import TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+def test_instruction_headings_render_as_headings():
+    html = instructions_html("# Birds\n\n## What counts\n\nA *bird*.\n\n<script>alert(1)</script>")
+    assert "<h1>Birds</h1>" in html and "<h2>What counts</h2>" in html
+    assert "<script>" not in html
+
+
+def test_run_weights_text_is_translated():
+    run = TrainingRun(config={})
+    assert run.weights == "random initialisation (trained from scratch)"
+    with translation.override("zh-hans"):
+        assert run.weights == "随机初始化（从零开始训练）"
+        assert "ImageNet" in TrainingRun(config={"pretrained": True}).weights
+        assert TrainingRun(config={"pretrained": True}).weights.startswith("ImageNet 预训练权重")
+
+
+def test_api_errors_are_translated(client):
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
+    response = client.post("/api/auth/token/", {"username": "nobody", "password": "x"}, **zh)
+    assert response.status_code == 400 and response.json()["detail"] == "用户名或密码错误。", response.content
+
+
+def test_api_no_such_project_is_translated(client, make_user):
+    client.force_login(make_user("rita", role="researcher"))
+    response = client.get("/api/projects/nope/review/", HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["detail"] == "没有这个项目。" and body["code"] == "project_not_found"
