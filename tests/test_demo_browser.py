@@ -140,6 +140,13 @@ def test_researcher_builds_a_version_and_starts_a_training_run(new_page, demo):
     page.goto(f"/training/versions/{version.pk}/start/")
     page.wait_for_selector("[data-testid=start-form]")
     page.fill("[data-testid=start-form] input[name=epochs]", "1")
+    # Changing the architecture refills its defaults, but never a value the researcher typed.
+    batch_before = page.input_value("[data-testid=start-form] input[name=batch_size]")
+    page.select_option("[data-testid=start-form] select[name=architecture]", "resnet18")
+    assert page.input_value("[data-testid=start-form] input[name=epochs]") == "1"
+    assert page.input_value("[data-testid=start-form] input[name=batch_size]") != batch_before
+    page.select_option("[data-testid=start-form] select[name=architecture]", "small_cnn")
+    assert page.input_value("[data-testid=start-form] input[name=epochs]") == "1"
     page.click("[data-testid=start-form] button[type=submit]")
     page.wait_for_url(lambda url: "/training/runs/" in url)
     from training.models import TrainingRun

@@ -38,3 +38,18 @@ def test_api_no_such_project_is_translated(client, make_user):
     assert response.status_code == 404
     body = response.json()
     assert body["detail"] == "没有这个项目。" and body["code"] == "project_not_found"
+
+
+def test_pretrained_with_an_architecture_without_weights_is_one_clear_error(client, make_user):
+    from tests.training.factories import shapes_version
+
+    rita = make_user("rita2", role="researcher")
+    version = shapes_version(owner=rita, n_per_class=3).version
+    client.force_login(rita)
+    data = {"architecture": "resnet18", "pretrained": "on", "probe_epochs": 5, "epochs": 2, "batch_size": 8,
+            "lr": 0.01, "lr_schedule": "cosine", "weight_decay": 0, "image_size": 32, "augmentation": "none",
+            "seed": 0, "device": "cpu"}  # fmt: skip
+    page = client.post(f"/training/versions/{version.pk}/start/", data).content.decode()
+    assert page.count("Pretrained weights exist only for efficientnet_lite0") == 1
+    assert "invalid TrainConfig" not in page
+    assert not TrainingRun.objects.exists()
