@@ -62,8 +62,8 @@ class RunStartForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("pretrained") and data.get("architecture") not in PRETRAINED_ARCHS:
-            self.add_error("pretrained", _("Pretrained weights exist only for %(archs)s: pick it, or untick Pretrained.")
-                           % {"archs": ", ".join(PRETRAINED_ARCHS)})  # fmt: skip
+            message = _("Pretrained weights exist only for %(archs)s: pick it, or untick Pretrained.")
+            self.add_error("pretrained", message % {"archs": ", ".join(PRETRAINED_ARCHS)})
         if not data.get("pretrained"):
             data["probe_epochs"] = None  # only a pretrained run has a probe
         return data
