@@ -53,3 +53,16 @@ def test_pretrained_with_an_architecture_without_weights_is_one_clear_error(clie
     assert page.count("Pretrained weights exist only for efficientnet_lite0") == 1
     assert "invalid TrainConfig" not in page
     assert not TrainingRun.objects.exists()
+
+
+def test_curation_sort_options_read_as_words_in_each_language(client, make_user):
+    from tests.helpers.factories import make_project_with_items
+
+    project, _ = make_project_with_items(slug="sorts", n_items=2)
+    reviewer = make_user("rev", role="reviewer")
+    project.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    page = client.get(f"/projects/{project.slug}/items/?sort=-votes").content.decode()
+    assert '<option value="-votes" selected>most votes first</option>' in page
+    page = client.get(f"/projects/{project.slug}/items/", HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert '<option value="posterior">共识最不确定的在前</option>' in page
