@@ -154,6 +154,7 @@ def test_researcher_builds_a_version_and_starts_a_training_run(new_page, demo):
     run = TrainingRun.objects.get(version=version)
     assert run.config["epochs"] == 1
     assert page.locator("[data-testid=run-status]").count() == 1
+    page.locator("#loss-chart[data-empty='1']").wait_for(state="attached")  # no epoch yet: a message, no axis
 
     # The label-error page: started from model tools, followed by the job page, listing suspects once done.
     from training.models import ModelJob
