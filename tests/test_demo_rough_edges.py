@@ -11,6 +11,15 @@ from training.models import TrainingRun
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """A test client request in another language leaves that language active in the thread (LocaleMiddleware)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 def test_instruction_headings_render_as_headings():
     html = instructions_html("# Birds\n\n## What counts\n\nA *bird*.\n\n<script>alert(1)</script>")
     assert "<h1>Birds</h1>" in html and "<h2>What counts</h2>" in html

@@ -139,6 +139,10 @@ def demo_seed(*, source: SeedSource, say: Callable[[str], None] = log.info, trai
             say(f"{slug}: {project.items.count()} items")
             _gold(project, source)
             report.answers[slug] = _crowd_answers(project, source, crowd)
+            if report.answers[slug]:  # what the worker's periodic re-aggregation does: estimated accuracies
+                from labeling.services.quality import project_reaggregate
+
+                project_reaggregate(project_id=project.pk)
             say(f"{slug}: {report.answers[slug]} crowd answers")
         _people(project)
     classify = Project.objects.get(slug=CLASSIFY)

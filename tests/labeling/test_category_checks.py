@@ -14,6 +14,15 @@ from labeling.services.projects import project_create
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """A test client request in another language leaves that language active in the thread (LocaleMiddleware)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 def test_project_creation_refuses_an_unknown_parent_and_creates_nothing():
     specs = categories_parse("name,definition,wnid,parent\negret,a heron,,heorn\nheron,,,\n")
     with pytest.raises(ServiceError, match="'heorn' of 'egret' is not a category") as err:
