@@ -63,7 +63,12 @@ def _enqueue(job_id: int) -> None:
 
 def _claim(job_id: int) -> ModelJob | None:
     with transaction.atomic():
-        job = ModelJob.objects.select_for_update().select_related("project", "run", "version").filter(pk=job_id).first()
+        job = (
+            ModelJob.objects.select_for_update(of=("self",))
+            .select_related("project", "run", "version")
+            .filter(pk=job_id)
+            .first()
+        )  # of=self: PostgreSQL locks no row on the nullable side of the outer joins
         if job is None or job.status != ModelJob.Status.QUEUED:
             return None
         job.status, job.started_at, job.progress = ModelJob.Status.RUNNING, timezone.now(), 0.1
