@@ -112,9 +112,13 @@ def test_volunteer_labels_each_task_type_with_the_advertised_keys(new_page, demo
 def test_reviewer_finds_and_blocks_the_careless_volunteer(new_page, demo):
     page = new_page()
     browser_login(page, "reviewer", demo["reviewer"])
-    page.click(f"a[href='/projects/{VERIFY}/review/']")
+    from labeling.models import Item
+
+    waiting = Item.objects.filter(status=Item.Status.REVIEW).select_related("project").order_by("id").first()
+    assert waiting is not None, "the demo seeds items in review"
+    page.click(f"a[href='/projects/{waiting.project.slug}/review/']")
     page.wait_for_selector("[data-testid=review-item]")
-    assert "max votes without consensus" in page.inner_text("main")
+    assert str(waiting.get_review_reason_display()) in page.inner_text("main")  # each item says why it waits
     page.goto(f"/projects/{VERIFY}/annotators/")
     rows = page.locator("[data-testid=annotator-row]")
     rows.first.wait_for()
