@@ -4,26 +4,25 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0012_webhooks'),
+        ("labeling", "0012_webhooks"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='category',
-            options={'ordering': ['project_id', 'id'], 'verbose_name_plural': 'categories'},
+            name="category",
+            options={"ordering": ["project_id", "id"], "verbose_name_plural": "categories"},
         ),
         migrations.AlterModelOptions(
-            name='ingestbatch',
-            options={'ordering': ['-created_at'], 'verbose_name_plural': 'ingest batches'},
+            name="ingestbatch",
+            options={"ordering": ["-created_at"], "verbose_name_plural": "ingest batches"},
         ),
         migrations.AlterModelOptions(
-            name='ingestentry',
-            options={'ordering': ['id'], 'verbose_name_plural': 'ingest entries'},
+            name="ingestentry",
+            options={"ordering": ["id"], "verbose_name_plural": "ingest entries"},
         ),
         migrations.AlterModelOptions(
-            name='webhookdelivery',
-            options={'ordering': ['-id'], 'verbose_name_plural': 'webhook deliveries'},
+            name="webhookdelivery",
+            options={"ordering": ["-id"], "verbose_name_plural": "webhook deliveries"},
         ),
     ]
