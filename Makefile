@@ -24,9 +24,11 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PIP) install -q -r requirements-dev.txt $(QUIET_PIP)
 	touch $@
 
-## demo: install, migrate, seed the demo project, run a Celery worker and the web server (Ctrl-C stops both)
+## demo: install, migrate, seed the demo projects, run a Celery worker and the web server (Ctrl-C stops both);
+## DEMO_IMAGES=DIR seeds from your own ImageFolder-style folder (DIR/CLASS/IMAGE) instead of the bundled photos
+DEMO_IMAGES ?=
 demo: $(VENV)/.runtime
-	$(PY) manage.py demo --host $(HOST) --port $(PORT)
+	$(PY) manage.py demo --host $(HOST) --port $(PORT) $(if $(DEMO_IMAGES),--images "$(DEMO_IMAGES)")
 
 ## test: install runtime + dev requirements and run the whole suite
 test: $(VENV)/.dev

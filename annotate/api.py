@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import Throttled
@@ -96,7 +97,7 @@ class TokenApi(APIView):
         user = authenticate(request, **data.validated_data)
         if user is None:
             login_failure_record(request, username)
-            raise ServiceError("Wrong username or password.", code="invalid_credentials", status_code=400)
+            raise ServiceError(_("Wrong username or password."), code="invalid_credentials", status_code=400)
         login_success_record(request, username)
         response = Response(self.OutputSerializer({"token": api_token_issue(user=user).key}).data)
         response["Cache-Control"] = "no-store"  # the token is a secret

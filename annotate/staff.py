@@ -12,7 +12,8 @@ What each staff role may do (the README's security section states the same):
   are read-only to it on every account. It never sees or mints API tokens, and never edits groups.
 - `staff-auditor`: view-only on the same models; changes nothing.
 
-Only superusers grant these roles (`python manage.py shell` or the admin, as a superuser).
+Only superusers grant these roles: in the admin, select users on the Users page and pick the action "Grant the
+staff role: operator" (or auditor, or "Revoke the staff roles").
 Peers let staff escalate to superuser through the user form (CVE-2026-23526); this is the fix.
 """
 
@@ -23,6 +24,7 @@ import enum
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import pgettext_lazy
 
 from annotate.roles import Role, has_role
 
@@ -32,6 +34,12 @@ DOMAIN_APPS = ("labeling", "training", "annotate")
 class StaffRole(enum.StrEnum):
     OPERATOR = "staff-operator"
     AUDITOR = "staff-auditor"
+
+
+STAFF_ROLE_LABELS = {
+    StaffRole.OPERATOR: pgettext_lazy("role", "staff operator"),
+    StaffRole.AUDITOR: pgettext_lazy("role", "staff auditor"),
+}
 
 
 def _permissions_for(role: StaffRole) -> list[Permission]:
@@ -68,3 +76,19 @@ def staff_role_grant(*, user: AbstractBaseUser, role: StaffRole) -> None:
     if not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
+
+
+@transaction.atomic
+def staff_roles_revoke(*, user: AbstractBaseUser) -> None:
+    """Take both staff roles away; the user stops being staff unless a superuser (who keeps every right)."""
+    user.groups.remove(*Group.objects.filter(name__in=[r.value for r in StaffRole]))
+    if user.is_staff and not user.is_superuser:
+        user.is_staff = False
+        user.save(update_fields=["is_staff"])
+
+
+def staff_roles_held(user: AbstractBaseUser) -> list[StaffRole]:
+    if not user.is_authenticated or not user.is_staff:
+        return []
+    names = set(user.groups.values_list("name", flat=True))
+    return [r for r in StaffRole if r.value in names]

@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.decorators.cache import cache_control
 from django.views.i18n import JavaScriptCatalog
@@ -9,9 +11,16 @@ from annotate.forms import SetPasswordForm
 from annotate.ratelimit import login_rate_limited, signup_rate_limited
 from annotate.views import accounts, health
 
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    return HttpResponsePermanentRedirect(static("annotate/favicon.svg"))  # resolved per request: hashed names
+
+
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says; pages also name the SVG (base.html).
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/signup/", signup_rate_limited(accounts.signup), name="signup"),
     path(
         "accounts/login/",

@@ -36,7 +36,7 @@ def test_demo_serves_seeded_project_with_a_worker_and_stops_on_ctrl_c(tmp_path):
     env.update({"ANNOTATE_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
     log = (tmp_path / "demo.log").open("w+")
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--port", str(port), "--per-class", "6"],
+        [sys.executable, "manage.py", "demo", "--port", str(port), "--per-class", "12"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
@@ -69,11 +69,11 @@ def test_demo_serves_seeded_project_with_a_worker_and_stops_on_ctrl_c(tmp_path):
         check = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c",
              "from labeling.models import Item, Project;"
-             "print(Project.objects.count(), Item.objects.filter(project__slug='digits-verify').count())"],
+             "print(Project.objects.count(), Item.objects.filter(project__slug='demo-verify').count())"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         projects, items = map(int, check.stdout.split()[-2:])
-        assert projects == 2 and items >= 50, check.stdout + check.stderr
+        assert projects == 3 and items >= 50, check.stdout + check.stderr
 
         # A task through the demo's filesystem broker and worker.
         token = "demo-probe"

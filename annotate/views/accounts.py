@@ -73,9 +73,13 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     """Tell each role what to do next."""
+    from annotate.staff import STAFF_ROLE_LABELS, staff_roles_held
+
     held = user_roles(request.user)
     labels = [ROLE_LABELS[role] for role in sorted(held, key=lambda r: r.value)]
-    return render(request, "annotate/home.html", {"held_roles": labels})
+    staff = staff_roles_held(request.user)
+    labels += [STAFF_ROLE_LABELS[role] for role in staff]
+    return render(request, "annotate/home.html", {"held_roles": labels, "staff_roles": staff})
 
 
 @login_required

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import NotFound
 from labeling.models import Project
@@ -16,4 +17,4 @@ def scoped_project(select: Callable[..., Project], user, slug: str) -> Project:
     try:
         return select(user, slug)
     except Http404 as exc:
-        raise NotFound("No such project.", code="project_not_found") from exc
+        raise NotFound(_("No such project."), code="project_not_found") from exc

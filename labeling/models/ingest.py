@@ -38,6 +38,7 @@ class IngestBatch(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "ingest batches"
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -71,6 +72,7 @@ class IngestEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "ingest entries"
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["batch", "key_hash"], name="ingest_entry_unique_key")]
         indexes = [models.Index(fields=["batch", "status"])]

@@ -109,6 +109,7 @@ class Category(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "categories"
         ordering = ["project_id", "id"]
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="category_unique_name_per_project")]
 

@@ -53,6 +53,7 @@ class WebhookDelivery(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-id"]
         indexes = [models.Index(fields=["endpoint", "-id"], name="webhook_delivery_log_idx")]
 

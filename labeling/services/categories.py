@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from annotate.bounded import BoundedError, CsvProblem, Limits, decode_text, read_csv, read_json
 from annotate.exceptions import ServiceError
 from labeling.models import Annotation, Category, DatasetVersionItem, Project, ProjectClass
-from labeling.services.projects import category_upsert
+from labeling.services.projects import category_upsert, unknown_parent_message, wnid_clean
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 FIELDS = ("name", "definition", "wnid", "parent")
@@ -63,7 +63,9 @@ def categories_import(*, project: Project, data: bytes, filename: str = "") -> I
     """Create or update categories; parents may appear after their children. Bad rows are reported, not fatal."""
     result = ImportResult()
     existing = set(Category.objects.filter(project=project).values_list("name", flat=True))
-    for number, row in enumerate(_rows(data, filename), start=1):
+    rows = _rows(data, filename)
+    known = existing | {_cell(row.get("name")) for row in rows}
+    for number, row in enumerate(rows, start=1):
         if "_error" in row and isinstance(row["_error"], str) and set(row) == {"_error"}:
             result.errors.append(f"Row {number}: {row['_error']}.")
             continue
@@ -73,9 +75,11 @@ def categories_import(*, project: Project, data: bytes, filename: str = "") -> I
             continue
         if spec["parent"] == spec["name"]:
             spec["parent"] = ""
-        spec["wnid"] = spec["wnid"][:32]
         if len(spec["parent"]) > 200:
             result.errors.append(f"Row {number}: the parent name is longer than 200 characters.")
+            continue
+        if spec["parent"] and spec["parent"] not in known:  # a typo would silently make a new category
+            result.errors.append(f"Row {number}: {unknown_parent_message(spec['name'], spec['parent'])}")
             continue
         try:
             category_upsert(project=project, **{**spec, "parent": spec["parent"] or None})
@@ -113,7 +117,8 @@ def category_update(
         raise ServiceError(
             _("The parent must be another category of this project, not a descendant."), code="bad_parent"
         )
-    category.name, category.definition, category.wnid, category.parent = name, definition, wnid[:32], parent
+    wnid = wnid_clean(wnid)
+    category.name, category.definition, category.wnid, category.parent = name, definition, wnid, parent
     category.save(update_fields=["name", "definition", "wnid", "parent"])
     return category
 

@@ -394,12 +394,15 @@ def _votes_snapshot(version: DatasetVersion, objs: list[DatasetVersionItem], unt
     """Copy the votes behind the version's items (cast up to the snapshot time) into DatasetVersionVote."""
     batch: list[DatasetVersionVote] = []
     count = 0
+    # A classify vote's label is a category id: the category column names it, so the file reads without our ids.
+    classify = version.project.task_type == "classify"
     for vid, item_id, image_id, cat_id, user_id, label, answer, ms, created in _version_votes(
         version.project, objs, until
     ):
+        named = label if classify and cat_id is None else cat_id
         batch.append(DatasetVersionVote(
             version=version, vote_id=vid, item_id=item_id, image_id=image_id,
-            category_name=names.get(cat_id, "")[:200] if cat_id else "",
+            category_name=names.get(named, "")[:200] if named is not None else "",
             annotator=annotator_pseudonym(project_id=version.project_id, user_id=user_id), label=label,
             answer=answer or {}, time_spent_ms=ms, created_at=created,
         ))  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -74,6 +75,21 @@ def project_create(
     return project
 
 
+WNID = re.compile(r"n\d{8}")
+
+
+def wnid_clean(wnid: str | None) -> str:
+    """A WordNet noun synset id (`n` and 8 digits, as ImageNet's), or "" for none; anything else is refused."""
+    wnid = (wnid or "").strip()
+    if wnid and not WNID.fullmatch(wnid):
+        raise ServiceError(
+            _("%(wnid)r is not a WordNet id: write n and 8 digits, like n02084071 (or leave it empty).")
+            % {"wnid": wnid[:40]},
+            code="invalid_wnid",
+        )
+    return wnid
+
+
 def _category_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name or len(name) > CATEGORY_NAME_MAX:
@@ -85,20 +101,22 @@ def _category_name(name: str | None) -> str:
 
 def _categories_bulk_create(*, project: Project, specs: list[dict]) -> None:
     """The categories of a new project in two bulk statements (rows, then parents), with `category_upsert`'s
-    rules: a name given twice is one category (later non-empty fields win); a parent that is not in the
-    list is created; a parent chain must not loop."""
+    rules: a name given twice is one category (later non-empty fields win); a parent must be in the list (a
+    misspelt parent is an error, not a new category); a WordNet id must look like one; a parent chain must not
+    loop."""
     merged: dict[str, dict] = {}
     for spec in specs:
         name = _category_name(spec.get("name"))
         row = merged.setdefault(name, {"definition": "", "wnid": "", "parent": None})
-        for field in ("definition", "wnid"):
-            if spec.get(field):
-                row[field] = spec[field]
+        if spec.get("definition"):
+            row["definition"] = spec["definition"]
+        if spec.get("wnid"):
+            row["wnid"] = wnid_clean(spec["wnid"])
         if spec.get("parent"):
             row["parent"] = _category_name(spec["parent"])
-    for row in list(merged.values()):
+    for name, row in merged.items():
         if row["parent"] is not None and row["parent"] not in merged:
-            merged[row["parent"]] = {"definition": "", "wnid": "", "parent": None}
+            raise ServiceError(unknown_parent_message(name, row["parent"]), code="unknown_parent")
     acyclic: set[str] = set()  # names whose parent chain is known to end: each chain is walked once
     for name in merged:
         path: list[str] = []
@@ -148,8 +166,10 @@ def category_upsert(
     wnid: str = "",
     parent: str | None = None,
 ) -> Category:
-    """Create or update a category by name; `parent` is another category's name in the same project."""
+    """Create or update a category by name; `parent` is another category's name in the same project (created
+    when missing: `categories_import` lets a parent come after its children and checks unknown parents first)."""
     name = _category_name(name)
+    wnid = wnid_clean(wnid)
     parent_obj = None
     if parent:
         parent_obj, _made = Category.objects.get_or_create(project=project, name=parent.strip())
@@ -169,3 +189,10 @@ def category_upsert(
         if changed:
             category.save(update_fields=changed)
     return category
+
+
+def unknown_parent_message(name: str, parent: str) -> str:
+    return _("The parent %(parent)r of %(name)r is not a category: add it first, or fix its spelling.") % {
+        "parent": parent[:200],
+        "name": name[:200],
+    }

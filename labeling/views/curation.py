@@ -43,6 +43,17 @@ from labeling.services.curation import (
 )
 from labeling.services.quality.review import review_choices
 
+# What the sort menu says (the values stay the stable query-parameter keys of SORTS).
+SORT_LABELS = {
+    "id": gettext_lazy("oldest first"),
+    "-id": gettext_lazy("newest first"),
+    "posterior": gettext_lazy("least certain consensus first"),
+    "-posterior": gettext_lazy("most certain consensus first"),
+    "uncertainty": gettext_lazy("model most uncertain first"),
+    "votes": gettext_lazy("fewest votes first"),
+    "-votes": gettext_lazy("most votes first"),
+}
+
 CURATION_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
 # What a bulk action did, as a whole sentence per action (word order differs between languages).
 BULK_DONE = {
@@ -83,7 +94,7 @@ def curation_browse(request: HttpRequest, slug: str) -> HttpResponse:
             "choices": choices,
             "categories": list(project.categories.order_by("name").values_list("id", "name")),
             "statuses": Item.Status.values,
-            "sorts": list(SORTS),
+            "sorts": [(s, SORT_LABELS.get(s, s)) for s in SORTS],
             "page_sizes": PAGE_SIZES,
             "error": error,
         },

@@ -27,7 +27,9 @@ from labeling.services.volunteers import volunteer_profile_update
 
 def instructions_html(text: str) -> str:
     """Project instructions: markdown rendered, then sanitised (no scripts, no styles, no handlers)."""
-    return nh3.clean(markdown.markdown(text or ""), tags={"p", "em", "strong", "ul", "ol", "li", "a", "code", "br"})
+    tags = {"p", "em", "strong", "ul", "ol", "li", "a", "code", "br", "h1", "h2", "h3", "h4", "h5", "h6", "pre",
+            "blockquote", "hr"}  # fmt: skip
+    return nh3.clean(markdown.markdown(text or ""), tags=tags)
 
 
 @login_required

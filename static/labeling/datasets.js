@@ -16,6 +16,18 @@ async function api(url, options = {}) {
   return body;
 }
 
+// Like the page's own filesizeformat: a small export reads "12.3 KB", never "0.0 MB".
+export function fileSize(bytes) {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let value = Number(bytes) || 0;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} ${units[0]}` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
 function render(li, exp) {
   li.dataset.export = exp.id;
   li.dataset.status = exp.status;
@@ -25,7 +37,7 @@ function render(li, exp) {
   const link = li.querySelector(".ds-download");
   if (exp.download_url) {
     link.href = exp.download_url;
-    link.textContent = fmt(gettext("Download (%(size)s MB)"), { size: (exp.size / 1048576).toFixed(1) });
+    link.textContent = fmt(gettext("Download (%(size)s)"), { size: fileSize(exp.size) });
     link.classList.remove("hidden");
   } else {
     link.classList.add("hidden");

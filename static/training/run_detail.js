@@ -9,6 +9,13 @@ function drawLines(canvas, series, { yMax = null } = {}) {
   const w = canvas.width, h = canvas.height, pad = 36;
   ctx.clearRect(0, 0, w, h);
   const points = series.flatMap((s) => s.values.filter((v) => v != null));
+  canvas.dataset.empty = points.length ? "" : "1";
+  if (!points.length) { // no epoch yet: say so, rather than an axis of "0.00" five times
+    ctx.fillStyle = "#5f6368"; ctx.font = "13px system-ui"; ctx.textAlign = "center";
+    ctx.fillText(gettext("No epochs yet"), w / 2, h / 2);
+    ctx.textAlign = "start";
+    return;
+  }
   const n = Math.max(1, ...series.map((s) => s.values.length));
   const top = yMax ?? Math.max(1e-6, ...points) * 1.05;
   ctx.strokeStyle = "#dadce0"; ctx.fillStyle = "#5f6368"; ctx.font = "11px system-ui";

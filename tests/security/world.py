@@ -86,7 +86,7 @@ def project_populate(
     project.members.add(member, annotator)
     cat1 = category_upsert(
         project=project, name=texts.get("category_name", f"{name} cat one"),
-        definition=texts.get("category_definition", f"definition of {name} one"), wnid="n0000001",
+        definition=texts.get("category_definition", f"definition of {name} one"), wnid="n00000001",
     )  # fmt: skip
     cat2 = category_upsert(project=project, name=f"{name} cat two", definition=f"definition of {name} two")
     batch = IngestBatch.objects.create(

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotate.exceptions import ServiceError
 from annotate.roles import Role, role_required
 from annotate.serving import Delivery, stored_file_response
-from training.models import TrainingRun
+from training.models import ModelJob, TrainingRun
 from training.selectors import (
     run_epochs,
     run_for_researcher,
@@ -23,7 +23,8 @@ from training.selectors import (
     version_for_researcher,
     versions_for_researcher,
 )
-from training.services import run_cancel, run_create, run_predict_enqueue
+from training.services import run_cancel, run_create
+from training.services.jobs import model_job_start
 from training.views.forms import FIELDS, RunStartForm, arch_defaults
 
 
@@ -108,12 +109,13 @@ def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.RESEARCHER)
 def run_predict_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_for_researcher(request.user, pk)
-    try:
-        run_predict_enqueue(run=run, project=run.version.project, vote=True)
+    try:  # a job the page follows to its result (items predicted, and why the model is or is not a voter)
+        job = model_job_start(kind=ModelJob.Kind.PREDICT, project=run.version.project, user=request.user, run=run)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Predictions queued: uncertain items will be served first."))
+        return redirect("model_job", pk=job.pk)
     return redirect("training_detail", pk=pk)
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training.views import runs
+from training.views import jobs, runs
 
 urlpatterns = [
     path("training/", runs.run_list, name="training_list"),
@@ -10,4 +10,9 @@ urlpatterns = [
     path("training/runs/<int:pk>/cancel/", runs.run_cancel_view, name="training_cancel"),
     path("training/runs/<int:pk>/predict/", runs.run_predict_view, name="training_predict"),
     path("training/runs/<int:pk>/checkpoint/", runs.run_checkpoint, name="training_checkpoint"),
+    path("projects/<slug:slug>/model/", jobs.model_tools, name="model_tools"),
+    path("projects/<slug:slug>/model/start/", jobs.model_job_start_view, name="model_job_start"),
+    path("model/jobs/<int:pk>/", jobs.model_job_detail, name="model_job"),
+    path("model/jobs/<int:pk>/data.json", jobs.model_job_json, name="model_job_json"),
+    path("model/jobs/<int:pk>/act/", jobs.model_job_act, name="model_job_act"),
 ]

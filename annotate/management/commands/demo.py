@@ -1,8 +1,9 @@
-"""`make demo`: migrate, create demo accounts, seed a demo project, run a worker and the web server.
+"""`make demo`: migrate, create demo accounts, seed the demo projects, run a worker and the web server.
 
 Works with no external service: SQLite and kombu's filesystem broker under var/ by default.
-The seed images are scikit-learn's handwritten digits (they ship inside the package), rendered
-to PNG and ingested through the same `ingest` command researchers use.
+The seed (annotate/demo/seed.py) is crops of the real photos that installed packages ship
+(annotate/demo/photos.py), or the user's ImageFolder-style folder (`--images DIR`, `make demo DEMO_IMAGES=DIR`).
+`--seed-only` seeds and exits without starting servers.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from annotate.exceptions import ServiceError
 from annotate.roles import Role, role_assign
 
 DEMO_USERS = [
@@ -31,7 +33,6 @@ DEMO_USERS = [
     ("volunteer2", Role.VOLUNTEER),
     ("volunteer3", Role.VOLUNTEER),
 ]
-DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 class Command(BaseCommand):
@@ -40,13 +41,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--per-class", type=int, default=24, help="Seed images per digit class.")
+        parser.add_argument("--per-class", type=int, default=12, help="Seed crops per photo (the bundled photos).")
+        parser.add_argument("--images", default=None, help="Seed from this ImageFolder-style folder (CLASS/IMAGE).")
+        parser.add_argument("--no-train", action="store_true", help="Skip the dataset version's training run.")
         parser.add_argument("--seed-only", action="store_true", help="Set up and seed, then exit.")
 
     def handle(self, *args, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         logins = self._demo_accounts()
-        self._seed_projects(options["per_class"])
+        self._seed(options["per_class"], options["images"] or os.environ.get("DEMO_IMAGES"), not options["no_train"])
         if options["seed_only"]:
             self._print_logins(logins, None)
             return
@@ -76,54 +79,22 @@ class Command(BaseCommand):
         return logins
 
     # -- seed ----------------------------------------------------------------------------------
-    def _seed_projects(self, per_class: int) -> None:
-        from labeling.models import Project
-        from labeling.services.project_settings import project_people_update
+    def _seed(self, per_class: int, images: str | None, train: bool) -> None:
+        from annotate.demo.seed import demo_seed, source_default, source_folder
 
-        folder = self._render_digits(per_class)
-        for slug, task_type in (("digits-verify", "verify"), ("digits-classify", "classify")):
-            created = not Project.objects.filter(slug=slug).exists()
-            if created:
-                call_command(
-                    "create_project", slug, "--type", task_type, "--votes", "3", "--categories",
-                    str(folder / "categories.csv"), stdout=self.stdout,
-                )  # fmt: skip
-            project = Project.objects.get(slug=slug)
-            # The demo's researcher owns and its reviewer reviews both projects (also in a demo seeded before).
-            project_people_update(project=project, role="owners", username="researcher", add=True)
-            project_people_update(project=project, role="reviewers", username="reviewer", add=True)
-            if created:
-                call_command("ingest", str(folder / "images"), "--project", slug, stdout=self.stdout)
-
-    def _render_digits(self, per_class: int) -> Path:
-        """Digits upscaled to 64 px PNGs; a fifth of the verify candidates sit in a wrong folder,
-        like a search-engine crawl, so volunteers have real "no" answers to give."""
-        import numpy as np
-        from PIL import Image
-        from sklearn.datasets import load_digits
-
-        root = Path(settings.VAR_DIR) / "demo_seed"
-        images_dir = root / "images"
-        if (root / "categories.csv").exists():
-            return root
-        digits = load_digits()
-        rng = np.random.default_rng(0)
-        counts = dict.fromkeys(range(10), 0)
-        for index in rng.permutation(len(digits.images)):
-            true = int(digits.target[index])
-            if counts[true] >= per_class:
-                continue
-            counts[true] += 1
-            shown = true if rng.random() >= 0.2 else int(rng.integers(10))
-            pixels = (255 - digits.images[index] * (255 / 16)).astype(np.uint8)
-            img = Image.fromarray(pixels, mode="L").resize((64, 64), Image.Resampling.NEAREST)
-            target = images_dir / DIGIT_NAMES[shown]
-            target.mkdir(parents=True, exist_ok=True)
-            img.save(target / f"digit-{index:04d}.png")
-        lines = ["name,definition,wnid,parent"]
-        lines += [f"{name},The handwritten digit {i} ({name}).,," for i, name in enumerate(DIGIT_NAMES)]
-        (root / "categories.csv").write_text("\n".join(lines) + "\n")
-        return root
+        try:
+            if images:
+                source = source_folder(Path(images))
+            else:
+                source = source_default(Path(settings.VAR_DIR) / "demo_seed", per_class=per_class)
+            report = demo_seed(source=source, say=self.stdout.write, train=train)
+        except ServiceError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(
+            f"Seeded {len(report.projects)} projects, {report.images} images "
+            f"({report.near_duplicates} near-duplicates merged), {report.in_review} items in review, "
+            f"in {report.seconds:.0f} s."
+        )
 
     # -- processes -----------------------------------------------------------------------------
     def _serve(self, host: str, port: int, logins: dict[str, str]) -> None:
@@ -171,4 +142,6 @@ class Command(BaseCommand):
         out.write("Demo logins (username / password):")
         for username, role in DEMO_USERS:
             out.write(f"  {role.value:<11} {username:<11} {logins[username]}")
-        out.write(f"Projects: digits-verify (grid), digits-classify. Data: {settings.VAR_DIR}")
+        out.write("Projects: demo-verify (grid), demo-classify, demo-boxes (detection). "
+                  "Start as volunteer1 on the home page, then reviewer (review queue, annotator scores), "
+                  f"then researcher (datasets, training). Data: {settings.VAR_DIR}")

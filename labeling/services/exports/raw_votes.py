@@ -13,7 +13,7 @@ import io
 from datetime import datetime
 from typing import IO, Any
 
-from labeling.models import Annotation, DatasetVersion, DatasetVersionItem, DatasetVersionVote
+from labeling.models import Annotation, Category, DatasetVersion, DatasetVersionItem, DatasetVersionVote
 from labeling.services.exports.base import Progress, dumps, neutralise_cell
 
 EXTENSION = ".csv"
@@ -63,6 +63,10 @@ def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: 
     until = datetime.fromisoformat(version.filters["snapshot_at"]) if version.filters.get("snapshot_at") else (
         version.created_at)  # fmt: skip
     names = {c["category_id"]: c["name"] for c in version.classes}
+    # A classify vote's label is a category id: the category column names it (the project's, in or out of the
+    # version), so the file reads without our internal ids.
+    voted = dict(Category.objects.filter(project_id=version.project_id).values_list("id", "name"))
+    classify = version.project.task_type == "classify"
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     writer = _csv.writer(text)
     writer.writerow(COLUMNS)
@@ -89,7 +93,9 @@ def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: 
         for vid, item_id, image_id, cat_id, cat_name, user_id, label, answer, ms, created in votes.iterator():
             pseudo = annotator_pseudonym(project_id=version.project_id, user_id=user_id)
             writer.writerow([neutralise_cell(v) for v in (
-                vid, item_id, image_id, names.get(cat_id, cat_name or ""), pseudo, "" if label is None else label,
+                vid, item_id, image_id,
+                voted.get(label, "") if classify and cat_id is None else names.get(cat_id, cat_name or ""),
+                pseudo, "" if label is None else label,
                 dumps(answer or {}), ms, created.isoformat())])  # fmt: skip
             count += 1
         progress(min(start + _ID_CHUNK, len(ids)) / len(ids))

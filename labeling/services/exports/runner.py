@@ -60,7 +60,9 @@ class _SpooledOnDisk(File):
 def export_filename(export: DatasetExport) -> str:
     """Download name, built from the (slugified) project slug and numbers only."""
     version = export.version
-    return f"{version.project.slug}-v{version.number}-{export.format}{FORMATS[export.format].EXTENSION}"
+    variant = (export.options or {}).get("folder_names")  # imagefolder by WordNet id: its own name
+    fmt = f"{export.format}-{variant}" if variant in ("wnid",) else export.format
+    return f"{version.project.slug}-v{version.number}-{fmt}{FORMATS[export.format].EXTENSION}"
 
 
 def dataset_export_request(
