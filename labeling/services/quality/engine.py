@@ -12,7 +12,7 @@ import numpy as np
 
 from labeling.algorithms.agreement import expected_extra_votes
 from labeling.algorithms.posterior import item_posterior, symmetric_confusion
-from labeling.models import AnnotatorScore, CategoryCalibration, Item, Project, ProjectQualitySnapshot
+from labeling.models import AnnotatorScore, Item, Project, ProjectQualitySnapshot
 
 # Accuracy assumed for an annotator the models know nothing about yet (and before any snapshot exists).
 DEFAULT_PRIOR_ACCURACY = 0.7
@@ -157,21 +157,6 @@ def calibrated_targets(calibration: dict) -> dict[str, float]:
         for key, data in calibration.items()
         if data.target is not None and data.n_checked >= CALIBRATION_MIN_CHECKED
     }
-
-
-def calibration_key(project: Project, item: Item, label: int | None) -> int | None:
-    """Verify: the item's category; classify: the predicted category (None = project-wide, and for -1)."""
-    if project.task_type == Project.TaskType.VERIFY:
-        return item.category_id
-    return label if label is not None and label >= 0 else None
-
-
-def effective_target(project: Project, calibration: CategoryCalibration | None) -> float:
-    """The project's target, corrected by the category's measured over/under-confidence (see quality.md)."""
-    target = float(project.confidence_target)
-    if calibration is None or calibration.target is None or calibration.n_checked < CALIBRATION_MIN_CHECKED:
-        return target
-    return float(calibration.target)
 
 
 def target_grid(target: float) -> np.ndarray:

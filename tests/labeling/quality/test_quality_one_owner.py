@@ -112,7 +112,7 @@ def test_an_item_made_gold_during_a_reaggregation_keeps_its_gold_label(make_user
 
 
 def test_removing_gold_redecides_the_item_from_its_votes(make_user):
-    project, items = make_project(slug="f19b", n_items=2, min_votes=3, max_votes=7)
+    _project, items = make_project(slug="f19b", n_items=2, min_votes=3, max_votes=7)
     users = [make_user(f"u{i}") for i in range(4)]
     cast(users[3], items[1], 1)
     gold_set(item=items[0], label=1)
@@ -123,7 +123,7 @@ def test_removing_gold_redecides_the_item_from_its_votes(make_user):
 
 
 def test_every_writer_bumps_the_version(make_user):
-    project, items = make_project(slug="ver", n_items=2, min_votes=2, max_votes=7)
+    _project, items = make_project(slug="ver", n_items=2, min_votes=2, max_votes=7)
     v0 = _row(items[0]).version
     cast(make_user("a"), items[0], 1)
     v1 = _row(items[0]).version
@@ -217,7 +217,7 @@ def test_a_gold_answer_that_blocks_mid_batch_uncounts_the_earlier_answers_of_the
 
 
 def test_an_item_whose_last_eligible_annotator_answered_goes_to_review_at_once(make_user):
-    project, items = make_project(slug="f14", n_items=2, min_votes=3, max_votes=7, target=0.95)
+    _project, items = make_project(slug="f14", n_items=2, min_votes=3, max_votes=7, target=0.95)
     a, b, c = make_user("a"), make_user("b"), make_user("c")
     for voter, label in ((a, 1), (b, 0), (c, 1)):
         cast(voter, items[0], label)
