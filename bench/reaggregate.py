@@ -135,6 +135,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.run is not None:
         _setup(args.tree)
+        if os.environ.get("REAGG_PROFILE"):
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            result = profile.runcall(run_one, args.run)
+            pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+            print(json.dumps(result))
+            return
         print(json.dumps(run_one(args.run)))
         return
     _setup(ROOT)
@@ -163,6 +172,8 @@ def main() -> None:
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
                 line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
                 result = json.loads(line) if line.startswith("{") else {"error": done.stderr[-1500:]}
+                if os.environ.get("REAGG_PROFILE"):
+                    print(done.stderr[-6000:], file=sys.stderr)
                 out.setdefault(name, []).append(result)
                 print(name, f"run {_round + 1}:", result, flush=True)
         if args.json:

@@ -219,7 +219,7 @@ def author_after_votes(
 
     A gold answer that blocks its author ends the batch, as it ended the author's work when each answer was its
     own request: returns how many of `votes` stand (the caller removes the rest and refuses them)."""
-    if score is None:  # a newcomer: items nobody else could answer wait for them (stalled.py)
+    if score is None:  # a newcomer's first answer (also done at their first `next`; never waits: SKIP LOCKED)
         score = rules.score_for(project=project, user_id=user_id, lock=True)
         from labeling.services.quality.stalled import items_reopen_for_newcomer
 

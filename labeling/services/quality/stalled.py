@@ -116,20 +116,23 @@ def projects_route_stalled(*, now: datetime | None = None) -> dict[int, StalledR
 
 
 def items_reopen_for_newcomer(*, project: Project, exclude: list[int]) -> int:
-    """A newcomer's first vote in the project: every item waiting in review for an annotator (`no_annotator`) is
-    one they have not seen, so it goes back to open at once (one UPDATE; the vote path routes the items of the
-    newcomer's own batch itself)."""
+    """A newcomer (no answer in the project yet, at their `next`): every item waiting in review for an annotator
+    (`no_annotator`) is one they have not seen, so it goes back to open at once. Rows another transaction holds
+    are skipped (SKIP LOCKED), so this never waits inside the assignment's transaction: a vote holding one of them
+    decides it anyway. Two statements, only for newcomers."""
     from django.db.models import F, Value
     from django.db.models.functions import Coalesce
 
-    return (
-        Item.objects.filter(project=project, status=Item.Status.REVIEW, review_reason=Item.ReviewReason.NO_ANNOTATOR)
-        .exclude(pk__in=exclude)
-        .update(
-            status=Item.Status.OPEN,
-            review_reason="",
-            priority=1.0 + Coalesce(F("confidence"), Value(0.0)),
-            version=F("version") + 1,
-            updated_at=timezone.now(),
-        )
+    waiting = Item.objects.filter(
+        project=project, status=Item.Status.REVIEW, review_reason=Item.ReviewReason.NO_ANNOTATOR
+    ).exclude(pk__in=exclude)
+    ids = list(waiting.select_for_update(skip_locked=True).order_by("id").values_list("pk", flat=True))
+    if not ids:
+        return 0
+    return waiting.filter(pk__in=ids).update(
+        status=Item.Status.OPEN,
+        review_reason="",
+        priority=1.0 + Coalesce(F("confidence"), Value(0.0)),
+        version=F("version") + 1,
+        updated_at=timezone.now(),
     )

@@ -11,11 +11,9 @@ import pytest
 from labeling.models import AnnotatorScore, Item
 from labeling.services.quality import gold_set, item_evaluate, project_reaggregate
 from labeling.services.quality.calibration import CalibrationData
-from labeling.services.quality.engine import calibrated_targets, model_vote, project_classes, target_lookup
+from labeling.services.quality.engine import model_vote, project_classes
 from labeling.services.quality.reaggregate import reaggregate_finish, reaggregate_read
-from labeling.services.quality.transitions import Caller, TransitionRefused, item_save, items_write, settle
 from tests.labeling.quality.qfactories import cast, make_project
-from training.services.voter import voter_classes
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +41,8 @@ def test_a_model_vote_without_none_cannot_finish_an_item_the_crowd_calls_none(ma
     after = item_evaluate(item=_row(item), project=project)
     assert after.label == -1 and after.status == Item.Status.OPEN, (after.label, after.status, after.confidence)
     assert model_vote(before.model_probs, [a, b, -1], is_gold=False) is None
+    from training.services.voter import voter_classes
+
     assert voter_classes(project) == [a, b, -1]  # the voter votes in the space that has "none"
 
 
@@ -58,7 +58,7 @@ def test_reaggregation_keeps_label_error_and_stalled_routing(make_user):
     assert all(_row(i).status == Item.Status.DONE for i in items)
     flagged, stalled = _row(items[0]), _row(items[1])
     flagged.status, flagged.review_reason = Item.Status.REVIEW, Item.ReviewReason.MODEL_DISAGREES_CV
-    item_save(caller=Caller.LABEL_ERRORS, item=flagged, fields=["status", "review_reason"], before=Item.Status.DONE)
+    flagged.save(update_fields=["status", "review_reason"])  # (as the label-error finder leaves an item)
     stalled.status, stalled.review_reason = Item.Status.REVIEW, Item.ReviewReason.STALLED
     stalled.save(update_fields=["status", "review_reason"])  # (as the sweep leaves an item)
     project_reaggregate(project_id=project.pk)
@@ -68,6 +68,8 @@ def test_reaggregation_keeps_label_error_and_stalled_routing(make_user):
 
 
 def test_the_transition_table_refuses_what_a_caller_may_not_do():
+    from labeling.services.quality.transitions import Caller, TransitionRefused, items_write, settle
+
     item = Item(pk=1, status=Item.Status.REVIEW)
     with pytest.raises(TransitionRefused):
         items_write(caller=Caller.VOTER, items=[item], fields=["status"], before={1: Item.Status.OPEN})
@@ -136,6 +138,8 @@ def test_every_writer_bumps_the_version(make_user):
 
 
 def test_a_category_with_few_checked_items_falls_back_to_the_projects_calibrated_target():
+    from labeling.services.quality.engine import calibrated_targets, target_lookup
+
     calibration = {
         "*": CalibrationData(n_checked=40, target=0.999),
         7: CalibrationData(n_checked=5, target=0.9),  # too few to stand on its own

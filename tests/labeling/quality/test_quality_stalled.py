@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from labeling.models import Annotation, Item
 from labeling.selectors.quality import progress_by_category, review_items
+from labeling.services.assignment import next_items
 from labeling.services.quality import annotator_block
 from labeling.services.quality.stalled import items_route_stalled, projects_route_stalled
 from tests.labeling.quality.qfactories import cast, make_project
@@ -36,16 +37,17 @@ def test_split_item_with_every_annotator_answered_goes_to_review_and_back(make_u
     _age(items[:2], hours=1)
     assert items_route_stalled(project=project).no_annotator == []  # nothing left for the sweep
 
-    # a newcomer who has not seen it can answer: back to open at their first answer; blocked annotators do not
-    # count as eligible, so once they are blocked the sweep sends it back to review
+    # a newcomer who has not seen it can answer: back to open when they first ask for work; blocked annotators
+    # do not count as eligible, so once they are blocked the sweep sends it back to review
     newcomer = make_user("d")
-    cast(newcomer, items[2], 1)
+    next_items(user=newcomer, project=project, n=1)
     assert Item.objects.get(pk=items[0].pk).status == Item.Status.OPEN
+    cast(newcomer, items[2], 1)
     annotator_block(project=project, user=newcomer, by=None, reason="test")
     assert items_route_stalled(project=project).no_annotator == [items[0].pk]
-    cast(make_user("e"), items[1], 1)
+    next_items(user=make_user("e"), project=project, n=1)
     assert Item.objects.get(pk=items[0].pk).status == Item.Status.OPEN
-    assert items_route_stalled(project=project).reopened == []  # the vote path reopened it already
+    assert items_route_stalled(project=project).reopened == []  # the newcomer's request reopened it already
 
 
 def test_item_waiting_longer_than_stall_hours_goes_to_review(make_user):
