@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from django.db.models import F
 from django.utils import timezone
 
 from annotate.db import bulk_update_values
@@ -108,10 +107,3 @@ def item_save(*, caller: Caller, item: Item, fields: Sequence[str], before: str)
         raise TransitionRefused(f"{caller} may not move item {item.pk} from {before} to {item.status}")
     item.version = (item.version or 0) + 1
     item.save(update_fields=list(dict.fromkeys([*fields, "version", "updated_at"])))
-
-
-def items_touch(*, item_ids: Sequence[int], **values) -> int:
-    """A write of non-status fields by a caller that does not decide (model opinions, needed votes): still bumps
-    the version, so a re-aggregation that read the old row does not write it back."""
-    return Item.objects.filter(pk__in=list(item_ids)).update(version=F("version") + 1, updated_at=timezone.now(),
-                                                              **values)  # fmt: skip
