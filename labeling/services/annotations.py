@@ -18,7 +18,13 @@ from annotate.exceptions import Conflict, NotFound, ServiceError
 from labeling.models import Annotation, AnnotatorScore, Category, Item, Lease, Project, Skip
 from labeling.services.box_answers import boxes_validate
 from labeling.services.quality import practice_feedback
-from labeling.services.quality.online import NewVote, author_after_votes, items_after_votes, votes_counted
+from labeling.services.quality.online import (
+    NewVote,
+    author_after_votes,
+    items_after_votes,
+    votes_counted,
+    votes_uncount,
+)
 
 MAX_BATCH = 100
 MAX_TIME_SPENT_MS = 3_600_000
@@ -333,6 +339,7 @@ def _store(
         blocked_at = list(stored)[kept - 1]
         Annotation.objects.filter(pk__in=[vote.annotation_id for vote in votes[kept:]]).delete()
         votes = votes[:kept]
+        votes_uncount(counted, user.pk)  # blocked: their earlier votes of this batch stop counting too
     items_after_votes(project=project, votes=votes, counted=counted)
     if project.reward_cents:  # a paid project: the answers' ledger entries, in this transaction (crowdpay)
         from crowdpay.services.ledger import earnings_record_answers

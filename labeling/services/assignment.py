@@ -143,7 +143,10 @@ def _lock(gold: QuerySet, gold_limit: int, regular: QuerySet, regular_limit: int
     timing signal. The rows come back in queue order, gold first."""
     ctes, params = [], []
     for name, qs, limit in (("gold", gold, gold_limit), ("regular", regular, regular_limit)):
-        locking = qs.select_for_update(skip_locked=True, of=("self",)).values("pk")[: max(limit, 1)]
+        # Gold is read without row locks: every volunteer sees the same gold rows, and SKIP LOCKED let one
+        # volunteer's open transaction hide them from a newcomer's qualification (issue 22, finding 21).
+        queue = qs if name == "gold" else qs.select_for_update(skip_locked=True, of=("self",))
+        locking = queue.values("pk")[: max(limit, 1)]
         sql, sql_params = locking.query.sql_with_params()
         ctes.append(f"{name}_queue (item_id) AS ({sql})")
         params.extend(sql_params)
@@ -204,6 +207,10 @@ def next_items(
         context = _context(user=user, project=project, now=now, exclude=exclude, only=only)
         if context["blocked"]:
             return []
+        if not context["answered"]:  # a newcomer: items that waited for someone who has not seen them reopen
+            from labeling.services.quality.stalled import items_reopen_for_newcomer
+
+            items_reopen_for_newcomer(project=project, exclude=[])
         held: list[Item] = []
         if context["holds"]:
             leases = _held(user=user, project=project, now=now, only=only)

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from annotate.exceptions import ServiceError
 from labeling.models import CurationAction, Item, Project
 from labeling.services.quality import gold_set, label_validate
+from labeling.services.quality.transitions import Caller, items_write
 
 MAX_BULK = 1000
 
@@ -54,9 +55,9 @@ def items_send_to_review(*, project: Project, item_ids: Sequence[int], user) -> 
         items = _locked(project, item_ids)
         todo = [i for i in items if i.status != Item.Status.REVIEW and not i.is_gold]
         before = {i.pk: i.status for i in todo}
-        Item.objects.filter(pk__in=[i.pk for i in todo]).update(
-            status=Item.Status.REVIEW, review_reason=Item.ReviewReason.CURATOR, updated_at=timezone.now()
-        )
+        for i in todo:
+            i.status, i.review_reason = Item.Status.REVIEW, Item.ReviewReason.CURATOR
+        items_write(caller=Caller.CURATION, items=todo, fields=["status", "review_reason"], before=before)
         _log(todo, user=user, action=CurationAction.Action.SEND_TO_REVIEW, before=before)
     changed = [i.pk for i in todo]
     return BulkResult("review", changed, [i.pk for i in items if i.pk not in set(changed)])

@@ -7,6 +7,7 @@ import io
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from annotate.exceptions import NotFound, ServiceError
@@ -65,7 +66,7 @@ def project_update(*, project: Project, **fields: object) -> Project:
     project.save(update_fields=list(fields))
     if "min_votes" in fields:
         Item.objects.filter(project=project, status=Item.Status.OPEN, needed_votes__lt=project.min_votes).update(
-            needed_votes=project.min_votes
+            needed_votes=project.min_votes, version=F("version") + 1  # a re-aggregation's read is stale now
         )
     return project
 

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from annotate.exceptions import ServiceError
 from labeling.models import DatasetVersion, DatasetVersionItem, Item
+from labeling.services.quality.transitions import Caller, item_save
 from training.ml.label_errors import DEFAULT_THRESHOLD, rank_label_errors
 from training.ml.pretrained import imagenet_head_rows
 from training.ml.transfer import cv_probe_config, out_of_fold_proba
@@ -104,8 +104,9 @@ def _flag(version: DatasetVersion, suspects: list[Any], image_ids: list[int], it
         locked = Item.objects.select_for_update().filter(pk__in=list(by_item), is_gold=False, status__in=FLAGGABLE)
         for item in locked.order_by("id"):
             item.model_probs = {**(item.model_probs or {}), "label_error": note[by_item[item.pk]]}
+            before = item.status
             item.status, item.review_reason = Item.Status.REVIEW, Item.ReviewReason.MODEL_DISAGREES_CV
-            item.updated_at = timezone.now()
-            item.save(update_fields=["model_probs", "status", "review_reason", "updated_at"])
+            item_save(caller=Caller.LABEL_ERRORS, item=item, fields=["model_probs", "status", "review_reason"],
+                      before=before)  # fmt: skip
             flagged += 1
     return flagged

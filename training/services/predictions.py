@@ -141,12 +141,13 @@ def _write(run: TrainingRun, labels: list[int], rows: list[tuple[int, np.ndarray
             if item.status == Item.Status.OPEN and item.votes_count == 0 and not item.is_gold:
                 item.priority = entropy  # 0..1; the quality engine owns priority once votes exist
             item.updated_at = timezone.now()  # bulk_update does not run auto_now
+            item.version += 1  # a re-aggregation that read the row before this write must not write it back
             changed.append(item)
         ModelPrediction.objects.bulk_create(
             preds, update_conflicts=True, unique_fields=["run", "item"],
             update_fields=["probs", "label_probs", "predicted_label", "confidence", "entropy", "margin"],
         )  # fmt: skip
-        Item.objects.bulk_update(changed, ["model_probs", "priority", "updated_at"])
+        Item.objects.bulk_update(changed, ["model_probs", "priority", "updated_at", "version"])
     return len(preds)
 
 

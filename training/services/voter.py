@@ -29,19 +29,10 @@ from django.utils import timezone
 
 from annotate.exceptions import ServiceError
 from labeling.algorithms.posterior import posterior_with_extra_voter
-from labeling.models import Annotation, CategoryCalibration, DatasetVersionItem, Item, Project
-from labeling.services.quality.engine import (
-    annotator_models,
-    blocked_user_ids,
-    calibration_key,
-    decide,
-    effective_target,
-    is_audit_item,
-    model_vote,
-    posterior_json,
-    project_classes,
-    proven_on_gold,
-)
+from labeling.models import DatasetVersionItem, Item, Project
+from labeling.services.quality.engine import posterior_json, project_classes, proven_on_gold
+from labeling.services.quality.online import item_evaluate, votes_counted
+from labeling.services.quality.transitions import Caller, item_save
 from training.ml.calibration import wilson_low
 from training.models import ModelPrediction, TrainingRun
 
@@ -98,7 +89,7 @@ def model_voter_apply(
     if project.task_type == Project.TaskType.BOXES:
         raise ServiceError("The model votes on verify and classify projects only.", code="unsupported_task")
     max_weight = float(min(max(max_weight, 0.0), MAX_WEIGHT_CAP))
-    labels = project_classes(project)
+    labels = voter_classes(project)
     index = {label: i for i, label in enumerate(labels)}
     truth, pred = _checked(run, project, index)
     if len(truth) < min_checked:
@@ -118,13 +109,23 @@ def model_voter_apply(
     return VoterReport(len(truth), accuracy, considered, updated, done, max_weight)
 
 
+def voter_classes(project: Project) -> list[int]:
+    """The class space a model votes in: the project's, with "none of these" (-1) for classify -- a vote that
+    leaves a class out cannot be folded into a posterior that has it (finding 16)."""
+    return project_classes(project, [-1])
+
+
 def _apply(
     run: TrainingRun, project: Project, labels: list[int], conf: np.ndarray, max_weight: float, proven: bool
 ) -> tuple[int, int, int]:
+    # Not on items whose image the run trained on: its opinion there repeats their human votes (finding 16).
+    trained = DatasetVersionItem.objects.filter(version=run.version, split="train").values("image_id")
     preds = dict(
         ModelPrediction.objects.filter(
             run=run, item__project=project, item__status=Item.Status.OPEN, item__is_gold=False
-        ).values_list("item_id", "label_probs")
+        )
+        .exclude(item__image_id__in=trained)
+        .values_list("item_id", "label_probs")
     )
     return model_votes_fold(project=project, labels=labels, preds=preds, conf=conf, max_weight=max_weight,
                             source={"run": run.pk}, proven=proven)  # fmt: skip
@@ -140,59 +141,26 @@ def model_votes_fold(
     {label value: probability}. Returns (considered, updated, done). Shared by trained runs and the zero-shot
     pretrained classifier."""
     uniform = np.full(len(labels), 1.0 / len(labels))
-    blocked = blocked_user_ids(project.pk)
     updated = done = 0
     with transaction.atomic():
-        items = Item.objects.select_for_update().filter(pk__in=list(preds), status=Item.Status.OPEN, is_gold=False)
-        for item in items.order_by("id"):
+        items = list(Item.objects.select_for_update().filter(pk__in=list(preds), status=Item.Status.OPEN,
+                                                             is_gold=False).order_by("id"))  # fmt: skip
+        counted = votes_counted(project=project, item_ids=[item.pk for item in items])
+        caller = Caller.ZERO_SHOT if "source" in source else Caller.VOTER
+        for item in items:
             probs = np.array([preds[item.pk].get(str(label), 0.0) for label in labels], dtype=np.float64)
             vote = posterior_with_extra_voter(uniform, probs, conf, max_weight)
             item.model_probs = {
                 **(item.model_probs or {}), **source, "vote": posterior_json(labels, vote),
                 "max_weight": round(max_weight, 6), "proven": proven,
             }  # fmt: skip
-            fields = ["model_probs", "updated_at"]
-            if _redecide(item, project, labels, blocked):
-                fields += ["posterior", "label", "confidence", "status", "needed_votes", "priority"]
+            before = item.status
+            humans = sum(1 for *_rest, blocked in counted[item.pk] if not blocked)
+            if humans or (proven and project.min_votes == 0):  # the one decider, as a vote's would decide it
+                item_evaluate(item=item, project=project, votes=counted[item.pk], caller=caller,
+                              extra_fields=["model_probs"])  # fmt: skip
                 updated += 1
-                done += item.status == Item.Status.DONE
-            item.save(update_fields=fields)
+                done += item.status == Item.Status.DONE and before != Item.Status.DONE
+            else:
+                item_save(caller=caller, item=item, fields=["model_probs"], before=before)
     return len(preds), updated, done
-
-
-def _redecide(item: Item, project: Project, labels: list[int], blocked: set[int]) -> bool:
-    """Human posterior (quality engine's annotator models) + the model's stored vote, then `decide`.
-    False (nothing changed) for an item without counted human votes, unless a proven model may finish it alone."""
-    votes = [
-        (user, label)
-        for user, label in Annotation.objects.filter(item=item).order_by("id").values_list("user_id", "label")
-        if user not in blocked and label in labels
-    ]
-    vote = model_vote(item.model_probs, labels, is_gold=item.is_gold)
-    if vote is None or not (votes or (vote.proven and project.min_votes == 0)):
-        return False
-    users, answers = [u for u, _ in votes], [lb for _, lb in votes]
-    models = annotator_models(project, answers)
-    post = vote.fold(_in_order(models.posterior(users, answers), models.classes, labels))
-    item.posterior = posterior_json(labels, post)
-    item.label = labels[int(post.argmax())]
-    item.confidence = round(float(post.max()), 6)
-    key = calibration_key(project, item, item.label)
-    calibration = CategoryCalibration.objects.filter(project=project, category_id=key).first()
-    d = decide(
-        n_votes=len(votes), posterior=post, min_votes=project.min_votes, max_votes=project.max_votes,
-        target=effective_target(project, calibration), prior_accuracy=models.prior_accuracy,
-        single_voter_proven=len(votes) == 1 and users[0] in models.proven,
-        audit=is_audit_item(item.pk, project.audit_rate), model_voter_proven=vote.proven,
-    )  # fmt: skip
-    if d.status == Item.Status.REVIEW:  # the model may help finish an item, never send one to review
-        return False
-    item.status, item.needed_votes, item.priority = d.status, d.needed_votes, d.priority
-    return True
-
-
-def _in_order(post: np.ndarray, classes: list[int], labels: list[int]) -> np.ndarray:
-    """The annotator models' posterior re-indexed to `labels` (the snapshot may order classes differently)."""
-    where = {c: i for i, c in enumerate(classes)}
-    out = np.array([post[where[label]] if label in where else 1e-12 for label in labels], dtype=np.float64)
-    return out / out.sum()

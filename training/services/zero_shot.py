@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 from django.db import transaction
-from django.utils import timezone
 from torch.utils.data import DataLoader
 
 from annotate.exceptions import ServiceError
 from labeling.models import Item, Project
 from labeling.services.quality.engine import project_classes, proven_on_gold
+from labeling.services.quality.transitions import Caller, item_save
 from training.ml.calibration import calibrate_voter, fit_platt, platt_leave_one_out, platt_probability
 from training.ml.config import ARCHITECTURES, resolve_device
 from training.ml.datasets import ImagePaths
@@ -177,8 +177,7 @@ def _write_opinions(dists: dict[int, np.ndarray], labels: list[int]) -> tuple[li
                 "source": SOURCE, "labels": {str(lb): round(float(v), 6) for lb, v in zip(labels, dist, strict=True)},
                 "predicted": labels[best],
             }  # fmt: skip
-            item.updated_at = timezone.now()
-            item.save(update_fields=["model_probs", "updated_at"])
+            item_save(caller=Caller.ZERO_SHOT, item=item, fields=["model_probs"], before=item.status)
             known = checked_answer(
                 is_gold=item.is_gold, gold_label=item.gold_label, status=item.status, label=item.label
             )

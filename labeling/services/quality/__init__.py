@@ -1,6 +1,7 @@
 """The quality engine (design: quality.md), one module per concern:
 
-* engine.py       the label space, the snapshot's annotator models, the done / needs-more / review decision
+* engine.py       the label space, the snapshot's annotator models, the one decider (item_decide, stops)
+* transitions.py  the one writer of Item.status: a table of the transitions each caller may make, Item.version
 * online.py       the online update inside a submission's transaction (author_after_votes, items_after_votes)
 * reaggregate.py  project_reaggregate: the periodic full re-aggregation (read / compute / write), store.py its writes,
                  annotator_stats.py what it measures of each annotator
@@ -26,7 +27,13 @@ from labeling.services.quality.gold_import import (
     gold_import,
     gold_import_file,
 )
-from labeling.services.quality.online import annotator_may_label, blocked_score, item_evaluate, items_reevaluate
+from labeling.services.quality.online import (
+    annotator_may_label,
+    annotators_blocked_apply,
+    blocked_score,
+    item_evaluate,
+    items_reevaluate,
+)
 from labeling.services.quality.overrides import annotator_block, annotator_status_set, annotator_unblock
 from labeling.services.quality.reaggregate import ReaggregateResult, project_reaggregate
 
@@ -39,6 +46,7 @@ __all__ = [
     "annotator_may_label",
     "annotator_status_set",
     "annotator_unblock",
+    "annotators_blocked_apply",
     "blocked_score",
     "gold_boxes_set",
     "gold_entries_from_json",

@@ -16,7 +16,7 @@ import numpy as np
 
 from labeling.algorithms.posterior import batch_posteriors
 from labeling.models import Project
-from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, PROJECT_KEY, stop_error, target_grid
+from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, PROJECT_KEY, stop_error, stops, target_grid
 
 TABLE_MIN_ITEMS = 10  # a vote-table row counts for needed_votes only with this many checked items
 
@@ -53,10 +53,9 @@ def _stopping_events(
     confidence = np.full(n_checked, np.nan)
     claimed = np.full(n_checked, -1, dtype=np.int64)
     for n, post in enumerate(prefix_post, start=1):
-        if n < max(2, min_votes):
-            continue
         top = post.max(axis=1)
-        stop = np.isnan(confidence) & (votes_per_item >= n) & (top >= target)
+        # engine.stops is the decider's own rule: a replayed prefix stops where a live item would have
+        stop = np.isnan(confidence) & (votes_per_item >= n) & stops(np.full(n_checked, n), top, target, min_votes)
         confidence[stop] = top[stop]
         claimed[stop] = post[stop].argmax(axis=1)
     return confidence, claimed

@@ -12,7 +12,7 @@ import numpy as np
 
 from labeling.algorithms.agreement import expected_extra_votes
 from labeling.algorithms.posterior import item_posterior, symmetric_confusion
-from labeling.models import AnnotatorScore, CategoryCalibration, Item, Project, ProjectQualitySnapshot
+from labeling.models import AnnotatorScore, Item, Project, ProjectQualitySnapshot
 
 # Accuracy assumed for an annotator the models know nothing about yet (and before any snapshot exists).
 DEFAULT_PRIOR_ACCURACY = 0.7
@@ -65,8 +65,8 @@ class AnnotatorModels:
     temperature: float = 1.0  # calibration exponent on the votes' log-likelihoods (aggregation's temperature)
 
     def target_for(self, key: int | None, default: float) -> float:
-        """The category's calibrated target, else the project-wide one ("*"), else `default`."""
-        return float(self.targets.get("" if key is None else str(key), self.targets.get(PROJECT_KEY, default)))
+        """The category's calibrated target, else the project-wide one ("*"), else `default` (target_lookup)."""
+        return target_lookup(self.targets, key, default)
 
     def posterior(self, users: list[int], labels: list[int]) -> np.ndarray:
         index = {value: i for i, value in enumerate(self.classes)}
@@ -138,22 +138,25 @@ def annotator_models(
     classes = project_classes(project, labels_seen, category_ids=category_ids)
     k = len(classes)
     acc = DEFAULT_PRIOR_ACCURACY
-    return AnnotatorModels(classes, np.full(k, 1.0 / k), {}, symmetric_confusion(acc, k), acc)
+    # The calibrated targets do not depend on the label space: keep the snapshot's (finding 20, one lookup).
+    targets = dict(models.targets) if isinstance(models, AnnotatorModels) else {}
+    return AnnotatorModels(classes, np.full(k, 1.0 / k), {}, symmetric_confusion(acc, k), acc, targets)
 
 
-def calibration_key(project: Project, item: Item, label: int | None) -> int | None:
-    """Verify: the item's category; classify: the predicted category (None = project-wide, and for -1)."""
-    if project.task_type == Project.TaskType.VERIFY:
-        return item.category_id
-    return label if label is not None and label >= 0 else None
+def target_lookup(targets: dict[str, float], key: int | None, default: float) -> float:
+    """THE target lookup (every path decides with it): the key's calibrated target, else the project-wide
+    calibrated one (PROJECT_KEY), else `default` (the project's raw target). `targets` as in the snapshot:
+    str(category id) or "" -> target, only keys backed by >= CALIBRATION_MIN_CHECKED stops (calibrated_targets)."""
+    return float(targets.get("" if key is None else str(key), targets.get(PROJECT_KEY, default)))
 
 
-def effective_target(project: Project, calibration: CategoryCalibration | None) -> float:
-    """The project's target, corrected by the category's measured over/under-confidence (see quality.md)."""
-    target = float(project.confidence_target)
-    if calibration is None or calibration.target is None or calibration.n_checked < CALIBRATION_MIN_CHECKED:
-        return target
-    return float(calibration.target)
+def calibrated_targets(calibration: dict) -> dict[str, float]:
+    """calibration_compute's result as the lookup table the snapshot stores and target_lookup reads."""
+    return {
+        ("" if key is None else str(key)): float(data.target)
+        for key, data in calibration.items()
+        if data.target is not None and data.n_checked >= CALIBRATION_MIN_CHECKED
+    }
 
 
 def target_grid(target: float) -> np.ndarray:
@@ -173,7 +176,7 @@ def stop_error(wrong: int, events: int, claimed_error: float) -> float:
 class Decision:
     status: str
     needed_votes: int
-    priority: float
+    priority: float | None  # None: the item keeps its priority (an unvoted item's is active learning's)
     review_reason: str = ""
 
 
@@ -205,16 +208,96 @@ def decide(
     automated labelling) a proven, sure model may finish an item before any human sees it. Audit items always
     collect their human votes, and gold items never take a model vote."""
     confidence = float(posterior.max()) if posterior.size else 0.0
-    single_proven = single_voter_proven if n_votes == 1 else model_voter_proven and n_votes == 0
-    voters = n_votes + int(model_voter_proven)
-    may_stop = (voters >= 2 or single_proven) and (not audit or n_votes >= max_votes)
-    if n_votes >= min_votes and confidence >= target and may_stop:
+    stop = stops(
+        np.array([n_votes]),
+        np.array([confidence]),
+        target,
+        min_votes,
+        max_votes=max_votes,
+        single_voter_proven=single_voter_proven,
+        model_voter_proven=model_voter_proven,
+        audit=audit,
+    )
+    if bool(stop[0]):
         return Decision(Item.Status.DONE, max(n_votes, 1), 0.0)
     if n_votes >= max_votes:
         return Decision(Item.Status.REVIEW, n_votes, 0.0, Item.ReviewReason.MAX_VOTES)
     extra = int(expected_extra_votes(posterior[None, :], target, prior_accuracy, max_votes=max_votes)[0])
     needed = max_votes if audit else min(max_votes, max(n_votes + 1, min_votes, n_votes + extra))
     return Decision(Item.Status.OPEN, needed, 1.0 + confidence)
+
+
+def stops(
+    n_votes: np.ndarray,
+    confidence: np.ndarray,
+    target: float | np.ndarray,
+    min_votes: int,
+    *,
+    max_votes: int | None = None,
+    single_voter_proven: bool | np.ndarray = False,
+    model_voter_proven: bool | np.ndarray = False,
+    audit: bool | np.ndarray = False,
+) -> np.ndarray:
+    """THE stopping rule, vectorised (decide for one item, calibration's replay for every prefix of every checked
+    item): top posterior >= target, >= min votes, and two voters (a proven model counts as one) unless the only
+    voter is proven; an audit item only once it has max votes."""
+    n = np.asarray(n_votes)
+    single = np.where(n == 1, single_voter_proven, np.logical_and(model_voter_proven, n == 0))
+    voters = n + np.asarray(model_voter_proven, dtype=np.int64)
+    may_stop = (voters >= 2) | single
+    if max_votes is not None:
+        may_stop &= ~np.asarray(audit, dtype=bool) | (n >= max_votes)
+    return (n >= min_votes) & (np.asarray(confidence) >= target) & may_stop
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What the decider says an item's state is: the fields every path writes (through quality.transitions)."""
+
+    posterior: dict[str, float] | None
+    label: int | None
+    confidence: float | None
+    status: str
+    needed_votes: int
+    priority: float | None  # None: the item keeps its priority (an unvoted item's is active learning's)
+    review_reason: str = ""
+
+
+def item_decide(
+    *,
+    project: Project,
+    item_id: int,
+    category_id: int | None,
+    classes: list[int],
+    n_votes: int,
+    posterior: np.ndarray | None,
+    targets: dict[str, float],
+    prior_accuracy: float,
+    single_voter_proven: bool = False,
+    vote: ModelVote | None = None,
+) -> ItemOutcome:
+    """THE decider of a verify / classify item (online update, re-aggregation, model voter; calibration replays
+    its `stops`): the human posterior over `classes` (None without counted votes) folded with the model vote,
+    the one target lookup, the zero-vote branch, then `decide`."""
+    if n_votes == 0 and not (vote and vote.proven and project.min_votes == 0):
+        return ItemOutcome(None, None, None, Item.Status.OPEN, max(project.min_votes, 1), None)
+    post = np.full(len(classes), 1.0 / len(classes)) if posterior is None else posterior
+    post = vote.fold(post) if vote else post
+    label = classes[int(post.argmax())]
+    key = category_id if project.task_type == Project.TaskType.VERIFY else (label if label >= 0 else None)
+    d = decide(
+        n_votes=n_votes,
+        posterior=post,
+        min_votes=project.min_votes,
+        max_votes=project.max_votes,
+        target=target_lookup(targets, key, float(project.confidence_target)),
+        prior_accuracy=prior_accuracy,
+        single_voter_proven=single_voter_proven and n_votes == 1,
+        audit=is_audit_item(item_id, project.audit_rate),
+        model_voter_proven=bool(vote and vote.proven),
+    )
+    return ItemOutcome(posterior_json(classes, post), label, round(float(post.max()), 6), d.status, d.needed_votes,
+                       d.priority, d.review_reason)  # fmt: skip
 
 
 def audit_mask(item_ids: np.ndarray, rate: float) -> np.ndarray:
@@ -258,7 +341,11 @@ def model_vote(model_probs: dict | None, classes: list[int], *, is_gold: bool) -
     vote = (model_probs or {}).get("vote")
     if not vote or is_gold:
         return None
-    factor = np.array([float(vote.get(str(c), 1.0)) for c in classes], dtype=np.float64)
+    if any(str(c) not in vote for c in classes):
+        # A vote over another class space (categories changed since, or a vote stored without "none"): no
+        # likelihood for the missing class is honest, and 1.0 -- the highest -- was the bug (finding 16).
+        return None
+    factor = np.array([float(vote[str(c)]) for c in classes], dtype=np.float64)
     return ModelVote(factor, bool((model_probs or {}).get("proven")))
 
 

@@ -15,6 +15,7 @@ from annotate.exceptions import ServiceError
 from labeling.algorithms.boxes import boxes_agree, detections_agree
 from labeling.models import Item, Project
 from labeling.services.quality.engine import project_classes
+from labeling.services.quality.transitions import Caller, item_save
 
 
 def label_validate(*, project: Project, label: int | None) -> int:
@@ -35,14 +36,21 @@ def gold_set(*, item: Item, label: int | None) -> Item:
     with transaction.atomic():
         item = Item.objects.select_for_update().get(pk=item.pk)
         if label is None:
+            was_gold = item.is_gold
             item.is_gold, item.gold_label = False, None
-            item.save(update_fields=["is_gold", "gold_label", "updated_at"])
+            item_save(caller=Caller.GOLD, item=item, fields=["is_gold", "gold_label"], before=item.status)
+            if was_gold and item.status not in (Item.Status.ACCEPTED, Item.Status.REJECTED):
+                from labeling.services.quality.online import item_evaluate  # online imports this package
+
+                # Its one-hot gold posterior is no consensus: decide it from its votes, like any item (finding 19).
+                item_evaluate(item=item, project=project, caller=Caller.GOLD)
             return item
         label = label_validate(project=project, label=label)
         classes = project_classes(project, [label])
         item.is_gold, item.gold_label, item.label, item.confidence = True, label, label, 1.0
         item.posterior = {str(c): float(c == label) for c in classes}
-        item.save(update_fields=["is_gold", "gold_label", "label", "confidence", "posterior", "updated_at"])
+        item_save(caller=Caller.GOLD, item=item, fields=["is_gold", "gold_label", "label", "confidence", "posterior"],
+                  before=item.status)  # fmt: skip
     return item
 
 
@@ -61,7 +69,8 @@ def gold_boxes_set(*, item: Item, boxes: Any) -> Item:
         except ServiceError as exc:
             raise ServiceError(exc.message, code="invalid_boxes") from exc
         item.is_gold, item.gold_answer, item.answer, item.confidence = True, clean, clean, 1.0
-        item.save(update_fields=["is_gold", "gold_answer", "answer", "confidence", "updated_at"])
+        item_save(caller=Caller.GOLD, item=item, fields=["is_gold", "gold_answer", "answer", "confidence"],
+                  before=item.status)  # fmt: skip
     return item
 
 

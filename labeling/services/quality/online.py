@@ -11,24 +11,20 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
+from django.db.models import Exists, F, OuterRef, QuerySet
 
 from annotate.conf import options
-from annotate.db import bulk_update_values
 from labeling.algorithms.boxes import box_consensus, detection_consensus
-from labeling.models import Annotation, AnnotatorScore, Item, Project
+from labeling.models import Annotation, AnnotatorScore, Item, Lease, Project, Skip
 from labeling.services.quality import rules
 from labeling.services.quality.engine import (
     BOX_AGREEMENT_TARGET,
     annotator_models,
-    calibration_key,
-    decide,
-    is_audit_item,
+    item_decide,
     latest_models,
     model_vote,
-    posterior_json,
 )
+from labeling.services.quality.transitions import Caller, item_save, items_write, settle
 
 Status = AnnotatorScore.Status
 FINAL = (Item.Status.ACCEPTED, Item.Status.REJECTED)
@@ -77,11 +73,14 @@ def _counted_votes(item: Item) -> list[tuple]:
     )
 
 
-def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = None) -> Item:
-    """Recompute the item's posterior from its counted votes and decide its status. Caller holds the row lock."""
+def item_evaluate(*, item: Item, project: Project, votes: list[tuple] | None = None, caller: Caller = Caller.ONLINE,
+                  extra_fields: list[str] | None = None) -> Item:  # fmt: skip
+    """Recompute the item's posterior from its counted votes and decide its status (engine.item_decide), written
+    through quality.transitions as `caller`. Caller holds the row lock."""
     rows = _counted_votes(item) if votes is None else votes
-    fields = _decide_item(item, project, rows, lambda labels: annotator_models(project, labels))
-    item.save(update_fields=fields)
+    before = item.status
+    fields = _decide_item(item, project, rows, lambda labels: annotator_models(project, labels), caller)
+    item_save(caller=caller, item=item, fields=[*fields, *(extra_fields or [])], before=before)
     return item
 
 
@@ -89,14 +88,17 @@ EVALUATED_FIELDS = ["posterior", "label", "confidence", "status", "needed_votes"
 EVALUATED_FIELDS += ["review_reason", "updated_at"]
 
 
-def _decide_item(item: Item, project: Project, rows: list[tuple], models_for: Callable) -> list[str]:
-    """item_evaluate's decision, in memory: sets the item's new state, returns the fields to save."""
+def _decide_item(item: Item, project: Project, rows: list[tuple], models_for: Callable,
+                 caller: Caller = Caller.ONLINE) -> list[str]:  # fmt: skip
+    """item_evaluate's decision, in memory: sets the item's new state, returns the fields to save. The decision
+    is engine.item_decide's (the one decider); the status it may take is transitions.settle's."""
     votes = [(uid, label, answer) for _id, uid, label, answer, blocked in rows if not blocked]
     n = len(votes)
     fields = list(EVALUATED_FIELDS)
     item.votes_count = n
-    item.review_reason = ""
+    before, before_reason, queue = item.status, item.review_reason, (item.needed_votes, item.priority)
     if project.task_type == Project.TaskType.BOXES:
+        item.review_reason = ""
         _evaluate_boxes(item, project, votes)
         fields.append("answer")
     else:
@@ -104,28 +106,20 @@ def _decide_item(item: Item, project: Project, rows: list[tuple], models_for: Ca
         labels = [v[1] for v in votes]
         models = models_for(labels)
         vote = model_vote(item.model_probs, models.classes, is_gold=item.is_gold)
-        if n == 0 and not (vote and vote.proven and project.min_votes == 0):
-            item.posterior = item.label = item.confidence = None
-            item.status, item.needed_votes = Item.Status.OPEN, max(project.min_votes, 1)
-            return fields
-        post = models.posterior(users, labels)
-        post = vote.fold(post) if vote else post
-        item.posterior = posterior_json(models.classes, post)
-        item.label = models.classes[int(post.argmax())]
-        item.confidence = round(float(post.max()), 6)
-        d = decide(
-            n_votes=n,
-            posterior=post,
-            min_votes=project.min_votes,
-            max_votes=project.max_votes,
-            target=models.target_for(calibration_key(project, item, item.label), float(project.confidence_target)),
-            prior_accuracy=models.prior_accuracy,
-            single_voter_proven=n == 1 and users[0] in models.proven,
-            audit=is_audit_item(item.pk, project.audit_rate),
-            model_voter_proven=bool(vote and vote.proven),
-        )
-        item.status, item.needed_votes, item.priority = d.status, d.needed_votes, d.priority
-        item.review_reason = d.review_reason
+        out = item_decide(
+            project=project, item_id=item.pk, category_id=item.category_id, classes=models.classes, n_votes=n,
+            posterior=models.posterior(users, labels) if n else None, targets=models.targets,
+            prior_accuracy=models.prior_accuracy, single_voter_proven=n == 1 and users[0] in models.proven,
+            vote=vote,
+        )  # fmt: skip
+        item.posterior, item.label, item.confidence = out.posterior, out.label, out.confidence
+        item.status, item.needed_votes = out.status, out.needed_votes
+        item.priority = item.priority if out.priority is None else out.priority
+        item.review_reason = out.review_reason
+    decided = item.status
+    item.status, item.review_reason = settle(caller, before, before_reason, item.status, item.review_reason)
+    if item.status != decided:  # the item stays where it was routed: so do its queue fields
+        item.needed_votes, item.priority = queue
     return fields
 
 
@@ -160,20 +154,33 @@ def _evaluate_boxes(item: Item, project: Project, votes: list) -> None:
         item.priority = 1.0 + item.confidence
 
 
-def items_reevaluate(*, project: Project, item_ids) -> list[int]:
+def items_reevaluate(*, project: Project, item_ids, caller: Caller = Caller.RETRO) -> list[int]:
     """Re-decide the given items (rows locked in id order); returns the ids that went from done back to open."""
     reopened = []
     with transaction.atomic():
         for item in Item.objects.select_for_update().filter(project=project, pk__in=list(item_ids)).order_by("id"):
             if item.is_gold or item.status in FINAL:
                 item.votes_count = sum(1 for *_rest, blocked in _counted_votes(item) if not blocked)
-                item.save(update_fields=["votes_count", "updated_at"])
+                item_save(caller=caller, item=item, fields=["votes_count"], before=item.status)
                 continue
             before = item.status
-            item_evaluate(item=item, project=project)
+            item_evaluate(item=item, project=project, caller=caller)
             if before == Item.Status.DONE and item.status == Item.Status.OPEN:
                 reopened.append(item.pk)
     return reopened
+
+
+def annotators_blocked_apply(*, project: Project, user_ids: list[int]) -> list[int]:
+    """Blocking is retroactive (findings 4, 22), whoever blocked (the gold rule online, a re-aggregation's
+    passes, a status rule, a person): their leases are released and every item with one of their votes is
+    re-decided without it, now -- not at the next re-aggregation, which may be off
+    (QUALITY_REAGGREGATE_EVERY=0). Call it after the block is committed (the re-decision reads the statuses).
+    Returns the ids of items that went from done back to open."""
+    if not user_ids:
+        return []
+    Lease.objects.filter(user_id__in=user_ids, item__project=project).delete()
+    ids = set(Annotation.objects.filter(item__project=project, user_id__in=user_ids).values_list("item_id", flat=True))
+    return items_reevaluate(project=project, item_ids=sorted(ids)) if ids else []
 
 
 # --- The online update (annotations_submit_batch): N new votes of one author (N = 1 for a single answer), in a
@@ -212,9 +219,13 @@ def author_after_votes(
 
     A gold answer that blocks its author ends the batch, as it ended the author's work when each answer was its
     own request: returns how many of `votes` stand (the caller removes the rest and refuses them)."""
-    if score is None:
+    if score is None:  # a newcomer's first answer (also done at their first `next`; never waits: SKIP LOCKED)
         score = rules.score_for(project=project, user_id=user_id, lock=True)
+        from labeling.services.quality.stalled import items_reopen_for_newcomer
+
+        items_reopen_for_newcomer(project=project, exclude=[vote.item.pk for vote in votes])
     kept, gold = len(votes), False
+    start = (score.volume, score.gold_seen, score.gold_correct)
     for index, vote in enumerate(votes):
         score.volume += 1  # before the vote's gold rules, as each vote's own update did
         item = vote.item
@@ -225,11 +236,28 @@ def author_after_votes(
         rules.gold_rules_apply(score=score)
         if score.status == Status.BLOCKED:
             kept = index + 1
+            # Retroactive, whatever QUALITY_REAGGREGATE_EVERY says: after commit, leases released and every
+            # item with one of their votes re-decided (the batch's own items are decided without them by
+            # items_after_votes, told by the caller).
+            transaction.on_commit(lambda: annotators_blocked_apply(project=project, user_ids=[user_id]))
             if enqueue and reaggregate_every():
-                _enqueue_reaggregate(project.pk)  # retroactive: their other votes stop counting
+                _enqueue_reaggregate(project.pk)  # the models are re-fitted without them
             break
-    score.save(update_fields=["volume", *(rules.GOLD_FIELDS if gold else [])])
+    # Counters incremented in the database (F()), never written from a value read earlier (finding 18).
+    counters = {"volume": F("volume") + (score.volume - start[0])}
+    if gold:
+        counters["gold_seen"] = F("gold_seen") + (score.gold_seen - start[1])
+        counters["gold_correct"] = F("gold_correct") + (score.gold_correct - start[2])
+        counters.update({name: getattr(score, name) for name in rules.GOLD_FIELDS[2:]})
+    AnnotatorScore.objects.filter(pk=score.pk).update(**counters)
     return kept
+
+
+def votes_uncount(counted: dict[int, list[tuple]], user_id: int) -> None:
+    """The author was blocked mid-batch: their votes in `counted` (votes_counted's rows) stop counting, the
+    earlier ones of the batch included (finding 22)."""
+    for item_id, rows in counted.items():
+        counted[item_id] = [(i, u, lab, ans, blocked or u == user_id) for i, u, lab, ans, blocked in rows]
 
 
 def items_after_votes(
@@ -249,16 +277,41 @@ def items_after_votes(
         cats = category_ids[0] if category_ids else None
         return annotator_models(project, labels, latest=latest[0], category_ids=cats)
 
-    now = timezone.now()
     fields = list(EVALUATED_FIELDS) + (["answer"] if project.task_type == Project.TaskType.BOXES else [])
+    before = {vote.item.pk: vote.item.status for vote in votes}
     for vote in votes:
         if enqueue and every and vote.annotation_id % every == 0:
             _enqueue_reaggregate(project.pk, debounce=True)
         item = vote.item
-        if not (item.is_gold or item.status in FINAL):  # those keep their state: only the count changes
+        if item.is_gold or item.status in FINAL:  # those keep their state: only the count changes
+            item.votes_count = sum(1 for *_rest, blocked in counted[item.pk] if not blocked)
+        else:
             _decide_item(item, project, counted[item.pk], models_for)
-        item.updated_at = now
-    bulk_update_values(Item, [vote.item for vote in votes], fields)
+    _route_no_annotator(project, [vote.item for vote in votes], before)
+    items_write(caller=Caller.ONLINE, items=[vote.item for vote in votes], fields=fields, before=before)
+
+
+def _route_no_annotator(project: Project, items: list[Item], before: dict[int, str]) -> None:
+    """Finding 14: an item that stays open although every annotator who may still label it (a non-blocked score
+    row in the project, as in stalled.py) has answered or skipped it goes to review (`no_annotator`) in the
+    vote's own transaction, not at the next sweep. One query for the batch."""
+    waiting = [i for i in items if i.status == Item.Status.OPEN and not i.is_gold and i.votes_count > 0]
+    if not waiting:
+        return
+    seen = Annotation.objects.filter(item_id=OuterRef(OuterRef("pk")), user_id=OuterRef("user_id"))
+    skipped = Skip.objects.filter(item_id=OuterRef(OuterRef("pk")), user_id=OuterRef("user_id"))
+    unseen = (
+        AnnotatorScore.objects.filter(project_id=project.pk)
+        .exclude(status=Status.BLOCKED)
+        .filter(~Exists(seen), ~Exists(skipped))
+    )
+    stuck = set(
+        Item.objects.filter(pk__in=[i.pk for i in waiting]).filter(~Exists(unseen)).values_list("pk", flat=True)
+    )
+    for item in waiting:
+        if item.pk in stuck:
+            item.status, item.review_reason = Item.Status.REVIEW, Item.ReviewReason.NO_ANNOTATOR
+            item.priority = 0.0
 
 
 def _covers(models, labels: list[int]) -> bool:

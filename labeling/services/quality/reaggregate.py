@@ -1,10 +1,16 @@
 """Full re-aggregation of a project: snapshot / compute / write (CONVENTIONS §6; see quality.md).
 
-1. read: one REPEATABLE READ transaction copies the items, votes, annotator statuses and skips into arrays;
+One run per project at a time (a PostgreSQL advisory lock; a second one finds it held and leaves).
+1. read: one REPEATABLE READ transaction streams the items and the votes (in id order, chunked: a server-side
+   cursor on PostgreSQL) into arrays, with each item's version and current decision, the annotator statuses,
+   their counters and the skips;
 2. compute (no transaction): aggregation with gold and reviewed items clamped, annotator scores and status rules
-   (a newly blocked annotator's votes are dropped and the aggregation re-run), per-item decisions, calibration;
-3. write: a second transaction re-checks that the project still exists and writes only items whose vote count
-   did not change meanwhile (those were already re-decided online), the scores, the log and the snapshot.
+   (a newly blocked annotator's votes are dropped and the aggregation re-run until no one else is blocked), each
+   item decided by the one decider (engine.item_decide), calibration; only items whose state changed are kept;
+3. write: a second transaction locks only those items (id order), writes the ones whose version is still the one
+   read, through quality.transitions (set-based, version bumped), then the scores (counters as deltas on the
+   locked rows), the log and the snapshot. After commit, every item with a vote of an annotator this run blocked
+   and that it did not write is re-decided (online.annotators_blocked_apply): retroactive means all of them.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connection, transaction
 
-from annotate.db import bulk_update_values
+from annotate.db import run_lock
 from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS, AggregationResult, aggregate
 from labeling.algorithms.posterior import symmetric_confusion
 from labeling.models import (
@@ -29,18 +35,23 @@ from labeling.services.quality.annotator_stats import Proposal, WorkerStats, sta
 from labeling.services.quality.calibration import calibration_compute
 from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
-    PROJECT_KEY,
     STATUS_WEIGHT,
     audit_mask,
-    decide,
-    effective_target,
+    calibrated_targets,
+    item_decide,
     model_vote,
-    posterior_json,
     proven_on_gold,
 )
+from labeling.services.quality.transitions import Caller, items_write, settle
 
 REVIEWED = (Item.Status.ACCEPTED, Item.Status.REJECTED)
 NO_LABEL = -(2**31)
+# Advisory lock pair (LOCK_CLASS, project id): one re-aggregation per project (7312 / 7313: ingest, export).
+LOCK_CLASS = 7_314
+CHUNK = 20_000  # rows per fetch of the streamed reads
+MAX_BLOCK_PASSES = 5  # aggregation re-runs after blocks (each pass can only block more people; bounded anyway)
+ITEM_COLUMNS = ("id", "category_id", "is_gold", "gold_label", "status", "votes_count", "label", "version",
+                "review_reason", "confidence", "needed_votes", "priority", "posterior")  # fmt: skip
 
 
 @dataclass
@@ -52,6 +63,8 @@ class Snapshot:
     skips: dict[int, int]
     category_ids: list[int]
     model_probs: dict[int, dict] = field(default_factory=dict)  # item id -> model_probs, items with a model vote
+    counters: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # user -> (volume, gold seen, correct)
+    state: dict[str, list] = field(default_factory=dict)  # per item (like items): its current decision fields
 
 
 @dataclass
@@ -62,6 +75,33 @@ class ReaggregateResult:
     items_written: int = 0
     reopened: list[int] = field(default_factory=list)
     newly_blocked: list[int] = field(default_factory=list)
+    changed_since_read: list[int] = field(default_factory=list)  # decided by someone else meanwhile: not written
+    retro: int = 0  # items re-decided after commit because of this run's blocks
+    skipped: bool = False  # another re-aggregation of the project was running
+
+
+def _stream(queryset, n_cols: int) -> list[list]:
+    """The queryset's values_list rows as columns, fetched CHUNK rows at a time (a server-side cursor on
+    PostgreSQL), so that a 1M-row read never holds a million tuples at once."""
+    cols: list[list] = [[] for _ in range(n_cols)]
+    chunk: list[tuple] = []
+
+    def flush() -> None:
+        for target, values in zip(cols, zip(*chunk, strict=True), strict=True):
+            target.extend(values)
+        chunk.clear()
+
+    for row in queryset.iterator(chunk_size=CHUNK):
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            flush()
+    if chunk:
+        flush()
+    return cols
+
+
+def _ints(values: list, none: int = NO_LABEL) -> np.ndarray:
+    return np.fromiter((none if v is None else v for v in values), dtype=np.int64, count=len(values))
 
 
 def _read(project_id: int) -> Snapshot | None:
@@ -73,39 +113,36 @@ def _read(project_id: int) -> Snapshot | None:
         project = Project.objects.filter(pk=project_id).first()
         if project is None:
             return None
-        rows = list(
-            Item.objects.filter(project_id=project_id).values_list(
-                "id", "category_id", "is_gold", "gold_label", "status", "votes_count", "label"
-            )
-        )
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+        cols = _stream(Item.objects.filter(project_id=project_id).order_by("id").values_list(*ITEM_COLUMNS),
+                       len(ITEM_COLUMNS))  # fmt: skip
+        c = dict(zip(ITEM_COLUMNS, cols, strict=True))
         items = {
-            "id": np.asarray(cols[0], dtype=np.int64),
-            "category": np.asarray([c if c is not None else -1 for c in cols[1]], dtype=np.int64),
-            "gold": np.asarray(cols[2], dtype=bool),
-            "gold_label": np.asarray([g if g is not None else NO_LABEL for g in cols[3]], dtype=np.int64),
-            "status": np.asarray(cols[4], dtype=object),
-            "votes_count": np.asarray(cols[5], dtype=np.int64),
-            "label": np.asarray([g if g is not None else NO_LABEL for g in cols[6]], dtype=np.int64),
+            "id": _ints(c["id"]),
+            "category": _ints(c["category_id"], -1),
+            "gold": np.asarray(c["is_gold"], dtype=bool),
+            "gold_label": _ints(c["gold_label"]),
+            "status": np.asarray(c["status"], dtype=object),
+            "votes_count": _ints(c["votes_count"]),
+            "label": _ints(c["label"]),
+            "version": _ints(c["version"]),
         }
-        vrows = list(
-            Annotation.objects.filter(item__project_id=project_id)
-            .order_by("id")
-            .values_list("item_id", "user_id", "label", "time_spent_ms")
-        )
+        state = {name: c[name] for name in ("review_reason", "confidence", "needed_votes", "priority", "posterior")}
+        state["label"] = c["label"]
+        vcols = _stream(Annotation.objects.filter(item__project_id=project_id).order_by("id")
+                        .values_list("item_id", "user_id", "label", "time_spent_ms"), 4)  # fmt: skip
         # Box votes carry no label: a sentinel no class maps to (classify's "none" is -1, a real label).
-        vrows = [(i, u, NO_LABEL if lab is None else lab, ms) for i, u, lab, ms in vrows]
-        vcols = list(zip(*vrows, strict=True)) if vrows else [()] * 4
         votes = {
-            name: np.asarray(col, dtype=np.int64)
-            for name, col in zip(("item", "user", "label", "ms"), vcols, strict=True)
+            "item": _ints(vcols[0]),
+            "user": _ints(vcols[1]),
+            "label": _ints(vcols[2]),
+            "ms": _ints(vcols[3], 0),
         }
-        statuses = {
-            uid: (status, locked)
-            for uid, status, locked in AnnotatorScore.objects.filter(project_id=project_id).values_list(
-                "user_id", "status", "status_locked"
-            )
-        }
+        statuses, counters = {}, {}
+        for uid, status, locked, volume, seen, correct in AnnotatorScore.objects.filter(
+            project_id=project_id
+        ).values_list("user_id", "status", "status_locked", "volume", "gold_seen", "gold_correct"):
+            statuses[uid] = (status, locked)
+            counters[uid] = (volume, seen, correct)
         skips: dict[int, int] = {}
         for uid in Skip.objects.filter(item__project_id=project_id).values_list("user_id", flat=True).iterator():
             skips[uid] = skips.get(uid, 0) + 1
@@ -115,7 +152,7 @@ def _read(project_id: int) -> Snapshot | None:
                 "id", "model_probs"
             )
         )
-    return Snapshot(project, items, votes, statuses, skips, category_ids, model_probs)
+    return Snapshot(project, items, votes, statuses, skips, category_ids, model_probs, counters, state)
 
 
 @dataclass
@@ -199,7 +236,7 @@ def _compute(snap: Snapshot, method: str) -> Computed:
         classes = snap.category_ids + ([-1] if -1 in set(snap.votes["label"].tolist()) else [])
     excluded = {u for u, (s, _) in snap.statuses.items() if s == AnnotatorScore.Status.BLOCKED}
     newly_blocked: dict[int, str] = {}
-    for _pass in range(2):
+    for _pass in range(MAX_BLOCK_PASSES + 1):
         a = _aggregate(snap, classes, method, excluded)
         agg = a.result
         consensus = {int(it["id"][p]): classes[int(agg.labels[p])] for p in np.unique(a.item_pos).tolist()}
@@ -215,8 +252,8 @@ def _compute(snap: Snapshot, method: str) -> Computed:
             and uid not in excluded
             and not snap.statuses.get(uid, ("new", False))[1]
         }
-        if not fresh:
-            break
+        if not fresh or _pass == MAX_BLOCK_PASSES:
+            break  # (the last pass's blocks are written by scores_write and made retroactive after commit)
         newly_blocked.update(fresh)
         excluded |= set(fresh)
     k = len(classes)
@@ -267,46 +304,43 @@ def _compute(snap: Snapshot, method: str) -> Computed:
     )
 
 
-def _decisions(snap: Snapshot, out: Computed) -> list[tuple[int, dict]]:
-    """The new field values of every item the engine may change (not gold, not reviewed)."""
-    project, it, classes, agg = snap.project, snap.items, out.classes, out.agg
-    targets = {key: effective_target(project, c) for key, c in out.calibration.items()}
+STATE_FIELDS = ("posterior", "label", "confidence", "status", "needed_votes", "priority", "review_reason")
+DECIDED_FIELDS = [*STATE_FIELDS, "votes_count"]
+
+
+def _decisions(snap: Snapshot, out: Computed) -> tuple[list[Item], list[Item]]:
+    """Every item whose state the decider changes: (decided items, gold items whose vote count changed), as
+    unsaved Item objects carrying the version read. Reviewed items keep everything; an item with no votes that
+    is already in the zero-vote state is not rewritten (issue 26: 895,400 such rows were, at 1M items)."""
+    project, it, classes, agg, st = snap.project, snap.items, out.classes, out.agg, snap.state
+    targets = calibrated_targets(out.calibration)  # the snapshot's own table: one lookup everywhere (finding 20)
     proven = {uid for uid in out.users.tolist() if out.proven(uid)}
-    audited_items = audit_mask(it["id"], project.audit_rate)
-    changes = []
+    decided: list[Item] = []
+    gold: list[Item] = []
     for p in range(it["id"].size):
-        post = agg.posteriors[p]
-        vote = model_vote(snap.model_probs.get(int(it["id"][p])), classes, is_gold=bool(it["gold"][p]))
-        post = vote.fold(post) if vote else post
-        fields = {"posterior": posterior_json(classes, post), "label": classes[int(post.argmax())]}
-        fields["confidence"] = round(float(post.max()), 6)
-        n = int(out.n_active[p])
-        fields["votes_count"] = n
-        if it["gold"][p] or it["status"][p] in REVIEWED:
-            if it["gold"][p]:
-                changes.append((p, {"votes_count": n}))
+        item_id, n, status = int(it["id"][p]), int(out.n_active[p]), it["status"][p]
+        if it["gold"][p] or status in REVIEWED:
+            if it["gold"][p] and n != int(it["votes_count"][p]):
+                gold.append(Item(id=item_id, votes_count=n, version=int(it["version"][p])))
             continue
-        if n == 0 and not (vote and vote.proven and project.min_votes == 0):
-            fields.update(posterior=None, label=None, confidence=None, status=Item.Status.OPEN, review_reason="")
-            changes.append((p, fields))
+        vote = model_vote(snap.model_probs.get(item_id), classes, is_gold=False)
+        o = item_decide(
+            project=project, item_id=item_id, category_id=int(it["category"][p]) if it["category"][p] >= 0 else None,
+            classes=classes, n_votes=n, posterior=agg.posteriors[p] if n else None, targets=targets,
+            prior_accuracy=out.prior_acc, single_voter_proven=n == 1 and int(out.single_voter[p]) in proven, vote=vote,
+        )  # fmt: skip
+        new = {"posterior": o.posterior, "label": o.label, "confidence": o.confidence, "status": o.status,
+               "needed_votes": o.needed_votes, "priority": o.priority, "review_reason": o.review_reason}  # fmt: skip
+        old = {name: (status if name == "status" else st[name][p]) for name in STATE_FIELDS}
+        new["priority"] = old["priority"] if o.priority is None else o.priority
+        new["status"], new["review_reason"] = settle(Caller.REAGGREGATE, status, old["review_reason"], o.status,
+                                                     o.review_reason)  # fmt: skip
+        if new["status"] != o.status:  # the item stays where someone else routed it: so do its queue fields
+            new["needed_votes"], new["priority"] = old["needed_votes"], old["priority"]
+        if new == old and n == int(it["votes_count"][p]):
             continue
-        key = int(it["category"][p]) if project.task_type == Project.TaskType.VERIFY else fields["label"]
-        wide = targets.get(PROJECT_KEY, float(project.confidence_target))
-        target = targets.get(key if key is not None and key >= 0 else None, wide)
-        d = decide(
-            n_votes=n,
-            posterior=post,
-            min_votes=project.min_votes,
-            max_votes=project.max_votes,
-            target=target,
-            prior_accuracy=out.prior_acc,
-            single_voter_proven=n == 1 and int(out.single_voter[p]) in proven,
-            audit=bool(audited_items[p]),
-            model_voter_proven=bool(vote and vote.proven),
-        )
-        fields.update(status=d.status, needed_votes=d.needed_votes, priority=d.priority, review_reason=d.review_reason)
-        changes.append((p, fields))
-    return changes
+        decided.append(Item(id=item_id, votes_count=n, version=int(it["version"][p]), **new))
+    return decided, gold
 
 
 def _write(snap: Snapshot, out: Computed, method: str) -> ReaggregateResult | None:
@@ -314,52 +348,75 @@ def _write(snap: Snapshot, out: Computed, method: str) -> ReaggregateResult | No
 
     it = snap.items
     result = ReaggregateResult(method=method, items=int(it["id"].size), votes=int(snap.votes["item"].size))
+    decided, gold = _decisions(snap, out)
+    before = dict(zip(it["id"].tolist(), it["status"].tolist(), strict=True))
     with transaction.atomic():
         # Lock order: project (NO KEY UPDATE: still blocks a delete, but not a vote's foreign-key check on
-        # commit), then the items by id, then scores, like a vote (item, then its author's score). With the item
-        # rows locked, "unchanged since the read" stays true until we write: no vote lands in between.
+        # commit), then the items to write by id, then scores, like a vote (item, then its author's score). Only
+        # the items this run changes are locked; each is written only if its version is still the one read.
         if not Project.objects.select_for_update(no_key=True).filter(pk=snap.project.pk).exists():
             return None
-        current = {
-            pk: (votes, status)
-            for pk, votes, status in Item.objects.filter(project_id=snap.project.pk)
-            .select_for_update(no_key=True)
-            .order_by("id")
-            .values_list("id", "votes_count", "status")
-        }
-        # Grouped by the fields each item gets: gold items only take their vote count, and writing a union of
-        # fields would reset the rest of their row to the model's defaults.
-        groups: dict[tuple[str, ...], list[Item]] = {}
-        for p, fields in _decisions(snap, out):
-            item_id = int(it["id"][p])
-            if current.get(item_id) != (int(it["votes_count"][p]), it["status"][p]):
-                continue  # changed since the read: the online update already decided it
-            if fields.get("status") == Item.Status.OPEN and it["status"][p] == Item.Status.DONE:
-                result.reopened.append(item_id)
-            groups.setdefault(tuple(sorted(fields)), []).append(Item(id=item_id, **fields))
-        for names, updates in groups.items():
-            bulk_update_values(Item, updates, names)
-        result.items_written = sum(len(updates) for updates in groups.values())
+        ids = sorted(item.pk for item in [*decided, *gold])
+        locked = Item.objects.filter(pk__any_of=ids).select_for_update(no_key=True).order_by("id")
+        current = dict(locked.values_list("id", "version")) if ids else {}
+        for updates, fields in ((decided, DECIDED_FIELDS), (gold, ["votes_count"])):
+            fresh = [item for item in updates if current.get(item.pk) == item.version]
+            result.changed_since_read += [item.pk for item in updates if current.get(item.pk) != item.version]
+            items_write(caller=Caller.REAGGREGATE, items=fresh, fields=fields, before=before)
+            result.items_written += len(fresh)
+            result.reopened += [i.pk for i in fresh if "status" in fields and i.status == Item.Status.OPEN
+                                and before[i.pk] == Item.Status.DONE]  # fmt: skip
         result.newly_blocked = scores_write(snap=snap, out=out)
         calibration_write(project=snap.project, calibration=out.calibration)
         snapshot_write(snap=snap, out=out, method=method)
     return result
 
 
+def _retroactive(snap: Snapshot, out: Computed, result: ReaggregateResult) -> None:
+    """After commit: every item with a vote of someone this run blocked (in any pass) that the run did not write
+    itself -- it changed since the read, or a later pass blocked its voter -- is re-decided without their votes."""
+    from labeling.services.quality.online import annotators_blocked_apply
+
+    blocked = sorted(set(result.newly_blocked))
+    if not blocked:
+        return
+    reopened = annotators_blocked_apply(project=snap.project, user_ids=blocked)
+    result.reopened = sorted(set(result.reopened) | set(reopened))
+    result.retro = len(reopened)
+
+
 def project_reaggregate(*, project_id: int, method: str | None = None) -> ReaggregateResult | None:
-    """Re-aggregate every vote of the project; None when the project is gone. Idempotent."""
-    snap = _read(project_id)
-    if snap is None:
-        return None
+    """Re-aggregate every vote of the project; None when the project is gone. Idempotent. One run per project at
+    a time: a run that finds another one going returns at once (`skipped`), the running one covers its votes."""
+    with run_lock(LOCK_CLASS, project_id) as acquired:
+        if not acquired:
+            return ReaggregateResult(method=method or "", skipped=True)
+        snap = reaggregate_read(project_id=project_id)
+        return None if snap is None else reaggregate_finish(snap=snap, method=method)
+
+
+def reaggregate_read(*, project_id: int) -> Snapshot | None:
+    """Phase 1 (the snapshot), public so that the race tests can write between the read and the rest."""
+    return _read(project_id)
+
+
+def reaggregate_finish(*, snap: Snapshot, method: str | None = None) -> ReaggregateResult | None:
+    """Phases 2 and 3 and the retroactive re-decisions, for a snapshot read by reaggregate_read."""
     method = method or snap.project.aggregation_method
     method = method if method in METHODS else DEFAULT_METHOD
     if snap.project.task_type == Project.TaskType.BOXES:
-        return _write_boxes_scores(snap, method)
+        result = _write_boxes_scores(snap, method)
+        if result is not None:
+            from labeling.services.quality.online import annotators_blocked_apply
+
+            annotators_blocked_apply(project=snap.project, user_ids=result.newly_blocked)
+        return result
     out = _compute(snap, method)
     result = _write(snap, out, method)
     if result is not None:
         from labeling.services.quality.stalled import items_route_stalled
 
+        _retroactive(snap, out, result)
         items_route_stalled(project=snap.project)
     return result
 

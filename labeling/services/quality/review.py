@@ -12,6 +12,7 @@ from annotate.exceptions import Conflict, ServiceError
 from labeling.models import Item, Project, ReviewAction
 from labeling.services.quality import gold_boxes_set, gold_set, label_validate
 from labeling.services.quality.engine import project_classes
+from labeling.services.quality.transitions import Caller, item_save
 
 
 def _locked(item: Item) -> Item:
@@ -35,7 +36,7 @@ def review_accept(*, item: Item, reviewer) -> Item:
             raise Conflict(_("This item has no consensus label to accept yet; fix it instead."), code="no_consensus")
         before = (item.label, item.status)
         item.status = Item.Status.ACCEPTED
-        item.save(update_fields=["status", "updated_at"])
+        item_save(caller=Caller.REVIEW, item=item, fields=["status"], before=before[1])
         _log(item, reviewer, ReviewAction.Action.ACCEPT, item.label, before)
     return item
 
@@ -50,7 +51,7 @@ def review_reject(*, item: Item, reviewer) -> Item:
         if item.project.task_type == Project.TaskType.VERIFY:
             item.label, item.confidence, item.posterior = 0, 1.0, {"0": 1.0, "1": 0.0}
             fields += ["label", "confidence", "posterior"]
-        item.save(update_fields=fields)
+        item_save(caller=Caller.REVIEW, item=item, fields=fields, before=before[1])
         _log(item, reviewer, ReviewAction.Action.REJECT, item.label, before)
     return item
 
@@ -76,8 +77,9 @@ def review_fix(*, item: Item, reviewer, label: int | None = None, boxes: Any = N
         else:
             gold_set(item=locked, label=label)
         locked.refresh_from_db()
+        status_now = locked.status
         locked.status = Item.Status.ACCEPTED
-        locked.save(update_fields=["status", "updated_at"])
+        item_save(caller=Caller.REVIEW, item=locked, fields=["status"], before=status_now)
         _log(locked, reviewer, ReviewAction.Action.FIX, label, before)
     return locked
 

@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from labeling.models import Annotation, AnnotatorScore, Item, Project, Skip
+from labeling.services.quality.transitions import Caller, item_save
 
 # An item nobody else can answer still waits this long after its last vote: annotators who answer it in the
 # same session as the others (several tabs, a lease just taken) are not cut off by a sweep that runs meanwhile.
@@ -92,7 +93,8 @@ def items_route_stalled(*, project: Project, now: datetime | None = None) -> Sta
                 continue
             item.status, item.review_reason = status, reason
             item.priority = 0.0 if status == Item.Status.REVIEW else 1.0 + float(item.confidence or 0.0)
-            item.save(update_fields=["status", "review_reason", "priority", "updated_at"])
+            item_save(caller=Caller.STALLED, item=item, fields=["status", "review_reason", "priority"],
+                      before=expected)  # fmt: skip
             if status == Item.Status.OPEN:
                 result.reopened.append(item.pk)
             elif reason == Item.ReviewReason.NO_ANNOTATOR:
@@ -111,3 +113,26 @@ def projects_route_stalled(*, now: datetime | None = None) -> dict[int, StalledR
         .distinct()
     )
     return {project.pk: items_route_stalled(project=project, now=now) for project in Project.objects.filter(pk__in=ids)}
+
+
+def items_reopen_for_newcomer(*, project: Project, exclude: list[int]) -> int:
+    """A newcomer (no answer in the project yet, at their `next`): every item waiting in review for an annotator
+    (`no_annotator`) is one they have not seen, so it goes back to open at once. Rows another transaction holds
+    are skipped (SKIP LOCKED), so this never waits inside the assignment's transaction: a vote holding one of them
+    decides it anyway. Two statements, only for newcomers."""
+    from django.db.models import F, Value
+    from django.db.models.functions import Coalesce
+
+    waiting = Item.objects.filter(
+        project=project, status=Item.Status.REVIEW, review_reason=Item.ReviewReason.NO_ANNOTATOR
+    ).exclude(pk__in=exclude)
+    ids = list(waiting.select_for_update(skip_locked=True).order_by("id").values_list("pk", flat=True))
+    if not ids:
+        return 0
+    return waiting.filter(pk__in=ids).update(
+        status=Item.Status.OPEN,
+        review_reason="",
+        priority=1.0 + Coalesce(F("confidence"), Value(0.0)),
+        version=F("version") + 1,
+        updated_at=timezone.now(),
+    )

@@ -10,7 +10,7 @@ import numpy as np
 from annotate.db import bulk_update_values
 from labeling.models import AnnotatorScore, CategoryCalibration, Project, ProjectQualitySnapshot
 from labeling.services.quality import rules
-from labeling.services.quality.engine import CALIBRATION_MIN_CHECKED, PROJECT_KEY, STATUS_WEIGHT
+from labeling.services.quality.engine import PROJECT_KEY, STATUS_WEIGHT, calibrated_targets
 from labeling.services.quality.reaggregate import Computed
 
 SCORE_FIELDS = [
@@ -49,10 +49,20 @@ def scores_write(*, snap, out: Computed) -> list[int]:
     for uid, st in out.stats.items():
         score = existing[uid]
         proposal = out.proposals[uid]
+        read = snap.counters.get(uid, (0, 0, 0))
+        live = (score.volume, score.gold_seen, score.gold_correct)  # the locked row: online votes since the read
         for name in STAT_FIELDS:
             setattr(score, name, getattr(st, name))
         for name, value in proposal.gold.items():
             setattr(score, name, value)
+        # Counters: the run's recount corrects what it read, and what online votes added since the read is kept
+        # (finding 18: writing the snapshot's values lost them). The row is locked, so this is F() + delta.
+        score.volume = max(0, live[0] + st.volume - read[0])
+        score.gold_seen = max(0, live[1] + st.gold_seen - read[1])
+        score.gold_correct = min(score.gold_seen, max(0, live[2] + st.gold_correct - read[2]))
+        if (score.gold_seen, score.gold_correct) != (st.gold_seen, st.gold_correct):
+            for name, value in rules.gold_fields(score.gold_seen, score.gold_correct).items():
+                setattr(score, name, value)
         i = col.get(uid)
         if i is not None and out.skill is not None:
             score.ds_accuracy = round(float(out.skill[i]), 4)
@@ -120,11 +130,7 @@ def snapshot_write(*, snap, out: Computed, method: str) -> ProjectQualitySnapsho
             "model": getattr(out.agg, "model", "")[:32],
             "model_reason": getattr(out.agg, "model_reason", ""),
             "model_evidence": getattr(out.agg, "model_evidence", None) or {},
-            "targets": {
-                ("" if key is None else str(key)): data.target
-                for key, data in out.calibration.items()
-                if data.target is not None and data.n_checked >= CALIBRATION_MIN_CHECKED
-            },
+            "targets": calibrated_targets(out.calibration),
         },
     )
     return snapshot

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labeling.selectors.quality import quality_stats
-from tests.labeling.quality.qfactories import cast, make_project
+from tests.labeling.quality.qfactories import cast, join, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +15,7 @@ def test_fleiss_kappa_vote_distribution_and_budget(make_user, client):
     # open and the forecast is positive.
     project, items = make_project(slug="kappa", n_items=4, min_votes=3, max_votes=9, target=0.99)
     voters = [make_user(f"v{i}") for i in range(3)]
+    join(project, [make_user("spare")])  # someone who could still answer: the items stay open (finding 14)
     table = [(0, 0, 0), (1, 1, 1), (1, 1, 1), (0, 1, 1)]
     for item, labels in zip(items, table, strict=True):
         for user, label in zip(voters, labels, strict=True):

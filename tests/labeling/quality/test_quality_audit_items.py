@@ -9,7 +9,7 @@ import pytest
 from labeling.models import Annotation, CategoryCalibration, Item, ProjectQualitySnapshot
 from labeling.services.quality import gold_set, project_reaggregate
 from labeling.services.quality.engine import PROJECT_KEY, annotator_models, is_audit_item
-from tests.labeling.quality.qfactories import cast, make_project
+from tests.labeling.quality.qfactories import cast, join, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +24,7 @@ def test_audit_share_is_stable_and_close_to_the_rate():
 def test_audit_items_wait_for_max_votes_and_calibrate_the_target(make_user):
     project, items = make_project(slug="audit", n_items=40, min_votes=2, max_votes=5, target=0.8, audit_rate=0.5)
     voters = [make_user(f"v{i}") for i in range(5)]
+    join(project, voters)  # all five are known from the start (else an item two of them answered would wait in review)
     rng = random.Random(7)
     truth = {item.pk: rng.randrange(2) for item in items}
     audit = {item.pk for item in items if is_audit_item(item.pk, 0.5)}

@@ -17,7 +17,7 @@ from labeling.services.annotations import annotation_submit, annotations_submit_
 from labeling.services.projects import project_create
 from labeling.services.quality import practice_feedback
 from labeling.services.quality.review import review_accept, review_fix
-from tests.labeling.quality.qfactories import make_project
+from tests.labeling.quality.qfactories import join, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -108,8 +108,9 @@ def test_consensus_per_category_finishes_the_item(detect, make_user):
 def test_category_disagreement_keeps_asking(detect, make_user):
     # Same places, but one annotator calls the car a dog: the car keeps its quorum (2 of 3), the stray dog box
     # joins no supported object, so agreement drops below the target and the item asks for a fourth vote.
-    _project, items, car, dog, _ = detect
+    project, items, car, dog, _ = detect
     item = items[1]
+    join(project, [make_user("spare")])  # a fourth known volunteer who could answer (else: review, finding 14)
     submit(make_user("v0"), item, [box(1, 1, 20, 15, car)])
     submit(make_user("v1"), item, [box(1, 1, 20, 15, car)])
     submit(make_user("v2"), item, [box(1, 1, 20, 15, dog)])

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from labeling.models import Annotation, Item
 from labeling.selectors.quality import progress_by_category, review_items
+from labeling.services.assignment import next_items
 from labeling.services.quality import annotator_block
 from labeling.services.quality.stalled import items_route_stalled, projects_route_stalled
 from tests.labeling.quality.qfactories import cast, make_project
@@ -21,32 +22,32 @@ def _age(items, hours: float) -> None:
 
 
 def test_split_item_with_every_annotator_answered_goes_to_review_and_back(make_user):
-    # max votes 7 and three volunteers: a split item can never finish
+    # max votes 7 and three volunteers: a split item can never finish. It goes to review in the vote's own
+    # transaction (issue 22, finding 14: it used to wait for this sweep).
     project, items = make_project(slug="stall3", n_items=3, min_votes=3, max_votes=7, target=0.95)
     a, b, c = make_user("a"), make_user("b"), make_user("c")
     for voter, label in ((a, 1), (b, 0), (c, 1)):
         cast(voter, items[0], label)
     cast(a, items[1], 1)  # b and c have not seen it
-    assert Item.objects.get(pk=items[0].pk).status == Item.Status.OPEN
-
-    assert items_route_stalled(project=project).no_annotator == []  # within the grace period nothing moves
-    _age(items[:2], hours=1)
-    routed = items_route_stalled(project=project)
-    assert routed.no_annotator == [items[0].pk] and routed.stalled == []
     first = Item.objects.get(pk=items[0].pk)
     assert first.status == Item.Status.REVIEW and first.review_reason == Item.ReviewReason.NO_ANNOTATOR
     assert Item.objects.get(pk=items[1].pk).status == Item.Status.OPEN  # b and c may still answer it
     queue = review_items(project=project)
     assert [(i.pk, i.reason) for i in queue] == [(items[0].pk, "no eligible annotator left")]
+    _age(items[:2], hours=1)
+    assert items_route_stalled(project=project).no_annotator == []  # nothing left for the sweep
 
-    # a newcomer who has not seen it can answer: back to open; blocked annotators do not count as eligible
+    # a newcomer who has not seen it can answer: back to open when they first ask for work; blocked annotators
+    # do not count as eligible, so once they are blocked the sweep sends it back to review
     newcomer = make_user("d")
+    next_items(user=newcomer, project=project, n=1)
+    assert Item.objects.get(pk=items[0].pk).status == Item.Status.OPEN
     cast(newcomer, items[2], 1)
     annotator_block(project=project, user=newcomer, by=None, reason="test")
-    assert items_route_stalled(project=project).reopened == []
-    cast(make_user("e"), items[1], 1)
-    assert items_route_stalled(project=project).reopened == [items[0].pk]
+    assert items_route_stalled(project=project).no_annotator == [items[0].pk]
+    next_items(user=make_user("e"), project=project, n=1)
     assert Item.objects.get(pk=items[0].pk).status == Item.Status.OPEN
+    assert items_route_stalled(project=project).reopened == []  # the newcomer's request reopened it already
 
 
 def test_item_waiting_longer_than_stall_hours_goes_to_review(make_user):
