@@ -28,9 +28,13 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 demo: $(VENV)/.runtime
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)
 
-## test: install runtime + dev requirements and run the whole suite
+## test: install runtime + dev requirements and run the whole suite, on TEST_WORKERS pytest-xdist processes
+## (TEST_WORKERS=0: one process). Each worker has its own test database (pytest-django's _gwN suffix), var
+## directory and broker key prefix (annotate/settings/test.py); a module's tests that share a module-scoped
+## fixture stay on one worker (tests/conftest.py, --dist loadgroup).
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -7,11 +7,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from annotate.forms import SetPasswordForm
 from annotate.ratelimit import login_rate_limited, signup_rate_limited
-from annotate.views import accounts, health
+from annotate.views import accounts, health, metrics
 
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("accounts/signup/", signup_rate_limited(accounts.signup), name="signup"),
     path(
         "accounts/login/",
