@@ -164,15 +164,3 @@ def browser_login(page, username: str, password: str) -> None:
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group marks into the node ids
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), the tests of a module that share a
-    module-scoped fixture (a model trained once, a server started once) stay on one worker, so the fixture is
-    built once, as in a serial run. Without xdist the mark does nothing."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        if any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values()):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
