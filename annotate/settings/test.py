@@ -11,10 +11,12 @@ the same prefix and are not suffixed twice.
 import os
 from pathlib import Path
 
-_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _xdist_worker and not os.environ.get("ANNOTATE_TEST_ISOLATION"):
+from annotate.settings.env import env_str
+
+_xdist_worker = env_str("PYTEST_XDIST_WORKER")
+if _xdist_worker and not env_str("ANNOTATE_TEST_ISOLATION"):
     os.environ["ANNOTATE_TEST_ISOLATION"] = _xdist_worker
-    _var = os.environ.get("ANNOTATE_VAR_DIR") or str(Path(__file__).resolve().parents[2] / "var")
+    _var = env_str("ANNOTATE_VAR_DIR") or str(Path(__file__).resolve().parents[2] / "var")
     os.environ["ANNOTATE_VAR_DIR"] = str(Path(_var) / f"xdist-{_xdist_worker}")
 
 from annotate.settings.base import *  # noqa: E402, F403
@@ -33,7 +35,7 @@ if not REDIS_CACHE_URL:
     # counters shared by several processes starts them with REDIS_CACHE_URL.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "annotate-test"}}
 
-_isolation = os.environ.get("ANNOTATE_TEST_ISOLATION", "")
+_isolation = env_str("ANNOTATE_TEST_ISOLATION")
 if _isolation and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu prefixes every key it uses (queues, unacked hash, fan-out) with this.
     CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"test-{_isolation}:"}
