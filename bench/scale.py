@@ -3,13 +3,13 @@
     [DATABASE_URL=postgres://...] .venv/bin/python bench/scale.py [--items 1000000] [--categories 1000]
         [--votes 5000000] [--volunteers 500] [--rounds 20] [--json]
 
-Creates a throw-away database (`<db>_scalebench`; on SQLite a file under VAR_DIR; tables from the models, no
-migrations) and seeds one `verify` project through the product's bulk paths: `project_create` with
---categories categories, one placeholder image row per item (like `replay_crowd`: never served as a file),
-its ImageSource rows and `items_create_from_sources` (what ingestion runs). --volunteers simulated volunteers
-(accuracy drawn in 0.65-0.95, 5 % spammers at 0.5) then cast --votes votes, inserted in bulk as an annotation
-import stores them (one Annotation row each, `votes_count` set by one UPDATE): 5M answers through the HTTP
-path would take this machine hours. 1 % of the items get no votes, so volunteers still have work.
+Creates a throw-away database (`<db>_scalebench`, or `<db>_<--db-suffix>`; on SQLite a file under VAR_DIR; tables
+from the models, no migrations) and seeds one `verify` project through the product's bulk paths: `project_create`
+with --categories categories, one placeholder image row per item (like `replay_crowd`: never served as a file), its
+ImageSource rows and `items_create_from_sources` (what ingestion runs). --volunteers simulated volunteers (accuracy
+drawn in 0.65-0.95, 5 % spammers at 0.5) then cast --votes votes, inserted in bulk as an annotation import stores
+them (one Annotation row each, `votes_count` set by one UPDATE): 5M answers through the HTTP path would take this
+machine hours. 1 % of the items get no votes, so volunteers still have work.
 
 Then it measures, in this process:
 * full re-aggregation (`project_reaggregate`): wall time, peak RSS during the call (sampled every 20 ms), and
@@ -53,15 +53,15 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def setup_db() -> str:
+def setup_db(suffix: str = "scalebench") -> str:
     from django.conf import settings
 
     settings.MIGRATION_MODULES = {app.split(".")[-1]: None for app in settings.INSTALLED_APPS}
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
-        db["TEST"]["NAME"] = str(Path(settings.VAR_DIR) / "scalebench.sqlite3")
+        db["TEST"]["NAME"] = str(Path(settings.VAR_DIR) / f"{suffix}.sqlite3")
     else:
-        db["TEST"]["NAME"] = f"{db['NAME']}_scalebench"
+        db["TEST"]["NAME"] = f"{db['NAME']}_{suffix}"
     from django.db import connection
     from django.test.utils import setup_test_environment
 
@@ -296,13 +296,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="next + submit rounds for the hot-path ratios")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--db-suffix", default="scalebench", help="the throw-away database is <db>_<suffix>")
     parser.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     args = parser.parse_args()
     django.setup()
     from django.db import connection
     from django.test.utils import teardown_test_environment
 
-    name = setup_db()
+    name = setup_db(args.db_suffix)
     try:
         out = run(args)
     finally:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def test_scale_benchmark_smoke_run():
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
         [sys.executable, "bench/scale.py", "--items", "1000", "--categories", "20", "--votes", "3000",
-         "--volunteers", "30", "--rounds", "2", "--json"],
+         "--volunteers", "30", "--rounds", "2", "--db-suffix", f"scalebench_{uuid.uuid4().hex[:8]}", "--json"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
