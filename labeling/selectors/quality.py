@@ -162,26 +162,20 @@ def _finite(x: float) -> float | None:
 
 
 def quality_stats(*, project: Project) -> dict:
-    """Project-wide and per-category agreement statistics and the budget forecast (classify: per voted class).
-
-    Votes are counted per (item, label) by the database (a row per pair, not per vote) and every per-group
-    figure is computed on arrays: at 1M items the former per-row Python loops took 8.6 of 13.3 s (issue 26).
-    """
+    """Project-wide and per-category agreement statistics and the budget forecast (classify: per voted class)."""
     blocked = blocked_user_ids(project.pk)
-    pairs = (
+    votes = list(
         Annotation.objects.filter(item__project=project, label__isnull=False)
         .exclude(user_id__in=blocked)
-        .order_by()
         .values_list("item_id", "label")
-        .annotate(n=Count("id"))
     )
-    vote_rows = np.array(list(pairs), dtype=np.int64).reshape(-1, 3)
     items = list(
-        Item.objects.filter(project=project)
-        .order_by("id")
-        .values_list("id", "category_id", "status", "confidence", "votes_count", "posterior")
+        Item.objects.filter(project=project).values_list(
+            "id", "category_id", "status", "confidence", "votes_count", "posterior"
+        )
     )
-    classes = project_classes(project, set(vote_rows[:, 1].tolist()))
+    classes = project_classes(project, [lab for _, lab in votes])
+    index = {c: i for i, c in enumerate(classes)}
     names = (
         {1: _("yes"), 0: _("no")}
         if project.task_type == Project.TaskType.VERIFY
@@ -194,70 +188,49 @@ def quality_stats(*, project: Project) -> dict:
         if snap and snap.default_confusion
         else DEFAULT_PRIOR_ACCURACY
     )
-    n, k = len(items), max(len(classes), 1)
-    ids = np.fromiter((row[0] for row in items), dtype=np.int64, count=n)
-    category = np.fromiter((row[1] if row[1] is not None else -1 for row in items), dtype=np.int64, count=n)
-    status = np.array([row[2] for row in items], dtype=object)
-    confidence = np.fromiter((np.nan if row[3] is None else row[3] for row in items), dtype=np.float64, count=n)
-    votes_count = np.fromiter((row[4] for row in items), dtype=np.int64, count=n)
-    counts = np.zeros((n, k), dtype=np.int64)
-    if len(vote_rows) and n:
-        class_index = {c: i for i, c in enumerate(classes)}
-        label_pos = np.array([class_index.get(int(lab), -1) for lab in vote_rows[:, 1]], dtype=np.int64)
-        item_pos = np.searchsorted(ids, vote_rows[:, 0]).clip(0, n - 1)
-        keep = (label_pos >= 0) & (ids[item_pos] == vote_rows[:, 0])
-        np.add.at(counts, (item_pos[keep], label_pos[keep]), vote_rows[keep, 2])
-    finished = np.isin(status, [Item.Status.DONE, Item.Status.ACCEPTED])
-    is_open = status == Item.Status.OPEN
-    # posterior vectors of open items only, built once (each item belongs to the overall group and one category)
-    open_rows = np.flatnonzero(is_open)
-    open_post = np.array([_vector(items[r][5], classes) for r in open_rows], dtype=np.float64).reshape(
-        len(open_rows), len(classes)
-    )
-    open_pos = np.full(n, -1, dtype=np.int64)
-    open_pos[open_rows] = np.arange(len(open_rows))
+    pos = {item_id: p for p, (item_id, *_rest) in enumerate(items)}
+    counts = np.zeros((len(items), max(len(classes), 1)), dtype=np.int64)
+    for item_id, label in votes:
+        if label in index and item_id in pos:
+            counts[pos[item_id], index[label]] += 1
     category_names = dict(project.categories.values_list("id", "name"))
 
-    def group(key: int | None, name: str, rows: np.ndarray) -> GroupStats:
+    def group(key: int | None, name: str, rows: list[int]) -> GroupStats:
         g = GroupStats(key=key, name=name, items=len(rows))
-        c = counts[rows]
+        c = counts[rows] if rows else np.zeros((0, counts.shape[1]), dtype=np.int64)
         g.votes = int(c.sum())
         g.fleiss_kappa = _finite(fleiss_kappa(c)) if c.size else None
         g.krippendorff_alpha = _finite(krippendorff_alpha_nominal(c)) if c.size else None
-        g.vote_distribution = {names.get(cls, str(cls)): int(v) for cls, v in zip(classes, c.sum(axis=0), strict=True)}
-        conf = confidence[rows]
-        conf = conf[~np.isnan(conf)]
+        g.vote_distribution = {names.get(cls, str(cls)): int(n) for cls, n in zip(classes, c.sum(axis=0), strict=True)}
+        conf = np.array([items[r][3] for r in rows if items[r][3] is not None], dtype=np.float64)
         g.mean_posterior = _finite(conf.mean()) if conf.size else None
         g.posterior_histogram = np.histogram(conf, bins=10, range=(0.0, 1.0))[0].tolist()
-        done_votes = votes_count[rows][finished[rows]]
-        g.labels_per_accepted_item = _finite(float(done_votes.mean())) if done_votes.size else None
-        values, tally = np.unique(status[rows].astype(str), return_counts=True)
-        g.status_counts = {str(v): int(t) for v, t in zip(values, tally, strict=True)}
-        mine = open_pos[rows]
-        mine = mine[mine >= 0]
-        if mine.size:
+        finished = [items[r][4] for r in rows if items[r][2] in (Item.Status.DONE, Item.Status.ACCEPTED)]
+        g.labels_per_accepted_item = _finite(float(np.mean(finished))) if finished else None
+        for r in rows:
+            g.status_counts[items[r][2]] = g.status_counts.get(items[r][2], 0) + 1
+        open_rows = [r for r in rows if items[r][2] == Item.Status.OPEN]
+        if open_rows:
+            post = np.array([_vector(items[r][5], classes) for r in open_rows])
             g.budget_forecast = int(
-                expected_extra_votes(open_post[mine], project.confidence_target, accuracy,
-                                     max_votes=project.max_votes).sum()
-            )  # fmt: skip
+                expected_extra_votes(post, project.confidence_target, accuracy, max_votes=project.max_votes).sum()
+            )
         return g
 
-    overall = group(None, _("all"), np.arange(n))
+    overall = group(None, _("all"), list(range(len(items))))
     per_category: list[GroupStats] = []
     if project.task_type == Project.TaskType.VERIFY:
-        order = np.argsort(category, kind="stable")
-        keys, starts = np.unique(category[order], return_index=True)
-        bounds = [*starts.tolist(), n]
-        for i, key in enumerate(keys.tolist()):
-            rows = order[bounds[i] : bounds[i + 1]]
-            cat = None if key == -1 else key
-            per_category.append(group(cat, category_names.get(cat, "?"), rows))
-        per_category.sort(key=lambda g: g.key or 0)
+        by_cat: dict[int, list[int]] = {}
+        for r, row in enumerate(items):
+            by_cat.setdefault(row[1], []).append(r)
+        per_category = [
+            group(k, category_names.get(k, "?"), rows) for k, rows in sorted(by_cat.items(), key=lambda kv: kv[0] or 0)
+        ]
     elif project.task_type == Project.TaskType.CLASSIFY:
         top = counts.argmax(axis=1)
-        voted = counts.sum(axis=1) > 0
         for ci, cls in enumerate(classes):
-            per_category.append(group(cls, names.get(cls, str(cls)), np.flatnonzero(voted & (top == ci))))
+            rows = [r for r in range(len(items)) if counts[r].sum() and top[r] == ci]
+            per_category.append(group(cls, names.get(cls, str(cls)), rows))
     return {"overall": overall, "categories": per_category, "prior_accuracy": round(accuracy, 4)}
 
 
