@@ -30,9 +30,14 @@ DEMO_IMAGES ?=
 demo: $(VENV)/.runtime
 	$(PY) manage.py demo --host $(HOST) --port $(PORT) $(if $(DEMO_IMAGES),--images "$(DEMO_IMAGES)")
 
-## test: install runtime + dev requirements and run the whole suite
+## test: install runtime + dev requirements and run the whole suite, on TEST_WORKERS pytest-xdist processes
+## (TEST_WORKERS=0: one process). Each worker has its own test database (pytest-django's _gwN suffix), var
+## directory and broker key prefix (annotate/settings/test.py). Whole test files go to one worker (--dist
+## loadfile): a module's shared fixtures (a model trained once, a server started once) are built once, as in a
+## serial run. (loadgroup would be finer, but xdist 3.8's group suffix has no effect on pytest 9's node ids.)
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

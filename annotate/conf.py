@@ -225,6 +225,12 @@ class AnnotateOptions:
         "At most one database read of a run's cancel flag per this many seconds.",
         group="training",
     )
+    # --- Operations -------------------------------------------------------------------------------------
+    METRICS_TOKEN: str = _opt(
+        "",
+        "Bearer token a Prometheus scraper sends to /metrics (staff sessions need none; empty = staff only).",
+        group="operations",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **defaults: Any) -> AnnotateOptions:

@@ -9,7 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from annotate.forms import SetPasswordForm
 from annotate.ratelimit import login_rate_limited, signup_rate_limited
-from annotate.views import accounts, health
+from annotate.views import accounts, health, metrics
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
@@ -21,6 +21,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page says; pages also name the SVG (base.html).
     path("favicon.ico", favicon, name="favicon"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("accounts/signup/", signup_rate_limited(accounts.signup), name="signup"),
     path(
         "accounts/login/",

@@ -74,3 +74,13 @@ def test_any_of_selects_what_in_selects_with_one_parameter():
     shared = IdList(wanted)
     assert Item.objects.filter(image__items__id__any_of=shared).count() == 10
     assert Item.objects.filter(pk__any_of=shared).count() == 10
+
+
+def test_postgres_jit_is_off_on_our_connections():
+    """JIT compilation cost more than the hot statements themselves (issue 26): off at connection start."""
+    require_postgres()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"

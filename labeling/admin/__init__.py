@@ -11,4 +11,4 @@ silently change a published version or a vote count can be deleted here. Every l
 (`list_select_related` or an annotated queryset): its query count does not grow with the page size.
 """
 
-from labeling.admin import datasets, items, projects  # noqa: F401 (each module registers its admins)
+from labeling.admin import datasets, items, projects, quality  # noqa: F401 (each module registers its admins)

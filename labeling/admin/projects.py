@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
+from django.db import models
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from annotate.exceptions import ServiceError
 from labeling.admin.base import ReadOnlyInline
 from labeling.models import (
     Category,
+    Item,
     Project,
 )
 from labeling.services.categories import category_update
 from labeling.services.project_settings import SETTINGS_FIELDS, project_update
+
+
+def _count_of(model: type[models.Model], fk: str) -> Coalesce:
+    """Rows of `model` pointing at the outer row, as a scalar subquery."""
+    rows = model.objects.filter(**{fk: OuterRef("pk")}).order_by().values(fk).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(rows, output_field=models.IntegerField()), 0)
 
 
 class CategoryInline(ReadOnlyInline):
@@ -38,10 +47,10 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [CategoryInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(items_total=Count("items", distinct=True), categories_total=Count("categories", distinct=True))
+        # One correlated count per shown row (an index-only scan of the project's items), not COUNT(DISTINCT)
+        # over the items x categories join: 1M items x 1,000 categories took 11 s (issue 26).
+        return super().get_queryset(request).annotate(
+            items_total=_count_of(Item, "project"), categories_total=_count_of(Category, "project")
         )
 
     @admin.display(description="items", ordering="items_total")
@@ -84,7 +93,7 @@ class CategoryAdmin(admin.ModelAdmin):
     raw_id_fields = ("parent",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
-        return super().get_queryset(request).annotate(items_total=Count("items"))
+        return super().get_queryset(request).annotate(items_total=_count_of(Item, "category"))
 
     @admin.display(description="items", ordering="items_total")
     def n_items(self, obj: Category) -> int:

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from annotate.exceptions import NotFound
 from annotate.inputs import param_ids, param_int
+from labeling.api.answer_input import AnswerBatchField
 from labeling.api.scoping import scoped_project
 from labeling.models import Annotation, Category, Image, Item, Project
 from labeling.selectors.labeling import volunteer_progress, volunteer_projects
@@ -151,6 +152,16 @@ class NextItemsApi(APIView):
         return Response(self.OutputSerializer(data).data)
 
 
+class AnswerShapeSerializer(serializers.Serializer):
+    """One answer's shape, for the schema; SubmitAnswersApi validates with AnswerBatchField (one pass, same rules)."""
+
+    item_id = serializers.IntegerField(min_value=1)
+    submission_id = serializers.UUIDField()
+    answer = serializers.JSONField()
+    time_spent_ms = serializers.IntegerField(min_value=0, default=0)
+    client_info = serializers.JSONField(required=False, default=dict)
+
+
 class SubmitAnswersApi(APIView):
     """Answers are independent: each gets its own result. The response is 200 when at least one
     answer was stored (or was already stored); otherwise it carries the first error's status."""
@@ -159,14 +170,10 @@ class SubmitAnswersApi(APIView):
     throttle_scope = "answers"
 
     class InputSerializer(serializers.Serializer):
-        class AnswerSerializer(serializers.Serializer):
-            item_id = serializers.IntegerField(min_value=1)
-            submission_id = serializers.UUIDField()
-            answer = serializers.JSONField()
-            time_spent_ms = serializers.IntegerField(min_value=0, default=0)
-            client_info = serializers.JSONField(required=False, default=dict)
+        answers = AnswerBatchField(max_length=MAX_BATCH)
 
-        answers = AnswerSerializer(many=True, allow_empty=False, max_length=MAX_BATCH)
+    class SchemaInputSerializer(serializers.Serializer):
+        answers = AnswerShapeSerializer(many=True, allow_empty=False, max_length=MAX_BATCH)
 
     class OutputSerializer(serializers.Serializer):
         class ResultSerializer(serializers.Serializer):
@@ -187,7 +194,7 @@ class SubmitAnswersApi(APIView):
         detail = serializers.CharField(required=False)
         code = serializers.CharField(required=False)
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, summary="Submit a batch of answers")
+    @extend_schema(request=SchemaInputSerializer, responses=OutputSerializer, summary="Submit a batch of answers")
     def post(self, request: Request, slug: str) -> Response:
         project = volunteer_project(request, slug)
         data = self.InputSerializer(data=request.data)

@@ -20,12 +20,14 @@ from labeling.api.scoping import scoped_project
 from labeling.models import AnnotatorScore, Item, Project
 from labeling.selectors.projects import project_for_reviewer
 from labeling.selectors.quality import (
+    VoterContext,
     annotator_scores,
     gold_accuracy_histogram,
     progress_by_category,
     quality_stats,
     review_item_votes,
     review_items,
+    voter_context,
 )
 from labeling.services.quality import annotator_status_set
 from labeling.services.quality.review import review_accept, review_fix, review_reject
@@ -58,7 +60,7 @@ class ReviewItemSerializer(serializers.Serializer):
     votes = VoteSerializer(many=True)
 
 
-def review_item_payload(item: Item) -> dict:
+def review_item_payload(item: Item, context: VoterContext | None = None) -> dict:
     return {
         "id": item.id,
         "status": item.status,
@@ -69,7 +71,7 @@ def review_item_payload(item: Item) -> dict:
         "answer": item.answer,
         "category_id": item.category_id,
         "image_url": f"/media/image/{item.image.sha256}",
-        "votes": review_item_votes(item=item),
+        "votes": review_item_votes(item=item, context=context),
     }
 
 
@@ -78,7 +80,8 @@ class ReviewQueueApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         project = reviewer_project(request, slug)
         items = review_items(project=project, limit=50)
-        return Response(ReviewItemSerializer([review_item_payload(i) for i in items], many=True).data)
+        context = voter_context(project_id=project.pk, items=items)
+        return Response(ReviewItemSerializer([review_item_payload(i, context) for i in items], many=True).data)
 
 
 class ReviewActionApi(APIView):

@@ -84,13 +84,28 @@ def review_items(*, project: Project, limit: int = 50) -> list[Item]:
     return out
 
 
-def review_item_votes(*, item: Item) -> list[dict]:
-    """All votes of an item with each annotator's score (for the reviewer, never for volunteers)."""
-    scores = {s.user_id: s for s in AnnotatorScore.objects.filter(project_id=item.project_id)}
-    blocked = blocked_user_ids(item.project_id)
+@dataclass(frozen=True)
+class VoterContext:
+    """What the review rows need about the annotators of a page's votes, read once per page (not per item)."""
+
+    scores: dict[int, AnnotatorScore]
+    blocked: frozenset[int]
+
+
+def voter_context(*, project_id: int, items: list[Item]) -> VoterContext:
+    """Two queries whatever the number of items: their voters' scores, and the project's blocked annotators."""
+    user_ids = {vote.user_id for item in items for vote in item.annotations.all()}
+    scores = AnnotatorScore.objects.filter(project_id=project_id, user_id__in=user_ids) if user_ids else []
+    return VoterContext({s.user_id: s for s in scores}, frozenset(blocked_user_ids(project_id)))
+
+
+def review_item_votes(*, item: Item, context: VoterContext | None = None) -> list[dict]:
+    """All votes of an item with each annotator's score (for the reviewer, never for volunteers). A page of
+    items passes one `voter_context` for all of them (its query count must not grow with the page)."""
+    context = context or voter_context(project_id=item.project_id, items=[item])
     rows = []
     for vote in item.annotations.all():
-        s = scores.get(vote.user_id)
+        s = context.scores.get(vote.user_id)
         rows.append(
             {
                 "user": vote.user.username,
@@ -100,7 +115,7 @@ def review_item_votes(*, item: Item) -> list[dict]:
                 "status": s.status if s else AnnotatorScore.Status.NEW,
                 "ds_accuracy": s.ds_accuracy if s else None,
                 "gold_accuracy": s.gold_accuracy if s else None,
-                "counted": vote.user_id not in blocked,
+                "counted": vote.user_id not in context.blocked,
             }
         )
     return rows

@@ -29,6 +29,7 @@ from labeling.selectors.quality import (
     quality_stats,
     review_item_votes,
     review_items,
+    voter_context,
 )
 from labeling.services.quality import annotator_status_set
 from labeling.services.quality.review import review_accept, review_choices, review_fix, review_reject
@@ -67,9 +68,10 @@ def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
     items = review_items(project=project, limit=30)
     boxes = project.task_type == Project.TaskType.BOXES
     rows = []
+    context = voter_context(project_id=project.pk, items=items)
     for item in items:
         posterior = sorted(((float(p), names.get(int(k), k)) for k, p in (item.posterior or {}).items()), reverse=True)
-        votes = review_item_votes(item=item)
+        votes = review_item_votes(item=item, context=context)
         for vote in votes:
             vote["label_name"] = names.get(vote["label"], "—") if vote["label"] is not None else _boxes_text(vote)
         row = {"item": item, "posterior": posterior, "votes": votes, "label_name": names.get(item.label, "—")}

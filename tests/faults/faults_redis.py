@@ -38,6 +38,13 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def key(self, name: str) -> str:
+        """A kombu key as stored: with the broker's global_keyprefix (set per pytest-xdist worker in
+        annotate/settings/test.py), so direct reads see the queues the worker uses."""
+        from django.conf import settings
+
+        return settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "") + name
+
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 

@@ -40,7 +40,7 @@ def _wait_rows(tokens: list[str], timeout: float, worker: WorkerProcess) -> int:
 def _unacked_tokens(broker: RedisServer) -> list[str]:
     """The probe tokens of the messages in kombu's `unacked` hash (delivered, not yet acknowledged)."""
     tokens = []
-    for raw in broker.client().hvals("unacked"):
+    for raw in broker.client().hvals(broker.key("unacked")):
         payload, _exchange, _routing_key = json.loads(raw)
         args, _kwargs, _embed = json.loads(base64.b64decode(payload["body"]))
         tokens.append(args[0])
@@ -63,17 +63,17 @@ def test_redis_restart_mid_work_loses_no_task(tmp_path, settings):
                 assert time.monotonic() < deadline, worker.log()
                 time.sleep(0.05)
             client = broker.client()
-            queued_before = client.llen("default")
+            queued_before = client.llen(broker.key("default"))
             broker.restart()
-            queued_after = broker.client().llen("default")
-            in_flight_after = broker.client().hlen("unacked")
+            queued_after = broker.client().llen(broker.key("default"))
+            in_flight_after = broker.client().hlen(broker.key("unacked"))
 
             second = [f"after-{uuid.uuid4().hex}" for _ in range(AFTER)]
             for token in second:
                 probe.delay(token)  # the producer's pooled connection died with Redis: it must reconnect
             done = _wait_rows(first + second, timeout=90, worker=worker)
             time.sleep(1)
-            left_queued = broker.client().llen("default")
+            left_queued = broker.client().llen(broker.key("default"))
             left_unacked = _unacked_tokens(broker)
             log = worker.log_path.read_text(errors="replace")
             alive = worker.proc.poll() is None
@@ -107,8 +107,8 @@ def test_without_aof_a_redis_restart_empties_the_queue(tmp_path, settings):
         with producer_on(broker.url, settings):
             for _ in range(20):
                 probe.delay(uuid.uuid4().hex)
-            assert broker.client().llen("default") == 20
+            assert broker.client().llen(broker.key("default")) == 20
             broker.restart()
-            assert broker.client().llen("default") == 0
+            assert broker.client().llen(broker.key("default")) == 0
     finally:
         broker.stop()

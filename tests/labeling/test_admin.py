@@ -5,6 +5,7 @@ versions; auditor: view only)."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from annotate.staff import StaffRole, staff_role_grant
 from labeling.models import (
     Annotation,
+    AnnotatorScore,
     Category,
     CurationAction,
     DatasetExport,
@@ -33,7 +35,7 @@ from tests.labeling.quality.qfactories import cast, make_project
 pytestmark = pytest.mark.django_db
 
 LISTS = ("project", "category", "image", "item", "golditem", "annotation", "reviewaction", "curationaction",
-         "datasetversion", "datasetexport", "ingestbatch", "ingestentry")  # fmt: skip
+         "datasetversion", "datasetexport", "ingestbatch", "ingestentry", "annotatorscore")  # fmt: skip
 
 
 def _client(user) -> Client:
@@ -99,6 +101,11 @@ def test_list_pages_render_and_do_not_grow_with_rows(make_user, staff):
     big = _counts(client)
     assert big == small, {k: (small[k], big[k]) for k in LISTS if small[k] != big[k]}
     assert max(big.values()) <= 20, big
+    assert AnnotatorScore.objects.filter(project__slug="big").count() == 3
+    # the projects list counts each project's items and categories (a scalar subquery each, not a join product)
+    html = client.get("/admin/labeling/project/").content.decode()
+    counts = re.findall(r'field-n_items">(\d+)</td><td class="field-n_categories">(\d+)<', html)
+    assert sorted(counts) == [("12", "1"), ("2", "1")], counts
 
 
 def test_change_pages_render_for_every_model(make_user, staff):
@@ -109,6 +116,7 @@ def test_change_pages_render_for_every_model(make_user, staff):
         "reviewaction": ReviewAction.objects.first().pk, "curationaction": CurationAction.objects.first().pk,
         "datasetversion": DatasetVersion.objects.first().pk, "datasetexport": DatasetExport.objects.first().pk,
         "ingestbatch": IngestBatch.objects.first().pk, "ingestentry": IngestEntry.objects.first().pk,
+        "annotatorscore": AnnotatorScore.objects.first().pk,
     }  # fmt: skip
     for who in ("root", "operator", "auditor"):
         client = _client(staff[who])

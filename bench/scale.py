@@ -1,0 +1,321 @@
+"""An ImageNet-shaped project on one machine (issue 26): seed, re-aggregate, snapshot, export, label, look.
+
+    [DATABASE_URL=postgres://...] .venv/bin/python bench/scale.py [--items 1000000] [--categories 1000]
+        [--votes 5000000] [--volunteers 500] [--rounds 20] [--json]
+
+Creates a throw-away database (`<db>_scalebench`, or `<db>_<--db-suffix>`; on SQLite a file under VAR_DIR; tables
+from the models, no migrations) and seeds one `verify` project through the product's bulk paths: `project_create`
+with --categories categories, one placeholder image row per item (like `replay_crowd`: never served as a file), its
+ImageSource rows and `items_create_from_sources` (what ingestion runs). --volunteers simulated volunteers (accuracy
+drawn in 0.65-0.95, 5 % spammers at 0.5) then cast --votes votes, inserted in bulk as an annotation import stores
+them (one Annotation row each, `votes_count` set by one UPDATE): 5M answers through the HTTP path would take this
+machine hours. 1 % of the items get no votes, so volunteers still have work.
+
+Then it measures, in this process:
+* full re-aggregation (`project_reaggregate`): wall time, peak RSS during the call (sampled every 20 ms), and
+  the item rows it wrote;
+* `dataset_version_create` of the finished items and a CSV export of that version (`dataset_export_run`);
+* the volunteer hot path through Django's full stack (test Client, token auth, no network): per round a fresh
+  volunteer asks `GET /api/me/` (the trivial endpoint), `GET next?n=16` and posts the 16 answers in one batch;
+  p50/p99 of next and submit as ratios to /api/me/ in the same run, and answers/s of that one client;
+* the owner's quality and annotators pages (median of 3).
+
+With --json the last stdout line is {"items", "votes", "reaggregate_s", "reaggregate_peak_rss_mb",
+"rows_written", "dataset_create_s", "export_s", "submit_p50_ratio", "submit_p99_ratio", "answers_per_s", ...}
+(a few more keys: next ratios, page times, seeding time). A benchmark reports; it exits 0 whatever the numbers.
+The database is dropped at the end (--keep keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings.test")
+
+import django  # noqa: E402
+import numpy as np  # noqa: E402
+
+GRID = 16
+CHUNK = 10_000
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def setup_db(suffix: str = "scalebench") -> str:
+    from django.conf import settings
+
+    settings.MIGRATION_MODULES = {app.split(".")[-1]: None for app in settings.INSTALLED_APPS}
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db["TEST"]["NAME"] = str(Path(settings.VAR_DIR) / f"{suffix}.sqlite3")
+    else:
+        db["TEST"]["NAME"] = f"{db['NAME']}_{suffix}"
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    return connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+
+
+def seed(args: argparse.Namespace, rng: np.random.Generator) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from annotate.roles import Role, role_assign
+    from labeling.models import Annotation, Image, ImageSource, Item
+    from labeling.services.items import items_create_from_sources
+    from labeling.services.projects import project_create
+
+    per_item = max(1, round(args.votes / max(1, int(args.items * 0.99))))
+    owner = get_user_model().objects.create_user(username="scale-owner", password=None)
+    role_assign(user=owner, role=Role.RESEARCHER)
+    project = project_create(
+        slug="scale", task_type="verify", min_votes=per_item, max_votes=per_item + 2, gold_rate=0.0,
+        owner=owner, categories=[{"name": f"n{i:08d}", "definition": f"Synset {i}."} for i in range(args.categories)],
+    )  # fmt: skip
+    cats = np.array(sorted(project.categories.values_list("id", flat=True)), dtype=np.int64)
+    t0 = time.perf_counter()
+    for start in range(0, args.items, CHUNK):
+        n = min(CHUNK, args.items - start)
+        with transaction.atomic():
+            placeholders = [
+                Image(sha256=f"{start + i:064x}", file="", width=1, height=1, format="replay", mode="", size_bytes=0)
+                for i in range(n)
+            ]
+            images = Image.objects.bulk_create(placeholders)
+            sources = [
+                ImageSource(project=project, image=img, source_uri=f"n/{img.pk}.jpg",
+                            candidate_category_id=int(cats[(start + i) % len(cats)]))
+                for i, img in enumerate(images)
+            ]  # fmt: skip
+            ImageSource.objects.bulk_create(sources)
+    created = items_create_from_sources(project=project)
+    log(f"seeded {created} items in {time.perf_counter() - t0:.1f} s")
+
+    t1 = time.perf_counter()
+    users = [get_user_model()(username=f"scale-v{i}") for i in range(args.volunteers)]
+    for user in users:
+        user.set_unusable_password()
+    users = get_user_model().objects.bulk_create(users, batch_size=2000)
+    user_ids = np.array([u.pk for u in users], dtype=np.int64)
+    accuracy = rng.uniform(0.65, 0.95, len(users))
+    accuracy[rng.random(len(users)) < 0.05] = 0.5
+
+    item_ids = np.array(Item.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    voted = item_ids[: max(1, int(len(item_ids) * 0.99))]
+    truth = rng.random(len(voted)) < 0.5
+    # votes per voted item: per_item, or one more for some, so that the total is --votes
+    counts = np.full(len(voted), args.votes // len(voted), dtype=np.int64)
+    counts[: args.votes - int(counts.sum())] += 1
+    counts = np.minimum(counts, len(users))
+    votes = 0
+    for start in range(0, len(voted), CHUNK):
+        rows = []
+        chunk = slice(start, start + CHUNK)
+        for item_id, is_true, k in zip(voted[chunk], truth[chunk], counts[chunk], strict=True):
+            workers = rng.choice(len(users), size=int(k), replace=False)
+            right = rng.random(len(workers)) < accuracy[workers]
+            for w, r in zip(workers, right, strict=True):
+                label = int(is_true == r)
+                vote = Annotation(item_id=int(item_id), user_id=int(user_ids[w]), submission_id=uuid.uuid4(),
+                                  label=label, answer={"label": label}, client_info={"imported": True})  # fmt: skip
+                rows.append(vote)
+        with transaction.atomic():
+            Annotation.objects.bulk_create(rows, batch_size=5000)
+        votes += len(rows)
+        if start // CHUNK % 10 == 0:
+            log(f"  {votes} votes")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE labeling_item SET votes_count = (SELECT COUNT(*) FROM labeling_annotation a "
+            "WHERE a.item_id = labeling_item.id) WHERE project_id = %s",
+            [project.pk],
+        )
+        cursor.execute("ANALYZE")
+    log(f"seeded {votes} votes in {time.perf_counter() - t1:.1f} s")
+    return {"project": project, "owner": owner, "votes": votes, "seed_s": time.perf_counter() - t0}
+
+
+class PeakRss:
+    """The process's peak resident set while the block runs (a thread samples it every 20 ms)."""
+
+    def __enter__(self) -> PeakRss:
+        import psutil
+
+        self._proc = psutil.Process()
+        self.peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def hot_path(project, rounds: int) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from annotate.roles import Role, role_assign
+
+    lat: dict[str, list[float]] = {"me": [], "next": [], "submit": []}
+    answered = 0
+    busy = 0.0
+    for r in range(rounds):
+        user = get_user_model().objects.create_user(username=f"scale-hot{r}", password=None)
+        role_assign(user=user, role=Role.VOLUNTEER)
+        client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        t0 = time.perf_counter()
+        assert client.get("/api/me/").status_code == 200
+        t1 = time.perf_counter()
+        response = client.get(f"/api/projects/{project.slug}/next", {"n": GRID})
+        t2 = time.perf_counter()
+        items = response.json()["items"] if response.status_code == 200 else []
+        if not items:
+            log(f"  round {r}: next gave {response.status_code} and no items")
+            continue
+        answers = [{"item_id": i["id"], "submission_id": str(uuid.uuid4()), "answer": {"label": 1},
+                    "time_spent_ms": 900} for i in items]  # fmt: skip
+        t3 = time.perf_counter()
+        response = client.post(f"/api/projects/{project.slug}/answers", {"answers": answers},
+                               content_type="application/json")  # fmt: skip
+        t4 = time.perf_counter()
+        ok = sum(1 for res in response.json().get("results", []) if res.get("ok"))
+        answered += ok
+        busy += (t2 - t1) + (t4 - t3)
+        lat["me"].append(t1 - t0)
+        lat["next"].append(t2 - t1)
+        lat["submit"].append(t4 - t3)
+    me50, me99 = pct(lat["me"], 0.5), pct(lat["me"], 0.99)
+    return {
+        "me_p50_ms": round(me50 * 1000, 2),
+        "next_p50_ratio": round(pct(lat["next"], 0.5) / me50, 2),
+        "next_p99_ratio": round(pct(lat["next"], 0.99) / me99, 2),
+        "submit_p50_ratio": round(pct(lat["submit"], 0.5) / me50, 2),
+        "submit_p99_ratio": round(pct(lat["submit"], 0.99) / me99, 2),
+        "answers_per_s": round(answered / busy, 1) if busy else 0.0,
+    }
+
+
+def page_times(project, owner) -> dict:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(owner)
+    out = {}
+    for key, url in (("quality_page_s", f"/projects/{project.slug}/quality/"),
+                     ("quality_api_s", f"/api/projects/{project.slug}/quality/"),
+                     ("annotators_page_s", f"/projects/{project.slug}/annotators/")):  # fmt: skip
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            status = client.get(url).status_code
+            times.append(time.perf_counter() - t0)
+            if status != 200:
+                log(f"  {url}: {status}")
+        out[key] = round(statistics.median(times), 3)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    from django.conf import settings
+
+    from labeling.models import DatasetExport, Item
+    from labeling.services.datasets import dataset_version_create
+    from labeling.services.exports import dataset_export_request, dataset_export_run
+    from labeling.services.quality import project_reaggregate
+
+    rng = np.random.default_rng(args.seed)
+    seeded = seed(args, rng)
+    project = seeded["project"]
+    out: dict = {"items": args.items, "votes": seeded["votes"], "seed_s": round(seeded["seed_s"], 1)}
+
+    t0 = time.perf_counter()
+    with PeakRss() as rss:
+        result = project_reaggregate(project_id=project.pk)
+    out["reaggregate_s"] = round(time.perf_counter() - t0, 2)
+    out["reaggregate_peak_rss_mb"] = round(rss.peak / 2**20, 1)
+    out["rows_written"] = result.items_written if result else 0
+    log(f"re-aggregation {out['reaggregate_s']} s, peak RSS {out['reaggregate_peak_rss_mb']} MiB, "
+        f"{out['rows_written']} item rows written")  # fmt: skip
+    out["items_done"] = Item.objects.filter(project=project, status=Item.Status.DONE).count()
+
+    t0 = time.perf_counter()
+    version = dataset_version_create(project=project, created_by=seeded["owner"])
+    out["dataset_create_s"] = round(time.perf_counter() - t0, 2)
+    out["dataset_rows"] = version.rows.count() if hasattr(version, "rows") else None
+    log(f"dataset_version_create {out['dataset_create_s']} s ({out['dataset_rows']} rows)")
+
+    export = dataset_export_request(version=version, fmt=DatasetExport.Format.CSV, enqueue=False)
+    t0 = time.perf_counter()
+    export = dataset_export_run(export_id=export.pk)
+    out["export_s"] = round(time.perf_counter() - t0, 2)
+    out["export_status"] = str(export.status) if export else None
+    log(f"CSV export {out['export_s']} s ({out['export_status']})")
+
+    settings.ANNOTATE = {**settings.ANNOTATE, "QUALITY_REAGGREGATE_EVERY": 0}  # no Celery in this process
+    out.update(hot_path(project, args.rounds))
+    log(f"hot path: {out}")
+    out.update(page_times(project, seeded["owner"]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--categories", type=int, default=1000)
+    parser.add_argument("--votes", type=int, default=5_000_000)
+    parser.add_argument("--volunteers", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=20, help="next + submit rounds for the hot-path ratios")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--db-suffix", default="scalebench", help="the throw-away database is <db>_<suffix>")
+    parser.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
+    args = parser.parse_args()
+    django.setup()
+    from django.db import connection
+    from django.test.utils import teardown_test_environment
+
+    name = setup_db(args.db_suffix)
+    try:
+        out = run(args)
+    finally:
+        if not args.keep:
+            connection.creation.destroy_test_db(name, verbosity=0)
+            teardown_test_environment()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for key, value in out.items():
+            print(f"{key:>26}: {value}")
+
+
+if __name__ == "__main__":
+    main()
