@@ -19,6 +19,7 @@ from labeling.models import Annotation, AnnotatorScore, Category, Item, Lease, P
 from labeling.services.box_answers import boxes_validate
 from labeling.services.quality import practice_feedback
 from labeling.services.quality.online import NewVote, author_after_votes, items_after_votes, votes_counted
+from labeling.services.quality.triggers import annotator_live_after_votes, live_votes
 
 MAX_BATCH = 100
 MAX_TIME_SPENT_MS = 3_600_000
@@ -333,6 +334,7 @@ def _store(
         blocked_at = list(stored)[kept - 1]
         Annotation.objects.filter(pk__in=[vote.annotation_id for vote in votes[kept:]]).delete()
         votes = votes[:kept]
+    annotator_live_after_votes(project=project, user_id=user.pk, votes=live_votes(votes, list(stored.values())[:kept]))
     items_after_votes(project=project, votes=votes, counted=counted)
     Lease.objects.filter(user=user, item_id__in=[vote.item.pk for vote in votes]).delete()
     for annotation in stored.values():

@@ -29,6 +29,7 @@ from labeling.services.quality.engine import (
     model_vote,
     posterior_json,
 )
+from labeling.services.quality.triggers import reaggregate_due
 
 Status = AnnotatorScore.Status
 FINAL = (Item.Status.ACCEPTED, Item.Status.REJECTED)
@@ -251,9 +252,9 @@ def items_after_votes(
 
     now = timezone.now()
     fields = list(EVALUATED_FIELDS) + (["answer"] if project.task_type == Project.TaskType.BOXES else [])
+    if enqueue and every and reaggregate_due(project_id=project.pk, votes=len(votes)):  # live: triggers.py
+        _enqueue_reaggregate(project.pk, debounce=True)
     for vote in votes:
-        if enqueue and every and vote.annotation_id % every == 0:
-            _enqueue_reaggregate(project.pk, debounce=True)
         item = vote.item
         if not (item.is_gold or item.status in FINAL):  # those keep their state: only the count changes
             _decide_item(item, project, counted[item.pk], models_for)

@@ -24,8 +24,10 @@ NEXT_QUERIES = 4 + SAVEPOINTS
 # a reload while the user holds a full grid: context, the held leases, their renewal (the same upsert)
 RELOAD_QUERIES = 3 + SAVEPOINTS
 # lock the items, the user's answers / the submission ids, leases, score row (blocked?), INSERT the answers,
-# the items' votes, score save, snapshot version, UPDATE … FROM (VALUES …) of the items, DELETE the leases
-SUBMIT_QUERIES = 10 + SAVEPOINTS
+# the items' votes, score save, the live statistics' upsert (issue 22: one INSERT … ON CONFLICT … RETURNING that
+# adds the batch's counts in the database, so a spammer is seen at once), snapshot version, UPDATE … FROM
+# (VALUES …) of the items, DELETE the leases
+SUBMIT_QUERIES = 11 + SAVEPOINTS
 
 
 def _answers(items, label=1):
