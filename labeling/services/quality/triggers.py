@@ -43,7 +43,8 @@ CONSENSUS_MIN_CONFIDENCE = 0.8
 MIN_COMPARED = 12  # compared votes before the agreement rule may block
 SAME_ANSWER_MIN = 20  # answers before the constant-answer rule may block
 SAME_ANSWER_AGREEMENT = 0.8  # ...and only when their agreement is below this (the data may be one-sided)
-MIN_DECISIONS = 10  # timed decisions before the speed rule may block
+MIN_DECISIONS = 10  # timed decisions before the speed rule may block (one answer each)...
+MIN_GRID_DECISIONS = 4  # ...or verify grids (a grid is one decision about 12-24 tiles)
 FAST_SHARE = 0.5  # ...when at least this share of them was faster than a person can decide
 BOX_IOU_BLOCK = 0.3  # boxes: mean IoU with the consensus below this over MIN_BOX_COMPARED items
 MIN_BOX_COMPARED = 8
@@ -204,7 +205,8 @@ def live_verdict(stats: AnnotatorLiveStats, *, task_type: str) -> tuple[str | No
         share = (stats.repeats + 1) / stats.answers  # answers equal to the one before (the first counts)
         if share >= rules.SAME_ANSWER_SHARE and agreement is not None and agreement < SAME_ANSWER_AGREEMENT:
             return Status.BLOCKED, f"same answer on {share:.0%} of {stats.answers} answers"
-    if stats.decisions >= MIN_DECISIONS and stats.fast_decisions >= FAST_SHARE * stats.decisions:
+    enough = MIN_GRID_DECISIONS if task_type == Project.TaskType.VERIFY else MIN_DECISIONS
+    if stats.decisions >= enough and stats.fast_decisions >= FAST_SHARE * stats.decisions:
         excused = (
             agreement is not None
             and stats.compared >= rules.AGREEMENT_MIN_N
