@@ -140,10 +140,10 @@ def _regular(qs: QuerySet, now) -> QuerySet:
 
 
 def _concentrates(project: Project) -> bool:
-    """Classify and boxes finish started items before opening new ones (ImageNet finished a synset's candidates
+    """Every task type finishes started items before opening new ones (ImageNet finished a synset's candidates
     before opening more): votes land on the same items, so items finish and overlap to score annotators on
-    exists early. Verify grids are concentrated by category already (_grid_category)."""
-    return project.task_type != Project.TaskType.VERIFY
+    exists early. A new verify grid's category is peeked from the most-voted open items (_grid_category)."""
+    return True
 
 
 def _gold(qs: QuerySet) -> QuerySet:
@@ -275,7 +275,8 @@ def next_items(
         if verify and category_id is None:
             category_id = _grid_category(_gold(base), n) if qualifying else None
             if category_id is None:  # regular work (also when no qualification gold is left)
-                category_id = _grid_category(_regular(base, now), n)
+                # the category of the open items closest to finishing: the index walked backwards, no sort
+                category_id = _grid_category(_regular(base, now).order_by("-votes_count", "priority", "-id"), n)
             if category_id is None:
                 return []
         if verify:

@@ -25,13 +25,20 @@ from collections import Counter
 import pytest
 import requests
 
-from labeling.models import Annotation, AnnotatorScore, Item, ProjectQualitySnapshot
+from labeling.models import (
+    Annotation,
+    AnnotatorLiveStats,
+    AnnotatorScore,
+    AnnotatorStatusChange,
+    Item,
+    ProjectQualitySnapshot,
+)
 from tests.helpers.factories import make_project_with_items
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SLUG = "live-crowd"
-N_ITEMS, N_GOLD = 150, 24
+N_ITEMS, N_GOLD = 120, 20
 GRID = 12
 HONEST_ACCURACY = 0.95
 
@@ -149,7 +156,9 @@ def test_live_crowd(live_server, celery_worker, make_user, settings):
     project = _project()
     rng = random.Random(22)
     kinds = ["fast"] * 3 + ["slow"] * 2 + ["hunter", "always_yes", "random", "copier", "copier"]
-    crowd = [Volunteer(live_server.url, make_user(f"{k}-{i}"), k, random.Random(rng.random())) for i, k in enumerate(kinds)]
+    crowd = [
+        Volunteer(live_server.url, make_user(f"{k}-{i}"), k, random.Random(rng.random())) for i, k in enumerate(kinds)
+    ]
     copiers = [v for v in crowd if v.kind == "copier"]
     copiers[0].partner, copiers[1].partner = copiers[1], copiers[0]
     honest = [v for v in crowd if v.kind in ("fast", "slow", "hunter")]
@@ -191,9 +200,12 @@ def test_live_crowd(live_server, celery_worker, make_user, settings):
 
     status = dict(AnnotatorScore.objects.filter(project=project).values_list("user__username", "status"))
     honest_blocked = [v.user.username for v in honest if status.get(v.user.username) == "blocked"]
-    assert honest_blocked == []
+    reasons = dict(AnnotatorStatusChange.objects.filter(project=project).values_list("user__username", "reason"))
+    assert honest_blocked == [], {u: reasons.get(u) for u in honest_blocked}
+    live = {s.user.username: (s.answers, s.compared, s.agreed, s.repeats, s.decisions, s.fast_decisions)
+            for s in AnnotatorLiveStats.objects.filter(project=project).select_related("user")}  # fmt: skip
     for v in spammers:
-        assert status.get(v.user.username) == "blocked", v.user.username
+        assert status.get(v.user.username) == "blocked", (v.user.username, v.answers, live.get(v.user.username))
         assert v.answers_when_blocked is not None and v.answers_when_blocked <= 30, (v.kind, v.answers_when_blocked)
     blocked_ids = [v.user.pk for v in spammers]
     # their votes are in no posterior: every item's count is its counted (non-blocked) votes

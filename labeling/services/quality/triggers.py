@@ -89,6 +89,12 @@ def live_votes(votes: Sequence, annotations: Sequence[Annotation]) -> list[LiveV
     return out
 
 
+def grid_floor_ms(tiles: int) -> float:
+    """The least time a person needs for a verify grid of `tiles` tiles: MIN_GRID_MS for a full grid (12 tiles or
+    more), less for a short one, never less than one answer's MIN_HUMAN_MS."""
+    return max(float(rules.MIN_HUMAN_MS), rules.MIN_GRID_MS * min(1.0, tiles / 12))
+
+
 @dataclass
 class LiveDelta:
     """One batch's additions to an annotator's statistics (written in one upsert, _upsert)."""
@@ -113,7 +119,7 @@ def live_delta(*, task_type: str, votes: list[LiveVote]) -> LiveDelta:
     d = LiveDelta(answers=len(votes))
     if task_type == Project.TaskType.VERIFY:  # the grid is one decision, its time the grid's time
         decisions = [sum(v.time_spent_ms for v in votes)]
-        floor = rules.MIN_GRID_MS
+        floor = grid_floor_ms(len(votes))
         labels = [v.label for v in votes]
         if len(labels) >= 2:
             d.same_as_first = sum(1 for lab in labels[1:] if lab == labels[0])

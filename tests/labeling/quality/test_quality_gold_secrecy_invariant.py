@@ -52,7 +52,7 @@ def answer(api_client, slug: str, item: Item) -> dict:
 
 
 def test_nothing_a_volunteer_observes_depends_on_gold(make_user, api_client, client):
-    project, items = make_project_with_items(
+    project, _items = make_project_with_items(
         slug="secret", task_type="classify", n_items=30, gold=8, gold_rate=0.3, needed_votes=3
     )
     volunteer = make_user("hunter")
@@ -85,7 +85,7 @@ def test_nothing_a_volunteer_observes_depends_on_gold(make_user, api_client, cli
 
 
 def test_batch_is_never_only_gold_because_regular_work_is_leased(make_user):
-    project, items = make_project_with_items(
+    project, _items = make_project_with_items(
         slug="onlygold", task_type="classify", n_items=20, gold=6, gold_rate=0.2, needed_votes=2
     )
     for name in ("lease-a", "lease-b"):  # two accounts take every regular item's votes (needed_votes = 2)

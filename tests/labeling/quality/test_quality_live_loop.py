@@ -149,7 +149,8 @@ def test_boxes_on_empty_images_are_flagged(make_user, django_capture_on_commit_c
             )
             annotations_submit_batch(
                 user=user, project=project,
-                answers=[{"item_id": item.pk, "submission_id": uuid.uuid4(), "answer": {"boxes": []}, "time_spent_ms": 3000}],
+                answers=[{"item_id": item.pk, "submission_id": uuid.uuid4(), "answer": {"boxes": []},
+                          "time_spent_ms": 3000}],
             )  # fmt: skip
     drawer = make_user("drawer")
     with django_capture_on_commit_callbacks(execute=True):
@@ -256,7 +257,8 @@ def test_annotators_page_cells_follow_the_headers(make_user, client):
     head = html[html.index("<thead>") : html.index("</thead>")]
     row = html[html.index('data-testid="annotator-row"') :]
     assert head.index("Estimated accuracy") < head.index("Evidence") < head.index("Gold (Wilson")
-    est, evid, gold = row.index('data-testid="estimated"'), row.index('data-testid="evidence"'), row.index('data-testid="gold"')
+    est, evid = row.index('data-testid="estimated"'), row.index('data-testid="evidence"')
+    gold = row.index('data-testid="gold"')
     assert est < evid < gold
     assert "0.91" in row[est:evid] and ">7<" in row[evid:gold] and "1/1" in row[gold:]
 
@@ -310,7 +312,8 @@ def test_reviewer_sees_each_annotators_boxes(make_user, client):
     html = client.get(f"/projects/{project.slug}/annotators/").content.decode()
     assert 'data-testid="their-boxes"' in html
     html = client.get(f"/projects/{project.slug}/annotators/{v.pk}/boxes/").content.decode()
-    assert html.count('data-testid="their-box"') == 1 and 'width="10.0"' in html or 'width="10"' in html
+    assert html.count('data-testid="their-box"') == 1
+    assert 'width="10.0"' in html or 'width="10"' in html
 
 
 def test_home_count_is_zero_for_a_blocked_volunteer(make_user):
@@ -347,3 +350,80 @@ def test_open_gold_enters_a_version_with_gold_included(make_user, client):
     client.force_login(owner)
     html = client.get(f"/projects/{project.slug}/").content.decode()
     assert "open: 2" in html and "gold: 2" in html  # 4 items, 2 of them gold: 2 open
+
+
+# --- 3 (assignment), 15: started items first, leases that do not lock what others wait for --------------------
+
+
+def test_classify_finishes_started_items_before_opening_new_ones(make_user):
+    from labeling.services.assignment import next_items
+
+    project, _items = make_project(slug="concentrate", task_type="classify", categories=("a", "b"), n_items=30)
+    c1 = make_user("c1")
+    first = next_items(user=c1, project=project, n=5)
+    for item in first:
+        cast(c1, item, -1)
+    second = next_items(user=make_user("c2"), project=project, n=5)
+    assert {i.pk for i in second} == {i.pk for i in first}  # the started items, not five fresh ones
+
+
+def test_release_endpoint_takes_a_beacon_form_with_the_csrf_token(make_user):
+    from django.test import Client
+
+    from labeling.services.assignment import next_items
+
+    project, _items = make_project(slug="beacon", n_items=20)
+    user = make_user("closer")
+    batch = next_items(user=user, project=project, n=12)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get(f"/projects/{project.slug}/label/")  # the page sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    url = f"/api/projects/{project.slug}/release"
+    ids = ",".join(str(i.pk) for i in batch[:5])
+    assert client.post(url, {"ids": ids}).status_code == 403  # no token: refused
+    assert Lease.objects.filter(user=user).count() == 12
+    assert client.post(url, {"ids": ids, "csrfmiddlewaretoken": token}).status_code == 204
+    assert Lease.objects.filter(user=user).count() == 7
+
+
+def test_preloaded_batches_are_held_shorter_and_idle_leases_do_not_lock_items(make_user):
+    from labeling.services.assignment import IDLE_LEASE, lease_ttl, next_items
+
+    project, _items = make_project(slug="idle", task_type="classify", categories=("a", "b"), n_items=4, min_votes=1)
+    idle = make_user("idle-tab")
+    shown = next_items(user=idle, project=project, n=2)
+    preloaded = next_items(user=idle, project=project, n=2, exclude_ids=[i.pk for i in shown])
+    ttl = {lease.item_id: lease.expires_at - lease.created_at for lease in Lease.objects.filter(user=idle)}
+    assert all(ttl[i.pk] > lease_ttl() * 0.9 for i in shown)
+    assert all(ttl[i.pk] < lease_ttl() * 0.5 for i in preloaded)
+    waiting = make_user("waiting")
+    assert next_items(user=waiting, project=project, n=4) == []  # every item held (min votes 1)
+    Lease.objects.filter(user=idle).update(created_at=timezone.now() - IDLE_LEASE - timedelta(seconds=5))
+    assert len(next_items(user=waiting, project=project, n=4)) == 4  # the idle tab no longer locks them
+
+
+# --- 13: category keys never collide with categories named by digits -----------------------------------------
+
+
+def test_category_keys_follow_digit_names(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    keys_js = Path(__file__).resolve().parents[3] / "static" / "labeling" / "keys.js"
+    script = tmp_path / "run.mjs"
+    digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    script.write_text(
+        f"import {{ categoryKeys }} from {json.dumps(keys_js.as_uri())};\n"
+        f"console.log(JSON.stringify([categoryKeys({json.dumps(digits)}), categoryKeys(['cat', 'dog']),"
+        f" categoryKeys(['3', '7', 'other'])]));\n"
+    )
+    out = json.loads(subprocess.run([node, str(script)], capture_output=True, text=True, check=True).stdout)
+    assert out[0] == [str(i) for i in range(10)]  # 1 picks "one", 0 picks "zero"
+    assert out[1] == ["1", "2"]
+    assert out[2] == ["3", "7", "b"]  # digits by name, the others a letter that no page key uses
