@@ -34,9 +34,9 @@ SPEED_EXCUSED_GOLD_LOW = 0.8
 SPEED_EXCUSED_AGREEMENT = 0.85
 AGREEMENT_MIN_N = 15
 # Online: gold answers and votes compared with the current consensus, pooled; blocked when even the optimistic
-# (95 % Wilson upper) share of right answers is below this (a coin-flipper on yes/no work is at ~0.5; an honest
-# volunteer at 0.85+ stays above it with a wide margin).
-AGREEMENT_BLOCK_UPPER = 0.72
+# (95 % Wilson upper) share of right answers is below this (a coin-flipper on yes/no work is at ~0.5, a pair of
+# them copying each other ~0.6; an honest volunteer at 0.85+ stays above it: 9 of 12 has an upper bound of 0.91).
+AGREEMENT_BLOCK_UPPER = 0.8
 SAME_ANSWER_SHARE = 0.98  # "one answer for everything"
 SAME_ANSWER_PROBATION = 20  # ...over at least this many votes -> probation
 SAME_ANSWER_BLOCK = 50  # ...over at least this many -> blocked
