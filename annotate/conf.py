@@ -43,6 +43,11 @@ class AnnotateOptions:
         "Full re-aggregation of a project after this many new answers (the online update covers the rest).",
         group="labeling",
     )
+    QUALITY_REAGGREGATE_SECONDS: int = _opt(
+        60,
+        "...or this many seconds after the first answer since the project's last one, whichever comes first.",
+        group="labeling",
+    )
     # --- Ingest -----------------------------------------------------------------------------------------
     MAX_IMAGE_BYTES: int = _opt(
         50 * MiB,

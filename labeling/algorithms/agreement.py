@@ -35,6 +35,16 @@ def item_agreement(counts: np.ndarray) -> np.ndarray:
     return np.divide((c * (c - 1)).sum(axis=1), pairs, out=np.full(n.shape, np.nan), where=pairs > 0)
 
 
+def percent_agreement(counts: np.ndarray) -> float:
+    """Mean share of agreeing rater pairs over items with >= 2 raters (the observed agreement of Fleiss' kappa);
+    NaN when no item has 2 raters. Reported beside kappa and alpha: when one class dominates (a verify category
+    whose candidates are nearly all positive), chance agreement is close to 1 and kappa/alpha are low or 0
+    even when nearly every pair agrees -- the prevalence paradox (Feinstein & Cicchetti 1990), not a bug."""
+    c = np.asarray(counts, dtype=np.float64)
+    rated = c.sum(axis=1) >= 2
+    return float(item_agreement(c[rated]).mean()) if rated.any() else math.nan
+
+
 def fleiss_kappa(counts: np.ndarray) -> float:
     """Fleiss' kappa; items with fewer than 2 raters carry no pair and are ignored. NaN when undefined."""
     c = np.asarray(counts, dtype=np.float64)

@@ -178,3 +178,18 @@ def detections_agree(
     if a.shape[0] != b.shape[0] or not np.array_equal(np.sort(ac), np.sort(bc)):
         return False
     return all(boxes_agree(a[ac == c], b[bc == c], iou_threshold=iou_threshold) for c in np.unique(ac))
+
+
+def box_set_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """How well two box sets (n, 4) and (m, 4) match: the total IoU of the best one-to-one matching (Hungarian)
+    divided by max(n, m), so a missing or extra box counts as 0; 1.0 when both are empty. Used to score an
+    annotator's boxes against the consensus (boxes on empty grass against a consensus of none give 0)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if a.shape[0] == 0 and b.shape[0] == 0:
+        return 1.0
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return 0.0
+    iou = iou_matrix(a, b)
+    rows, cols = linear_sum_assignment(-iou)
+    return float(iou[rows, cols].sum() / max(a.shape[0], b.shape[0]))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -11,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from annotate.exceptions import NotFound
+from annotate.exceptions import NotFound, ServiceError
 from annotate.inputs import param_ids, param_int
 from labeling.api.answer_input import AnswerBatchField
 from labeling.api.scoping import scoped_project
@@ -19,13 +20,21 @@ from labeling.models import Annotation, Category, Image, Item, Project
 from labeling.selectors.labeling import volunteer_progress, volunteer_projects
 from labeling.selectors.projects import project_for_volunteer
 from labeling.services.annotations import MAX_BATCH, annotations_submit_batch, item_skip
-from labeling.services.assignment import GRID_MAX, GRID_MIN, next_items
+from labeling.services.assignment import GRID_MAX, GRID_MIN, leases_release, next_items
 from labeling.services.assignment import MAX_BATCH as MAX_NEXT
+from labeling.services.quality.triggers import annotator_block_notice, appeal_submit
 
 
 def image_urls(image: Image) -> tuple[str, str]:
     """(thumbnail URL, original URL) through the media view: the same shape for every image, gold or not."""
     return reverse("media_thumbnail", args=[image.sha256]), reverse("media_image", args=[image.sha256])
+
+
+def examples_queryset():
+    """Example images of a category, never the image of a gold item (an example shows its answer), whatever
+    made it gold after it became an example (curation, gold import, a review fix)."""
+    gold = Item.objects.filter(image_id=OuterRef("pk"), is_gold=True)
+    return Image.objects.filter(~Exists(gold)).order_by("id")
 
 
 def category_payload(category: Category, *, with_examples: bool = False) -> dict:
@@ -83,6 +92,7 @@ class VolunteerProjectListApi(APIView):
         task_type = serializers.CharField()
         instructions = serializers.CharField(allow_blank=True)
         open_items = serializers.IntegerField()
+        blocked = serializers.BooleanField(help_text="The volunteer may no longer label here (open_items is 0)")
 
     @extend_schema(responses=OutputSerializer(many=True), summary="Projects the volunteer may label")
     def get(self, request: Request) -> Response:
@@ -127,6 +137,14 @@ class NextItemsApi(APIView):
         exclude = param_ids(request.query_params, "exclude", lenient=True)[:MAX_NEXT]
         n = min(max(n, GRID_MIN), GRID_MAX) if verify else min(max(n, 1), MAX_NEXT)
         items = next_items(user=request.user, project=project, n=n, exclude_ids=exclude)
+        if not items:  # nothing left, or blocked: a blocked volunteer is told why (read only on an empty answer)
+            notice = annotator_block_notice(project=project, user=request.user)
+            if notice is not None:
+                raise ServiceError(
+                    _("You can no longer label in this project: %(reason)s") % {"reason": notice.reason},
+                    code="annotator_blocked",
+                    status_code=403,
+                )
         leases = {}  # item id -> (expires_at, practice)
         if items:
             rows = request.user.leases.filter(item__in=items).values_list("item_id", "expires_at", "practice")
@@ -134,9 +152,9 @@ class NextItemsApi(APIView):
         category = None
         categories = []
         if verify and items:
-            cat = Category.objects.prefetch_related(
-                Prefetch("example_images", queryset=Image.objects.order_by("id"))
-            ).get(pk=items[0].category_id)
+            cat = Category.objects.prefetch_related(Prefetch("example_images", queryset=examples_queryset())).get(
+                pk=items[0].category_id
+            )
             category = category_payload(cat, with_examples=True)
         elif not verify:
             categories = [category_payload(c) for c in project.categories.all()]
@@ -241,3 +259,38 @@ class MyAnswerDetailApi(APIView):
         if annotation is None:
             raise NotFound("No such answer of yours in this project.")
         return Response(self.OutputSerializer(annotation).data)
+
+
+class AppealApi(APIView):
+    """A blocked volunteer asks the project's reviewers to look again (the note shows on the annotators page)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "answers"
+
+    class InputSerializer(serializers.Serializer):
+        text = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={201: None}, summary="Ask a reviewer to look at a block")
+    def post(self, request: Request, slug: str) -> Response:
+        project = volunteer_project(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        appeal_submit(project=project, user=request.user, text=data.validated_data["text"])
+        return Response(status=status.HTTP_201_CREATED)
+
+
+class ReleaseLeasesApi(APIView):
+    """Give back the leases of items the page held (sent with navigator.sendBeacon on `pagehide`: a form body
+    carrying `csrfmiddlewaretoken`, so the session's CSRF check applies as to every other POST)."""
+
+    class InputSerializer(serializers.Serializer):
+        ids = serializers.CharField(max_length=2000, help_text="Comma-separated item ids")
+
+    @extend_schema(request=InputSerializer, responses={204: None}, summary="Release held items")
+    def post(self, request: Request, slug: str) -> Response:
+        project = volunteer_project(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = param_ids(data.validated_data, "ids")[: MAX_NEXT * 2]  # the one parser: ASCII ids, bigint-bounded
+        leases_release(user=request.user, project=project, item_ids=ids)
+        return Response(status=status.HTTP_204_NO_CONTENT)

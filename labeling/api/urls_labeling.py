@@ -16,5 +16,7 @@ urlpatterns = [
         labeling.MyAnswerDetailApi.as_view(),
         name="api-label-answer-detail",
     ),
+    path("projects/<slug:slug>/appeal", labeling.AppealApi.as_view(), name="api-label-appeal"),
+    path("projects/<slug:slug>/release", labeling.ReleaseLeasesApi.as_view(), name="api-label-release"),
     path("projects/<slug:slug>/skip", labeling.SkipItemApi.as_view(), name="api-label-skip"),
 ]

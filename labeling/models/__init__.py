@@ -7,6 +7,7 @@ from labeling.models.datasets import DatasetExport, DatasetVersion, DatasetVersi
 from labeling.models.images import Image, ImageSource
 from labeling.models.ingest import IngestBatch, IngestEntry
 from labeling.models.items import Item, Lease, Skip
+from labeling.models.live import AnnotatorAppeal, AnnotatorLiveStats
 from labeling.models.projects import Category, Project
 from labeling.models.quality import (
     AnnotatorScore,
@@ -20,6 +21,8 @@ from labeling.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEv
 
 __all__ = [
     "Annotation",
+    "AnnotatorAppeal",
+    "AnnotatorLiveStats",
     "AnnotatorScore",
     "AnnotatorStatusChange",
     "Category",

@@ -9,7 +9,12 @@ import numpy as np
 from django.db.models import Case, Count, F, FloatField, Prefetch, Q, QuerySet, Value, When
 from django.utils.translation import gettext as _
 
-from labeling.algorithms.agreement import expected_extra_votes, fleiss_kappa, krippendorff_alpha_nominal
+from labeling.algorithms.agreement import (
+    expected_extra_votes,
+    fleiss_kappa,
+    krippendorff_alpha_nominal,
+    percent_agreement,
+)
 from labeling.models import Annotation, AnnotatorScore, Item, Project, ProjectQualitySnapshot
 from labeling.services.quality.engine import DEFAULT_PRIOR_ACCURACY, blocked_user_ids, project_classes
 
@@ -149,6 +154,7 @@ class GroupStats:
     votes: int = 0
     fleiss_kappa: float | None = None
     krippendorff_alpha: float | None = None
+    percent_agreement: float | None = None  # beside kappa/alpha: they are low when one class dominates
     vote_distribution: dict[str, int] = field(default_factory=dict)
     mean_posterior: float | None = None
     labels_per_accepted_item: float | None = None
@@ -201,6 +207,7 @@ def quality_stats(*, project: Project) -> dict:
         g.votes = int(c.sum())
         g.fleiss_kappa = _finite(fleiss_kappa(c)) if c.size else None
         g.krippendorff_alpha = _finite(krippendorff_alpha_nominal(c)) if c.size else None
+        g.percent_agreement = _finite(percent_agreement(c)) if c.size else None
         g.vote_distribution = {names.get(cls, str(cls)): int(n) for cls, n in zip(classes, c.sum(axis=0), strict=True)}
         conf = np.array([items[r][3] for r in rows if items[r][3] is not None], dtype=np.float64)
         g.mean_posterior = _finite(conf.mean()) if conf.size else None

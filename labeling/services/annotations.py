@@ -25,6 +25,7 @@ from labeling.services.quality.online import (
     votes_counted,
     votes_uncount,
 )
+from labeling.services.quality.triggers import annotator_live_after_votes, live_votes
 
 MAX_BATCH = 100
 MAX_TIME_SPENT_MS = 3_600_000
@@ -340,6 +341,7 @@ def _store(
         Annotation.objects.filter(pk__in=[vote.annotation_id for vote in votes[kept:]]).delete()
         votes = votes[:kept]
         votes_uncount(counted, user.pk)  # blocked: their earlier votes of this batch stop counting too
+    annotator_live_after_votes(project=project, user_id=user.pk, votes=live_votes(votes, list(stored.values())[:kept]))
     items_after_votes(project=project, votes=votes, counted=counted)
     if project.reward_cents:  # a paid project: the answers' ledger entries, in this transaction (crowdpay)
         from crowdpay.services.ledger import earnings_record_answers

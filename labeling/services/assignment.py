@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -28,6 +29,13 @@ CANDIDATE_SLACK = 8
 # A new verify grid's category is chosen among the next GRID_WINDOW x n candidates (see _grid_category).
 GRID_WINDOW = 8
 
+# A lease granted this long ago whose holder has not answered is an idle tab's: it no longer keeps the item from
+# a volunteer who is waiting for work (its holder's late answer is still taken while the item needs votes).
+IDLE_LEASE = timedelta(minutes=3)
+# A preloaded batch (the request names the batch on screen) is held for this share of the lease TTL only: it
+# is not being looked at yet, and a closed tab should not lock it for the whole TTL.
+PRELOAD_TTL_SHARE = 1 / 3
+
 _rng = random.SystemRandom()
 
 
@@ -44,8 +52,9 @@ def _cluster_expr() -> Coalesce:
 
 
 def _active_leases_subquery(now) -> Subquery:
+    """Leases that keep an item from others: not expired, and not an idle tab's (IDLE_LEASE)."""
     return Subquery(
-        Lease.objects.filter(item_id=OuterRef("pk"), expires_at__gt=now)
+        Lease.objects.filter(item_id=OuterRef("pk"), expires_at__gt=now, created_at__gt=now - IDLE_LEASE)
         .order_by()
         .values("item_id")
         .annotate(c=Count("id"))
@@ -130,19 +139,34 @@ def _regular(qs: QuerySet, now) -> QuerySet:
     )
 
 
+def _concentrates(project: Project) -> bool:
+    """Every task type finishes started items before opening new ones (ImageNet finished a synset's candidates
+    before opening more): votes land on the same items, so items finish and overlap to score annotators on
+    exists early. A new verify grid's category is peeked from the most-voted open items (_grid_category)."""
+    return True
+
+
 def _gold(qs: QuerySet) -> QuerySet:
     # Gold is shown to every volunteer once (their accuracy is measured on it), whatever its vote count.
     return qs.filter(is_gold=True).order_by("votes_count", "-priority", "id")
 
 
-def _lock(gold: QuerySet, gold_limit: int, regular: QuerySet, regular_limit: int) -> tuple[list[Item], list[Item]]:
+def _lock(
+    gold: QuerySet, gold_limit: int, regular: QuerySet, regular_limit: int, *, started_first: bool = False
+) -> tuple[list[Item], list[Item]]:
     """Lock up to `gold_limit` gold and `regular_limit` regular rows in queue order, skipping rows other
     volunteers hold, in one statement: each queue is a CTE that walks its partial index with
     `FOR UPDATE SKIP LOCKED` and stops at its limit (an OR of the two in one WHERE would sort the project).
     A queue with limit 0 still runs (LIMIT 1, rows dropped) so the mix of gold and regular work leaves no
-    timing signal. The rows come back in queue order, gold first."""
+    timing signal. The rows come back in queue order, gold first. `started_first`: the regular queue is two walks
+    of the same index, items with votes (started) and items without, and started items come first (_concentrates).
+    """
     ctes, params = [], []
-    for name, qs, limit in (("gold", gold, gold_limit), ("regular", regular, regular_limit)):
+    queues = [("gold", gold, gold_limit), ("regular", regular, regular_limit)]
+    if started_first:
+        queues = [queues[0], ("regular", regular.filter(votes_count__gt=0), regular_limit),
+                  ("fresh", regular.filter(votes_count=0), regular_limit)]  # fmt: skip
+    for name, qs, limit in queues:
         # Gold is read without row locks: every volunteer sees the same gold rows, and SKIP LOCKED let one
         # volunteer's open transaction hide them from a newcomer's qualification (issue 22, finding 21).
         queue = qs if name == "gold" else qs.select_for_update(skip_locked=True, of=("self",))
@@ -150,8 +174,9 @@ def _lock(gold: QuerySet, gold_limit: int, regular: QuerySet, regular_limit: int
         sql, sql_params = locking.query.sql_with_params()
         ctes.append(f"{name}_queue (item_id) AS ({sql})")
         params.extend(sql_params)
+    union = " UNION ALL ".join(f"SELECT item_id FROM {name}_queue" for name, _qs, _limit in queues)  # noqa: S608
     locked_ids = RawSQL(  # noqa: S611 - the CTE bodies are the ORM's own SQL, every value a parameter
-        f"WITH {', '.join(ctes)} SELECT item_id FROM gold_queue UNION ALL SELECT item_id FROM regular_queue",  # noqa: S608
+        f"WITH {', '.join(ctes)} {union}",
         params,
     )
     rows = list(
@@ -160,8 +185,19 @@ def _lock(gold: QuerySet, gold_limit: int, regular: QuerySet, regular_limit: int
         .order_by(F("is_gold").desc(), "votes_count", "-priority", "id")
     )
     gold_rows = [item for item in rows if item.is_gold][:gold_limit]
-    regular_rows = [item for item in rows if not item.is_gold][:regular_limit]
+    regular_rows = [item for item in rows if not item.is_gold]
+    if started_first:  # stable: queue order within started and within fresh items
+        regular_rows.sort(key=lambda item: item.votes_count == 0)
+    regular_rows = regular_rows[:regular_limit]
     return gold_rows, regular_rows
+
+
+def _gold_cap(regular: int, rate: float) -> int:
+    """The most gold a batch with `regular` regular items may carry outside qualification: the gold rate's share
+    of the batch, rounded up, and none without regular work (a batch of gold only would mark them)."""
+    if regular <= 0 or rate <= 0:
+        return 0
+    return math.ceil(regular * rate / max(1e-9, 1.0 - rate))
 
 
 def _one_per_cluster(items: Iterable[Item], seen: set[int], limit: int) -> list[Item]:
@@ -228,8 +264,9 @@ def next_items(
             from crowdpay.services.budget import budget_room
 
             k = budget_room(project=project, wanted=k, now=now)
+        ttl = lease_ttl() * PRELOAD_TTL_SHARE if exclude else lease_ttl()
         if k == 0:
-            _grant(user=user, held=held, now=now)
+            _grant(user=user, held=held, now=now, ttl=ttl)
             return held
 
         seen = {item.image.canonical_id or item.image_id for item in held}
@@ -249,15 +286,22 @@ def next_items(
         if verify and category_id is None:
             category_id = _grid_category(_gold(base), n) if qualifying else None
             if category_id is None:  # regular work (also when no qualification gold is left)
-                category_id = _grid_category(_regular(base, now), n)
+                # the category of the open items closest to finishing: the index walked backwards, no sort
+                category_id = _grid_category(_regular(base, now).order_by("-votes_count", "priority", "-id"), n)
             if category_id is None:
                 return []
         if verify:
             base = base.filter(category_id=category_id)
 
         gold_rows, regular_rows = _lock(
-            _gold(base), n_gold + CANDIDATE_SLACK if n_gold else 0, _regular(base, now), k * 2 + CANDIDATE_SLACK
+            _gold(base),
+            n_gold + CANDIDATE_SLACK if n_gold else 0,
+            _regular(base, now),
+            k * 2 + CANDIDATE_SLACK,
+            started_first=_concentrates(project),
         )
+        if not qualifying:  # gold only beside regular work: the mix never depends on what others hold
+            n_gold = min(n_gold, _gold_cap(len(_one_per_cluster(regular_rows, set(seen), k)), project.gold_rate))
         gold = _one_per_cluster(gold_rows, seen, n_gold)
         n_regular = k - len(gold) if (not qualifying or len(gold) < n_gold) else 0
         candidates = _one_per_cluster(regular_rows, seen, len(regular_rows)) if n_regular else []
@@ -270,8 +314,12 @@ def next_items(
             n_regular=n_regular,
             now=now,
             practice=qualifying,
+            ttl=ttl,
         )
         fresh = [item for item in candidates if item.pk in granted]
+        if gold and not qualifying and not fresh:  # the re-check took every regular item: no gold-only batch
+            Lease.objects.filter(user=user, item_id__in=[item.pk for item in gold]).delete()
+            gold = []
         for item in gold:  # gold at random positions among the regular items
             fresh.insert(_rng.randrange(len(fresh) + 1), item)
         return held + fresh
@@ -301,6 +349,7 @@ def _grant(
     regular: list[Item] = (),
     n_regular: int = 0,
     practice: bool = False,
+    ttl: timedelta | None = None,
 ) -> set[int]:
     """Lease items to the user in one statement; returns the ids leased.
 
@@ -326,7 +375,8 @@ def _grant(
             FROM candidate c JOIN {item} i ON i.id = c.item_id
             WHERE c.kind <> %s OR (
                 i.status = %s AND i.votes_count + (
-                    SELECT COUNT(*) FROM {lease} l WHERE l.item_id = c.item_id AND l.expires_at > %s
+                    SELECT COUNT(*) FROM {lease} l
+                    WHERE l.item_id = c.item_id AND l.expires_at > %s AND l.created_at > %s
                 ) < i.needed_votes
             )
         )
@@ -338,16 +388,20 @@ def _grant(
             practice = CASE WHEN {lease}.expires_at > %s THEN {lease}.practice ELSE excluded.practice END
         RETURNING item_id
     """  # noqa: S608 - table names from the models, values as parameters
-    params += [_REGULAR, Item.Status.OPEN.value, at(now)]
-    params += [user.pk, at(now + lease_ttl()), at(now), _REGULAR, n_regular, at(now), at(now)]
+    params += [_REGULAR, Item.Status.OPEN.value, at(now), at(now - IDLE_LEASE)]
+    params += [user.pk, at(now + (ttl or lease_ttl())), at(now), _REGULAR, n_regular, at(now), at(now)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
 
 
-def leases_release(*, user, project: Project) -> int:
-    """Give back every lease the user holds in the project (e.g. when they leave the page)."""
-    deleted, _ = Lease.objects.filter(user=user, item__project=project).delete()
+def leases_release(*, user, project: Project, item_ids: Iterable[int] | None = None) -> int:
+    """Give back the user's leases in the project (all, or those on `item_ids`: the batches a closed tab held,
+    sent by the page on `pagehide`)."""
+    qs = Lease.objects.filter(user=user, item__project=project)
+    if item_ids is not None:
+        qs = qs.filter(item_id__in=[int(i) for i in item_ids][: MAX_BATCH * 2])
+    deleted, _ = qs.delete()
     return deleted
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
-from labeling.models import CurationAction, Item, Project
+from labeling.models import Category, CurationAction, Item, Project
 from labeling.services.quality import gold_set, label_validate
 from labeling.services.quality.transitions import Caller, items_write
 
@@ -74,6 +74,10 @@ def items_mark_gold(*, project: Project, item_ids: Sequence[int], label: int | N
         for item in items:
             item.project = project
             gold_set(item=item, label=label)
+        if label is not None:  # a gold item's image is never an example (it would show the answer)
+            Category.example_images.through.objects.filter(
+                category__project=project, image_id__in=[i.image_id for i in items]
+            ).delete()
         _log(items, user=user, action=action, label=label, before=before)
     return BulkResult(action.value, [i.pk for i in items], [])
 
@@ -111,8 +115,6 @@ def items_set_examples(*, project: Project, item_ids: Sequence[int], example: bo
 
     Only accepted items, or done ones at the confidence target, that are positives of a category qualify, and
     never gold (an example shows its answer). At most MAX_EXAMPLES per category. All or nothing."""
-    from labeling.models import Category
-
     with transaction.atomic():
         items = _locked(project, item_ids)
         by_category: dict[int, list[Item]] = {}

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -153,9 +153,11 @@ def _collect_rows(
 ) -> dict[int, _Row]:
     statuses = (Item.Status.ACCEPTED,) if accepted_only else CONSENSUS_STATUSES
     # Items a curator excluded (labeling.services.curation) never enter a version.
-    items = Item.objects.filter(project=project, status__in=statuses, excluded=False).order_by("image_id", "id")
-    if not include_gold:
-        items = items.filter(is_gold=False)
+    items = Item.objects.filter(project=project, excluded=False).order_by("image_id", "id")
+    if include_gold:  # gold is a known answer whatever its status (imported gold stays open: issue 22, 12)
+        items = items.filter(Q(status__in=statuses) | Q(is_gold=True)).exclude(status=Item.Status.REJECTED)
+    else:
+        items = items.filter(status__in=statuses, is_gold=False)
     fields = ("id", "image_id", "category_id", "label", "posterior", "confidence", "answer", "is_gold",
               "gold_label", "image__sha256", "image__canonical_id")  # fmt: skip
     counts, who = _votes_by_item(project, until)

@@ -12,8 +12,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from annotate.exceptions import ServiceError
 from labeling.forms import LeaderboardOptForm
 from labeling.selectors.labeling import (
+    GOLD_FEEDBACK_BLOCK,
     project_leaderboard,
     volunteer_gold_accuracy,
     volunteer_progress,
@@ -22,6 +24,7 @@ from labeling.selectors.labeling import (
 )
 from labeling.selectors.projects import project_for_volunteer
 from labeling.services.assignment import GRID_MAX, GRID_MIN
+from labeling.services.quality.triggers import annotator_block_notice, appeal_submit
 from labeling.services.volunteers import volunteer_profile_update
 
 
@@ -35,6 +38,14 @@ def instructions_html(text: str) -> str:
 @login_required
 def label(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_volunteer(request.user, slug)
+    notice = annotator_block_notice(project=project, user=request.user)
+    if notice is not None:  # tell them why, and how to ask a reviewer to look again
+        context = {
+            "project": project,
+            "notice": notice,
+            "progress": volunteer_progress(user=request.user, project=project),
+        }
+        return render(request, "labeling/label/blocked.html", context, status=403)
     batch = (GRID_MIN + GRID_MAX) // 2 if project.task_type == "verify" else 5
     config = {
         "project": project.slug,
@@ -43,6 +54,7 @@ def label(request: HttpRequest, slug: str) -> HttpResponse:
         "nextUrl": reverse("api-label-next", kwargs={"slug": project.slug}),
         "answersUrl": reverse("api-label-answers", kwargs={"slug": project.slug}),
         "skipUrl": reverse("api-label-skip", kwargs={"slug": project.slug}),
+        "releaseUrl": reverse("api-label-release", kwargs={"slug": project.slug}),
     }
     context = {
         "project": project,
@@ -69,6 +81,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         "progress": volunteer_progress(user=request.user),
         "per_project": volunteer_project_counts(user=request.user),
         "gold_accuracy": volunteer_gold_accuracy(user=request.user),
+        "feedback_block": GOLD_FEEDBACK_BLOCK,
     }
     return render(request, "labeling/profile.html", context)
 
@@ -82,3 +95,17 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
         "me_shown": volunteer_shows_on_leaderboard(user=request.user),
     }
     return render(request, "labeling/leaderboard.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+def label_appeal(request: HttpRequest, slug: str) -> HttpResponse:
+    """A blocked volunteer's note to the reviewers (shown on the annotators page)."""
+    project = project_for_volunteer(request.user, slug)
+    try:
+        appeal_submit(project=project, user=request.user, text=request.POST.get("text", ""))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Your note was sent to the project's reviewers."))
+    return redirect("label", slug=project.slug)

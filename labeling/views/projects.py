@@ -84,7 +84,9 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 )
         project.refresh_from_db()
     counts = Item.objects.filter(project=project).aggregate(
-        total=Count("id"), open=Count("id", filter=Q(status=Item.Status.OPEN)), gold=Count("id", filter=Q(is_gold=True))
+        total=Count("id"),
+        open=Count("id", filter=Q(status=Item.Status.OPEN, is_gold=False)),
+        gold=Count("id", filter=Q(is_gold=True)),
     )
     context = {
         "project": project,

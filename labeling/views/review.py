@@ -21,6 +21,7 @@ from annotate.i18n import status_text
 from annotate.inputs import InvalidParam, ascii_int, text_clean
 from annotate.roles import Role, role_required
 from labeling.models import AnnotatorScore, Item, Project
+from labeling.selectors.live import annotator_boxes, block_reasons, live_rows, open_appeals
 from labeling.selectors.projects import project_for_reviewer
 from labeling.selectors.quality import (
     annotator_scores,
@@ -33,6 +34,7 @@ from labeling.selectors.quality import (
 )
 from labeling.services.quality import annotator_status_set
 from labeling.services.quality.review import review_accept, review_choices, review_fix, review_reject
+from labeling.services.quality.triggers import appeals_resolve, project_recompute
 
 REVIEW_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
 
@@ -143,11 +145,45 @@ def annotators(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_reviewer(request.user, slug)
     histogram = gold_accuracy_histogram(project=project)
     chart = svg_bars([h["count"] for h in histogram], [f"{h['low']:.1f}" for h in histogram], width=400)
+    scores = list(annotator_scores(project=project)[:500])
+    live, reasons, appeals = live_rows(project=project), block_reasons(project=project), open_appeals(project=project)
+    for score in scores:
+        score.live = live.get(score.user_id)
+        score.block_reason = reasons.get(score.user_id, "") if score.status == AnnotatorScore.Status.BLOCKED else ""
+        score.appeal = appeals.get(score.user_id)
     return render(
         request,
         "labeling/review/annotators.html",
-        {"project": project, "scores": annotator_scores(project=project)[:500], "chart": chart},
+        {"project": project, "scores": scores, "chart": chart},
     )
+
+
+@require_POST
+@role_required(*REVIEW_ROLES)
+def recompute(request: HttpRequest, slug: str) -> HttpResponse:
+    """The reviewer's "recompute now": the project's full re-aggregation, enqueued."""
+    project = project_for_reviewer(request.user, slug)
+    project_recompute(project=project, by=request.user)
+    messages.success(request, _("Recomputing: the scores and items update in a minute."))
+    return redirect("annotators", slug=project.slug)
+
+
+@require_GET
+@role_required(*REVIEW_ROLES)
+def annotator_boxes_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    """A box project's annotator's latest boxes beside the consensus, drawn over each image."""
+    project = project_for_reviewer(request.user, slug)
+    rows = annotator_boxes(project=project, user_id=user_id)
+    if not rows:
+        raise Http404(_("No such annotator."))
+    shown = []
+    for a in rows:
+        image = a.item.image
+        mine = [b[:4] for b in (a.answer or {}).get("boxes", [])]
+        consensus = [b[:4] for b in ((a.item.answer or {}).get("boxes", []) if isinstance(a.item.answer, dict) else [])]
+        shown.append({"annotation": a, "image": image, "mine": mine, "consensus": consensus})
+    context = {"project": project, "who": rows[0].user, "rows": shown}
+    return render(request, "labeling/review/annotator_boxes.html", context)
 
 
 @require_POST
@@ -167,6 +203,7 @@ def annotator_status(request: HttpRequest, slug: str, user_id: int) -> HttpRespo
         messages.error(request, _("The reason contains control characters; remove them and try again."))
         return redirect("annotators", slug=project.slug)
     _score, reopened = annotator_status_set(project=project, user=user, status=status, by=request.user, reason=reason)
+    appeals_resolve(project=project, user=user)  # a reviewer looked at them
     text = _("%(user)s is now %(status)s; %(n)s item(s) went back to the queue.")
     messages.success(request, text % {"user": user.username, "status": status_text(status), "n": len(reopened)})
     return redirect("annotators", slug=project.slug)

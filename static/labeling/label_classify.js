@@ -1,9 +1,10 @@
 // classify: one image, pick one of K categories, "/" focuses the search box that filters a large K.
-// Keys (each button shows its key): 1-9 pick the first nine categories shown and 0 the tenth, like the digit
-// row of a keyboard, so ten categories are one key each; N is none/unsure (and so is 0 when fewer than ten
-// categories are shown). Picking submits. Submit or Enter with nothing picked says so instead of doing nothing.
+// Keys (each button shows its key, keys.js): 1-9 pick the first nine categories shown and 0 the tenth, like the
+// digit row of a keyboard; categories named by digits ("zero".."nine") get their own digit instead. N is
+// none/unsure (and so is 0 when no category has it). Picking submits. Submit or Enter with nothing picked says so instead of doing nothing.
 
 import { gettext } from "../annotate/i18n.js";
+import { categoryKeys, zeroTaken } from "./keys.js";
 
 export const imageUrl = (item) => item.image_url;
 
@@ -31,8 +32,9 @@ export function mount(root, items, batch, ctx) {
   hint.setAttribute("role", "alert");
   hint.dataset.testid = "classify-hint";
   let shown = [];
-  const keyOf = (i) => (i < 9 ? String(i + 1) : i === 9 ? "0" : null);
-  const zeroIsNone = () => shown.length < 10;
+  let keys = [];
+  const keyOf = (i) => keys[i] || null;
+  const zeroIsNone = () => !zeroTaken(keys);
 
   function choose(category) {
     picked = category;
@@ -42,6 +44,7 @@ export function mount(root, items, batch, ctx) {
   function render() {
     const q = search.value.trim().toLowerCase();
     shown = (q ? all.filter((c) => c.name.toLowerCase().includes(q)) : all).slice(0, 60);
+    keys = categoryKeys(shown.map((c) => c.name));
     const buttons = shown.map((c, i) => {
       const b = el("button", { type: "button", className: "secondary choice" });
       b.dataset.categoryId = c.id;
@@ -75,14 +78,13 @@ export function mount(root, items, batch, ctx) {
 
   function onKey(event) {
     if (event.target === search || event.ctrlKey) return event.target === search;
-    if (/^[0-9]$/.test(event.key) && !(event.key === "0" && zeroIsNone())) {
-      const c = shown[event.key === "0" ? 9 : Number(event.key) - 1];
-      if (c) {
-        event.preventDefault();
-        choose(c);
-      }
+    const at = keys.indexOf(event.key.toLowerCase());
+    if (at >= 0 && shown[at]) {
+      event.preventDefault();
+      choose(shown[at]);
       return true;
     }
+    if (/^[1-9]$/.test(event.key)) return true; // a digit with no category: nothing
     if (event.key === "0" || event.key === "n" || event.key === "N") {
       event.preventDefault();
       choose(NONE);

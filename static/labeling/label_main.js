@@ -2,7 +2,7 @@
 // hands each unit of work to the task module, posts answers, and never reloads the page.
 // Practice items (a new volunteer's qualification) wait for the answer's result and show the right answer.
 import { fmt, gettext, ngettext } from "../annotate/i18n.js";
-import { newSubmissionId, request } from "./label_api.js";
+import { csrfToken, newSubmissionId, request } from "./label_api.js";
 import { showPractice } from "./label_practice.js";
 import * as verify from "./label_verify.js";
 import * as classify from "./label_classify.js";
@@ -23,6 +23,8 @@ let view = null; // the mounted task view
 let shownAt = 0;
 let nextBatch = null; // promise of the preloaded batch
 let pending = Promise.resolve(); // answer posts in flight (the next fetch waits for them)
+let preloaded = null; // the last batch the server leased to this page (released on pagehide)
+const answered = new Set(); // item ids answered or skipped here (their posts may still be in flight)
 
 function say(text, isError = false) {
   statusEl.textContent = text;
@@ -42,10 +44,19 @@ function preloadImages(data) {
   }
 }
 
+// A blocked volunteer is told why by the page itself (the server renders the reason and the appeal form).
+function blockedReload(code) {
+  if (code !== "annotator_blocked") return false;
+  window.location.reload();
+  return true;
+}
+
 async function fetchBatch(excludeIds) {
   const params = new URLSearchParams({ n: String(config.batch) });
   if (excludeIds.length) params.set("exclude", excludeIds.join(","));
   const res = await request(`${config.nextUrl}?${params}`);
+  if (!res.ok && blockedReload(res.data.code)) return new Promise(() => {});
+  if (res.ok) preloaded = res.data;
   if (!res.ok) throw new Error(res.data.detail || fmt(gettext("Could not load work (%(status)s)."), { status: res.status }));
   preloadImages(res.data);
   return res.data;
@@ -119,6 +130,10 @@ function post(answers) {
       const res = await request(config.answersUrl, { method: "POST", body });
       setProgress(res.data.progress);
       const failed = (res.data.results || []).filter((r) => !r.ok);
+      if (failed.some((r) => r.code === "annotator_blocked") || blockedReload(res.data.code)) {
+        blockedReload("annotator_blocked");
+        return res.data.results || [];
+      }
       if (!res.ok && !failed.length) say(res.data.detail || fmt(gettext("Could not save (%(status)s)."), { status: res.status }), true);
       else if (failed.length) {
         const text = ngettext("%(n)s answer not saved: %(detail)s", "%(n)s answers not saved: %(detail)s", failed.length);
@@ -143,6 +158,7 @@ async function submit() {
   const client = { ua: navigator.userAgent.slice(0, 200), w: window.innerWidth, h: window.innerHeight };
   const per = Math.round(spent / Math.max(1, answers.length));
   const sent = answers.map((a) => ({ ...a, submission_id: newSubmissionId(), time_spent_ms: per, client_info: client }));
+  for (const a of sent) answered.add(a.item_id);
   const posted = post(sent);
   const unit = units[unitIndex];
   if (!unit.some((item) => item.practice)) {
@@ -162,6 +178,7 @@ async function submit() {
 function skip() {
   if (!view || skipBtn.disabled) return;
   const ids = units[unitIndex].map((item) => item.id);
+  for (const id of ids) answered.add(id);
   pending = pending.then(() =>
     Promise.all(ids.map((id) => request(config.skipUrl, { method: "POST", body: { item_id: id } }))).catch(() => {}),
   );
@@ -192,6 +209,18 @@ async function start() {
     say(err.message, true);
   }
 }
+
+// Closing or leaving the tab gives its items back at once (instead of holding them for the lease's TTL): the
+// batch on screen and the preloaded one. sendBeacon survives the unload; the form body carries the CSRF token.
+window.addEventListener("pagehide", () => {
+  const ids = new Set();
+  for (const data of [batch, preloaded]) for (const item of (data && data.items) || []) if (!answered.has(item.id)) ids.add(item.id);
+  if (!ids.size || !navigator.sendBeacon) return;
+  const form = new FormData();
+  form.append("ids", Array.from(ids).join(","));
+  form.append("csrfmiddlewaretoken", csrfToken());
+  navigator.sendBeacon(config.releaseUrl, form);
+});
 
 window.annotateLabelPage = { loadedAt: Date.now() }; // survives while the page is never reloaded
 start();

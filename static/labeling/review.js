@@ -1,10 +1,22 @@
-// Review queue keyboard shortcuts: A accept, R reject, F then 1-9 fix with that label (a digit alone does nothing:
-// a stray key must not relabel an item), Escape leaves fix mode, Z zooms the image, J/K move between items.
+// Review queue keyboard shortcuts: A accept, R reject, F then a category's key fix with that label (the keys of
+// the labeling page, keys.js, shown in the select; a key alone does nothing: a stray key must not relabel), Escape leaves fix mode, Z zooms the image, J/K move between items.
 // Every action is a plain form in the page; this only submits them.
 // Box projects: each item shows a box editor (box_editor.js) started from the consensus boxes; the keys it knows
 // (digits relabel, Tab, arrows, Delete, Ctrl+Z) go to the current item's editor first, and F saves its boxes.
 import { gettext } from "../annotate/i18n.js";
 import { createBoxEditor } from "./box_editor.js";
+import { categoryKeys } from "./keys.js";
+
+// Each fix select shows the labeling page's key before each option: "3. three" would lie where 3 picks "three"
+// on the labeling page, so the numbers are replaced by the keys.
+for (const select of document.querySelectorAll("select[data-action=fix-label]")) {
+  const names = Array.from(select.options, (o) => o.dataset.name || o.textContent.replace(/^\d+\.\s*/, ""));
+  const keys = categoryKeys(names);
+  Array.from(select.options).forEach((o, i) => {
+    o.dataset.key = keys[i] || "";
+    o.textContent = keys[i] ? `${keys[i]}. ${names[i]}` : names[i];
+  });
+}
 
 const list = document.getElementById("review-list");
 const items = () => Array.from(list ? list.querySelectorAll("[data-testid=review-item]") : []);
@@ -64,9 +76,14 @@ document.addEventListener("keydown", (event) => {
   const inSelect = tag === "select";
   if ((tag === "input" || tag === "textarea") && event.key !== "Escape") return;
   const key = event.key.toLowerCase();
-  if (/^[1-9]$/.test(key)) {
+  const fixSelect = current() && current().querySelector("select[data-action=fix-label]");
+  const fixIndex = fixSelect ? Array.from(fixSelect.options).findIndex((o) => o.dataset.key === key) : -1;
+  if (fixing && fixIndex >= 0) {
     event.preventDefault();
-    if (fixing) submit("fix", Number(key) - 1);
+    submit("fix", fixIndex);
+    fixing = false;
+  } else if (/^[0-9]$/.test(key)) {
+    event.preventDefault(); // a digit outside fix mode does nothing
     fixing = false;
   } else if (key === "escape") {
     fixing = false;

@@ -23,6 +23,8 @@ class WorkerStats:
     top_answer_share: float
     skips: int
     skip_rate: float
+    min_answer_ms: float = rules.MIN_HUMAN_MS  # the task type's speed floor (rules.min_answer_ms)
+    agreement_n: int = 0  # votes compared with the consensus
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ def worker_stats(snap, consensus: dict[int, int]) -> dict[int, WorkerStats]:
             top_answer_share=float(counts.max() / mine.size),
             skips=skips,
             skip_rate=skips / (skips + mine.size),
+            min_answer_ms=rules.min_answer_ms(snap.project.task_type),
+            agreement_n=len(agree),
         )
     return stats
 
@@ -87,6 +91,10 @@ def status_proposals(stats: dict[int, WorkerStats], skew: float) -> dict[int, Pr
             st.median_time_ms,
             st.top_answer_share,
             skew,
+            min_answer_ms=st.min_answer_ms,
+            gold_low=gold["gold_wilson_low"],
+            agreement=st.agreement,
+            agreement_n=st.agreement_n,
         )
         proposals[uid] = Proposal(*rules.status_by_rules(ev), gold)
     return proposals

@@ -25,6 +25,7 @@ from labeling.services.quality.engine import (
     model_vote,
 )
 from labeling.services.quality.transitions import Caller, item_save, items_write, settle
+from labeling.services.quality.triggers import reaggregate_due
 
 Status = AnnotatorScore.Status
 FINAL = (Item.Status.ACCEPTED, Item.Status.REJECTED)
@@ -279,9 +280,9 @@ def items_after_votes(
 
     fields = list(EVALUATED_FIELDS) + (["answer"] if project.task_type == Project.TaskType.BOXES else [])
     before = {vote.item.pk: vote.item.status for vote in votes}
+    if enqueue and every and reaggregate_due(project_id=project.pk, votes=len(votes)):  # live: triggers.py
+        _enqueue_reaggregate(project.pk, debounce=True)
     for vote in votes:
-        if enqueue and every and vote.annotation_id % every == 0:
-            _enqueue_reaggregate(project.pk, debounce=True)
         item = vote.item
         if item.is_gold or item.status in FINAL:  # those keep their state: only the count changes
             item.votes_count = sum(1 for *_rest, blocked in counted[item.pk] if not blocked)

@@ -21,7 +21,22 @@ MIN_GOLD = 5  # gold answers before gold accuracy may change a status
 GOLD_BLOCK_UPPER = 0.6  # blocked: even the optimistic (95 % Wilson upper) gold accuracy is below this
 GOLD_PROBATION_UPPER = 0.8  # probation: the upper bound is below this
 MIN_HUMAN_MS = 300  # median answer time below this is faster than a person can look at an image
+# A verify grid is one decision about all its tiles taken together: the page records the grid's time divided by
+# its tiles on each answer. A person can look over a grid and press Enter in no less than MIN_GRID_MS, so the
+# per-tile floor is that time spread over the largest grid (assignment.GRID_MAX tiles): 18 tiles in 4.8 s
+# (266 ms a tile) is fast and honest, a grid sent in 0.5 s is not.
+MIN_GRID_MS = 1200
+GRID_MAX_TILES = 24
 MIN_TIMED = 20  # timed answers (time_spent_ms > 0) before the speed rule applies
+# Speed alone never blocks someone whose answers are good: a gold record whose 95 % Wilson lower bound reaches
+# this, or agreement with the consensus at least this on AGREEMENT_MIN_N compared votes.
+SPEED_EXCUSED_GOLD_LOW = 0.8
+SPEED_EXCUSED_AGREEMENT = 0.85
+AGREEMENT_MIN_N = 15
+# Online: gold answers and votes compared with the current consensus, pooled; blocked when even the optimistic
+# (95 % Wilson upper) share of right answers is below this (a coin-flipper on yes/no work is at ~0.5, a pair of
+# them copying each other ~0.6; an honest volunteer at 0.85+ stays above it: 9 of 12 has an upper bound of 0.91).
+AGREEMENT_BLOCK_UPPER = 0.8
 SAME_ANSWER_SHARE = 0.98  # "one answer for everything"
 SAME_ANSWER_PROBATION = 20  # ...over at least this many votes -> probation
 SAME_ANSWER_BLOCK = 50  # ...over at least this many -> blocked
@@ -40,6 +55,24 @@ class Evidence:
     median_time_ms: float | None
     top_answer_share: float | None
     consensus_top_share: float
+    min_answer_ms: float = MIN_HUMAN_MS  # the speed floor of the task type (min_answer_ms())
+    gold_low: float | None = None  # the gold accuracy's 95 % Wilson lower bound
+    agreement: float | None = None  # share of compared votes equal to the consensus
+    agreement_n: int = 0  # votes compared with a consensus
+
+
+def min_answer_ms(task_type: str) -> float:
+    """The per-answer speed floor of a task type (what a person can physically do, see MIN_GRID_MS)."""
+    if task_type == "verify":
+        return MIN_GRID_MS / GRID_MAX_TILES
+    return float(MIN_HUMAN_MS)
+
+
+def speed_excused(ev: Evidence) -> bool:
+    """Good answers excuse speed: high gold accuracy or high agreement with the consensus."""
+    if ev.gold_low is not None and ev.gold_seen >= MIN_GOLD and ev.gold_low >= SPEED_EXCUSED_GOLD_LOW:
+        return True
+    return ev.agreement is not None and ev.agreement_n >= AGREEMENT_MIN_N and ev.agreement >= SPEED_EXCUSED_AGREEMENT
 
 
 def status_by_rules(ev: Evidence) -> tuple[str | None, str]:
@@ -49,8 +82,9 @@ def status_by_rules(ev: Evidence) -> tuple[str | None, str]:
             Status.BLOCKED,
             f"gold accuracy upper bound {ev.gold_high:.2f} < {GOLD_BLOCK_UPPER} on {ev.gold_seen} gold",
         )
-    if ev.timed >= MIN_TIMED and ev.median_time_ms is not None and ev.median_time_ms < MIN_HUMAN_MS:
-        return Status.BLOCKED, f"median answer time {ev.median_time_ms:.0f} ms < {MIN_HUMAN_MS} ms"
+    too_fast = ev.timed >= MIN_TIMED and ev.median_time_ms is not None and ev.median_time_ms < ev.min_answer_ms
+    if too_fast and not speed_excused(ev):
+        return Status.BLOCKED, f"median answer time {ev.median_time_ms:.0f} ms < {ev.min_answer_ms:.0f} ms"
     same = (
         ev.top_answer_share is not None
         and ev.top_answer_share >= SAME_ANSWER_SHARE

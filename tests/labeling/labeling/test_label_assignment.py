@@ -23,14 +23,16 @@ def answer(user, project, item, label=1):
     )
 
 
-def test_fewest_votes_first_then_priority_then_id(make_user):
+def test_started_items_first_then_fewest_votes_then_priority_then_id(make_user):
+    """Issue 22: started items (with votes) come before fresh ones, so items finish and overlap exists early
+    (ImageNet finished a synset's candidates before opening more); within each, fewest votes, priority, id."""
     project, items = make_project_with_items(n_items=6, categories=("cat",), needed_votes=5)
     a, b, c, d, e, f = items
     Item.objects.filter(pk__in=[a.pk, b.pk]).update(votes_count=2)
     Item.objects.filter(pk=c.pk).update(votes_count=1)
     Item.objects.filter(pk=e.pk).update(priority=5.0)
     got = next_items(user=make_user("v"), project=project, n=6)
-    assert [i.pk for i in got] == [e.pk, d.pk, f.pk, c.pk, a.pk, b.pk]
+    assert [i.pk for i in got] == [c.pk, a.pk, b.pk, e.pk, d.pk, f.pk]
 
 
 def test_only_ids_limits_the_offer_and_the_held_leases(make_user):

@@ -51,9 +51,11 @@ def test_ten_categories_one_key_each(new_page, make_user):
     page.goto(f"/projects/{project.slug}/label/")
     page.wait_for_selector(".classify-image")
     keys = page.eval_on_selector_all(".classify-list button kbd", "ks => ks.map(k => k.textContent)")
-    assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "N"]
+    # Issue 22 (13): categories named by digits get their own digit (1 used to pick "zero"); none/unsure is N
+    assert keys == ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "N"]
     assert page.locator(".classify-list button").nth(0).inner_text().endswith("zero")
-    assert page.locator(".classify-list button").nth(9).inner_text().endswith("nine")
+    assert page.locator(".classify-list button").nth(1).inner_text().startswith("1")
+    assert page.locator(".classify-list button").nth(1).inner_text().endswith("one")
     _next_image(page, "1")
     _next_image(page, "0")
     _next_image(page, "n")
@@ -61,7 +63,7 @@ def test_ten_categories_one_key_each(new_page, make_user):
     page.wait_for_load_state("networkidle")  # no request in flight when the test database is flushed
     ids = dict(project.categories.values_list("name", "id"))
     labels = sorted(Annotation.objects.filter(item__project=project).values_list("label", flat=True))
-    assert labels == sorted([ids["zero"], ids["nine"], -1])
+    assert labels == sorted([ids["one"], ids["zero"], -1])
 
 
 def test_classify_submit_with_nothing_picked_says_so(new_page, make_user):

@@ -24,9 +24,10 @@ NEXT_QUERIES = 4 + SAVEPOINTS
 # a reload while the user holds a full grid: context, the held leases, their renewal (the same upsert)
 RELOAD_QUERIES = 3 + SAVEPOINTS
 # lock the items, the user's answers / the submission ids, leases, score row (blocked?), INSERT the answers,
-# the items' votes, score save, snapshot version, whether anyone eligible is left for the items that stay open
-# (issue 22, finding 14: no_annotator in the vote's own transaction), UPDATE … FROM (VALUES …) of the items,
-# DELETE the leases
+# the items' votes, score save, the live statistics' upsert (issue 22: one INSERT … ON CONFLICT … RETURNING that
+# adds the batch's counts in the database, so a spammer is seen at once), snapshot version, whether anyone
+# eligible is left for the items that stay open (issue 22, finding 14: no_annotator in the vote's own
+# transaction), UPDATE … FROM (VALUES …) of the items, DELETE the leases
 SUBMIT_QUERIES = 11 + SAVEPOINTS
 
 

@@ -132,10 +132,11 @@ def _submit(user, item: Item, label: int, project=None):
 
 
 def test_submit_query_counts_do_not_grow(make_user, django_assert_num_queries):
-    """The vote's hot path (the batch path with one answer): 11 queries (+ the test's savepoint pair; the 11th is
-    finding 14's "anyone eligible left?" for an item that stays open); a gold answer 11 too (no snapshot read and
-    no eligibility check: gold keeps its state), its author's gold score riding on the score row the vote locks
-    and saves anyway; with or without practice: the feedback rides on the lease and the item."""
+    """The vote's hot path (the batch path with one answer): 12 queries (+ the test's savepoint pair): issue 22
+    added the live statistics' one upsert and finding 14's "anyone eligible left?" for an item that stays open; a
+    gold answer two fewer (no snapshot read and no eligibility check: gold keeps its state), its author's gold score
+    riding on the score row the vote locks and saves anyway; with or without practice: the feedback rides on the
+    lease and the item."""
     project, items = make_project_with_items(slug="pq", n_items=4, gold=3, categories=("owl",), needed_votes=5)
     regular = [i for i in items if not i.is_gold]
     gold = [i for i in items if i.is_gold]
@@ -148,10 +149,10 @@ def test_submit_query_counts_do_not_grow(make_user, django_assert_num_queries):
     _leased(user, gold[0])
     _submit(user, gold[0], 1)  # first gold answer: locks / creates the gold score
     _leased(user, gold[1])
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         assert _submit(user, gold[1], 0, project).feedback is None  # gold in regular work: nothing said
     _leased(user, gold[2], practice=True)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         feedback = _submit(user, gold[2], 0, project).feedback
     assert feedback is not None and feedback.correct is False and feedback.expected == {"label": 1}
 

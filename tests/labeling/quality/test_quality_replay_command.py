@@ -103,5 +103,8 @@ def test_replay_bluebirds_default_not_below_majority_vote():
         "--labels", str(BLUEBIRDS / "labels.csv"), "--gold", str(BLUEBIRDS / "gold.csv"), "--compare-methods", "mv"
     )
     mv = json.loads(lines[-2])
-    assert result["labels_used"] == result["labels_available"] == 4212
+    # The live rules (issue 22) block workers whose answers agree with gold and the consensus far less than a
+    # careful person's; their later labels are refused, so fewer labels may be used than are available.
+    assert result["labels_available"] == 4212 and result["labels_used"] <= 4212
+    print(f"bluebirds: used {result['labels_used']}, accuracy {result['accuracy']:.4f}, mv {mv['accuracy']:.4f}")
     assert result["accuracy"] >= mv["accuracy"] and result["accuracy"] >= 0.85

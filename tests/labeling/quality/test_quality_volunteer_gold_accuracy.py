@@ -1,4 +1,5 @@
-"""A volunteer's own accuracy on known answers, per project, on their profile: answers before today only (a count
+"""A volunteer's own accuracy on known answers, per project, on their profile: answers up to the last whole
+block of their answers (a count
 that moved right after an answer would say which item was gold), with the Wilson interval, and never the word
 "gold" on the page."""
 
@@ -11,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from labeling.models import Annotation, Lease
-from labeling.selectors.labeling import volunteer_gold_accuracy
+from labeling.selectors.labeling import GOLD_FEEDBACK_BLOCK, volunteer_gold_accuracy
 from labeling.services.annotations import annotation_submit
 from tests.helpers.factories import make_project_with_items
 
@@ -25,16 +26,23 @@ def _answer(user, project, item, label: int) -> Annotation:
     )
 
 
-def test_profile_shows_accuracy_on_known_answers_up_to_yesterday(make_user, client, django_assert_max_num_queries):
-    project, items = make_project_with_items(slug="acc", n_items=3, gold=5, categories=("owl",), needed_votes=5)
+def test_profile_accuracy_includes_today_by_whole_blocks_of_answers(make_user, client, django_assert_max_num_queries):
+    """Issue 22 (6): the accuracy moves on the day a volunteer labels, but only after every GOLD_FEEDBACK_BLOCK
+    answers in the project, so no single answer's effect is visible (gold stays secret)."""
+    block = GOLD_FEEDBACK_BLOCK
+    project, items = make_project_with_items(
+        slug="acc", n_items=block * 2, gold=5, categories=("owl",), needed_votes=5
+    )
     user = make_user("v")
     gold = [i for i in items if i.is_gold]
-    yesterday = timezone.now() - timedelta(days=1, hours=1)
-    old = [_answer(user, project, item, label).pk for item, label in zip(gold[:4], (1, 1, 1, 0), strict=True)]
-    Annotation.objects.filter(pk__in=old).update(created_at=yesterday)
-    _answer(user, project, gold[4], 1)  # today's answer: not counted yet
-    _answer(user, project, next(i for i in items if not i.is_gold), 1)  # regular work: never counted
-    with django_assert_max_num_queries(1):
+    regular = [i for i in items if not i.is_gold]
+    for item, label in zip(gold[:4], (1, 1, 1, 0), strict=True):  # today, in the first block
+        _answer(user, project, item, label)
+    for item in regular[: block - 4]:
+        _answer(user, project, item, 1)
+    _answer(user, project, gold[4], 1)  # the next block has begun: not counted yet
+    _answer(user, project, regular[block - 4], 1)
+    with django_assert_max_num_queries(3):
         (row,) = volunteer_gold_accuracy(user=user)
     assert (row.project_slug, row.answers, row.correct, row.accuracy) == ("acc", 4, 3, 0.75)
     assert 0.2 < row.low < 0.75 < row.high < 1.0
