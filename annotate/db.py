@@ -54,14 +54,19 @@ def bulk_insert_returning(model: type[models.Model], objs: Sequence[models.Model
 
     A row that would break a unique constraint is skipped and not returned, so the caller sees exactly which
     rows went in (by `returning`, a unique field) without a savepoint per row. Like bulk_create, no signals;
-    set auto_now_add fields yourself. Elsewhere, one savepointed insert per row does the same.
+    set auto_now_add fields yourself. SQLite >= 3.35 has the same statement (ON CONFLICT … RETURNING), so both
+    vendors issue the same single statement (hot-path query counts are the same on both); an older SQLite or
+    another vendor falls back to one savepointed insert per row (SAVEPOINT + INSERT + RELEASE each).
     """
     if not objs:
         return []
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     key = meta.get_field(returning)
-    if connection.vendor != "postgresql":
+    one_statement = connection.vendor == "postgresql" or (
+        connection.vendor == "sqlite" and connection.features.can_return_rows_from_bulk_insert
+    )
+    if not one_statement:
         from django.db import IntegrityError, transaction
 
         rows = []

@@ -286,6 +286,10 @@ def items_after_votes(
         item = vote.item
         if item.is_gold or item.status in FINAL:  # those keep their state: only the count changes
             item.votes_count = sum(1 for *_rest, blocked in counted[item.pk] if not blocked)
+            if project.task_type != Project.TaskType.BOXES:
+                # Gold secrecy (issue 22): the same statements as a regular item's decision -- the snapshot (and,
+                # when it does not cover the labels, the category ids) read as _decide_item reads them.
+                models_for([label for _id, _uid, label, _answer, blocked in counted[item.pk] if not blocked])
         else:
             _decide_item(item, project, counted[item.pk], models_for)
     _route_no_annotator(project, [vote.item for vote in votes], before)
@@ -295,10 +299,12 @@ def items_after_votes(
 def _route_no_annotator(project: Project, items: list[Item], before: dict[int, str]) -> None:
     """Finding 14: an item that stays open although every annotator who may still label it (a non-blocked score
     row in the project, as in stalled.py) has answered or skipped it goes to review (`no_annotator`) in the
-    vote's own transaction, not at the next sweep. One query for the batch."""
-    waiting = [i for i in items if i.status == Item.Status.OPEN and not i.is_gold and i.votes_count > 0]
-    if not waiting:
+    vote's own transaction, not at the next sweep. Exactly one query for the batch, whatever the items are: a
+    batch of gold (or of items that finished) runs it too, so the statement count never tells gold from regular
+    work (issue 22, gold secrecy); the result is applied to the waiting items only."""
+    if not items:
         return
+    waiting = [i for i in items if i.status == Item.Status.OPEN and not i.is_gold and i.votes_count > 0]
     seen = Annotation.objects.filter(item_id=OuterRef(OuterRef("pk")), user_id=OuterRef("user_id"))
     skipped = Skip.objects.filter(item_id=OuterRef(OuterRef("pk")), user_id=OuterRef("user_id"))
     unseen = (
@@ -306,9 +312,7 @@ def _route_no_annotator(project: Project, items: list[Item], before: dict[int, s
         .exclude(status=Status.BLOCKED)
         .filter(~Exists(seen), ~Exists(skipped))
     )
-    stuck = set(
-        Item.objects.filter(pk__in=[i.pk for i in waiting]).filter(~Exists(unseen)).values_list("pk", flat=True)
-    )
+    stuck = set(Item.objects.filter(pk__in=[i.pk for i in items]).filter(~Exists(unseen)).values_list("pk", flat=True))
     for item in waiting:
         if item.pk in stuck:
             item.status, item.review_reason = Item.Status.REVIEW, Item.ReviewReason.NO_ANNOTATOR
