@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -14,14 +14,25 @@ from labeling.models import Project
 
 
 def projects_for_volunteer(user) -> QuerySet[Project]:
-    """Projects a user may label: public ones, and invite-only ones they are a member of."""
+    """Projects a user may label: public ones, and invite-only ones they are a member of.
+
+    A marketplace account (Prolific / MTurk hand-off, crowdpay.services.handoff; issue 27) is scoped: it sees
+    only the project(s) it arrived for, public or not -- a paid worker is never offered, nor can open, another
+    project. The one rule for the home page, the project list API, the label page and `next`; checked in the
+    same statement (subqueries on the hand-off sessions), so no page pays a query for it."""
     if not user.is_authenticated:
         return Project.objects.none()
     if has_role(user, Role.ADMIN):
         return Project.objects.all()
-    return Project.objects.filter(
-        Q(visibility=Project.Visibility.PUBLIC) | Q(members=user) | Q(owners=user) | Q(reviewers=user)
-    ).distinct()
+    # crowdpay's MarketplaceSession, through Project's reverse relation (labeling does not import crowdpay).
+    sessions = Project.marketplace_sessions.rel.related_model.objects.filter(user_id=user.pk)
+    return (
+        Project.objects.filter(
+            Q(visibility=Project.Visibility.PUBLIC) | Q(members=user) | Q(owners=user) | Q(reviewers=user)
+        )
+        .filter(~Exists(sessions) | Exists(sessions.filter(project_id=OuterRef("pk"))))
+        .distinct()
+    )
 
 
 def projects_for_researcher(user) -> QuerySet[Project]:
