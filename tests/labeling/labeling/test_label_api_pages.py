@@ -122,7 +122,9 @@ def test_project_pages_create_detail_settings_people(make_user, client):
 
 
 def test_profile_counts_and_leaderboard_opt_out(make_user, client):
-    project, _ = make_project_with_items(slug="lb", n_items=2, categories=("owl",), needed_votes=1)
+    # Three items: after alice's and bob's answer one is left for alice, so the home page offers its Label link
+    # (a project with nothing left shows none).
+    project, _ = make_project_with_items(slug="lb", n_items=3, categories=("owl",), needed_votes=1)
     from labeling.services.annotations import annotation_submit
     from labeling.services.assignment import next_items
 

@@ -97,6 +97,11 @@ def test_replay_rejects_bad_input(tmp_path):
 
 @pytest.mark.slow
 def test_replay_bluebirds_default_not_below_majority_vote():
+    """The guarantee, not a fixed accuracy: on bluebirds the default (live) policy is never below majority vote.
+    The issue-23 model choice keeps majority vote where a richer model is not proven better on the set, and on
+    bluebirds that is majority vote itself (0.759, bench/RESULTS.md): the former `>= 0.85` encoded the one-coin
+    model's result, which the model choice gave up for the guarantee on every set. So the assertion is
+    `accuracy >= majority vote's` on the same labels (and the run must use the labels it says it used)."""
     if not (BLUEBIRDS / "labels.csv").exists():
         pytest.skip("../shared/data/crowd/bluebirds is not present")
     result, lines = _run(
@@ -107,4 +112,5 @@ def test_replay_bluebirds_default_not_below_majority_vote():
     # careful person's; their later labels are refused, so fewer labels may be used than are available.
     assert result["labels_available"] == 4212 and result["labels_used"] <= 4212
     print(f"bluebirds: used {result['labels_used']}, accuracy {result['accuracy']:.4f}, mv {mv['accuracy']:.4f}")
-    assert result["accuracy"] >= mv["accuracy"] and result["accuracy"] >= 0.85
+    assert result["accuracy"] >= mv["accuracy"] - 1e-9  # not below majority vote (equal where MV is chosen)
+    assert mv["accuracy"] > 0.7  # the comparison ran on the real set, not an empty one
