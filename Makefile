@@ -35,9 +35,15 @@ demo: $(VENV)/.runtime
 ## directory and broker key prefix (annotate/settings/test.py). Whole test files go to one worker (--dist
 ## loadfile): a module's shared fixtures (a model trained once, a server started once) are built once, as in a
 ## serial run. (loadgroup would be finer, but xdist 3.8's group suffix has no effect on pytest 9's node ids.)
+## Then a second, SQLite pass (what `make demo` uses) of the quality, gold and curation services' tests and the
+## vote path's query budgets (issue 22: both databases in CI): DATABASE_URL emptied = SQLite (annotate/settings/
+## base.py), in its own var directory; browser, worker and slow tests stay in the main pass.
+SQLITE_SUITES := tests/labeling/quality tests/labeling/curation tests/labeling/labeling/test_label_vote_budget.py
 TEST_WORKERS ?= 2
 test: $(VENV)/.dev
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	DATABASE_URL= ANNOTATE_VAR_DIR="$${ANNOTATE_VAR_DIR:-$(CURDIR)/var}/sqlite-pass" \
+	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser and not slow and not worker" $(SQLITE_SUITES)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

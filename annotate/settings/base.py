@@ -79,7 +79,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"  # empty = unset
 # Health checks: a persistent connection (CONN_MAX_AGE > 0) that died while idle (database restart,
 # failover, network cut) is replaced at its first use in a request instead of failing it with a 503
 # (tests/faults/test_faults_database_outage.py).
