@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -26,7 +27,10 @@ from labeling.selectors.projects import project_for_researcher
 @require_http_methods(["GET"])
 def marketplace_start(request: HttpRequest, slug: str) -> HttpResponse:
     """The study URL: /p/<slug>/start/?PROLIFIC_PID=…&STUDY_ID=…&SESSION_ID=… (or MTurk's workerId, …)."""
-    project = get_object_or_404(Project, slug=slug)
+    # Only a project that takes marketplace workers has a study URL: any other is a 404, never a page that names
+    # it (an invite-only project stays unseen; tests/security/test_sec_idor_matrix.py).
+    takes_workers = Q(pay_policy__prolific_enabled=True) | Q(pay_policy__mturk_enabled=True)
+    project = get_object_or_404(Project.objects.filter(takes_workers), slug=slug)
     try:
         arrival = arrival_parse(request.GET)
         if arrival is None:

@@ -35,3 +35,15 @@ def test_marketplace_account_sees_only_the_project_it_arrived_for(make_user, cli
 
     volunteer = make_user("ordinary")  # the rule only scopes marketplace accounts
     assert {p.slug for p in projects_for_volunteer(volunteer)} == {"paid", "other-public"}
+
+
+def test_study_url_of_a_project_without_marketplace_workers_is_a_404(client):
+    """Only a project that takes marketplace workers has a study URL; another (here invite-only) is a 404 that
+    does not name it, with or without marketplace parameters."""
+    hidden, _ = make_project_with_items(slug="hidden", n_items=2, visibility="invite")
+    hidden.name = "Hidden SECRETNAME"
+    hidden.save(update_fields=["name"])
+    for query in ("", "?PROLIFIC_PID=w0rker2&STUDY_ID=st1&SESSION_ID=se1"):
+        response = client.get(f"/p/hidden/start/{query}")
+        assert response.status_code == 404 and b"SECRETNAME" not in response.content
+    assert not MarketplaceSession.objects.exists()

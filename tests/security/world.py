@@ -203,11 +203,11 @@ def fingerprint(project: Project) -> dict[str, Any]:
     models = [*apps.get_app_config("labeling").get_models(), *apps.get_app_config("training").get_models()]
     for model in models:
         for path in ("project", "item__project", "batch__project", "version__project", "run__version__project",
-                     "export__version__project"):  # fmt: skip
+                     "export__version__project", "run__project", "query__run__project"):  # fmt: skip
             try:
                 qs = model.objects.filter(**{path: project})
                 rows = [repr(sorted(r.items())) for r in qs.values()]
-            except FieldError:  # this model has no such relation
+            except (FieldError, ValueError):  # this model has no such relation (ValueError: a `run` of another kind)
                 continue
             out[f"{model.__name__}:{path}"] = sorted(rows)
             break
