@@ -33,6 +33,9 @@ class PayPolicy(models.Model):
     mturk_enabled = models.BooleanField(default=False)
     mturk_submit_url = models.URLField(default="https://www.mturk.com/mturk/externalSubmit")
 
+    class Meta:
+        verbose_name_plural = "pay policies"
+
     def __str__(self) -> str:
         return f"pay policy of {self.project_id}"
 
@@ -57,6 +60,7 @@ class EarningsEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "earnings entries"
         ordering = ["id"]
         indexes = [models.Index(fields=["project", "user", "kind"])]
         constraints = [

@@ -66,6 +66,7 @@ class CollectionQuery(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name_plural = "collection queries"
         ordering = ["run_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["run", "category", "source", "text"], name="collection_query_unique")

@@ -98,6 +98,7 @@ class ProjectClass(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "project classes"
         ordering = ["project_id", "index"]
         constraints = [
             models.UniqueConstraint(fields=["project", "index"], name="project_class_unique_index"),

@@ -33,6 +33,7 @@ class AnnotatorLiveStats(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "annotator live stats"
         constraints = [models.UniqueConstraint(fields=["project", "user"], name="annotator_live_stats_unique")]
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ BAD_PLURAL = re.compile(r"([^aeiou]ys|[^o]chs|shs|xs|ss)$")  # "epochs" is right
 def test_every_model_of_ours_has_an_english_plural():
     wrong = {
         m.__name__: str(m._meta.verbose_name_plural)
-        for app in ("labeling", "training", "annotate")
+        for app in ("labeling", "training", "annotate", "crowdpay")
         for m in apps.get_app_config(app).get_models()
         if BAD_PLURAL.search(str(m._meta.verbose_name_plural))
     }
