@@ -22,6 +22,20 @@ def demo(tmp_path, settings):
     return Project.objects.get(slug=CLASSIFY)
 
 
+@pytest.fixture
+def no_worker():
+    """This test runs each job itself. A session worker that an earlier test of this process started (the
+    `celery_worker` fixture: a subprocess with the session's media folder, not this test's) would claim the queued
+    job first and leave it running here, or fail it on a checkpoint it cannot see: stop it meanwhile, and purge
+    this test's messages before it starts again."""
+    from tests.helpers.workers import other_workers_stopped, purge_queues
+
+    with other_workers_stopped():
+        yield
+        purge_queues()
+
+
+@pytest.mark.usefixtures("no_worker")
 def test_predict_and_label_error_jobs_from_the_pages(demo, client):
     from django.contrib.auth import get_user_model
 
@@ -32,7 +46,7 @@ def test_predict_and_label_error_jobs_from_the_pages(demo, client):
     assert "Find label errors" in page and "Predict unfinished items" in page
 
     # Predict: the run page's button queues a job; the worker's service runs it; the page shows the outcome.
-    # (the queued message goes to this test's broker; no worker runs here: the test runs the job itself)
+    # (the queued message goes to this test's broker; no worker runs meanwhile (no_worker): the test runs the job)
     response = client.post(f"/training/runs/{run.pk}/predict/")
     job = ModelJob.objects.get(kind=ModelJob.Kind.PREDICT)
     assert response.status_code == 302 and response["Location"] == f"/model/jobs/{job.pk}/"

@@ -207,7 +207,8 @@ def _kappa_base(shared: dict[str, np.ndarray], weights: np.ndarray, n_items: int
     it, wk, lb = shared["item"], shared["worker"], shared["label"]
     ones = np.ones(it.size)
     total = _weighted(weights, _by_item(it, wk, ones, n_items, n_workers))
-    given = _weighted(weights, _by_item(it, wk * k + lb, ones, n_items, n_workers * k)).reshape(-1, n_workers, k)
+    given = _weighted(weights, _by_item(it, wk * k + lb, ones, n_items, n_workers * k))
+    given = given.reshape(weights.shape[0], n_workers, k)  # explicit rows: -1 is ambiguous with no workers
     return _KappaBase(total, given)
 
 
@@ -221,7 +222,7 @@ def kappa_replicates(pred: _Pred, shared: dict[str, np.ndarray], weights: np.nda
     agree = _weighted(weights, _by_item(it, wk, pred.agree[0], n_items, n_workers))
     rows, cls = np.nonzero(loo)  # mostly one class per vote (ties split)
     predicted = _weighted(weights, _by_item(it[rows], wk[rows] * k + cls, loo[rows, cls], n_items, n_workers * k))
-    pl = predicted.reshape(-1, n_workers, k)
+    pl = predicted.reshape(weights.shape[0], n_workers, k)
     total = base.total
     chance = np.divide((base.given * pl).sum(axis=2), total, out=np.zeros_like(total), where=total > 0)
     omega = np.ones(n_workers) if worker_weight is None else worker_weight
@@ -285,6 +286,8 @@ class Choice:
 def choose(data: CrowdData, fit, names: tuple[str, ...] = CANDIDATES) -> Choice:
     """Pick a candidate by cross-fitted evidence (see the module docstring)."""
     evidence = Evidence()
+    if data.items.size == 0:  # e.g. every item finished by a proven model alone (min votes 0): no human vote
+        return Choice("mv", "no votes: nothing to compare models by", evidence, {})
     held_possible = int((np.bincount(data.items, minlength=data.n_items)[data.items] >= 2).sum())
     if held_possible < MIN_HELD_VOTES and data.gold_items.size < 2:
         reason = f"only {held_possible} votes on items with another vote and no gold: nothing to compare models by"

@@ -24,6 +24,7 @@ from labeling.services.quality.engine import (
     latest_models,
     model_vote,
 )
+from labeling.services.quality.stalled import eligible_annotators
 from labeling.services.quality.transitions import Caller, item_save, items_write, settle
 from labeling.services.quality.triggers import reaggregate_due
 
@@ -297,21 +298,18 @@ def items_after_votes(
 
 
 def _route_no_annotator(project: Project, items: list[Item], before: dict[int, str]) -> None:
-    """Finding 14: an item that stays open although every annotator who may still label it (a non-blocked score
-    row in the project, as in stalled.py) has answered or skipped it goes to review (`no_annotator`) in the
-    vote's own transaction, not at the next sweep. Exactly one query for the batch, whatever the items are: a
-    batch of gold (or of items that finished) runs it too, so the statement count never tells gold from regular
-    work (issue 22, gold secrecy); the result is applied to the waiting items only."""
+    """Finding 14: an item that stays open although every annotator who may still label it (stalled.py's
+    `eligible_annotators`: the project's volunteers who can still come and its past annotators, not blocked) has
+    answered or skipped it goes to review (`no_annotator`) in the vote's own transaction, not at the next sweep.
+    Exactly one query for the batch, whatever the items are: a batch of gold (or of items that finished) runs it
+    too, so the statement count never tells gold from regular work (issue 22, gold secrecy); the result is applied
+    to the waiting items only."""
     if not items:
         return
     waiting = [i for i in items if i.status == Item.Status.OPEN and not i.is_gold and i.votes_count > 0]
-    seen = Annotation.objects.filter(item_id=OuterRef(OuterRef("pk")), user_id=OuterRef("user_id"))
-    skipped = Skip.objects.filter(item_id=OuterRef(OuterRef("pk")), user_id=OuterRef("user_id"))
-    unseen = (
-        AnnotatorScore.objects.filter(project_id=project.pk)
-        .exclude(status=Status.BLOCKED)
-        .filter(~Exists(seen), ~Exists(skipped))
-    )
+    seen = Annotation.objects.filter(item_id=OuterRef(OuterRef("pk")), user_id=OuterRef("pk"))
+    skipped = Skip.objects.filter(item_id=OuterRef(OuterRef("pk")), user_id=OuterRef("pk"))
+    unseen = eligible_annotators(project).filter(~Exists(seen), ~Exists(skipped))
     stuck = set(Item.objects.filter(pk__in=[i.pk for i in items]).filter(~Exists(unseen)).values_list("pk", flat=True))
     for item in waiting:
         if item.pk in stuck:

@@ -1,8 +1,9 @@
 """Route items that cannot finish to review (see quality.md, "Stalled items").
 
 An open item that already has votes can stall in two ways:
-* no eligible annotator left: every annotator of the project who may still label (not blocked) has answered or
-  skipped it, so nobody will ever be offered it again (three volunteers, max votes seven, a split vote);
+* no eligible annotator left: every annotator of the project who may still label (`eligible_annotators`: its
+  volunteers, members and past annotators, not blocked) has answered or skipped it, so nobody will ever be
+  offered it again (three volunteers, max votes seven, a split vote);
 * it has waited longer than the project's `stall_hours` for its next vote.
 Both go to review with that reason. A `no_annotator` item goes back to open when an eligible annotator who has
 not seen it appears (a newcomer), unless a reviewer already acted on it.
@@ -16,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
+from annotate.roles import Role
 from labeling.models import Annotation, AnnotatorScore, Item, Project, Skip
 from labeling.services.quality.transitions import Caller, item_save
 
@@ -35,12 +38,23 @@ class StalledResult:
     reopened: list[int] = field(default_factory=list)
 
 
-def _eligible(project: Project) -> set[int]:
-    return set(
-        AnnotatorScore.objects.filter(project=project)
-        .exclude(status=AnnotatorScore.Status.BLOCKED)
-        .values_list("user_id", flat=True)
+def eligible_annotators(project: Project) -> QuerySet:
+    """The users who may still label the project: its active volunteers who can still come (every volunteer for a
+    public project, the invited members for an invite-only one) and everyone who already labelled it, less those
+    blocked in it. The one definition for the vote's routing (online.py) and this sweep."""
+    user_model = get_user_model()
+    scores = AnnotatorScore.objects.filter(project_id=project.pk)
+    who = Q(pk__in=scores.values("user_id")) | Q(
+        pk__in=Project.members.through.objects.filter(project_id=project.pk).values("user_id")
     )
+    if project.visibility == Project.Visibility.PUBLIC:
+        who |= Q(pk__in=user_model.groups.through.objects.filter(group__name=Role.VOLUNTEER).values("user_id"))
+    blocked = scores.filter(status=AnnotatorScore.Status.BLOCKED).values("user_id")
+    return user_model.objects.filter(who, is_active=True).exclude(pk__in=blocked)
+
+
+def _eligible(project: Project) -> set[int]:
+    return set(eligible_annotators(project).values_list("pk", flat=True))
 
 
 def _seen_by(item_ids: list[int]) -> dict[int, set[int]]:
