@@ -87,8 +87,14 @@ def test_filters_accepted_only_and_gold(researcher, voters):
     f.item(p, f.image(3), label=a.id, confidence=0.9, status="done", is_gold=True)
     f.item(p, f.image(4), label=a.id, confidence=0.9, status="rejected")
     f.item(p, f.image(5), label=-1, confidence=0.9, status="done")
-    assert dataset_version_create(project=p).items_count == 3
-    assert dataset_version_create(project=p, accepted_only=True).items_count == 1
+    f.item(p, f.image(6), label=a.id, confidence=0.9, status="open", is_gold=True)  # imported gold stays open
+    # Gold carries a known answer, so with "Include gold items" on it enters a version whatever its review status:
+    # it counts as accepted by definition, also under accepted_only (issue 22, finding 12: open gold was left out).
+    # Rejected items (gold or not) and items without a label never enter.
+    assert dataset_version_create(project=p).items_count == 4  # accepted + done + 2 gold
+    assert dataset_version_create(project=p, accepted_only=True).items_count == 3  # accepted + 2 gold
+    only = dataset_version_create(project=p, accepted_only=True, include_gold=False)
+    assert only.items_count == 1  # the reviewed item alone
     v = dataset_version_create(project=p, include_gold=False)
     assert v.items_count == 2 and v.filters["include_gold"] is False
 
