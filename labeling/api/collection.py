@@ -39,7 +39,9 @@ class CollectionRunsApi(APIView):
         per_category = serializers.IntegerField(min_value=1, max_value=10_000, default=100)
 
     @extend_schema(
-        responses=OpenApiTypes.OBJECT, summary="A project's collection runs", operation_id="collect_runs_list"
+        responses={200: {"type": "array", "items": {"type": "object"}}},  # a list of runs, newest first
+        summary="A project's collection runs",
+        operation_id="collect_runs_list",
     )
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_researcher(request.user, slug)
