@@ -163,3 +163,16 @@ def browser_login(page, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+@pytest.fixture
+def no_worker():
+    """A test that runs queued jobs itself. A session worker that an earlier test of this process started (the
+    `celery_worker` fixture: a subprocess with the session's media folder, not this test's) would claim the queued
+    job first and leave it running here, or fail it on a checkpoint it cannot see: stop it meanwhile, and purge
+    the test's messages before it starts again."""
+    from tests.helpers.workers import other_workers_stopped, purge_queues
+
+    with other_workers_stopped():
+        yield
+        purge_queues()

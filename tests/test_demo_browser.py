@@ -131,6 +131,7 @@ def test_reviewer_finds_and_blocks_the_careless_volunteer(new_page, demo):
     assert score.status == AnnotatorScore.Status.BLOCKED and score.status_locked
 
 
+@pytest.mark.usefixtures("no_worker")  # the test runs the label-error job itself
 def test_researcher_builds_a_version_and_starts_a_training_run(new_page, demo):
     page = new_page()
     browser_login(page, "researcher", demo["researcher"])

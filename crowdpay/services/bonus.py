@@ -38,7 +38,7 @@ def bonuses_award(*, project: Project, period: str | None = None) -> list[int]:
     scores = AnnotatorScore.objects.filter(project=project).exclude(status=AnnotatorScore.Status.BLOCKED)
     awarded = []
     with transaction.atomic():
-        locked = type(project).objects.select_for_update().get(pk=project.pk)  # budget check vs. assignment
+        locked = type(project).objects.select_for_update(no_key=True).get(pk=project.pk)  # budget check vs. assignment
         spent = earned_cents(project=project)
         for user_id, correct, seen in scores.values_list("user_id", "gold_correct", "gold_seen").order_by("user_id"):
             if not bonus_eligible(correct=correct, seen=seen, min_gold=policy.bonus_min_gold,

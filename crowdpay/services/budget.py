@@ -24,7 +24,12 @@ def unit_cents(project: Project, grid: int = 0) -> int:
 def budget_room(*, project: Project, wanted: int, now) -> int:
     """How many of `wanted` new leases the budget allows (0 when it is spent). Four statements: the project row
     locked, its grid size, the money earned, the active leases."""
-    budget = Project.objects.select_for_update().filter(pk=project.pk).values_list("budget_cents", flat=True).first()
+    budget = (
+        Project.objects.select_for_update(no_key=True)
+        .filter(pk=project.pk)
+        .values_list("budget_cents", flat=True)
+        .first()
+    )
     if budget is None or wanted <= 0:
         return wanted
     unit = unit_cents(project, grid_size_of(project)) if project.reward_cents else 0

@@ -103,7 +103,7 @@ def payout_create(*, project: Project, fmt: str, created_by=None, record: bool =
     policy = PayPolicy.objects.filter(project=project).first()
     currency = policy.currency if policy else "GBP"
     with transaction.atomic():
-        type(project).objects.select_for_update().get(pk=project.pk)  # one payout at a time per project
+        type(project).objects.select_for_update(no_key=True).get(pk=project.pk)  # one payout at a time per project
         lines = _lines(project, fmt)
         total = sum(line.cents for line in lines)
         payout = None

@@ -35,7 +35,7 @@ def pay_policy_set(*, project: Project, reward_cents: int | None = None, budget_
     if "currency" in fields and not (isinstance(fields["currency"], str) and len(fields["currency"]) == 3):
         raise ServiceError(_("The currency is a three-letter code (GBP, USD, EUR)."), code="invalid_currency")
     with transaction.atomic():
-        locked = Project.objects.select_for_update().get(pk=project.pk)
+        locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         update = []
         if reward_cents is not None:
             locked.reward_cents = project.reward_cents = reward_cents

@@ -141,7 +141,7 @@ def category_delete(*, category: Category) -> None:
     class index (a category keeps its index for ever). Its items without votes go with it; its children
     move up to its parent."""
     # Lock the project: a version being created concurrently would otherwise index the category we delete.
-    Project.objects.select_for_update().filter(pk=category.project_id).first()
+    Project.objects.select_for_update(no_key=True).filter(pk=category.project_id).first()
     if (
         ProjectClass.objects.filter(category=category).exists()
         or DatasetVersionItem.objects.filter(category=category).exists()

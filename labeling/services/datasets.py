@@ -454,7 +454,7 @@ def dataset_version_create(
         )
 
     with transaction.atomic():
-        locked = Project.objects.select_for_update().get(pk=project.pk)
+        locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         near_dup_recluster(project=locked)  # clusters two concurrent batches kept apart are one before splitting
         now = timezone.now()
         rows = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,

@@ -22,19 +22,6 @@ def demo(tmp_path, settings):
     return Project.objects.get(slug=CLASSIFY)
 
 
-@pytest.fixture
-def no_worker():
-    """This test runs each job itself. A session worker that an earlier test of this process started (the
-    `celery_worker` fixture: a subprocess with the session's media folder, not this test's) would claim the queued
-    job first and leave it running here, or fail it on a checkpoint it cannot see: stop it meanwhile, and purge
-    this test's messages before it starts again."""
-    from tests.helpers.workers import other_workers_stopped, purge_queues
-
-    with other_workers_stopped():
-        yield
-        purge_queues()
-
-
 @pytest.mark.usefixtures("no_worker")
 def test_predict_and_label_error_jobs_from_the_pages(demo, client):
     from django.contrib.auth import get_user_model

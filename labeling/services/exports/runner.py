@@ -86,7 +86,7 @@ def dataset_export_request(
     with transaction.atomic():
         # One request per project at a time (the row lock), so the cap below holds under concurrency too; the
         # unique constraint on (version, format, options_key) is the last word on duplicates.
-        Project.objects.select_for_update().filter(pk=version.project_id).first()
+        Project.objects.select_for_update(no_key=True).filter(pk=version.project_id).first()
         existing = _live(version, fmt, key)
         if existing is not None:
             return existing
