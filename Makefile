@@ -43,7 +43,7 @@ TEST_WORKERS ?= 2
 test: $(VENV)/.dev
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	DATABASE_URL= ANNOTATE_VAR_DIR="$${ANNOTATE_VAR_DIR:-$(CURDIR)/var}/sqlite-pass" \
-	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser and not slow and not worker" $(SQLITE_SUITES)
+	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser and not slow and not worker and not postgres" $(SQLITE_SUITES)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
