@@ -225,4 +225,3 @@ def _training_runs() -> Iterator[Metric]:
     for run_id, beat in running:
         heartbeat.add_metric([str(run_id)], (now - beat).total_seconds() if beat else float("nan"))
     yield heartbeat
-

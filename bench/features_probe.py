@@ -64,8 +64,18 @@ def main() -> None:
         for wd in (1e-4, 1e-2):
             probe = fit_linear_probe(x[tr], y[tr], int(y.max()) + 1, ProbeConfig(epochs=epochs, weight_decay=wd))
             acc = float((probe.predict_proba(x[te]).argmax(1) == y[te]).mean())
-            print(json.dumps({"data": name, "train": int(tr.sum()), "test": int(te.sum()), "epochs": epochs,
-                              "weight_decay": wd, "test_acc": round(acc, 4)}))
+            print(
+                json.dumps(
+                    {
+                        "data": name,
+                        "train": int(tr.sum()),
+                        "test": int(te.sum()),
+                        "epochs": epochs,
+                        "weight_decay": wd,
+                        "test_acc": round(acc, 4),
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -172,8 +172,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-weight", type=float, default=math.log(9), help="small_cnn arm only")
-    parser.add_argument("--min-votes", type=int, choices=[0, 1], default=1,
-                        help="pretrained: 0 lets the model finish items alone (not the product's policy)")
+    parser.add_argument(
+        "--min-votes",
+        type=int,
+        choices=[0, 1],
+        default=1,
+        help="pretrained: 0 lets the model finish items alone (not the product's policy)",
+    )
     parser.add_argument("--backbone", choices=["pretrained", "small_cnn"], default="pretrained")
     parser.add_argument("--data", choices=["imagenette_224", "cifar10_png"], default="imagenette_224")
     parser.add_argument("--seed-size", type=int, help="pretrained: items crowd-labelled to train a probe "

@@ -140,5 +140,12 @@ def test_the_grafana_dashboard_charts_exported_metrics_only():
             used |= set(re.findall(r"\bannotate_[a-z_]+", target["expr"]))
     assert used, "the dashboard charts nothing"
     assert used <= FAMILIES, used - FAMILIES
-    assert {"annotate_answers_last_id", "annotate_leases_held", "annotate_items", "annotate_celery_queue_depth",
-            "annotate_reaggregation_lag_seconds", "annotate_celery_workers", "annotate_training_runs"} <= used
+    assert {
+        "annotate_answers_last_id",
+        "annotate_leases_held",
+        "annotate_items",
+        "annotate_celery_queue_depth",
+        "annotate_reaggregation_lag_seconds",
+        "annotate_celery_workers",
+        "annotate_training_runs",
+    } <= used

@@ -66,7 +66,8 @@ def project_update(*, project: Project, **fields: object) -> Project:
     project.save(update_fields=list(fields))
     if "min_votes" in fields:
         Item.objects.filter(project=project, status=Item.Status.OPEN, needed_votes__lt=project.min_votes).update(
-            needed_votes=project.min_votes, version=F("version") + 1  # a re-aggregation's read is stale now
+            needed_votes=project.min_votes,
+            version=F("version") + 1,  # a re-aggregation's read is stale now
         )
     return project
 

@@ -104,8 +104,11 @@ def test_no_secret_is_hard_coded_in_the_repository():
     hits = []
     for root in roots:
         path = REPO / root
-        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.suffix in (".py", ".yml", ".yaml",
-                                                                                             ".toml", ".env", ".cfg")]
+        files = (
+            [path]
+            if path.is_file()
+            else [p for p in path.rglob("*") if p.suffix in (".py", ".yml", ".yaml", ".toml", ".env", ".cfg")]
+        )
         for file in files:
             if "migrations" in file.parts:
                 continue

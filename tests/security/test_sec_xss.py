@@ -49,7 +49,7 @@ def hostile(world):
     """Project H (owned by world's researcher) with a payload in every rendered field."""
     users = world.users
     evil_user = get_user_model().objects.create_user(  # as an SSO import might: no form validation
-        username='<img src=x onerror=alert(1)>', email="evil@example.org", password="evil-pass-4242"
+        username="<img src=x onerror=alert(1)>", email="evil@example.org", password="evil-pass-4242"
     )
     from annotate.roles import Role, role_assign
 

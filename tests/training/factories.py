@@ -87,8 +87,10 @@ def photo_image(path: str) -> Image:
     data = (IMAGENETTE / path).read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     name = blob_store(name=original_name(sha, "jpg"), data=data)
-    image, _ = Image.objects.get_or_create(sha256=sha, defaults={
-        "file": name, "width": 224, "height": 224, "format": "JPEG", "mode": "RGB", "size_bytes": len(data)})
+    image, _ = Image.objects.get_or_create(
+        sha256=sha,
+        defaults={"file": name, "width": 224, "height": 224, "format": "JPEG", "mode": "RGB", "size_bytes": len(data)},
+    )
     return image
 
 

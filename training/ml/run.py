@@ -329,6 +329,10 @@ def predict(
     dataset = ImagePaths(image_paths, eval_transforms(config.image_size), decode_size_for(config.image_size))
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, pin_memory=dev.type == "cuda")
     return predict_proba(
-        model, loader, dev, amp_dtype=amp_dtype(dev, config.amp), channels_last=config.channels_last,
+        model,
+        loader,
+        dev,
+        amp_dtype=amp_dtype(dev, config.amp),
+        channels_last=config.channels_last,
         norm=(config.spec.mean, config.spec.std),
     )

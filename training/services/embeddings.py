@@ -46,8 +46,9 @@ def embeddings_compute(*, project: Project, device: str = "auto", batch_size: in
             feats = extract_features(model, DataLoader(dataset, batch_size=batch_size), dev, norm=(spec.mean, spec.std))
         x = feats.x / np.maximum(np.linalg.norm(feats.x, axis=1, keepdims=True), 1e-12)
         rows = [
-            ImageEmbedding(project=project, image_id=image_id, arch=ARCH, dim=x.shape[1],
-                           vector=x[j].astype("<f2").tobytes())
+            ImageEmbedding(
+                project=project, image_id=image_id, arch=ARCH, dim=x.shape[1], vector=x[j].astype("<f2").tobytes()
+            )
             for j, image_id in enumerate(chunk)
         ]
         with transaction.atomic():

@@ -53,10 +53,13 @@ class RunStartForm(forms.Form):
     augmentation = forms.ChoiceField(choices=[(a, a) for a in AUGMENTATIONS], label=_("Augmentation"))
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, label=_("Seed"))
     device = forms.ChoiceField(
-        choices=[(d, d) for d in DEVICES], label=_("Device"), help_text=format_lazy(
-            "{} {}", _("auto: CUDA when the worker has it."),
+        choices=[(d, d) for d in DEVICES],
+        label=_("Device"),
+        help_text=format_lazy(
+            "{} {}",
+            _("auto: CUDA when the worker has it."),
             _("cuda: the run fails at its start, with that reason, on a worker without CUDA."),
-        )
+        ),
     )
 
     def clean(self) -> dict[str, Any]:

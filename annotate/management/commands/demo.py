@@ -142,6 +142,8 @@ class Command(BaseCommand):
         out.write("Demo logins (username / password):")
         for username, role in DEMO_USERS:
             out.write(f"  {role.value:<11} {username:<11} {logins[username]}")
-        out.write("Projects: demo-verify (grid), demo-classify, demo-boxes (detection). "
-                  "Start as volunteer1 on the home page, then reviewer (review queue, annotator scores), "
-                  f"then researcher (datasets, training). Data: {settings.VAR_DIR}")
+        out.write(
+            "Projects: demo-verify (grid), demo-classify, demo-boxes (detection). "
+            "Start as volunteer1 on the home page, then reviewer (review queue, annotator scores), "
+            f"then researcher (datasets, training). Data: {settings.VAR_DIR}"
+        )

@@ -30,9 +30,7 @@ def test_profile_accuracy_includes_today_by_whole_blocks_of_answers(make_user, c
     """Issue 22 (6): the accuracy moves on the day a volunteer labels, but only after every GOLD_FEEDBACK_BLOCK
     answers in the project, so no single answer's effect is visible (gold stays secret)."""
     block = GOLD_FEEDBACK_BLOCK
-    project, items = make_project_with_items(
-        slug="acc", n_items=block * 2, gold=5, categories=("owl",), needed_votes=5
-    )
+    project, items = make_project_with_items(slug="acc", n_items=block * 2, gold=5, categories=("owl",), needed_votes=5)
     user = make_user("v")
     gold = [i for i in items if i.is_gold]
     regular = [i for i in items if not i.is_gold]

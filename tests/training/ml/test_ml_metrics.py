@@ -46,6 +46,7 @@ def test_absent_class_is_left_out_of_macro_average_and_zero_division_is_zero() -
 
 def test_matches_sklearn() -> None:
     from sklearn import metrics as sk
+
     rng = np.random.default_rng(0)
     y_true, y_pred = rng.integers(0, 7, 500), rng.integers(0, 7, 500)
     cm = confusion_matrix(y_true, y_pred, 7)
