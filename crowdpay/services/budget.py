@@ -8,7 +8,8 @@ lease (which assignment still accepts while the item needs votes) can overshoot 
 
 from __future__ import annotations
 
-from django.db.models import Sum
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from crowdpay.models import EarningsEntry
 from crowdpay.services.ledger import EARNING_KINDS, grid_size_of
@@ -22,8 +23,13 @@ def unit_cents(project: Project, grid: int = 0) -> int:
 
 
 def budget_room(*, project: Project, wanted: int, now) -> int:
-    """How many of `wanted` new leases the budget allows (0 when it is spent). Four statements: the project row
-    locked, its grid size, the money earned, the active leases."""
+    """How many of `wanted` new leases the budget allows (0 when it is spent). Three statements: the project row
+    locked, its grid size, then the money earned and the active leases read together.
+
+    Together, in one statement, because one statement sees one snapshot: an answer committing between two separate
+    reads (its lease deleted, its earning inserted, in one transaction that does not wait for this lock) would be
+    missed by both the earnings read before it and the leases read after it, and its reward leased a second time.
+    """
     budget = (
         Project.objects.select_for_update(no_key=True)
         .filter(pk=project.pk)
@@ -36,8 +42,27 @@ def budget_room(*, project: Project, wanted: int, now) -> int:
     if unit <= 0:
         return wanted
     spent = (
-        EarningsEntry.objects.filter(project=project, kind__in=EARNING_KINDS).aggregate(s=Sum("amount_cents"))["s"] or 0
+        EarningsEntry.objects.filter(project=OuterRef("pk"), kind__in=EARNING_KINDS)
+        .order_by()
+        .values("project")
+        .annotate(s=Sum("amount_cents"))
+        .values("s")
     )
-    reserved = Lease.objects.filter(item__project=project, expires_at__gt=now).count()
-    room = (budget - spent - reserved * unit) // unit
+    reserved = (
+        Lease.objects.filter(item__project=OuterRef("pk"), expires_at__gt=now)
+        .order_by()
+        .values("item__project")
+        .annotate(c=Count("id"))
+        .values("c")
+    )
+    row = (
+        Project.objects.filter(pk=project.pk)
+        .annotate(
+            spent=Coalesce(Subquery(spent[:1], output_field=IntegerField()), 0),
+            reserved=Coalesce(Subquery(reserved[:1], output_field=IntegerField()), 0),
+        )
+        .values("spent", "reserved")
+        .get()
+    )
+    room = (budget - row["spent"] - row["reserved"] * unit) // unit
     return max(0, min(wanted, room))

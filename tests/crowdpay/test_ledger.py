@@ -188,7 +188,7 @@ def test_payouts_command_writes_the_file_and_records_it(make_user, tmp_path, cap
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["total_cents"] == 0
 
 
-def test_the_budget_check_costs_four_statements_and_unpaid_projects_none(make_user):
+def test_the_budget_check_costs_three_statements_and_unpaid_projects_none(make_user):
     from django.test.utils import CaptureQueriesContext
 
     counts = {}
@@ -200,4 +200,4 @@ def test_the_budget_check_costs_four_statements_and_unpaid_projects_none(make_us
         with CaptureQueriesContext(connection) as ctx:
             assert len(next_items(user=user, project=project, n=12)) == 12
         counts[slug] = len(ctx.captured_queries)
-    assert counts["budgeted"] == counts["nobudget"] + 4
+    assert counts["budgeted"] == counts["nobudget"] + 3  # lock, grid size, earnings + leases in one snapshot

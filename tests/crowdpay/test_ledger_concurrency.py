@@ -98,7 +98,6 @@ def _award_twice(project):
     return results
 
 
-@pytest.mark.xfail(strict=False, reason="flaky under CI load (issue 27 open)")
 def test_ledger_invariant_under_concurrent_retries_blocks_and_bonuses(make_user):
     require_postgres()
     project, _ = make_project_with_items(slug="paidcrowd", n_items=400, needed_votes=2)
