@@ -1,7 +1,7 @@
 """The ledger under the 64-volunteer fault load: gunicorn on PostgreSQL, forced client timeouts and retries of the
-same submission ids, and gunicorn workers SIGKILLed mid-run at three points of its progress (gunicorn starts new ones). The sum of the earning
-entries equals the reward x accepted answers, to the cent: no answer paid twice, none paid that was not stored,
-every answer of a worker the gold blocked reversed."""
+same submission ids, and gunicorn workers SIGKILLed at three points of the run's progress (gunicorn starts new
+ones). The sum of the earning entries equals the reward x accepted answers, to the cent: no answer paid twice,
+none paid that was not stored, every answer of a worker the gold blocked reversed."""
 
 from __future__ import annotations
 
