@@ -11,7 +11,8 @@ Methods (each has a note with its paper beside its module):
     mace                   mace.py         knows-or-spams worker model, variational Bayes
     pooled_dawid_skene     pooled_ds.py    the default: a model chosen per crowd by cross-fitted evidence
                                            (choice.py / choice.md: MV, pooled one-coin, pooled DS, MACE, DS),
-                                           calibrated posteriors, worker intervals (pooled_ds.md)
+                                           calibrated posteriors, worker intervals (pooled_ds.md);
+                           hierarchical_prior.py  its M-step: the crowd-level Dirichlet prior (Minka)
 DEFAULT_METHOD is chosen for crowds of any sparsity, not only the five public sets (bench/quality_algorithms.py).
 
 METHODS[name](data, max_iter=..., tol=..., **options) takes the validated `CrowdData` from `prepare(...)`; use it
