@@ -48,6 +48,12 @@ class AnnotateOptions:
         "...or this many seconds after the first answer since the project's last one, whichever comes first.",
         group="labeling",
     )
+    QUALITY_STATS_SAMPLE_ITEMS: int = _opt(
+        20_000,
+        "The quality page's agreement statistics and forecast read at most about this many items: a larger "
+        "project's come from a fixed sample of them, scaled to the project (the page says so).",
+        group="labeling",
+    )
     # --- Ingest -----------------------------------------------------------------------------------------
     MAX_IMAGE_BYTES: int = _opt(
         50 * MiB,

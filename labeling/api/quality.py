@@ -215,7 +215,14 @@ class QualityStatsApi(APIView):
             rejected = serializers.IntegerField()
             total = serializers.IntegerField()
 
+        class SampleSerializer(serializers.Serializer):
+            items = serializers.IntegerField(help_text="Items the statistics were computed on.")
+            of = serializers.IntegerField(help_text="Items in the project: counts are scaled to it.")
+
         prior_accuracy = serializers.FloatField()
+        sample = SampleSerializer(
+            allow_null=True, help_text="Set when the statistics come from a fixed sample of a large project's items."
+        )
         gold_accuracy_histogram = BinSerializer(many=True)
         progress = ProgressSerializer(many=True, help_text="Per category, then a last row named 'all'.")
 
@@ -229,6 +236,7 @@ class QualityStatsApi(APIView):
                     "overall": asdict(stats["overall"]),
                     "categories": [asdict(g) for g in stats["categories"]],
                     "prior_accuracy": stats["prior_accuracy"],
+                    "sample": stats["sample"],
                     "gold_accuracy_histogram": gold_accuracy_histogram(project=project),
                     "progress": progress_by_category(project=project),
                 }

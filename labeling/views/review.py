@@ -227,6 +227,7 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
             "groups": groups,
             "prior_accuracy": stats["prior_accuracy"],
             "model": stats["model"],
+            "sample": stats["sample"],
             "progress": progress_by_category(project=project),
         },
     )

@@ -36,3 +36,43 @@ def test_fleiss_kappa_vote_distribution_and_budget(make_user, client):
     assert page.status_code == 200
     html = page.content.decode()
     assert "0.625" in html and "<svg" in html and "style=" not in html and "<script>" not in html
+
+
+def test_a_large_project_reads_a_fixed_sample_scaled_to_the_project(
+    make_user, settings, client, django_assert_max_num_queries
+):
+    """Above QUALITY_STATS_SAMPLE_ITEMS the statistics come from a hash-chosen sample of about that many items
+    (issue 26: the page read every item and vote of a million-item project): counts are scaled back to the
+    project, kappa is the sample's, the page and the API say it is a sample, and the statements do not grow."""
+    from labeling.models import Annotation, Item
+
+    project, items = make_project(slug="sampled", n_items=240, min_votes=3, max_votes=9, target=0.99)
+    voters = [make_user(f"s{i}") for i in range(3)]
+    # Every item the same votes (1, 1, 0): the statistics do not depend on which items the hash picks.
+    Annotation.objects.bulk_create(
+        Annotation(item=item, user=user, label=label, answer={"label": label}, time_spent_ms=2000)
+        for item in items
+        for user, label in zip(voters, (1, 1, 0), strict=True)
+    )
+    Item.objects.filter(project=project).update(votes_count=3)
+    exact = quality_stats(project=project)
+    assert exact["sample"] is None and exact["overall"].items == 240 and exact["overall"].votes == 720
+
+    settings.ANNOTATE = {**settings.ANNOTATE, "QUALITY_STATS_SAMPLE_ITEMS": 80}
+    with django_assert_max_num_queries(12):
+        stats = quality_stats(project=project)
+    sample = stats["sample"]
+    assert sample["of"] == 240 and 50 <= sample["items"] <= 110  # about 80 (Knuth's hash of consecutive ids)
+    overall = stats["overall"]
+    assert overall.items == 240 and overall.votes == 720  # scaled back to the project
+    assert overall.vote_distribution == {"no": 240, "yes": 480}
+    assert overall.status_counts == {"open": 240}
+    assert overall.fleiss_kappa == exact["overall"].fleiss_kappa == pytest.approx(-0.5, abs=1e-4)
+    assert stats == quality_stats(project=project)  # the same items on every view
+    owner = make_user("own", role="researcher")
+    project.owners.add(owner)
+    client.force_login(owner)
+    page = client.get(f"/projects/{project.slug}/quality/").content.decode()
+    assert 'data-testid="quality-sample"' in page and f"sample of {sample['items']} of the project" in page
+    api = client.get(f"/api/projects/{project.slug}/quality/").json()
+    assert api["sample"] == sample and api["overall"]["items"] == 240
