@@ -3,7 +3,11 @@ what `in` selects, on the project's real database."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from annotate.db import IdList, bulk_update_values
 from labeling.models import Item
@@ -12,7 +16,7 @@ from tests.helpers.services import require_postgres
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = ["confidence", "label", "posterior", "priority", "status", "answer"]
+FIELDS = ["confidence", "label", "posterior", "priority", "status", "answer", "updated_at", "excluded"]
 
 
 def _values(ids):
@@ -30,13 +34,18 @@ def test_bulk_update_values_writes_what_bulk_update_writes():
         item.priority = 1.5 + n
         item.status = Item.Status.REVIEW if n % 2 else Item.Status.DONE
         item.answer = {"boxes": [[1.5, 2, 3, 4]]} if n == 3 else None
+        item.updated_at = datetime(2026, 12, 7, 8, n, 30, 250_000, tzinfo=UTC)  # a datetime stays a datetime
+        item.excluded = bool(n % 3)
         rows.append(item)
-    assert bulk_update_values(Item, rows, FIELDS, batch_size=4) == 6  # two statements
+    with CaptureQueriesContext(connection) as ctx:
+        assert bulk_update_values(Item, rows, FIELDS, batch_size=4) == 6
+    assert len(ctx.captured_queries) == 2  # one flat statement per batch, on SQLite too (no CASE per row)
     ours = _values(ids)
     Item.objects.filter(pk__in=ids).update(confidence=0.0, label=-5, posterior={}, priority=0.0, status="open")
     Item.objects.bulk_update(rows, FIELDS)
     assert _values(ids) == ours
     assert ours[items[2].pk][2] is None and ours[items[3].pk][5] == {"boxes": [[1.5, 2, 3, 4]]}
+    assert ours[items[4].pk][6] == datetime(2026, 12, 7, 8, 4, 30, 250_000, tzinfo=UTC)
 
 
 def test_bulk_update_values_touches_only_the_named_fields():

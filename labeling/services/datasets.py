@@ -6,7 +6,6 @@ See datasets.md beside this file for the labelling rules per task type and what 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -36,16 +34,11 @@ from labeling.models import (
     WebhookEvent,
 )
 from labeling.services.dataset_card import dataset_card_render
+from labeling.services.dataset_votes import annotator_pseudonym, version_votes_copy, version_votes_count
 from labeling.services.ingestion.dedupe import near_dup_recluster
 from labeling.services.webhooks import webhooks_emit
 
 CONSENSUS_STATUSES = (Item.Status.DONE, Item.Status.ACCEPTED)
-
-
-def annotator_pseudonym(*, project_id: int, user_id: int) -> str:
-    """Stable per project, unlinkable across projects and never the username: HMAC(SECRET_KEY, project:user)."""
-    msg = f"annotator:{project_id}:{user_id}".encode()
-    return "a_" + hmac.new(settings.SECRET_KEY.encode(), msg, hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass
@@ -371,55 +364,6 @@ def _with_split_keys(rows: list[_Row]) -> list[_Keyed]:
             for r in rows]  # fmt: skip
 
 
-_VOTE_FIELDS = ("id", "item_id", "item__image_id", "item__category_id", "user_id", "label", "answer", "time_spent_ms",
-                "created_at")  # fmt: skip
-
-
-def _version_votes(project: Project, objs: list[DatasetVersionItem], until: Any) -> Any:
-    item_ids = sorted({i for o in objs for i in o.item_ids})
-    for start in range(0, len(item_ids), 2000):
-        chunk = item_ids[start : start + 2000]
-        yield from (
-            Annotation.objects.filter(item_id__in=chunk, created_at__lte=until)
-            .order_by("item_id", "id")
-            .values_list(*_VOTE_FIELDS)
-            .iterator(chunk_size=5000)
-        )
-
-
-def _votes_count(project: Project, objs: list[DatasetVersionItem], until: Any) -> int:
-    item_ids = sorted({i for o in objs for i in o.item_ids})
-    return sum(
-        Annotation.objects.filter(item_id__in=item_ids[s : s + 2000], created_at__lte=until).count()
-        for s in range(0, len(item_ids), 2000)
-    )
-
-
-def _votes_snapshot(version: DatasetVersion, objs: list[DatasetVersionItem], until: Any,
-                    names: dict[int, str]) -> int:  # fmt: skip
-    """Copy the votes behind the version's items (cast up to the snapshot time) into DatasetVersionVote."""
-    batch: list[DatasetVersionVote] = []
-    count = 0
-    # A classify vote's label is a category id: the category column names it, so the file reads without our ids.
-    classify = version.project.task_type == "classify"
-    for vid, item_id, image_id, cat_id, user_id, label, answer, ms, created in _version_votes(
-        version.project, objs, until
-    ):
-        named = label if classify and cat_id is None else cat_id
-        batch.append(DatasetVersionVote(
-            version=version, vote_id=vid, item_id=item_id, image_id=image_id,
-            category_name=names.get(named, "")[:200] if named is not None else "",
-            annotator=annotator_pseudonym(project_id=version.project_id, user_id=user_id), label=label,
-            answer=answer or {}, time_spent_ms=ms, created_at=created,
-        ))  # fmt: skip
-        if len(batch) >= 2000:
-            DatasetVersionVote.objects.bulk_create(batch)
-            count += len(batch)
-            batch = []
-    DatasetVersionVote.objects.bulk_create(batch)
-    return count + len(batch)
-
-
 def dataset_version_create(
     *,
     project: Project,
@@ -495,13 +439,13 @@ def dataset_version_create(
             split_train=fractions[0], split_val=fractions[1], split_test=fractions[2], seed=seed, classes=classes,
             items_count=len(objs), content_hash=content_hash(classes, objs), stats=stats, created_by=created_by,
         )  # fmt: skip
-        version.filters["votes_snapshot"] = _votes_count(locked, objs, now)
+        version.filters["votes_snapshot"] = version_votes_count(objs, now)
         version.card = dataset_card_render(project=locked, version=version)
         version.save()
         for o in objs:
             o.version = version
         DatasetVersionItem.objects.bulk_create(objs, batch_size=2000)
-        copied = _votes_snapshot(version, objs, now, all_names)
+        copied = version_votes_copy(version, objs, now)
         assert copied == version.filters["votes_snapshot"], "votes changed under the project lock"
         webhooks_emit(project_id=locked.pk, event=WebhookEvent.VERSION_CREATED, data={
             "version": version.number, "version_id": version.pk, "name": version.name, "items": version.items_count,
