@@ -28,6 +28,14 @@ def run_export(version, fmt: str, **options) -> DatasetExport:
     return export
 
 
+def local_exports() -> dict[str, float]:
+    """Files under the local media's exports folder, with their modification times. Compared before and after
+    rather than tested for absence: on SQLite ids repeat after a test's rollback, so an earlier test's local
+    export may carry this export's name."""
+    root = Path(settings.MEDIA_ROOT) / "exports"
+    return {str(p): p.stat().st_mtime for p in root.rglob("*") if p.is_file()} if root.exists() else {}
+
+
 def download(client, export: DatasetExport, s3_server, bucket: str) -> bytes:
     """The researcher's download: a redirect to the bucket, the bytes from there."""
     response = client.get(f"/api/exports/{export.pk}/download/")
@@ -47,9 +55,10 @@ def test_imagefolder_export_lives_in_the_bucket_and_downloads_for_torchvision(
     from torchvision.datasets import ImageFolder
 
     version = dataset_version_create(project=classify_project, seed=2)
+    local_before = local_exports()
     export = run_export(version, "imagefolder")
     assert export.file.name in s3_server.keys(s3_bucket, "exports/")
-    assert not (Path(settings.MEDIA_ROOT) / export.file.name).exists()  # never on the local disk
+    assert local_exports() == local_before  # never on the local disk
     client.force_login(researcher)
     data = download(client, export, s3_server, s3_bucket)
     assert data == s3_server.get(s3_bucket, export.file.name) and len(data) == export.size
