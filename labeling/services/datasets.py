@@ -5,8 +5,6 @@ See datasets.md beside this file for the labelling rules per task type and what 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,15 +23,15 @@ from labeling.models import (
     Category,
     DatasetVersion,
     DatasetVersionItem,
-    DatasetVersionVote,
     Image,
     ImageSource,
     Item,
     Project,
-    ProjectClass,
     WebhookEvent,
 )
 from labeling.services.dataset_card import dataset_card_render
+from labeling.services.dataset_classes import class_index_extend
+from labeling.services.dataset_integrity import content_hash
 from labeling.services.dataset_votes import annotator_pseudonym, version_votes_copy, version_votes_count
 from labeling.services.ingestion.dedupe import near_dup_recluster
 from labeling.services.webhooks import webhooks_emit
@@ -260,41 +258,6 @@ def _sources(project: Project, image_ids: Iterable[int]) -> dict[int, tuple[str,
     return out
 
 
-def _row_digest_record(r: DatasetVersionItem) -> list[Any]:
-    return [r.image_sha256, r.cluster_id, r.label_name, r.class_index, r.split, r.posterior, r.votes, r.soft_label,
-            r.annotators, r.boxes, r.is_gold, r.source_uri, r.license, r.attribution]  # fmt: skip
-
-
-def content_hash(classes: list[dict[str, Any]], rows: Iterable[DatasetVersionItem], *, presorted: bool = False) -> str:
-    """SHA-256 over the class list and the rows sorted by image hash (canonical JSON, one line each)."""
-    h = hashlib.sha256()
-    h.update(json.dumps([c["name"] for c in classes], ensure_ascii=False).encode())
-    for r in rows if presorted else sorted(rows, key=lambda r: r.image_sha256):
-        h.update(b"\n" + json.dumps(_row_digest_record(r), sort_keys=True, ensure_ascii=False).encode())
-    return h.hexdigest()
-
-
-_DIGEST_FIELDS = ("image_sha256", "cluster_id", "label_name", "class_index", "split", "posterior", "votes",
-                  "soft_label", "annotators", "boxes", "is_gold", "source_uri", "license", "attribution")  # fmt: skip
-
-
-def dataset_version_verify(*, version: DatasetVersion) -> None:
-    """Recompute the version's content hash from its stored rows (streamed in SHA-256 order) and, for a
-    version with a vote snapshot, count its votes; raise `version_corrupt` when either differs from what was
-    recorded at creation. Every export reads a version through this check first."""
-    rows = DatasetVersionItem.objects.filter(version=version).order_by("image_sha256", "id").only(*_DIGEST_FIELDS)
-    digest = content_hash(version.classes, rows.iterator(chunk_size=2000), presorted=True)
-    expected_votes = version.filters.get("votes_snapshot")
-    votes_ok = expected_votes is None or DatasetVersionVote.objects.filter(version=version).count() == expected_votes
-    if digest != version.content_hash or not votes_ok:
-        raise ServiceError(
-            _("Version %(number)s no longer matches its content hash: its stored rows were changed.")
-            % {"number": version.number},
-            code="version_corrupt",
-            status_code=409,
-        )
-
-
 def _stats(classes: list[dict[str, Any]], rows: list[DatasetVersionItem], votes_total: int) -> dict[str, Any]:
     per_class = {c["name"]: {s: 0 for s in (*SPLIT_NAMES, "total")} for c in classes}
     for r in rows:
@@ -320,31 +283,6 @@ def _stats(classes: list[dict[str, Any]], rows: list[DatasetVersionItem], votes_
         "boxes": sum(len(r.boxes) for r in rows),
         "licenses": dict(Counter(r.license or "unknown" for r in rows).most_common()),
     }
-
-
-def _class_index_extend(
-    project: Project, used: set[int], names: dict[int, str], wnids: dict[int, str]
-) -> list[dict[str, Any]]:
-    """The project's append-only class index, extended by the categories of `used` that have none yet (in
-    category-id order, after the highest index), as a version's class list: every slot, in index order, with
-    `in_version` (whether this version holds images of it) and `retired` (its category is gone). The caller
-    holds the project's row lock, so two versions never hand out the same index."""
-    registry = list(ProjectClass.objects.filter(project=project).order_by("index"))
-    known = {c.category_id for c in registry if c.category_id is not None}
-    fresh = sorted(c for c in used if c not in known)
-    if fresh:
-        start = registry[-1].index + 1 if registry else 0
-        new = [ProjectClass(project=project, index=start + i, category_id=c, name=names[c][:200],
-                            wnid=(wnids.get(c) or "")[:32]) for i, c in enumerate(fresh)]  # fmt: skip
-        ProjectClass.objects.bulk_create(new)
-        registry += new
-    return [
-        {"index": c.index, "category_id": c.category_id,
-         "name": names.get(c.category_id, c.name) if c.category_id is not None else c.name,
-         "wnid": (wnids.get(c.category_id, c.wnid) if c.category_id is not None else c.wnid),
-         "in_version": c.category_id in used, "retired": c.category_id is None}
-        for c in registry
-    ]  # fmt: skip
 
 
 @dataclass
@@ -409,7 +347,7 @@ def dataset_version_create(
         used = {r.category_id for r in rows.values() if r.category_id is not None} | {
             int(b[4]) for r in rows.values() for b in r.boxes
         }
-        classes = _class_index_extend(locked, used, all_names, wnids)
+        classes = class_index_extend(locked, used, all_names, wnids)
         index = {c["category_id"]: c["index"] for c in classes if c["category_id"] is not None}
         ordered = [rows[k] for k in sorted(rows)]
         splits = hash_split([r.split_key for r in _with_split_keys(ordered)], fractions, seed)

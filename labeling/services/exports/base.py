@@ -20,6 +20,7 @@ from django.db.models import F, TextField
 from django.db.models.functions import Cast
 
 from labeling.models import Category, DatasetVersion, DatasetVersionItem
+from labeling.services.dataset_integrity import dataset_version_verify
 
 Progress = Callable[[float], None]  # called with the fraction done, 0..1
 
@@ -95,8 +96,6 @@ def relative_path(row: Row, n_classes: int, folders: Sequence[str] | None = None
 
 def iter_rows(version: DatasetVersion, order: tuple[str, ...] = ("split", "class_index", "image_id")) -> Iterator[Row]:
     """The version's rows, after checking them against the version's content hash (`version_corrupt`)."""
-    from labeling.services.datasets import dataset_version_verify  # services import exports: not at module level
-
     dataset_version_verify(version=version)
     qs = (
         DatasetVersionItem.objects.filter(version=version)

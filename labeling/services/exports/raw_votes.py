@@ -54,7 +54,8 @@ def _write_snapshot(version: DatasetVersion, out: IO[bytes], progress: Progress)
 
 
 def write(version: DatasetVersion, out: IO[bytes], progress: Progress, options: dict[str, Any]) -> int:
-    from labeling.services.datasets import annotator_pseudonym, dataset_version_verify
+    from labeling.services.dataset_integrity import dataset_version_verify
+    from labeling.services.dataset_votes import annotator_pseudonym
 
     dataset_version_verify(version=version)
     if version.filters.get("votes_snapshot") is not None:

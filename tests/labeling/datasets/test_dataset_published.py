@@ -16,7 +16,8 @@ from annotate.exceptions import ServiceError
 from labeling.algorithms.splits import HASH_SPLIT_RULE, hash_split
 from labeling.models import Annotation, Category, DatasetVersionItem, DatasetVersionVote, Item
 from labeling.services.categories import category_delete
-from labeling.services.datasets import dataset_version_create, dataset_version_verify
+from labeling.services.dataset_integrity import dataset_version_verify
+from labeling.services.datasets import dataset_version_create
 from labeling.services.projects import category_upsert
 from tests.labeling.datasets import factories as f
 from tests.labeling.datasets.test_dataset_exports import run_export
