@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
+from typing import Any
 
 from django.db import connection, models
 from django.db.models import Func, Lookup
@@ -56,6 +58,50 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated
+
+
+def _insert_converter(field: models.Field) -> Callable[[Any], Any]:
+    """How a value of `field` becomes a statement parameter, chosen once per field rather than once per value
+    (numpy scalars made plain: sqlite3 cannot bind a numpy integer)."""
+    if isinstance(field, models.ForeignKey):
+        return _insert_converter(field.target_field)
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder
+        return lambda v: None if v is None else json.dumps(v, cls=encoder)  # what JSONField stores, as text
+    for kind, plain in ((models.BooleanField, bool), (models.IntegerField, int), (models.FloatField, float),
+                        (models.CharField, str), (models.TextField, str)):  # fmt: skip
+        if isinstance(field, kind):
+            return lambda v, plain=plain: None if v is None else plain(v)
+    return lambda v: field.get_db_prep_save(v, connection)
+
+
+def bulk_insert(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 2000) -> int:
+    """Insert `objs` (every concrete field but an auto primary key) as one multi-row INSERT per batch.
+
+    For rows nobody reads back by primary key: the objects get no pk. Django's bulk_create prepares each value
+    through the field and compiles every placeholder, ~20-90 µs a value: a dataset version of a million rows with
+    seventeen columns spent minutes there. Here each field's conversion is chosen once (JSON is dumped as
+    `JSONField` would, as text both backends cast on insert). Like bulk_create: no signals, no save(), defaults as
+    the model instances hold them. Returns the number of rows inserted."""
+    if not objs:
+        return 0
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
+    columns_in = [(_insert_converter(f), f.attname) for f in fields]
+    quote = connection.ops.quote_name
+    if connection.vendor == "sqlite":
+        batch_size = min(batch_size, SQLITE_MAX_VARIABLES // len(fields))
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = ", ".join(quote(f.column) for f in fields)
+    head = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608 - names from the model
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), batch_size):
+            chunk = objs[start : start + batch_size]
+            params = [conv(getattr(obj, name)) for obj in chunk for conv, name in columns_in]
+            cursor.execute(head + ", ".join([row] * len(chunk)), params)
+            inserted += len(chunk)
+    return inserted
 
 
 SQLITE_MAX_VARIABLES = 32_766  # SQLite >= 3.32's default SQLITE_MAX_VARIABLE_NUMBER

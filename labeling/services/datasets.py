@@ -16,6 +16,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from annotate.db import bulk_insert
 from annotate.exceptions import ServiceError
 from labeling.algorithms.splits import HASH_SPLIT_RULE, SPLIT_NAMES, hash_split, validate_fractions
 from labeling.models import (
@@ -382,7 +383,7 @@ def dataset_version_create(
         version.save()
         for o in objs:
             o.version = version
-        DatasetVersionItem.objects.bulk_create(objs, batch_size=2000)
+        bulk_insert(DatasetVersionItem, objs)  # rows nobody reads back by pk: no per-value field preparation
         copied = version_votes_copy(version, objs, now)
         assert copied == version.filters["votes_snapshot"], "votes changed under the project lock"
         webhooks_emit(project_id=locked.pk, event=WebhookEvent.VERSION_CREATED, data={
