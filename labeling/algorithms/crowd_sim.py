@@ -134,6 +134,8 @@ def simulate_mixture(
     hard_items: float = 0.0,
     prior_skew: float = 0.0,
     activity_skew: float = 0.5,
+    leaning: float = 0.0,
+    lean: tuple[float, float] = (0.2, 0.8),
     seed: int = 0,
 ) -> SimulatedCrowd:
     """A crowd drawn from a mixture of worker types (the shapes of issue 23), with truth known.
@@ -145,6 +147,9 @@ def simulate_mixture(
     * asymmetric: reliable but class-dependent: per-class accuracy drawn from `accuracy`, errors Dirichlet(1)
       spread (systematic confusions);
     * the rest: reliable and symmetric (one-coin) with accuracy uniform in `accuracy`.
+    * leaning (taken from the reliable symmetric ones): with probability b (uniform in `lean`) the worker answers
+      class 0, whatever the truth, else as a symmetric worker: strongly asymmetric in one shared direction (a
+      crowd that says "no" too often, as on bluebirds), so majority vote is pulled to class 0 on close items.
     hard_items: share of items with a decoy class that every worker picks instead of the truth with probability
     0.35 (correlated errors: the votes are then not independent given the truth, as on real hard items).
     """
@@ -173,6 +178,12 @@ def simulate_mixture(
             confusion[asym, c, :] = 0.0
             confusion[asym[:, None], c, others[None, :]] = (1.0 - row_acc[:, c])[:, None] * errors[:, c]
             confusion[asym, c, c] = row_acc[:, c]
+    n_lean = round(leaning * n_workers)
+    leaners = kinds[n_near + n_spam + n_asym : n_near + n_spam + n_asym + n_lean]
+    if leaners.size:
+        b = rng.uniform(lean[0], lean[1], leaners.size)[:, None]
+        confusion[leaners] *= 1.0 - b[:, :, None]
+        confusion[leaners, :, 0] += b
     low = int(np.floor(votes_per_item))
     per_item = np.minimum(low + (rng.random(n_items) < votes_per_item - low), n_workers).astype(np.int64)
     per_item = np.maximum(per_item, 1)
@@ -207,4 +218,10 @@ SHAPES: dict[str, dict[str, object]] = {
                            asymmetric=0.25, accuracy=(0.5, 0.9), near_random_edge=0.1, near_random=0.1),
     "k8 59w 2.5/item sparse": dict(n_classes=8, n_workers=59, votes_per_item=2.5, labels_per_worker=43,
                                    spammers=0.1, asymmetric=0.4, accuracy=(0.6, 0.95), prior_skew=0.2),
+    # Not in the issue table: the generalisation check for dense crowds (everyone labels every item) of strongly
+    # asymmetric workers leaning to one class, with correlated errors on hard items (bluebirds' shape, not fitted
+    # to it: majority vote lands well below bluebirds' .76).
+    "k2 39w 39/item dense leaning": dict(n_classes=2, n_workers=39, votes_per_item=39, labels_per_worker=108,
+                                         leaning=0.6, near_random=0.3, accuracy=(0.55, 0.8), lean=(0.2, 0.7),
+                                         prior_skew=0.2, hard_items=0.15),
 }  # fmt: skip

@@ -206,6 +206,15 @@ def _candidate_fit(
     return result.worker_confusion, result.class_priors
 
 
+MV_MIN_EDGE = 0.01  # majority vote as a model: its shared accuracy is kept at least this much above chance (1/K)
+
+
+def _symmetric(k: int, accuracy: float) -> np.ndarray:
+    """(K, K) one worker's confusion with `accuracy` on the diagonal and the rest spread evenly."""
+    off = (1.0 - accuracy) / max(k - 1, 1)
+    return np.full((k, k), off) + np.eye(k) * (accuracy - off)
+
+
 def _mv_labels(data: CrowdData) -> np.ndarray:
     return row_argmax(data.vote_counts())
 
@@ -271,6 +280,14 @@ def _final(data: CrowdData, structure: str | None, model: str | None, *, max_ite
         fit = _fit(data, name, checkable, held_all, max_iter=max_iter, tol=tol, score=False)
         m_step, confusion, priors, iterations = fit.m_step, fit.confusion, fit.priors, fit.iterations
         pooled = m_step.pooled(k)
+        if name == "shared_uniform" and data.n_workers and confusion[0, 0, 0] <= 1.0 / k + MV_MIN_EDGE:
+            # Majority vote as a model is majority vote only while its shared accuracy beats chance. EM can reach
+            # the mirrored basin (shared accuracy < 1/K: every label inverted) when gold shows a crowd whose
+            # majority is barely better than chance (measured: 20 leaning workers, 30 gold, 154 of 200 labels
+            # flipped, 14 points below majority vote). Floored just above chance: majority vote's labels, posteriors
+            # near uniform, which is what such a crowd deserves.
+            pooled = _symmetric(k, 1.0 / k + MV_MIN_EDGE)
+            confusion = np.repeat(pooled[None], data.n_workers, axis=0)
     else:
         assert model is not None
         confusion, priors = _candidate_fit(model, data, max_iter=max_iter, tol=tol)

@@ -16,9 +16,9 @@ from labeling.algorithms.crowd_io import read_crowd
 
 CROWD_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "crowd"
 BEST_CROWDKIT = {"bluebirds": 0.8889, "rte": 0.9275, "temp": 0.9437, "web": 0.8296, "product": 0.9397}
-# Known gap (bench/RESULTS.md, issue 23): on bluebirds (108 items) the evidence that Dawid-Skene beats majority
-# vote (P ~ 0.96) does not reach the 0.99 needed to leave majority vote, so the default keeps majority vote there.
-KNOWN_GAPS = {"bluebirds": "108 items: not enough evidence to leave majority vote at the 0.99 the guarantee needs"}
+# Known gaps (bench/RESULTS.md), set -> why. Bluebirds was one until issue 23's two-class rule (choice.vote_mv_level):
+# its P ~ 0.96 that Dawid-Skene beats majority vote on held-out votes did not reach the 0.99 demanded before.
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", sorted(BEST_CROWDKIT))

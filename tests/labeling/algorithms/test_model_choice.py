@@ -13,10 +13,13 @@ import pytest
 from labeling.algorithms.aggregation import DEFAULT_METHOD, aggregate, prepare
 from labeling.algorithms.aggregation.choice import (
     CANDIDATES,
+    CONFIDENCE,
+    CONFIDENCE_MV,
     DISAGREEMENT_SLACK,
     choose,
     item_fold,
     item_uniform,
+    vote_mv_level,
 )
 from labeling.algorithms.crowd_sim import SHAPES, SimulatedCrowd, simulate_crowd, simulate_mixture
 
@@ -58,6 +61,35 @@ def test_the_shapes_punish_a_wrong_model() -> None:
     default = run(DEFAULT_METHOD, crowd)
     assert default.model != "ds"
     assert scored_accuracy(default, crowd, None) >= mv
+
+
+def test_a_dense_binary_crowd_leaves_majority_vote_on_vote_evidence() -> None:
+    """Bluebirds' shape (issue 23), simulated: everyone labels every item, most workers lean to one class. On this
+    seed the held-out-vote evidence that a confusion model beats majority vote has P ~ 0.98 and majority vote is 17
+    points below it: the 0.99 demanded before kept majority vote; with two classes the score ranks predictions by
+    Youden's J, so the rivals' 0.95 is enough. More classes keep the 0.99."""
+    crowd = simulate_mixture(**SHAPES["k2 39w 39/item dense leaning"], seed=0)  # type: ignore[arg-type]
+    mv = scored_accuracy(run("mv", crowd), crowd, None)
+    default = run(DEFAULT_METHOD, crowd)
+    assert default.model != "mv", default.model_reason
+    assert CONFIDENCE <= default.model_evidence["p_best_beats"]["mv"] < CONFIDENCE_MV
+    assert scored_accuracy(default, crowd, None) >= mv + 0.10
+    assert vote_mv_level(2) == CONFIDENCE and vote_mv_level(3) == vote_mv_level(10) == CONFIDENCE_MV
+
+
+def test_majority_vote_as_a_model_never_inverts_the_majority() -> None:
+    """20 leaning workers whose majority is barely better than chance, 30 gold items: EM for majority vote as a model
+    reached a shared accuracy of 0.36 (the mirrored basin) and flipped 154 of 200 labels, 14 points below majority
+    vote, whenever the choice kept majority vote. Its labels must be majority vote's."""
+    shape = dict(SHAPES["k2 39w 39/item dense leaning"], n_workers=20, votes_per_item=20, labels_per_worker=200)
+    crowd = simulate_mixture(**shape, seed=19)  # type: ignore[arg-type]
+    gold = np.random.default_rng(7).choice(crowd.n_items, N_GOLD, replace=False)
+    forced = run(DEFAULT_METHOD, crowd, gold, model="mv")
+    np.testing.assert_array_equal(forced.labels, run("mv", crowd, gold).labels)
+    assert forced.worker_confusion is not None and forced.worker_confusion[0, 0, 0] > 0.5
+    default = run(DEFAULT_METHOD, crowd, gold)
+    mv = scored_accuracy(run("mv", crowd, gold), crowd, gold)
+    assert scored_accuracy(default, crowd, gold) >= mv - 0.005, default.model_reason
 
 
 def test_evidence_is_reported() -> None:
