@@ -37,6 +37,9 @@ STATUS_TEXT: dict[str, Promise] = {
     "ingested": pgettext_lazy("status", "ingested"),
     "duplicate": pgettext_lazy("status", "duplicate"),
     "near_duplicate": pgettext_lazy("status", "near_duplicate"),
+    # webhook deliveries (pending and failed above)
+    "retrying": pgettext_lazy("status", "retrying"),
+    "delivered": pgettext_lazy("status", "delivered"),
 }
 
 
