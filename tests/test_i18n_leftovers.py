@@ -36,3 +36,18 @@ def test_webhook_event_labels_and_delivery_states_are_translated(client, make_us
     assert "已创建数据集版本" in chinese and "导入批次已结束（完成或失败）" in chinese
     assert '测试事件 <code class="muted">ping</code>' in chinese and "<td>已送达</td>" in chinese
     assert "export ready" not in chinese and "test event" not in chinese
+
+
+def test_the_run_page_says_how_the_weights_began_in_chinese(client, make_user):
+    from tests.training.factories import shapes_version
+    from training.models import TrainingRun
+
+    rita = make_user("rita", role="researcher")
+    s = shapes_version(owner=rita, n_per_class=3)
+    run = TrainingRun.objects.create(version=s.version, created_by=rita, architecture="small_cnn",
+                                     config={"pretrained": False})  # fmt: skip
+    client.force_login(rita)
+    english = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert "random initialisation (trained from scratch)" in english
+    chinese = client.get(f"/training/runs/{run.pk}/", **ZH).content.decode()
+    assert "随机初始化（从零开始训练）" in chinese and "random initialisation" not in chinese
