@@ -106,3 +106,13 @@ def test_a_real_training_worker_reports_itself_and_its_stop():
     finally:
         worker.stop()
     assert TrainingWorker.objects.get(hostname=name).stopped_at is not None
+
+
+def test_the_probe_asks_pytorch_in_a_fresh_process():
+    import torch
+
+    from training.services.workers import torch_cuda_probe
+
+    n, name = torch_cuda_probe()
+    assert n == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    assert (name != "") == (n > 0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from django.utils import timezone
 
@@ -21,7 +22,15 @@ _PROBE = (
 
 def cuda_probe(timeout: float = 120.0) -> tuple[int, str]:
     """(CUDA devices, the first one's name) as a fresh process sees them: never in the worker's own process, whose
-    pool children are forked later (CUDA initialised before a fork is unusable in the children)."""
+    pool children are forked later (CUDA initialised before a fork is unusable in the children). A machine with no
+    NVIDIA device node has none, said without starting PyTorch (seconds per worker start)."""
+    if not any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia")):
+        return 0, ""
+    return torch_cuda_probe(timeout)
+
+
+def torch_cuda_probe(timeout: float = 120.0) -> tuple[int, str]:
+    """What PyTorch sees in a fresh process (CUDA_VISIBLE_DEVICES and the driver included)."""
     try:
         out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout,
                              check=True)  # fmt: skip
