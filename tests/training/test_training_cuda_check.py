@@ -87,11 +87,15 @@ def test_the_refusal_reads_in_chinese(setup, client):
     assert "没有训练工作进程有 CUDA（正在运行：celery@cpu-box）" in page
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_training_worker_reports_itself_and_its_stop():
     import torch
 
+    from tests.helpers.services import require_broker
     from tests.helpers.workers import WorkerProcess
+
+    require_broker()
 
     worker = WorkerProcess(queues="gpu").start()
     name = worker.proc.args[worker.proc.args.index("-n") + 1].replace("%h", socket.gethostname())
