@@ -131,13 +131,21 @@ def _finite(*values: object) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
+class WrongFormat(SourceError):
+    """The file is plainly another format than the one chosen (`found`: "coco", "json" or "voc")."""
+
+    def __init__(self, found: str, chosen: str) -> None:
+        what = {"coco": "JSON (a COCO file?)", "json": "JSON", "voc": "XML (a Pascal VOC file?)"}[found]
+        super().__init__(f"This file is {what}, not {chosen}: choose its format, or upload the {chosen} file.")
+        self.found, self.chosen = found, chosen
+
+
 def _not_another_format(text: str, chosen: str) -> None:
     """A file of another format read as `chosen` would give nonsense rows ('{"images": [' as an image name, 0
     matched): say which format the file is instead."""
-    head = text.lstrip("\ufeff \t\r\n")[:1]
-    other = {"{": "JSON (a COCO file?)", "[": "JSON", "<": "XML (a Pascal VOC file?)"}.get(head)
-    if other:
-        raise SourceError(f"This file is {other}, not {chosen}: choose its format, or upload the {chosen} file.")
+    found = {"{": "coco", "[": "json", "<": "voc"}.get(text.lstrip("\ufeff \t\r\n")[:1])
+    if found:
+        raise WrongFormat(found, chosen)
 
 
 # --- CSV ----------------------------------------------------------------------------------------------------------

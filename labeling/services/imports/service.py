@@ -30,11 +30,12 @@ from pathlib import PurePosixPath
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.models import Annotation, Category, ImageSource, Item, Project
 from labeling.services.annotations import answer_validate
-from labeling.services.imports.parsers import Entry, Parsed, SourceError, parse
+from labeling.services.imports.parsers import Entry, Parsed, SourceError, WrongFormat, parse
 from labeling.services.quality import gold_set, items_reevaluate
 
 MODES = ("gold", "votes")
@@ -115,7 +116,7 @@ def imported_annotator(name: str):
     `imported-` prefix (annotate/usernames.py). An existing account of that name that is neither, e.g. a person
     who signed up before the prefix was reserved, is refused: it never receives imported votes."""
     _source_name_check(name)
-    group, _ = Group.objects.get_or_create(name=IMPORT_GROUP)
+    group, _created = Group.objects.get_or_create(name=IMPORT_GROUP)
     user, created = get_user_model().objects.get_or_create(username=f"imported-{name}", defaults={"is_active": False})
     if created:
         user.set_unusable_password()
@@ -202,6 +203,8 @@ def annotations_import(
         raise ServiceError(f"Import as one of {', '.join(MODES)}.", code="invalid_mode")
     try:
         parsed: Parsed = parse(fmt, files)
+    except WrongFormat as exc:
+        raise ServiceError(_wrong_format_text(exc), code="wrong_format") from exc
     except SourceError as exc:
         raise ServiceError(str(exc), code="invalid_source") from exc
     if mode == "votes":
@@ -249,6 +252,17 @@ def annotations_import(
             items_reevaluate(project=project, item_ids=touched)
             _enqueue_reaggregate(project.pk)
     return result
+
+
+def _wrong_format_text(exc: WrongFormat) -> str:
+    text = {
+        "coco": _("This file is JSON (a COCO file?), not %(chosen)s: choose its format, or upload the %(chosen)s "
+                  "file."),
+        "json": _("This file is JSON, not %(chosen)s: choose its format, or upload the %(chosen)s file."),
+        "voc": _("This file is XML (a Pascal VOC file?), not %(chosen)s: choose its format, or upload the %(chosen)s "
+                 "file."),
+    }[exc.found]  # fmt: skip
+    return text % {"chosen": exc.chosen}
 
 
 def _enqueue_reaggregate(project_id: int) -> None:

@@ -43,6 +43,10 @@ def test_a_coco_file_imported_as_csv_is_a_format_error_and_creates_nothing(class
     assert "This file is JSON (a COCO file?), not CSV" in body
     assert "Not in the project:" not in body and "image(s) matched" not in body
     assert imported_accounts() == [] and not Annotation.objects.exists()
+    upload.seek(0)
+    form = {"file": upload, "format": "csv", "mode": "votes", "source": "coco"}
+    zh = client.post(f"/projects/{project.slug}/import/", form, HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    assert "这个文件是 JSON（COCO 文件？），不是 CSV" in zh.content.decode()
 
 
 def test_xml_imported_as_csv_names_voc():
