@@ -121,7 +121,7 @@ def test_javascript_catalogue_is_a_script_file_in_the_requested_language():
     zh = Client().get("/jsi18n/?l=zh-hans", **ZH)
     assert zh.status_code == 200 and zh["Content-Type"].startswith("text/javascript")
     body = zh.content.decode()  # the catalogue is JSON in the script: non-ASCII text as \\u escapes
-    assert json.dumps("正在核对你的回答…") in body and json.dumps("这张图片里有%(category)s吗？") in body
+    assert json.dumps("正在核对你的回答…") in body and json.dumps("这张图片里有“%(category)s”吗？") in body
     assert "script-src 'self'" in zh["Content-Security-Policy"]
     assert "max-age=3600" in zh["Cache-Control"]
     assert json.dumps("正在核对你的回答…") not in Client().get("/jsi18n/?l=en").content.decode()

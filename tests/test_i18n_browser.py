@@ -34,7 +34,7 @@ def test_switch_to_chinese_then_label_a_verify_grid_by_keyboard(new_page, make_u
 
     page.goto(f"/projects/{project.slug}/label/")  # the choice sticks (language cookie)
     page.wait_for_selector("[data-testid=tile]")
-    assert page.inner_text("#verify-question") == "这张图片里有owl吗？"  # the category name as the researcher wrote it
+    assert page.inner_text("#verify-question") == "这张图片里有“owl”吗？"  # the name as the researcher wrote it
     assert page.inner_text("[data-testid=verify-all-yes]").endswith("全部为是")
     assert page.inner_text("[data-testid=submit]").startswith("提交")
     first_ids = page.eval_on_selector_all("[data-testid=tile]", "tiles => tiles.map(t => t.dataset.itemId)")

@@ -202,3 +202,21 @@ class ModelJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk} ({self.status})"
+
+
+class TrainingWorker(models.Model):
+    """What a training worker (a Celery worker consuming the `gpu` queue) said about itself when it started, and
+    when it stopped. Written only by training.services.workers; read when a run asks for the device "cuda", so a
+    run no worker can train is refused at once instead of failing at its start."""
+
+    hostname = models.CharField(max_length=255, unique=True)  # the Celery node name (celery@host)
+    cuda_devices = models.PositiveSmallIntegerField(default=0)
+    device_name = models.CharField(max_length=128, blank=True)
+    started_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} ({self.device_name or 'CPU only'})"

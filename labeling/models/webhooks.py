@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class WebhookEvent(models.TextChoices):
-    BATCH_FINISHED = "batch.finished", "ingest batch finished (done or failed)"
-    VERSION_CREATED = "dataset_version.created", "dataset version created"
-    EXPORT_READY = "export.ready", "export ready (done or failed)"
-    RUN_FINISHED = "training_run.finished", "training run finished (succeeded, failed or cancelled)"
-    PING = "ping", "test event"
+    """The value is the wire name (payloads, subscriptions, the API); the label is for people, translated."""
+
+    BATCH_FINISHED = "batch.finished", _("ingest batch finished (done or failed)")
+    VERSION_CREATED = "dataset_version.created", _("dataset version created")
+    EXPORT_READY = "export.ready", _("export ready (done or failed)")
+    RUN_FINISHED = "training_run.finished", _("training run finished (succeeded, failed or cancelled)")
+    PING = "ping", _("test event")
+
+
+def event_label(value: str) -> str:
+    """The translated label of an event's wire name; the name itself for one this version does not know."""
+    try:
+        return str(WebhookEvent(value).label)
+    except ValueError:
+        return value
 
 
 class WebhookEndpoint(models.Model):
@@ -29,6 +40,10 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return f"webhook {self.pk} -> {self.url}"
+
+    @property
+    def event_labels(self) -> list[str]:
+        return [event_label(e) for e in self.events or []]
 
 
 class WebhookDelivery(models.Model):
@@ -59,3 +74,7 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.event}, {self.status})"
+
+    @property
+    def event_label(self) -> str:
+        return event_label(self.event)

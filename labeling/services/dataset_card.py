@@ -8,6 +8,9 @@ import html
 import re
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from labeling.models import Category, DatasetVersion, Item, Project, ReviewAction
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#!])")
@@ -25,11 +28,6 @@ def md_code(value: Any, limit: int = 100) -> str:
     return html.escape(" ".join(str(value or "").replace("`", "").split())[:limit], quote=False)
 
 
-def _items(n: int) -> tuple[str, str]:
-    """("3 items", "were") / ("1 item", "was")."""
-    return (f"{n} item{'s' if n != 1 else ''}", "were" if n != 1 else "was")
-
-
 def _review_text(project: Project, version: DatasetVersion) -> str:
     """What expert review did, from the items themselves: said only when it happened."""
     reviewed = ReviewAction.objects.filter(item__project=project).values("item_id").distinct().count()
@@ -37,96 +35,129 @@ def _review_text(project: Project, version: DatasetVersion) -> str:
     excluded = (version.filters or {}).get("excluded_items") or 0
     parts = []
     if reviewed:
-        parts.append("{} {} checked by expert reviewers (accepted, rejected or relabelled).".format(*_items(reviewed)))
+        text = ngettext(
+            "%(n)s item was checked by expert reviewers (accepted, rejected or relabelled).",
+            "%(n)s items were checked by expert reviewers (accepted, rejected or relabelled).",
+            reviewed,
+        )
+        parts.append(text % {"n": reviewed})
     if waiting:
-        parts.append("{} without consensus {} waiting for expert review at snapshot time; not in this version."
-                     .format(*_items(waiting)))  # fmt: skip
+        text = ngettext(
+            "%(n)s item without consensus was waiting for expert review at snapshot time; not in this version.",
+            "%(n)s items without consensus were waiting for expert review at snapshot time; not in this version.",
+            waiting,
+        )
+        parts.append(text % {"n": waiting})
     if not parts:
-        parts.append("No item went to expert review.")
+        parts.append(_("No item went to expert review."))
     if excluded:
-        parts.append("{} {} excluded by curators.".format(*_items(excluded)))
+        text = ngettext("%(n)s item was excluded by curators.", "%(n)s items were excluded by curators.", excluded)
+        parts.append(text % {"n": excluded})
     by_model = Item.objects.filter(
         project=project, is_gold=False, votes_count=0, status__in=(Item.Status.DONE, Item.Status.ACCEPTED)
     ).count()
     if by_model:  # min_votes = 0: a model proven on checked items finished them alone (training/services/voter.py)
-        parts.append("{} {} labelled by a model proven on checked items, with no human vote.".format(*_items(by_model)))
+        text = ngettext(
+            "%(n)s item was labelled by a model proven on checked items, with no human vote.",
+            "%(n)s items were labelled by a model proven on checked items, with no human vote.",
+            by_model,
+        )
+        parts.append(text % {"n": by_model})
     return " ".join(parts)
 
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
+    return _("n/a") if x is None else f"{100 * x:.1f}%"
+
+
+def _yes_no(flag: Any) -> str:
+    return _("yes") if flag else _("no")
 
 
 def dataset_card_render(*, project: Project, version: DatasetVersion) -> str:
+    """The card in the active language: the one of the researcher who creates the version (their request's
+    language; English from the command line). It is written once, with the version, and never re-rendered: what
+    is published never changes (CONVENTIONS 20), so a reader in another language reads the creator's card, with
+    the page around it in their own language."""
     stats: dict[str, Any] = version.stats
     f = version.filters
     defs = dict(Category.objects.filter(project=project).values_list("id", "definition"))
+    split = f"{version.split_train:g}/{version.split_val:g}/{version.split_test:g}"
+    min_posterior = f.get("min_posterior")
     lines = [
-        f"# {md_text(project.name)} — dataset version {version.number}",
+        "# " + _("%(project)s — dataset version %(number)s") % {"project": md_text(project.name),
+                                                                  "number": version.number},
         "",
-        f"*{md_text(version.name)}* · content hash `{version.content_hash}` · "
-        f"{stats['images']} images · {stats['classes']} classes",
+        _("*%(name)s* · content hash `%(hash)s` · %(images)s images · %(classes)s classes")
+        % {"name": md_text(version.name), "hash": version.content_hash, "images": stats["images"],
+           "classes": stats["classes"]},
         "",
-        "## Collection",
+        "## " + _("Collection"),
         "",
-        f"Images were ingested into the project ({project.get_task_type_display()}) from crawled or uploaded "
-        "sources and labelled by volunteers. Exact duplicates are stored once (SHA-256); near-duplicates "
-        "(perceptual hash) form clusters that never straddle splits.",
+        _("Images were ingested into the project (%(task)s) from crawled or uploaded sources and labelled by "
+          "volunteers. Exact duplicates are stored once (SHA-256); near-duplicates (perceptual hash) form clusters "
+          "that never straddle splits.") % {"task": project.get_task_type_display()},
         "",
-        "## Quality control",
+        "## " + _("Quality control"),
         "",
-        f"Each item was shown to at least {project.min_votes} and at most {project.max_votes} volunteers. "
-        f"Votes were aggregated with `{md_code(project.aggregation_method)}` into a posterior per item; an item "
-        f"stops collecting votes once its posterior reaches {project.confidence_target:g}. Gold items with known "
-        f"answers (rate {project.gold_rate:g}) score annotators. " + _review_text(project, version),
+        _("Each item was shown to at least %(min)s and at most %(max)s volunteers. Votes were aggregated with "
+          "`%(method)s` into a posterior per item; an item stops collecting votes once its posterior reaches "
+          "%(target)s. Gold items with known answers (rate %(gold)s) score annotators.")
+        % {"min": project.min_votes, "max": project.max_votes, "method": md_code(project.aggregation_method),
+           "target": f"{project.confidence_target:g}", "gold": f"{project.gold_rate:g}"}
+        + " " + _review_text(project, version),
         "",
-        "## Filters",
+        "## " + _("Filters"),
         "",
-        f"- categories: {', '.join(md_text(c) for c in f.get('categories') or []) or 'all'}",
-        f"- minimum posterior: {f.get('min_posterior') if f.get('min_posterior') is not None else 'none'}",
-        f"- accepted by review only: {'yes' if f.get('accepted_only') else 'no'}",
-        f"- gold items included: {'yes' if f.get('include_gold') else 'no'}",
-        f"- near-duplicates excluded: {'yes' if f.get('exclude_near_duplicates') else 'no'}",
-        f"- split train/val/test: {version.split_train:g}/{version.split_val:g}/{version.split_test:g}, "
-        f"seed {version.seed}",
-        f"- snapshot taken at: {f.get('snapshot_at', '')}",
+        "- " + _("categories: %(value)s")
+        % {"value": ", ".join(md_text(c) for c in f.get("categories") or []) or _("all")},
+        "- " + _("minimum posterior: %(value)s") % {"value": min_posterior if min_posterior is not None else _("none")},
+        "- " + _("accepted by review only: %(value)s") % {"value": _yes_no(f.get("accepted_only"))},
+        "- " + _("gold items included: %(value)s") % {"value": _yes_no(f.get("include_gold"))},
+        "- " + _("near-duplicates excluded: %(value)s") % {"value": _yes_no(f.get("exclude_near_duplicates"))},
+        "- " + _("split train/val/test: %(split)s, seed %(seed)s") % {"split": split, "seed": version.seed},
+        "- " + _("snapshot taken at: %(when)s") % {"when": f.get("snapshot_at", "")},
         "",
-        "## Statistics",
+        "## " + _("Statistics"),
         "",
-        f"- mean posterior: {_fmt(stats.get('mean_posterior'))}",
-        f"- estimated label noise (1 − mean posterior): {_pct(stats.get('estimated_label_noise'))}",
-        f"- labels per image: {stats.get('labels_per_item', 0):.2f}",
-        f"- distinct annotators: {stats.get('annotators', 0)}",
-        f"- gold images: {stats.get('gold_images', 0)}",
+        "- " + _("mean posterior: %(value)s") % {"value": _fmt(stats.get("mean_posterior"))},
+        "- " + _("estimated label noise (1 − mean posterior): %(value)s")
+        % {"value": _pct(stats.get("estimated_label_noise"))},
+        "- " + _("labels per image: %(value)s") % {"value": f"{stats.get('labels_per_item', 0):.2f}"},
+        "- " + _("distinct annotators: %(value)s") % {"value": stats.get("annotators", 0)},
+        "- " + _("gold images: %(value)s") % {"value": stats.get("gold_images", 0)},
         "",
-        "| index | class | definition | train | val | test | total |",
+        "| {} | {} | {} | {} | {} | {} | {} |".format(
+            _("index"), _("class"), _("definition"), _("train"), _("val"), _("test"), _("total")
+        ),
         "|---:|---|---|---:|---:|---:|---:|",
-    ]
+    ]  # fmt: skip
     for c in version.classes:
         n = stats["per_class"].get(c["name"], {})
         lines.append(
             f"| {c['index']} | {md_text(c['name'])} | {md_text(defs.get(c['category_id'], ''), 160)} | "
             f"{n.get('train', 0)} | {n.get('val', 0)} | {n.get('test', 0)} | {n.get('total', 0)} |"
         )
-    lines += ["", "## Sources and licenses", ""]
+    lines += ["", "## " + _("Sources and licenses"), ""]
     licenses = stats.get("licenses") or {}
-    lines += [f"- {md_text(k)}: {v} images" for k, v in licenses.items()] or ["- none recorded"]
+    lines += ["- " + _("%(license)s: %(n)s images") % {"license": md_text(k), "n": v} for k, v in licenses.items()]
+    lines += [] if licenses else ["- " + _("none recorded")]
     lines += collection_card_lines(project)  # collected and contributed images: sources, licences, credits
     lines += [
         "",
-        "Every exported row carries its source URL, license and attribution; respect each image's license.",
+        _("Every exported row carries its source URL, license and attribution; respect each image's license."),
         "",
-        "## Known limitations",
+        "## " + _("Known limitations"),
         "",
-        "- Labels are crowd consensus, not ground truth: expect roughly the estimated label noise above, more "
-        "in classes with a low mean posterior.",
-        "- Images come from web crawls for the category names and inherit the biases of the search engines and "
-        "of the query terms.",
-        "- For verify projects an image belongs to the verified class with the highest posterior; other classes "
-        "may also be present (see the soft labels).",
-        "- Annotators are pseudonymous (per-project HMAC); no personal data is included.",
+        "- " + _("Labels are crowd consensus, not ground truth: expect roughly the estimated label noise above, more "
+                 "in classes with a low mean posterior."),
+        "- " + _("Images come from web crawls for the category names and inherit the biases of the search engines "
+                 "and of the query terms."),
+        "- " + _("For verify projects an image belongs to the verified class with the highest posterior; other "
+                 "classes may also be present (see the soft labels)."),
+        "- " + _("Annotators are pseudonymous (per-project HMAC); no personal data is included."),
         "",
-    ]
+    ]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -145,9 +176,11 @@ def collection_card_lines(project: Project) -> list[str]:
         .order_by("query__source", "license")
     )
     if collected:
-        lines += ["", "Candidates were collected from image search (queries from the category names, synonyms, "
-                  "WordNet and translations), keeping only images under licences the project allows:", ""]  # fmt: skip
-        lines += [f"- {md_text(source)}, {md_text(lic or 'unknown')}: {n} images" for source, lic, n in collected]
+        intro = _("Candidates were collected from image search (queries from the category names, synonyms, WordNet "
+                  "and translations), keeping only images under licences the project allows:")  # fmt: skip
+        lines += ["", intro, ""]
+        lines += ["- " + _("%(source)s, %(license)s: %(n)s images") % {"source": md_text(source), "n": n,
+                  "license": md_text(lic or _("unknown"))} for source, lic, n in collected]  # fmt: skip
     contributions = (
         Contribution.objects.filter(project=project)
         .exclude(status=Contribution.Status.REJECTED)
@@ -157,10 +190,11 @@ def collection_card_lines(project: Project) -> list[str]:
     )
     rows = [(credit, lic, images) for credit, lic, images in contributions if images]
     if rows:
-        lines += ["", "Contributed images (volunteers and researchers, with their consent to the licence):", ""]
-        lines += [f"- {md_text(credit)}: {n} images, {md_text(lic)}" for credit, lic, n in rows]
+        lines += ["", _("Contributed images (volunteers and researchers, with their consent to the licence):"), ""]
+        lines += ["- " + _("%(credit)s: %(n)s images, %(license)s") % {"credit": md_text(credit), "n": n,
+                  "license": md_text(lic)} for credit, lic, n in rows]  # fmt: skip
     return lines
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.4f}"
+    return _("n/a") if x is None else f"{x:.4f}"

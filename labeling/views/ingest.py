@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotate.exceptions import ServiceError
+from annotate.i18n import reason_text
 from annotate.inputs import ascii_int
 from annotate.roles import Role, role_required
 from labeling.models import IngestBatch
@@ -197,6 +198,7 @@ def _status(batch: IngestBatch) -> dict:
         "processed": batch.processed,
         "error": batch.error,
         "finished": batch.status in {IngestBatch.Status.DONE, IngestBatch.Status.FAILED},
+        "reasons": {code: reason_text(code) for code in report["rejections"]},  # in the page's language
     }
 
 

@@ -17,7 +17,7 @@ function render(status) {
         const li = document.createElement("li");
         const c = document.createElement("code");
         c.textContent = code; // textContent: never parsed as HTML
-        li.append(c, `: ${n}`);
+        li.append(`${(status.reasons || {})[code] || code} `, c, `: ${n}`); // the reason in the page's language
         el.append(li);
       }
       if (!entries.length) {

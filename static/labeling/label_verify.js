@@ -16,8 +16,9 @@ function el(tag, props = {}, children = []) {
 
 function header(category) {
   const head = el("div", { className: "verify-head" });
-  // The question is translated whole, with the category name (never translated) in its strong element.
-  const [before, after] = gettext("Does this image contain %(category)s?").split("%(category)s");
+  // The question is translated whole, with the category name (never translated) quoted in its strong element:
+  // "Does this image show “eight”?" reads right for any name (a noun, a number, a plural), no article needed.
+  const [before, after] = gettext("Does this image show “%(category)s”?").split("%(category)s");
   const q = el("h2", { id: "verify-question" }, [before, el("strong", { textContent: category.name }), after || ""]);
   head.append(q);
   if (category.definition) head.append(el("p", { className: "definition", textContent: category.definition }));

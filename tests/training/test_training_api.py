@@ -127,7 +127,10 @@ def test_model_opinion_is_shown_to_reviewers_only(world, make_user):
 @pytest.mark.parametrize(("device", "says"), [("cpu", "on the worker's CPU"), ("cuda", "on the worker's GPU (and"),
                                               ("auto", "GPU when it has one, else on its CPU")])  # fmt: skip
 def test_the_start_message_says_which_device_the_run_will_use(world, client, device, says):
+    from training.models import TrainingWorker
     from training.views.forms import arch_defaults
+
+    TrainingWorker.objects.all().delete()  # no worker has reported (a session worker may have): cuda is accepted
 
     rita, _, s, _ = world
     client.force_login(rita)

@@ -51,6 +51,8 @@ def run_create(
     if len(version.classes) < 2:
         raise ServiceError(_("A dataset version needs at least 2 classes to train on."), code="too_few_classes")
     config = run_config(architecture=architecture, overrides=overrides)
+    if enqueue and config["device"] == "cuda":
+        _cuda_check()
     run = TrainingRun.objects.create(
         version=version,
         created_by=created_by,
@@ -62,6 +64,20 @@ def run_create(
     if enqueue:
         run_enqueue(run=run)
     return run
+
+
+def _cuda_check() -> None:
+    """A run that must train on CUDA is refused when the training workers up now have none (what they reported at
+    their start); with no report (no worker yet) it is accepted, and fails at its start on a worker without CUDA."""
+    from training.services.workers import cuda_workers
+
+    has_cuda, names = cuda_workers()
+    if has_cuda is False:
+        raise ServiceError(
+            _("No training worker has CUDA (running now: %(workers)s): choose the device auto or cpu.")
+            % {"workers": ", ".join(names)},
+            code="no_cuda_worker",
+        )
 
 
 def run_enqueue(*, run: TrainingRun, queue: str | None = None) -> None:

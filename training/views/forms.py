@@ -58,7 +58,7 @@ class RunStartForm(forms.Form):
         help_text=format_lazy(
             "{} {}",
             _("auto: CUDA when the worker has it."),
-            _("cuda: the run fails at its start, with that reason, on a worker without CUDA."),
+            _("cuda: refused when none of the training workers running has CUDA."),
         ),
     )
 

@@ -9,6 +9,7 @@ normalised centre boxes until the image's size is known (`Entry.normalised`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class SourceError(ValueError):
     """The source as a whole cannot be read (wrong format, missing class names, too large)."""
 
 
+_ORDER = itertools.count()  # creation order: each reader creates entries and errors in the order of its file
+
+
 @dataclass(frozen=True)
 class Box:
     x: float
@@ -58,12 +62,14 @@ class Entry:
     boxes: list[Box] = field(default_factory=list)
     normalised: bool = False  # YOLO: boxes are (cx, cy, w, h) in 0..1
     sha256: str = ""  # the image's content hash when the file carries it (COCO `images[].sha256`, ours does)
+    order: int = field(default_factory=lambda: next(_ORDER))  # problems are listed in file order
 
 
 @dataclass(frozen=True)
 class ParseError:
     where: str
     message: str
+    order: int = field(default_factory=lambda: next(_ORDER))
 
 
 @dataclass
@@ -125,6 +131,23 @@ def _finite(*values: object) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
+class WrongFormat(SourceError):
+    """The file is plainly another format than the one chosen (`found`: "coco", "json" or "voc")."""
+
+    def __init__(self, found: str, chosen: str) -> None:
+        what = {"coco": "JSON (a COCO file?)", "json": "JSON", "voc": "XML (a Pascal VOC file?)"}[found]
+        super().__init__(f"This file is {what}, not {chosen}: choose its format, or upload the {chosen} file.")
+        self.found, self.chosen = found, chosen
+
+
+def _not_another_format(text: str, chosen: str) -> None:
+    """A file of another format read as `chosen` would give nonsense rows ('{"images": [' as an image name, 0
+    matched): say which format the file is instead."""
+    found = {"{": "coco", "[": "json", "<": "voc"}.get(text.lstrip("\ufeff \t\r\n")[:1])
+    if found:
+        raise WrongFormat(found, chosen)
+
+
 # --- CSV ----------------------------------------------------------------------------------------------------------
 
 
@@ -134,9 +157,11 @@ def parse_csv(files: dict[str, bytes]) -> Parsed:
     sources = [k for k in files if k.lower().endswith(".csv")] or list(files)
     if len(sources) != 1:
         raise SourceError("A CSV import is one .csv file with image,label rows.")
+    text = _text(files[sources[0]])
+    _not_another_format(text, "CSV")
     out, by_ref = Parsed(), {}
     first = True
-    for row in read_csv(_text(files[sources[0]]), LIMITS):
+    for row in read_csv(text, LIMITS):
         if isinstance(row, CsvProblem):
             out.errors.append(ParseError(f"row {row.line}", row.message))
             continue

@@ -30,11 +30,12 @@ from pathlib import PurePosixPath
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from labeling.models import Annotation, Category, ImageSource, Item, Project
 from labeling.services.annotations import answer_validate
-from labeling.services.imports.parsers import Entry, Parsed, SourceError, parse
+from labeling.services.imports.parsers import Entry, Parsed, SourceError, WrongFormat, parse
 from labeling.services.quality import gold_set, items_reevaluate
 
 MODES = ("gold", "votes")
@@ -102,6 +103,11 @@ class _ImageIndex:
 IMPORT_GROUP = "imported-source"  # marks import accounts: sign-up never puts anyone in it
 
 
+def _source_name_check(name: str) -> None:
+    if not _NAME.match(name or ""):
+        raise ServiceError("The source name is 1-40 letters, digits, '.', '_' or '-'.", code="invalid_source_name")
+
+
 def imported_annotator(name: str):
     """The inactive user whose votes are those of an imported source (it can never log in).
 
@@ -109,9 +115,8 @@ def imported_annotator(name: str):
     before the group existed) an inactive account without a usable password. Sign-up also refuses the
     `imported-` prefix (annotate/usernames.py). An existing account of that name that is neither, e.g. a person
     who signed up before the prefix was reserved, is refused: it never receives imported votes."""
-    if not _NAME.match(name or ""):
-        raise ServiceError("The source name is 1-40 letters, digits, '.', '_' or '-'.", code="invalid_source_name")
-    group, _ = Group.objects.get_or_create(name=IMPORT_GROUP)
+    _source_name_check(name)
+    group, _created = Group.objects.get_or_create(name=IMPORT_GROUP)
     user, created = get_user_model().objects.get_or_create(username=f"imported-{name}", defaults={"is_active": False})
     if created:
         user.set_unusable_password()
@@ -198,13 +203,17 @@ def annotations_import(
         raise ServiceError(f"Import as one of {', '.join(MODES)}.", code="invalid_mode")
     try:
         parsed: Parsed = parse(fmt, files)
+    except WrongFormat as exc:
+        raise ServiceError(_wrong_format_text(exc), code="wrong_format") from exc
     except SourceError as exc:
         raise ServiceError(str(exc), code="invalid_source") from exc
-    result = ImportResult(errors=[{"entry": e.where, "message": e.message} for e in parsed.errors])
+    if mode == "votes":
+        _source_name_check(source_name)
+    result = ImportResult()
+    problems: list[tuple[int, str, str]] = [(e.order, e.where, e.message) for e in parsed.errors]  # file order
     names = dict(Category.objects.filter(project=project).values_list("name", "id"))
     index = _ImageIndex(project)
     with transaction.atomic():
-        user = imported_annotator(source_name) if mode == "votes" else None
         items_by_image: dict[int, list[Item]] = defaultdict(list)
         matched: list[tuple[Entry, int]] = []
         for entry in parsed.entries:
@@ -213,12 +222,14 @@ def annotations_import(
                 result.matched_by_name += 1
                 result.name_matches.append({"entry": entry.where, "ref": entry.ref, "image": image_id})
             if problem:
-                result.errors.append({"entry": entry.where, "message": problem})
+                problems.append((entry.order, entry.where, problem))
             elif image_id is None:
                 result.unmatched += 1
                 result.unmatched_refs.append(entry.ref)
             else:
                 matched.append((entry, image_id))
+        # The import account exists only with votes to hold: 0 matched creates none (a failed import rolls back).
+        user = imported_annotator(source_name) if mode == "votes" and matched else None
         image_ids = {i for _, i in matched}
         locked = Item.objects.select_for_update().select_related("image", "project").filter(project=project)
         for item in locked.filter(image_id__in=image_ids).order_by("id"):
@@ -232,7 +243,8 @@ def annotations_import(
                         result.created += 1
                         touched.add(item.pk)
             except ServiceError as exc:
-                result.errors.append({"entry": entry.where, "message": exc.message})
+                problems.append((entry.order, entry.where, exc.message))
+        result.errors = [{"entry": where, "message": message} for _, where, message in sorted(problems)]
         if result.errors:
             result.created = 0
             raise ImportFailed(result)
@@ -240,6 +252,17 @@ def annotations_import(
             items_reevaluate(project=project, item_ids=touched)
             _enqueue_reaggregate(project.pk)
     return result
+
+
+def _wrong_format_text(exc: WrongFormat) -> str:
+    text = {
+        "coco": _("This file is JSON (a COCO file?), not %(chosen)s: choose its format, or upload the %(chosen)s "
+                  "file."),
+        "json": _("This file is JSON, not %(chosen)s: choose its format, or upload the %(chosen)s file."),
+        "voc": _("This file is XML (a Pascal VOC file?), not %(chosen)s: choose its format, or upload the %(chosen)s "
+                 "file."),
+    }[exc.found]  # fmt: skip
+    return text % {"chosen": exc.chosen}
 
 
 def _enqueue_reaggregate(project_id: int) -> None:

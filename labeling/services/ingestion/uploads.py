@@ -71,7 +71,7 @@ def upload_kind(*, kind: str, files: Sequence[UploadedFile]) -> str:
         return kind
     archives = sum(1 for f in files if is_archive(f))
     if archives and len(files) > 1:
-        raise ServiceError("Upload an archive on its own, not together with other files.", code="one_file_expected")
+        raise ServiceError(_("Upload an archive on its own, not together with other files."), code="one_file_expected")
     return IngestBatch.Kind.ARCHIVE if archives else kind
 
 

@@ -40,7 +40,7 @@ def test_verify_grid_by_keyboard_then_next_grid_without_reload(new_page, make_us
     page.wait_for_selector("[data-testid=tile]")
     tiles = page.locator("[data-testid=tile]")
     assert 12 <= tiles.count() <= 24
-    assert "Does this image contain owl?" in page.inner_text("#verify-question")
+    assert "Does this image show “owl”?" in page.inner_text("#verify-question")  # not "contain owl" (issue 24)
     first_ids = [tiles.nth(i).get_attribute("data-item-id") for i in range(tiles.count())]
     page.evaluate("window.__survivor = 'still here'")
 
