@@ -140,11 +140,9 @@ def _acquire(run_id: int, owner: str) -> tuple[TrainingRun | None, str]:
     return run, "acquired"
 
 
-def _world_size(config: TrainConfig) -> tuple[str, int]:
+def _device_name(config: TrainConfig) -> str:
     device = resolve_device(config.device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device), max(1, torch.cuda.device_count())
-    return "cpu", 1
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def _named_metrics(metrics: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -195,14 +193,15 @@ def run_execute(*, run_id: int, owner: str | None = None) -> str:
             shutil.rmtree(workdir, ignore_errors=True)
         config = TrainConfig.from_dict(run.config).replace(checkpoint_dir=str(workdir / "ckpt"), resume=True)
         data_root = version_materialise(version=run.version, root=workdir / "data")
-        device_name, world = _world_size(config)
+        device_name, world = _device_name(config), config.world_size  # the run's setting, not the GPU count
         ckpt = latest_checkpoint(config.checkpoint_dir)
         resumed = int(load_checkpoint(ckpt)["epoch"]) if ckpt else None
-        ex.say(f"attempt {ex.attempt} on {run.worker_host}, device {device_name} x{world}"
+        ex.say(f"attempt {ex.attempt} on {run.worker_host}, device {device_name} x{world}, global batch "
+               f"{config.batch_size} = {world} x {config.rank_batch_size} per rank, lr {config.lr:g} (unscaled)"
                + (f", resuming after epoch {resumed}" if resumed is not None else ""))  # fmt: skip
         extra = {"resumed_from_epoch": resumed} if resumed is not None else {}
         ex.renew(device_used=device_name[:16], world_size=world, log_tail="\n".join(ex.lines), **extra)
-        result = train(config, data_root, on_epoch=ex.on_epoch, should_stop=ex.should_stop, world_size=world)
+        result = train(config, data_root, on_epoch=ex.on_epoch, should_stop=ex.should_stop)
     except Exception as exc:  # the run records its failure; the task must not retry a deterministic error
         ex.say(f"failed: {type(exc).__name__}: {exc}")
         ex.lines = [*ex.lines, *traceback.format_exc().splitlines()[-12:]][-LOG_LINES:]
