@@ -33,8 +33,9 @@ def _resume_files(run_id: int) -> list[str]:
         return []
 
 
-@pytest.mark.django_db(transaction=True)  # the worker, its heartbeat and the test each use their own connection
-def test_heartbeat_keeps_the_lease_through_a_slow_materialisation(make_user, settings, tmp_path):
+def _start_gated_worker(make_user, settings, tmp_path) -> tuple[TrainingRun, threading.Thread, list[str]]:
+    """A run executed by "worker-1" in a thread (as a worker process would), with a tiny lease TTL and a storage
+    whose reads wait at a gate: its materialisation lasts until the test opens the gate."""
     settings.ANNOTATE = {**settings.ANNOTATE, "CHECKPOINT_DIR": str(tmp_path / "ckpt"), "TRAINING_LEASE_SECONDS": TTL}
     owner = make_user("rita", role="researcher")
     s = shapes_version(owner=owner, n_per_class=8)
@@ -53,6 +54,12 @@ def test_heartbeat_keeps_the_lease_through_a_slow_materialisation(make_user, set
 
     thread = threading.Thread(target=worker)
     thread.start()
+    return run, thread, outcome
+
+
+@pytest.mark.django_db(transaction=True)  # the worker, its heartbeat and the test each use their own connection
+def test_heartbeat_keeps_the_lease_through_a_slow_materialisation(make_user, settings, tmp_path):
+    run, thread, outcome = _start_gated_worker(make_user, settings, tmp_path)
     try:
         assert GatedStorage.reading.wait(timeout=30), "materialisation never started"
         blocked_at = timezone.now()
@@ -76,6 +83,27 @@ def test_heartbeat_keeps_the_lease_through_a_slow_materialisation(make_user, set
     resume = f"checkpoints/run-{run.pk}/resume"
     assert ckpts == [f"{resume}/epoch-0001.pt", f"{resume}/epoch-0002.pt", f"checkpoints/run-{run.pk}/final.pt"]
     assert _resume_files(run.pk) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat_that_finds_the_lease_taken_stops_the_attempt_without_writing(make_user, settings, tmp_path):
+    run, thread, outcome = _start_gated_worker(make_user, settings, tmp_path)
+    try:
+        assert GatedStorage.reading.wait(timeout=30), "materialisation never started"
+        # worker-1 paused too long (as far as the others know): worker-2 took the run over
+        TrainingRun.objects.filter(pk=run.pk).update(lease_owner="worker-2")
+        deadline = time.monotonic() + 10 * TTL
+        while any(t.name == f"lease-run-{run.pk}" for t in threading.enumerate()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the heartbeat notices at its next renewal and stops
+        assert not [t for t in threading.enumerate() if t.name == f"lease-run-{run.pk}"]
+    finally:
+        assert GatedStorage.gate is not None
+        GatedStorage.gate.set()
+        thread.join(timeout=120)
+    assert outcome == ["lost lease"]
+    row = TrainingRun.objects.get(pk=run.pk)
+    assert row.lease_owner == "worker-2" and row.status == "running" and not row.epochs.exists()
+    assert _resume_files(run.pk) == []  # nothing of worker-1's reached the successor's storage
 
 
 @pytest.mark.django_db
