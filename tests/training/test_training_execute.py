@@ -111,3 +111,14 @@ def test_bad_version_fails_cleanly(make_user, checkpoints):
     assert run_execute(run_id=run.pk) == "failed"
     run.refresh_from_db()
     assert run.status == "failed" and "no labelled images" in run.error and not run.lease_owner
+
+
+def test_heartbeat_does_not_take_an_uncommitted_lease_for_a_lost_one(setup, settings):
+    """Here the run executes inside the test's transaction: the heartbeat's own connection cannot see the lease
+    (PostgreSQL) or must wait for the lock (SQLite). Neither proves the lease lost: the run trains to the end."""
+    settings.ANNOTATE = {**settings.ANNOTATE, "TRAINING_LEASE_SECONDS": 0.3}  # a renewal every 0.1 s
+    owner, s = setup
+    run = run_create(version=s.version, created_by=owner, overrides=QUICK, enqueue=False)
+    assert run_execute(run_id=run.pk) == "succeeded"
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.epochs_done == 3
