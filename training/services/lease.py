@@ -46,7 +46,6 @@ class Heartbeat:
         self.run_id, self.owner, self.ttl = run_id, owner, ttl
         self.interval = ttl / 3
         self.lost = threading.Event()
-        self.beats = 0  # successful renewals (for logs and tests)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lease-run-{run_id}", daemon=True)
 
@@ -88,7 +87,6 @@ class Heartbeat:
                     log.warning("run %s: lease lost (now held by %r); stopping", self.run_id, holder)
                     self.lost.set()
                     return
-                self.beats += 1
                 wait = self.interval
         finally:
             connections.close_all()  # this thread's own connections only (they are per thread)
