@@ -84,6 +84,21 @@ def test_start_run_api_validates_and_uses_arch_defaults(world, api_client):
     assert again.status_code == 409 and again.json()["code"] == "run_finished"
 
 
+def test_world_size_is_the_runs_recorded_setting_with_a_global_batch(world, api_client):
+    rita, _, s, _ = world
+    api_client.force_authenticate(rita)
+    res = api_client.post("/api/training/runs/start/", {"version": s.version.pk, "batch_size": 64,
+                                                        "world_size": 4}, format="json")  # fmt: skip
+    assert res.status_code == 201, res.json()
+    body = res.json()
+    assert body["world_size"] == 4 and body["config"]["world_size"] == 4 and body["config"]["batch_size"] == 64
+    default = api_client.post("/api/training/runs/start/", {"version": s.version.pk}, format="json").json()
+    assert default["world_size"] == 1  # never the number of GPUs some machine has
+    bad = api_client.post("/api/training/runs/start/", {"version": s.version.pk, "batch_size": 30,
+                                                        "world_size": 4}, format="json")  # fmt: skip
+    assert bad.status_code == 400 and "multiple of world_size" in bad.json()["detail"]
+
+
 def test_pages_and_checkpoint_download(world, client):
     rita, _, s, run = world
     client.force_login(rita)

@@ -12,6 +12,7 @@ from tests.training.factories import shapes_version
 from training.ml.checkpoint import load_checkpoint
 from training.models import TrainingEpoch, TrainingRun
 from training.services import run_cancel, run_create, run_execute, version_materialise
+from training.services.checkpoints import checkpoint_store
 from training.services.conf import run_dir
 
 pytestmark = pytest.mark.django_db
@@ -66,19 +67,18 @@ def test_execute_trains_records_and_uploads(setup):
     assert TrainingEpoch.objects.filter(run=run).count() == 3
 
 
-def test_live_lease_blocks_a_second_worker_and_expired_lease_resumes(setup):
+def test_live_lease_blocks_a_second_worker_and_expired_lease_resumes(setup, tmp_path):
     owner, s = setup
     run = run_create(version=s.version, created_by=owner, overrides={**QUICK, "epochs": 2}, enqueue=False)
     assert run_execute(run_id=run.pk) == "succeeded"
-    # Simulate: a second run whose first worker died after epoch 2 of 4, keeping a live lease.
+    # Simulate: a second run whose first worker died after epoch 2 of 4 (checkpoint in storage), keeping a live lease.
     run2 = run_create(version=s.version, created_by=owner, overrides={**QUICK, "epochs": 4}, enqueue=False)
-    ckpt = run_dir(run2.pk) / "ckpt"
-    ckpt.mkdir(parents=True)
     state = load_checkpoint(run_dir(run.pk) / "ckpt" / "last.pt")
     state["config"]["epochs"] = 4  # the same run, as if it had been configured for 4 epochs
     import torch
 
-    torch.save(state, ckpt / "last.pt")
+    torch.save(state, tmp_path / "last.pt")
+    checkpoint_store(run_id=run2.pk, path=tmp_path / "last.pt", epoch=2)
     TrainingEpoch.objects.create(run=run2, epoch=1, train_loss=1, train_acc=0.5, lr=0.1)
     TrainingRun.objects.filter(pk=run2.pk).update(
         status="running", lease_owner="dead:1:x", lease_expires_at=timezone.now() + timedelta(minutes=5), attempts=1
@@ -111,3 +111,14 @@ def test_bad_version_fails_cleanly(make_user, checkpoints):
     assert run_execute(run_id=run.pk) == "failed"
     run.refresh_from_db()
     assert run.status == "failed" and "no labelled images" in run.error and not run.lease_owner
+
+
+def test_heartbeat_does_not_take_an_uncommitted_lease_for_a_lost_one(setup, settings):
+    """Here the run executes inside the test's transaction: the heartbeat's own connection cannot see the lease
+    (PostgreSQL) or must wait for the lock (SQLite). Neither proves the lease lost: the run trains to the end."""
+    settings.ANNOTATE = {**settings.ANNOTATE, "TRAINING_LEASE_SECONDS": 0.3}  # a renewal every 0.1 s
+    owner, s = setup
+    run = run_create(version=s.version, created_by=owner, overrides=QUICK, enqueue=False)
+    assert run_execute(run_id=run.pk) == "succeeded"
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.epochs_done == 3

@@ -88,6 +88,10 @@ class RunStartApi(APIView):
         augmentation = serializers.ChoiceField(choices=["none", "basic", "strong"], required=False)
         seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
         device = serializers.ChoiceField(choices=["auto", "cpu", "cuda"], required=False)
+        world_size = serializers.IntegerField(
+            min_value=1, max_value=64, required=False,
+            help_text="Data-parallel processes (GPUs); batch_size is the global batch, split over them",
+        )  # fmt: skip
 
     @extend_schema(request=InputSerializer, responses={201: RunDetailOutput}, summary="Start a training run")
     def post(self, request: Request) -> Response:

@@ -138,6 +138,10 @@ class TrainConfig:
     probe_epochs: int = 0
     backbone_lr_scale: float = 0.1
     max_train_batches: int | None = None  # cap per epoch, for tests and smoke runs
+    # Data-parallel processes (one per GPU; gloo CPU processes without CUDA). An explicit setting of the run,
+    # never the machine's GPU count: `batch_size` is the *global* batch, each rank takes batch_size/world_size,
+    # so the recipe (global batch, lr, steps per epoch) and the result do not depend on the machine (README.md).
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -153,6 +157,8 @@ class TrainConfig:
             (self.probe_epochs >= 0, "probe_epochs must be >= 0"),
             (0 <= self.backbone_lr_scale <= 1, "backbone_lr_scale must be in [0, 1]"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.world_size >= 1, "world_size must be >= 1"),
+            (self.batch_size % max(1, self.world_size) == 0, "batch_size (global) must be a multiple of world_size"),
             (self.lr > 0, "lr must be > 0"),
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}"),
             (self.warmup_epochs == 0 or 0 <= self.warmup_epochs < self.epochs, "warmup_epochs must be in [0, epochs)"),
@@ -177,6 +183,11 @@ class TrainConfig:
     def total_epochs(self) -> int:
         """Epochs in the history: the probe's (pretrained runs) plus the trained ones."""
         return (self.probe_epochs if self.pretrained else 0) + self.epochs
+
+    @property
+    def rank_batch_size(self) -> int:
+        """Each rank's batch: the global `batch_size` split over `world_size` ranks (the lr needs no scaling)."""
+        return self.batch_size // self.world_size
 
     @property
     def spec(self) -> ArchSpec:

@@ -1,8 +1,10 @@
 """Public entry points: `train` (single process or DDP) and `predict` (model-in-the-loop).
 
 `train` resumes from `checkpoint_dir/last.pt` when present (the history continues; a finished run just
-re-evaluates), writes `last.pt` after every completed epoch and `best.pt` when validation accuracy
-improves, reports each epoch through `on_epoch` and polls `should_stop` before every batch. A cancel
+re-evaluates), writes `last.pt` after every completed epoch (and after a pretrained probe) and `best.pt` when
+validation accuracy improves, tells `on_checkpoint(path, epoch)` each time `last.pt` was written (so the
+caller can copy it off the machine), reports each epoch through `on_epoch` and polls `should_stop` before
+every batch, every feature batch and every probe epoch; under DDP each check is agreed by all ranks. A cancel
 keeps the last completed epoch's checkpoint: the partial epoch is discarded, and a later resume redoes it.
 """
 
@@ -39,13 +41,14 @@ from training.ml.nets import build_model
 from training.ml.optim import build_optimizer, build_scheduler, sync_lr
 from training.ml.presets import Norm, decode_size_for, eval_transforms, train_transforms
 from training.ml.pretrained import imagenet_head_rows
-from training.ml.runtime import cpu_threads, deterministic, make_loader, weights_digest
+from training.ml.runtime import cpu_threads, cudnn_benchmark, deterministic, make_loader, weights_digest
 from training.ml.transfer import probe_stage
 
 log = logging.getLogger(__name__)
 
 EpochCallback = Callable[[dict[str, Any]], None]
 StopCallback = Callable[[], bool]
+CheckpointCallback = Callable[[str, int], None]  # (path of last.pt, completed epochs), after it was written
 
 
 @dataclass
@@ -73,11 +76,12 @@ def _fit(
     data_root: str,
     emit: EpochCallback | None,
     stop: StopCallback | None,
+    saved: CheckpointCallback | None = None,
 ) -> TrainResult:
     """The training run as seen by one rank (the whole run when world_size == 1)."""
     device = resolve_device(config.device, rank)
-    with deterministic(config.seed, device):
-        return _fit_seeded(rank, world_size, config, data_root, emit, stop, device)
+    with deterministic(config.seed, device), cudnn_benchmark(device.type == "cuda"):
+        return _fit_seeded(rank, world_size, config, data_root, emit, stop, saved, device)
 
 
 def _fit_seeded(
@@ -87,11 +91,11 @@ def _fit_seeded(
     data_root: str,
     emit: EpochCallback | None,
     stop: StopCallback | None,
+    saved: CheckpointCallback | None,
     device: torch.device,
 ) -> TrainResult:
     is_main = rank == 0
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    batch = config.rank_batch_size  # the global batch split over the ranks (config.world_size == world_size)
 
     decode = decode_size_for(config.image_size)
     classes, splits = load_splits(
@@ -104,11 +108,11 @@ def _fit_seeded(
         raise ValueError(f"no training images under {data_root}/train")
 
     train_sampler = DistributedSampler(splits["train"], world_size, rank, shuffle=True, seed=config.seed)
-    train_loader = make_loader(splits["train"], config.batch_size, train_sampler, config.workers, device, config.seed)
+    train_loader = make_loader(splits["train"], batch, train_sampler, config.workers, device, config.seed)
     val_loader = None
     if len(splits["val"]):
         val_sampler = dist_utils.ShardSampler(len(splits["val"]), rank, world_size)
-        val_loader = make_loader(splits["val"], config.batch_size, val_sampler, config.workers, device, config.seed)
+        val_loader = make_loader(splits["val"], batch, val_sampler, config.workers, device, config.seed)
 
     ckpt_path = latest_checkpoint(config.checkpoint_dir) if config.resume else None
     state = load_checkpoint(ckpt_path, map_location=device) if ckpt_path else None
@@ -131,10 +135,20 @@ def _fit_seeded(
 
     net: nn.Module = model
 
-    def cancelled() -> bool:  # the same answer on every rank
+    def cancelled() -> bool:  # the same answer on every rank: each rank calls it at the same points
         return dist_utils.any_rank(bool(stop and stop()))
 
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+
+    def save_last(ckpt: dict[str, Any], epoch: int, best: bool) -> None:
+        if ckpt_dir is None:
+            return
+        path = save_checkpoint(ckpt, ckpt_dir / LAST_NAME, is_main=is_main)
+        if best:
+            save_checkpoint(ckpt, ckpt_dir / BEST_NAME, is_main=is_main)
+        if path is not None and saved is not None:
+            saved(str(path), epoch)
+
     best_acc = max((h["val_acc"] for h in history if h.get("val_acc") is not None), default=-1.0)
     status = "completed"
     norm: Norm = (config.spec.mean, config.spec.std)
@@ -142,7 +156,9 @@ def _fit_seeded(
 
     if fresh_pretrained:  # stage 1: linear probe on cached features (the fine-tune below starts from its head)
         init = imagenet_head_rows(config.arch, read_class_wnids(data_root, len(classes)))
-        probed = probe_stage(model, config, splits, len(classes), device, amp_kw, stop, emit if is_main else None, init)
+        probed = probe_stage(
+            model, config, splits, len(classes), device, amp_kw, cancelled, emit if is_main else None, init
+        )
         if probed is None:
             status = "cancelled"
         else:
@@ -154,10 +170,9 @@ def _fit_seeded(
                     model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, epoch=start_epoch,
                     config=config.to_dict(), history=history, classes=classes,
                 )  # fmt: skip
-                save_checkpoint(ckpt, ckpt_dir / LAST_NAME, is_main=is_main)
-                save_checkpoint(ckpt, ckpt_dir / BEST_NAME, is_main=is_main)
+                save_last(ckpt, start_epoch, best=True)
 
-    if world_size > 1:  # after the probe: DDP broadcasts rank 0's parameters (the fitted head) when built
+    if world_size > 1 and status == "completed":  # after the probe: DDP broadcasts rank 0's parameters when built
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     for epoch in range(start_epoch, config.total_epochs if status == "completed" else 0):
@@ -197,10 +212,10 @@ def _fit_seeded(
                 model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, epoch=epoch + 1,
                 config=config.to_dict(), history=history, classes=classes,
             )  # fmt: skip
-            save_checkpoint(ckpt, ckpt_dir / LAST_NAME, is_main=is_main)
-            if val is not None and val.accuracy > best_acc:
+            better = val is not None and val.accuracy > best_acc
+            if val is not None and better:
                 best_acc = val.accuracy
-                save_checkpoint(ckpt, ckpt_dir / BEST_NAME, is_main=is_main)
+            save_last(ckpt, epoch + 1, best=better)
         if is_main and emit is not None:
             emit(metrics)
 
@@ -210,7 +225,7 @@ def _fit_seeded(
         final_split = "test" if len(splits["test"]) else ("val" if len(splits["val"]) else None)
         if final_split is not None:
             sampler = dist_utils.ShardSampler(len(splits[final_split]), rank, world_size)
-            loader = make_loader(splits[final_split], config.batch_size, sampler, config.workers, device, config.seed)
+            loader = make_loader(splits[final_split], batch, sampler, config.workers, device, config.seed)
             res = evaluate(model, loader, criterion, device, len(classes), should_stop=stop,
                            keep_predictions=world_size == 1, **amp_kw)  # fmt: skip
             if dist_utils.any_rank(res.cancelled):
@@ -263,13 +278,17 @@ def _restore(
 def _ddp_worker(
     rank: int, queue: Any, stop_event: Any, world_size: int, port: int, config: dict[str, Any], root: str
 ) -> None:
-    """One spawned rank: metrics and the result go back to the parent through `queue`."""
+    """One spawned rank: metrics, checkpoint notices and the result go back to the parent through `queue`
+    (rank 0 puts a checkpoint notice before the epoch it belongs to: the queue keeps that order)."""
     cfg = TrainConfig.from_dict(config)
     device = resolve_device(cfg.device, rank)
     dist_utils.init_process_group(rank, world_size, port, device)
     try:
         with cpu_threads(cfg, world_size):
-            result = _fit(rank, world_size, cfg, root, lambda m: queue.put(("epoch", m)), stop_event.is_set)
+            result = _fit(
+                rank, world_size, cfg, root, lambda m: queue.put(("epoch", m)), stop_event.is_set,
+                lambda path, epoch: queue.put(("checkpoint", path, epoch)),
+            )  # fmt: skip
         queue.put(("result", rank, result.to_dict()))
     finally:
         dist_utils.destroy_process_group()
@@ -280,12 +299,14 @@ def train(
     data_root: str | Path,
     on_epoch: EpochCallback | None = None,
     should_stop: StopCallback | None = None,
-    world_size: int = 1,
+    on_checkpoint: CheckpointCallback | None = None,
 ) -> TrainResult:
-    """Train `config.arch` on the imagefolder export at `data_root`; see the module docstring."""
+    """Train `config.arch` on the imagefolder export at `data_root` with `config.world_size` processes (one
+    per GPU; gloo processes on CPU); see the module docstring."""
+    world_size = config.world_size
     if world_size == 1:
         with cpu_threads(config):
-            return _fit(0, 1, config, str(data_root), on_epoch, should_stop)
+            return _fit(0, 1, config, str(data_root), on_epoch, should_stop, on_checkpoint)
     if resolve_device(config.device).type == "cuda" and world_size > torch.cuda.device_count():
         raise ValueError(f"world_size={world_size} but only {torch.cuda.device_count()} GPUs")
     results: dict[int, dict[str, Any]] = {}
@@ -293,6 +314,8 @@ def train(
     def on_message(msg: tuple[Any, ...]) -> None:
         if msg[0] == "epoch" and on_epoch is not None:
             on_epoch(msg[1])
+        elif msg[0] == "checkpoint" and on_checkpoint is not None:
+            on_checkpoint(msg[1], msg[2])
         elif msg[0] == "result":
             results[msg[1]] = msg[2]
 

@@ -58,6 +58,18 @@ def deterministic(seed: int, device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(before)
 
 
+@contextlib.contextmanager
+def cudnn_benchmark(enabled: bool) -> Iterator[None]:
+    """cuDNN autotuning (fastest kernels for fixed input shapes) for the run only: the process-wide switch is
+    put back on exit, so a worker that later runs something else (or a deterministic job) is not affected."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def weights_digest(model: nn.Module) -> str:
     """sha256 over the state dict (parameters and buffers), to compare replicas."""
     h = hashlib.sha256()

@@ -85,6 +85,7 @@ class LinearProbe:
     weight: np.ndarray  # (K, D)
     bias: np.ndarray  # (K,)
     history: list[dict[str, float]]
+    cancelled: bool = False  # `should_stop` said so before an epoch: the head is the last completed epoch's
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         logits = torch.from_numpy(np.asarray(x, np.float32)) @ torch.from_numpy(self.weight).T
@@ -112,13 +113,15 @@ def fit_linear_probe(
     val: tuple[np.ndarray, np.ndarray] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     init: tuple[np.ndarray, np.ndarray] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> LinearProbe:
     """Softmax regression on cached features: AdamW, cosine lr, seeded shuffles (deterministic on CPU).
 
     `init` (weight (K, D), bias (K,)) starts the head somewhere else than zero: the pretrained classifier's
-    rows for classes that are ImageNet classes (see imagenet_head_init)."""
+    rows for classes that are ImageNet classes (see imagenet_head_init). `should_stop` is asked before every
+    epoch (under DDP it must give every rank the same answer: run.py passes the agreed check)."""
     with _one_thread():
-        return _fit_linear_probe(x, y, num_classes, config, val, on_epoch, init)
+        return _fit_linear_probe(x, y, num_classes, config, val, on_epoch, init, should_stop)
 
 
 def _fit_linear_probe(
@@ -129,6 +132,7 @@ def _fit_linear_probe(
     val: tuple[np.ndarray, np.ndarray] | None,
     on_epoch: Callable[[dict[str, float]], None] | None,
     init: tuple[np.ndarray, np.ndarray] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> LinearProbe:
     gen = torch.Generator().manual_seed(config.seed)
     xt = torch.from_numpy(np.asarray(x, np.float32))
@@ -146,7 +150,11 @@ def _fit_linear_probe(
     total = steps_per_epoch * config.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     history: list[dict[str, float]] = []
+    cancelled = False
     for epoch in range(config.epochs):
+        if should_stop is not None and should_stop():
+            cancelled = True
+            break
         start = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
         order = torch.randperm(len(xt), generator=gen)
@@ -174,7 +182,7 @@ def _fit_linear_probe(
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-    return LinearProbe(head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy(), history)
+    return LinearProbe(head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy(), history, cancelled)
 
 
 def cv_probe_config(has_imagenet_rows: bool, seed: int) -> ProbeConfig:
@@ -241,14 +249,16 @@ def probe_stage(
 ) -> list[dict[str, Any]] | None:
     """Features of train (eval transforms: the probe sees each image once, unaugmented) and val, then
     `probe_epochs` of softmax regression; the head goes into `model`. None when cancelled. Every rank computes
-    the same features of the whole split (the probe is cheap next to them, and DDP then starts in agreement)."""
+    the same features of the whole split (the probe is cheap next to them, and DDP then starts in agreement),
+    so every rank asks `stop` at the same points: under DDP it must be the agreed check (run.py's
+    `cancelled`), or one rank could stop while the other goes on into collectives alone."""
     feats = {}
     for split in ("train", "val"):
         ds = copy.copy(splits[split])
         ds.transform = splits["test"].transform  # eval transforms
         if not len(ds):
             continue
-        loader = DataLoader(ds, batch_size=config.batch_size, num_workers=config.workers,
+        loader = DataLoader(ds, batch_size=config.rank_batch_size, num_workers=config.workers,
                             pin_memory=device.type == "cuda")  # fmt: skip
         f = extract_features(model, loader, device, should_stop=stop, **amp_kw)
         if f.cancelled:
@@ -269,6 +279,10 @@ def probe_stage(
         if emit is not None:
             emit(row)
 
-    probe = fit_linear_probe(train_f.x, train_f.y, num_classes, probe_cfg, val=val, on_epoch=on_epoch, init=init)
+    probe = fit_linear_probe(
+        train_f.x, train_f.y, num_classes, probe_cfg, val=val, on_epoch=on_epoch, init=init, should_stop=stop
+    )
+    if probe.cancelled:
+        return None
     set_head(model, probe)
     return probe.history

@@ -2,8 +2,10 @@
 
 Idempotent and safe under redelivery: the run row is locked with `select_for_update` to take the lease;
 a live lease held by another worker means "someone is on it" and this call returns without work; a
-terminal run is never trained again. Every write after the start is conditional on still owning the lease,
-so a worker that lost it (paused past the TTL, then woke up) cannot overwrite its successor's progress.
+terminal run is never trained again. A heartbeat thread (lease.py) renews the lease for the whole attempt.
+Every write after the start is conditional on still owning the lease, so a worker that lost it (paused past
+the TTL, then woke up) cannot overwrite its successor's progress. Checkpoints go to storage after every epoch
+(checkpoints.py), so a later attempt on any machine resumes from the last recorded epoch.
 """
 
 from __future__ import annotations
@@ -20,18 +22,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from training.ml.checkpoint import LAST_NAME, latest_checkpoint, load_checkpoint
+from training.ml.checkpoint import LAST_NAME
 from training.ml.config import TrainConfig, resolve_device
 from training.ml.run import TrainResult, train
 from training.models import TrainingEpoch, TrainingRun
+from training.services.checkpoints import (
+    checkpoint_fetch,
+    checkpoint_store,
+    checkpoint_store_final,
+    checkpoints_discard,
+)
 from training.services.conf import cancel_poll_seconds, lease_seconds, max_attempts, run_dir
 from training.services.data import version_class_names, version_materialise
 from training.services.events import run_finished_emit
+from training.services.lease import Heartbeat, lease_renew
 
 log = logging.getLogger(__name__)
 LOG_LINES = 80
@@ -51,16 +58,22 @@ def default_owner() -> str:
 
 
 class _Execution:
-    """One worker's hold on one run: lease renewal, throttled cancel polling, log lines, guarded writes."""
+    """One worker's hold on one run: the lease (its heartbeat thread), throttled cancel polling, log lines,
+    checkpoints copied to storage, guarded writes."""
 
     def __init__(self, run: TrainingRun, owner: str) -> None:
         self.run_id, self.owner, self.attempt = run.pk, owner, run.attempts
         self.ttl = lease_seconds()
         self.poll = cancel_poll_seconds()
         self.lines = [line for line in run.log_tail.splitlines() if line]
-        self.lost = False
+        self.heartbeat = Heartbeat(run_id=run.pk, owner=owner, ttl=self.ttl)
         self.cancel = False
-        self._last_poll = self._last_renew = time.monotonic()
+        self._last_poll = time.monotonic()
+
+    @property
+    def lost(self) -> bool:
+        """Another worker holds the run now (seen by the heartbeat thread or by a guarded write)."""
+        return self.heartbeat.lost.is_set()
 
     def say(self, message: str) -> None:
         stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
@@ -71,26 +84,33 @@ class _Execution:
         return TrainingRun.objects.filter(pk=self.run_id, lease_owner=self.owner)
 
     def renew(self, **fields: Any) -> bool:
-        """Extend the lease (the heartbeat), writing `fields` too; False once the lease belongs to someone else."""
-        now = timezone.now()
-        updated = self.owned().update(
-            lease_expires_at=now + timedelta(seconds=self.ttl), heartbeat_at=now, updated_at=now, **fields
-        )
-        self._last_renew = time.monotonic()
-        self.lost = self.lost or updated == 0
+        """Extend the lease, writing `fields` too; False once the lease belongs to someone else."""
+        if not self.lost and not lease_renew(run_id=self.run_id, owner=self.owner, ttl=self.ttl, **fields):
+            self.heartbeat.lost.set()
         return not self.lost
 
     def should_stop(self) -> bool:
-        """Called before every batch: at most one DB read per `poll` seconds; renews the lease on the way."""
+        """Called before every batch: at most one DB read per `poll` seconds (the heartbeat thread renews)."""
         now = time.monotonic()
         if now - self._last_poll >= self.poll:
             self._last_poll = now
             self.cancel = bool(
                 TrainingRun.objects.filter(pk=self.run_id).values_list("cancel_requested", flat=True).first()
             )
-        if now - self._last_renew >= self.ttl / 3:
-            self.renew()
         return self.cancel or self.lost
+
+    def on_checkpoint(self, path: str, epoch: int) -> None:
+        """Rank 0 wrote last.pt: copy it to storage before the epoch is recorded (not once the run is another's:
+        its stored checkpoint is the successor's now)."""
+        if not self.lost:
+            checkpoint_store(run_id=self.run_id, path=Path(path), epoch=epoch)
+
+    def restart_curve(self, resumed: int | None) -> None:
+        """Drop the recorded epochs this attempt redoes (those past its checkpoint): the curve shows each
+        epoch once, as the attempt that the final model descends from trained it."""
+        with transaction.atomic():
+            if self.renew(epochs_done=resumed or 0):
+                TrainingEpoch.objects.filter(run_id=self.run_id, epoch__gt=resumed or 0).delete()
 
     def on_epoch(self, metrics: dict[str, Any]) -> None:
         val = ""
@@ -140,11 +160,9 @@ def _acquire(run_id: int, owner: str) -> tuple[TrainingRun | None, str]:
     return run, "acquired"
 
 
-def _world_size(config: TrainConfig) -> tuple[str, int]:
+def _device_name(config: TrainConfig) -> str:
     device = resolve_device(config.device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device), max(1, torch.cuda.device_count())
-    return "cpu", 1
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def _named_metrics(metrics: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -172,37 +190,42 @@ def _mistake_images(mistakes: list[dict[str, Any]], names: list[str]) -> list[di
     ]  # fmt: skip
 
 
-def _upload_checkpoint(run_id: int, path: Path) -> tuple[str, int]:
-    name = f"checkpoints/run-{run_id}/final.pt"
-    if default_storage.exists(name):  # a re-finalisation after a crash: same run, newer bytes win
-        default_storage.delete(name)
-    with path.open("rb") as fh:
-        saved = default_storage.save(name, File(fh, name=path.name))
-    return saved, path.stat().st_size
-
-
 def run_execute(*, run_id: int, owner: str | None = None) -> str:
     """Train run `run_id` to completion (or cancel/failure); returns what happened, for logs and tests."""
     owner = owner or default_owner()
     run, reason = _acquire(run_id, owner)
     if run is None:
         log.info("run %s: nothing to do (%s)", run_id, reason)
+        if reason == "too many attempts":  # ended failed: never resumed, so its stored resume point goes
+            checkpoints_discard(run_id=run_id)
         return reason
     ex = _Execution(run, owner)
+    with ex.heartbeat:  # renews the lease every TTL/3 until the attempt ends, whatever this thread is doing
+        return _attempt(ex, run)
+
+
+def _attempt(ex: _Execution, run: TrainingRun) -> str:
     workdir = run_dir(run.pk)
     try:
         if ex.attempt == 1:  # a first attempt never resumes: whatever is there belongs to no attempt of this run
             shutil.rmtree(workdir, ignore_errors=True)
         config = TrainConfig.from_dict(run.config).replace(checkpoint_dir=str(workdir / "ckpt"), resume=True)
         data_root = version_materialise(version=run.version, root=workdir / "data")
-        device_name, world = _world_size(config)
-        ckpt = latest_checkpoint(config.checkpoint_dir)
-        resumed = int(load_checkpoint(ckpt)["epoch"]) if ckpt else None
-        ex.say(f"attempt {ex.attempt} on {run.worker_host}, device {device_name} x{world}"
+        device_name, world = _device_name(config), config.world_size  # the run's setting, not the GPU count
+        # From storage, whichever machine ran the earlier attempts (nothing there on a first attempt).
+        resumed = checkpoint_fetch(run_id=run.pk, checkpoint_dir=Path(config.checkpoint_dir or ""))
+        if ex.lost:
+            log.warning("run %s: lease lost before training; leaving the run to its new owner", run.pk)
+            return "lost lease"
+        ex.restart_curve(resumed)
+        ex.say(f"attempt {ex.attempt} on {run.worker_host}, device {device_name} x{world}, global batch "
+               f"{config.batch_size} = {world} x {config.rank_batch_size} per rank, lr {config.lr:g} (unscaled)"
                + (f", resuming after epoch {resumed}" if resumed is not None else ""))  # fmt: skip
         extra = {"resumed_from_epoch": resumed} if resumed is not None else {}
         ex.renew(device_used=device_name[:16], world_size=world, log_tail="\n".join(ex.lines), **extra)
-        result = train(config, data_root, on_epoch=ex.on_epoch, should_stop=ex.should_stop, world_size=world)
+        result = train(
+            config, data_root, on_epoch=ex.on_epoch, should_stop=ex.should_stop, on_checkpoint=ex.on_checkpoint
+        )
     except Exception as exc:  # the run records its failure; the task must not retry a deterministic error
         ex.say(f"failed: {type(exc).__name__}: {exc}")
         ex.lines = [*ex.lines, *traceback.format_exc().splitlines()[-12:]][-LOG_LINES:]
@@ -227,7 +250,8 @@ def _finalise(ex: _Execution, run: TrainingRun, result: TrainResult) -> str:
     metrics = _named_metrics(result.final_metrics, names) if result.final_metrics else None
     if metrics is not None:
         metrics["mistakes"] = _mistake_images(result.mistakes, names)
-    checkpoint, size = _upload_checkpoint(run.pk, Path(result.last_checkpoint or run_dir(run.pk) / "ckpt" / LAST_NAME))
+    last = Path(result.last_checkpoint or run_dir(run.pk) / "ckpt" / LAST_NAME)
+    checkpoint, size = checkpoint_store_final(run_id=run.pk, path=last)
     ex.say("succeeded" + (f": {result.final_split} accuracy {metrics['accuracy']:.4f}" if metrics else ""))
     _finish(
         ex, run.Status.SUCCEEDED, epochs_done=result.epochs_completed, final_metrics=metrics,
@@ -237,6 +261,7 @@ def _finalise(ex: _Execution, run: TrainingRun, result: TrainResult) -> str:
 
 
 def _finish(ex: _Execution, status: str, **fields: Any) -> None:
+    ex.heartbeat.stop()  # the run ends here: nothing more to renew
     now = timezone.now()
     with transaction.atomic():
         ended = ex.owned().update(
@@ -245,3 +270,5 @@ def _finish(ex: _Execution, status: str, **fields: Any) -> None:
         )  # fmt: skip
         if ended:
             run_finished_emit(run_id=ex.run_id)
+    if ended:  # an ended run is never resumed: its resume copies would only take space
+        checkpoints_discard(run_id=ex.run_id)

@@ -19,9 +19,9 @@ from training.services.events import run_finished_emit
 USER_FIELDS = frozenset({
     "epochs", "batch_size", "lr", "lr_schedule", "warmup_epochs", "lr_step_size", "lr_gamma", "weight_decay",
     "momentum", "optimizer", "image_size", "augmentation", "label_smoothing", "seed", "device", "workers",
-    "amp", "channels_last", "max_train_batches", "pretrained", "probe_epochs", "backbone_lr_scale",
+    "amp", "channels_last", "max_train_batches", "pretrained", "probe_epochs", "backbone_lr_scale", "world_size",
 })  # fmt: skip
-LIMITS = {"epochs": 1000, "batch_size": 4096, "workers": 16, "probe_epochs": 1000}
+LIMITS = {"epochs": 1000, "batch_size": 4096, "workers": 16, "probe_epochs": 1000, "world_size": 64}
 
 
 def run_config(*, architecture: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -59,6 +59,7 @@ def run_create(
         architecture=architecture,
         config=config,
         device_requested=config["device"],
+        world_size=config["world_size"],  # the run's setting (batch_size is global), never the worker's GPU count
         epochs_total=TrainConfig.from_dict(config).total_epochs,
     )
     if enqueue:

@@ -43,6 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--image-size", type=int)
         parser.add_argument("--workers", type=int, help="data-loading processes")
         parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
+        parser.add_argument("--world-size", type=int, help="data-parallel processes (GPUs); --batch-size is global")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--wait", action="store_true", help="enqueue on gpu and wait for a worker")
         mode.add_argument("--foreground", action="store_true", help="run the task's code in this process")
@@ -54,7 +55,8 @@ class Command(BaseCommand):
         if version is None:
             raise CommandError(f"No dataset version {opts['version_id']}.")
         names = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "image_size": "image_size",
-                 "workers": "workers", "device": "device", "probe_epochs": "probe_epochs"}  # fmt: skip
+                 "workers": "workers", "device": "device", "probe_epochs": "probe_epochs",
+                 "world_size": "world_size"}  # fmt: skip
         overrides = {key: opts[opt] for opt, key in names.items() if opts.get(opt) is not None}
         if opts["pretrained"]:
             overrides["pretrained"] = True
