@@ -2,8 +2,8 @@
 
 `default.annotator_copy_check` is enqueued (transaction.on_commit) after a batch whose author is not clearly in line
 with the consensus (triggers.annotator_live_after_votes): the pairwise answer-copying check, which blocks both
-members of a copying pair. `default.project_reaggregate` is enqueued (transaction.on_commit) by the quality engine about every
-QUALITY_REAGGREGATE_EVERY-th vote and whenever an annotator gets blocked automatically; see
+members of a copying pair. `default.project_reaggregate` is enqueued (transaction.on_commit) by the quality engine
+about every QUALITY_REAGGREGATE_EVERY-th vote and whenever an annotator gets blocked automatically; see
 labeling/services/quality.md. It is idempotent: running it twice writes the same result.
 """
 
