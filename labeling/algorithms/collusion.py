@@ -19,7 +19,17 @@ The test, for a pair (a, b) and K classes:
   value at the one-sided Wilson *upper* bounds of the two accuracies (a worker below chance counts as at chance --
   they are blocked by the agreement rule anyway). Honest pairs are protected twice: the bound over-states what
   they may agree, and a pair is only tested when both are far from the consensus (accuracy below `far`);
-* copying when the exact binomial tail P(X >= m | n, q) is below `alpha` (with n >= `min_shared`).
+* copying when the exact binomial tail P(X >= m | n, q) is below `alpha` (with n >= `min_shared`): both are blocked.
+
+For two workers at chance on yes/no work q >= 0.5, so n identical answers are worth at most 2^-n: ten shared items
+before `alpha` can be reached. Sooner than that, a pair whose agreement is merely *suspect* (tail below
+`suspect_alpha`) loses the cover each gave the other: each member, and the pair as one annotator (their answers
+pooled, an item right when either member is right), is judged by the per-annotator agreement rule against the
+consensus of the others, the partner left out (one-sided 95 % Wilson upper bound of the accuracy below FAR_UPPER on
+>= FAR_MIN_COMPARED items; the online rule alone uses a two-sided 95 % bound). An honest worker's accuracy does not
+depend on which other honest worker is left out of the consensus, and the two pieces of evidence must meet: an
+honest worker at 0.85 fails the bound on 12 items with probability ~0.02 and sits in a suspect pair with
+probability <= 0.05, ~0.001 together, below the ~0.005 of the agreement rule on its own (6 of 12).
 
 Two honest workers at 0.95 agree on ~0.905 of their shared items and are at 0.95 on their own: never near the
 bound. Two coin-flippers copying each other agree on every shared item and are at ~0.5 on their own (q <= ~0.6):
@@ -40,6 +50,10 @@ ACCURACY_CONFIDENCE = 0.90  # two-sided Wilson level of the accuracy bounds (one
 MIN_SHARED = 8  # shared items before a pair is tested
 MIN_COMPARED = 5  # items compared with the others' consensus (or gold), per worker, before a pair is tested
 FAR_FROM_CONSENSUS = 0.8  # both workers' accuracy below this (the honest crowd is well above it)
+SUSPECT_ALPHA = 0.05  # a suspect pair: each member judged against the consensus without the partner...
+FAR_UPPER = 0.8  # ...blocked when the one-sided 95 % Wilson upper bound of that accuracy is below this
+FAR_MIN_COMPARED = 12  # ...on at least this many compared items
+FAR_CONFIDENCE = 0.90  # two-sided level of that bound: one-sided 95 %
 CONSENSUS_MIN_OTHERS = 2  # an item's consensus needs this many votes of others...
 CONSENSUS_MIN_SHARE = 0.75  # ...agreeing at least this much on its most frequent class
 
@@ -61,6 +75,8 @@ class PairTest:
     expected: float
     p_value: float
     copying: bool
+    block_a: bool = False  # copying, or suspect and a (or the pair pooled) far from the others' consensus
+    block_b: bool = False
 
 
 def independent_agreement(acc_a: np.ndarray | float, acc_b: np.ndarray | float, k: int) -> np.ndarray:
@@ -127,6 +143,7 @@ def pairs_test(
     counted: np.ndarray | None = None,
     focus: int | None = None,
     alpha: float = ALPHA,
+    suspect_alpha: float = SUSPECT_ALPHA,
     min_shared: int = MIN_SHARED,
 ) -> list[PairTest]:
     """Test every pair with >= `min_shared` shared items (only the pairs of `focus` when given).
@@ -134,9 +151,7 @@ def pairs_test(
     `items`, `workers`, `labels`: one entry per vote (indices in [0, n_items), [0, n_workers), [0, k)), one vote per
     (item, worker); `gold[item]` the gold label or -1; `counted[vote]` False for a vote that may not make a
     consensus (a blocked author's: still tested as one of a pair). Returns the tested pairs, copying or not, a < b."""
-    matrix = np.full((n_items, n_workers), -1, dtype=np.int64)
-    matrix[np.asarray(items, dtype=np.int64), np.asarray(workers, dtype=np.int64)] = np.asarray(labels, np.int64)
-    gold_of = np.full(n_items, -1, dtype=np.int64) if gold is None else np.asarray(gold, dtype=np.int64)
+    matrix, keep, counts, gold_of = _build(items, workers, labels, n_items, n_workers, k, gold, counted)
     present = (matrix >= 0).astype(np.int64)
     shared = present.T @ present
     same = np.zeros_like(shared)
@@ -149,26 +164,75 @@ def pairs_test(
         b_idx = np.flatnonzero(shared[focus] >= min_shared)
         b_idx = b_idx[b_idx != focus]
         a_idx = np.full(b_idx.shape, focus)
-    keep = np.ones(matrix.shape, dtype=bool)
-    if counted is not None:
-        keep[np.asarray(items, dtype=np.int64), np.asarray(workers, dtype=np.int64)] = np.asarray(counted, bool)
-    counts = _onehot_counts(np.where(keep, matrix, -1), k)
     out = []
     for a, b in zip(a_idx.tolist(), b_idx.tolist(), strict=True):
         a, b = min(a, b), max(a, b)
-        others = counts.copy()
-        for w in (a, b):
-            voted = np.flatnonzero((matrix[:, w] >= 0) & keep[:, w])
-            others[voted, matrix[voted, w]] -= 1
-        cons = _consensus(others, gold_of)
-        figures = []
-        for w in (a, b):
-            seen = (matrix[:, w] >= 0) & (cons >= 0)
-            figures += [int((matrix[seen, w] == cons[seen]).sum()), int(seen.sum())]
+        cons = _consensus_without(matrix, keep, counts, gold_of, (a, b))
+        figures = [*_accuracy(matrix, cons, a), *_accuracy(matrix, cons, b)]
+        # the pair as one annotator: each item either answered once, right when either member is right
+        seen = ((matrix[:, a] >= 0) | (matrix[:, b] >= 0)) & (cons >= 0)
+        hit = (matrix[seen][:, [a, b]] == cons[seen, None]).any(axis=1)
+        pooled = far_without_partner(int(hit.sum()), int(seen.sum()))
         n, m = int(shared[a, b]), int(same[a, b])
         expected, p_value, copying = copy_test(
             shared=n, agreed=m, right_a=figures[0], compared_a=figures[1], right_b=figures[2],
             compared_b=figures[3], k=k, alpha=alpha, min_shared=min_shared,
         )  # fmt: skip
-        out.append(PairTest(a, b, n, m, *figures, expected, p_value, copying))
+        blocks = [copying or (p_value < suspect_alpha and (pooled or far_without_partner(r, c))) for r, c in
+                  (figures[:2], figures[2:])]  # fmt: skip
+        out.append(PairTest(a, b, n, m, *figures, expected, p_value, copying, *blocks))
     return out
+
+
+def far_without_partner(right: int, compared: int) -> bool:
+    """The agreement rule on the accuracy measured with the partner left out of the consensus."""
+    if compared < FAR_MIN_COMPARED:
+        return False
+    _, high = wilson_interval(right, compared, FAR_CONFIDENCE)
+    return float(high) < FAR_UPPER
+
+
+def _build(items, workers, labels, n_items, n_workers, k, gold, counted):
+    """(items x workers label matrix with -1 for no vote, which votes count, counted votes per item and class,
+    gold label per item or -1)."""
+    rows, cols = np.asarray(items, dtype=np.int64), np.asarray(workers, dtype=np.int64)
+    matrix = np.full((n_items, n_workers), -1, dtype=np.int64)
+    matrix[rows, cols] = np.asarray(labels, np.int64)
+    gold_of = np.full(n_items, -1, dtype=np.int64) if gold is None else np.asarray(gold, dtype=np.int64)
+    keep = np.ones(matrix.shape, dtype=bool)
+    if counted is not None:
+        keep[rows, cols] = np.asarray(counted, bool)
+    return matrix, keep, _onehot_counts(np.where(keep, matrix, -1), k), gold_of
+
+
+def _consensus_without(matrix, keep, counts, gold_of, left_out) -> np.ndarray:
+    """The consensus of each item without the votes of `left_out` (or its gold label), -1 where there is none."""
+    others = counts.copy()
+    for w in left_out:
+        voted = np.flatnonzero((matrix[:, w] >= 0) & keep[:, w])
+        others[voted, matrix[voted, w]] -= 1
+    return _consensus(others, gold_of)
+
+
+def _accuracy(matrix, cons, w) -> tuple[int, int]:
+    seen = (matrix[:, w] >= 0) & (cons >= 0)
+    return int((matrix[seen, w] == cons[seen]).sum()), int(seen.sum())
+
+
+def accuracy_against_others(
+    items: np.ndarray,
+    workers: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_items: int,
+    n_workers: int,
+    k: int,
+    worker: int,
+    gold: np.ndarray | None = None,
+    counted: np.ndarray | None = None,
+) -> tuple[int, int]:
+    """(right, compared): the worker's answers against gold and the consensus of the others *now* (the online
+    agreement rule compares each answer with the consensus before it, so an item answered early is never compared;
+    this is the same rule in hindsight)."""
+    matrix, keep, counts, gold_of = _build(items, workers, labels, n_items, n_workers, k, gold, counted)
+    return _accuracy(matrix, _consensus_without(matrix, keep, counts, gold_of, (worker,)), worker)

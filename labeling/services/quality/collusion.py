@@ -4,7 +4,8 @@ A pair copying each other's answers inflates each other's agreement with the con
 coin-flippers, where one alone is at 0.5), so the per-annotator agreement rule sees them late or never. After a
 batch whose author is not clearly in line with the consensus, `annotator_live_after_votes` enqueues this check
 (after commit, off the request: the vote path keeps its statements); it tests the author against everyone who
-shares enough items with them and blocks both members of a copying pair, with the reason, as the other online
+shares enough items with them and blocks both members of a copying pair (or a member of a suspect pair whose
+agreement with the others, the partner left out, fails the agreement rule), with the reason, as the other online
 rules block.
 """
 
@@ -15,11 +16,14 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 
 from labeling.algorithms import collusion
+from labeling.algorithms.intervals import wilson_interval
 from labeling.models import Annotation, AnnotatorLiveStats, AnnotatorScore, Project
+from labeling.services.quality import rules
 
 Status = AnnotatorScore.Status
 SUSPECT_AGREEMENT = 0.85  # the check runs while the author's agreement with the consensus is below this...
 SUSPECT_MIN_COMPARED = 5  # ...or they have fewer compared votes than this (nothing is known yet)
+MIN_COMPARED = 12  # the agreement rule in hindsight: as many compared answers as the online rule (triggers.py)
 
 
 def copy_check_due(stats: AnnotatorLiveStats, *, task_type: str) -> bool:
@@ -32,16 +36,21 @@ def copy_check_due(stats: AnnotatorLiveStats, *, task_type: str) -> bool:
 
 def _reason(test: collusion.PairTest, me_first: bool) -> str:
     right, compared = (test.right_a, test.compared_a) if me_first else (test.right_b, test.compared_b)
-    return (
+    copied = (
         f"answers identical to another volunteer's on {test.agreed} of {test.shared} shared items, where "
-        f"independent work would match on at most {test.expected:.0%} (p = {test.p_value:.0e}); agreement with "
-        f"the others' consensus {right} of {compared}"
+        f"independent work would match on at most {test.expected:.0%} (p = {test.p_value:.0e})"
     )
+    if test.copying:
+        return f"{copied}; agreement with the others' consensus {right} of {compared}"
+    return f"{copied}; with that volunteer left out, agreement with the others' consensus {right} of {compared}"
 
 
 def annotator_copy_check(*, project_id: int, user_id: int) -> list[int]:
     """Test the annotator against each co-voter with >= MIN_SHARED shared items; block both members of every
-    copying pair (a status set by a person is left alone). Two reads; returns the ids blocked now."""
+    copying pair, or a member of a suspect pair who fails the agreement rule with the partner left out. The
+    annotator is also judged by the agreement rule in hindsight, against today's consensus of the others (an
+    answer given before its item had a consensus is compared too). A status set by a person is left alone. Three
+    reads; returns the ids blocked now."""
     from labeling.services.quality.triggers import annotator_block
 
     project = Project.objects.filter(pk=project_id).first()
@@ -57,14 +66,14 @@ def annotator_copy_check(*, project_id: int, user_id: int) -> list[int]:
         .filter(n__gte=collusion.MIN_SHARED)
         .values_list("user_id", flat=True)
     )
-    if not partners:
-        return []
     blocked = AnnotatorScore.objects.filter(project_id=project_id, user_id=OuterRef("user_id"), status=Status.BLOCKED)
     rows = list(
         votes.filter(item_id__in=votes.filter(user_id__in=[user_id, *partners]).values("item_id"))
         .annotate(blocked=Exists(blocked))
         .values_list("item_id", "user_id", "label", "item__is_gold", "item__gold_label", "blocked")
     )
+    if not rows:
+        return []
     item_ids, items = np.unique([r[0] for r in rows], return_inverse=True)
     user_ids, workers = np.unique([r[1] for r in rows], return_inverse=True)
     classes, labels = np.unique([r[2] for r in rows] + [r[4] for r in rows if r[3] and r[4] is not None],
@@ -76,15 +85,25 @@ def annotator_copy_check(*, project_id: int, user_id: int) -> list[int]:
             gold[index] = int(np.searchsorted(classes, row[4]))
     k = 2 if project.task_type == Project.TaskType.VERIFY else max(2, classes.size)
     me = int(np.searchsorted(user_ids, user_id))
-    tests = collusion.pairs_test(
-        items, workers, labels, n_items=item_ids.size, n_workers=user_ids.size, k=k, gold=gold,
-        counted=np.array([not r[5] for r in rows], dtype=bool), focus=me,
-    )  # fmt: skip
+    matrix = {"n_items": item_ids.size, "n_workers": user_ids.size, "k": k, "gold": gold,
+              "counted": np.array([not r[5] for r in rows], dtype=bool)}  # fmt: skip
+    tests = collusion.pairs_test(items, workers, labels, focus=me, **matrix) if partners else []
+    # The agreement rule in hindsight: the consensus each answer is compared with is today's, not the one before it
+    right, compared = collusion.accuracy_against_others(items, workers, labels, worker=me, **matrix)
+    _low, high = wilson_interval(right, compared)
+    hindsight = compared >= MIN_COMPARED and float(high) < rules.AGREEMENT_BLOCK_UPPER
     newly = []
     with transaction.atomic():
-        for test in (t for t in tests if t.copying):
-            for worker, first in ((test.a, True), (test.b, False)):
+        if hindsight:
+            reason = (
+                f"answers agree with gold or the others' consensus on {right} of {compared} "
+                f"(upper bound {float(high):.2f} < {rules.AGREEMENT_BLOCK_UPPER})"
+            )
+            if annotator_block(project=project, user_id=user_id, reason=reason):
+                newly.append(user_id)
+        for test in tests:
+            for worker, first, block in ((test.a, True, test.block_a), (test.b, False, test.block_b)):
                 uid = int(user_ids[worker])
-                if annotator_block(project=project, user_id=uid, reason=_reason(test, first)):
+                if block and annotator_block(project=project, user_id=uid, reason=_reason(test, first)):
                     newly.append(uid)
     return newly
