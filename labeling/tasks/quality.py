@@ -1,9 +1,7 @@
 """Celery tasks: quality (default queue).
 
-`default.annotator_copy_check` is enqueued (transaction.on_commit) after a batch whose author is not clearly in line
-with the consensus (triggers.annotator_live_after_votes): the pairwise answer-copying check, which blocks both
-members of a copying pair. `default.project_reaggregate` is enqueued (transaction.on_commit) by the quality engine
-about every QUALITY_REAGGREGATE_EVERY-th vote and whenever an annotator gets blocked automatically; see
+`default.project_reaggregate` is enqueued (transaction.on_commit) by the quality engine about every
+QUALITY_REAGGREGATE_EVERY-th vote and whenever an annotator gets blocked automatically; see
 labeling/services/quality.md. It is idempotent: running it twice writes the same result.
 """
 
@@ -12,7 +10,6 @@ from __future__ import annotations
 from celery import shared_task
 
 from labeling.services.quality import project_reaggregate
-from labeling.services.quality.collusion import annotator_copy_check
 from labeling.services.quality.stalled import projects_route_stalled
 
 
@@ -31,21 +28,6 @@ def project_reaggregate_task(project_id: int) -> dict | None:
     if result is None:
         return None
     return {"items_written": result.items_written, "reopened": len(result.reopened), "blocked": result.newly_blocked}
-
-
-@shared_task(
-    name="default.annotator_copy_check",
-    queue="default",
-    acks_late=True,
-    time_limit=5 * 60,
-    soft_time_limit=4 * 60,
-    autoretry_for=(ConnectionError,),
-    retry_backoff=True,
-    max_retries=3,
-)
-def annotator_copy_check_task(project_id: int, user_id: int) -> dict[str, list[int]]:
-    """After a batch of a not clearly reliable author: the pairwise answer-copying check (idempotent)."""
-    return {"blocked": annotator_copy_check(project_id=project_id, user_id=user_id)}
 
 
 @shared_task(name="default.quality_route_stalled", queue="default", acks_late=True, time_limit=10 * 60,

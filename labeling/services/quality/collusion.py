@@ -2,8 +2,9 @@
 
 A pair copying each other's answers inflates each other's agreement with the consensus (~0.6 for two
 coin-flippers, where one alone is at 0.5), so the per-annotator agreement rule sees them late or never. After a
-batch whose author is not clearly in line with the consensus, `annotator_live_after_votes` enqueues this check
-(after commit, off the request: the vote path keeps its statements); it tests the author against everyone who
+batch whose author is not clearly in line with the consensus, `annotator_live_after_votes` runs this check after
+the vote's commit, before the response (the vote's transaction keeps its statements, and the partner's next request
+already meets the block: a Celery task would land after it); it tests the author against everyone who
 shares enough items with them and blocks both members of a copying pair (or a member of a suspect pair whose
 agreement with the others, the partner left out, fails the agreement rule), with the reason, as the other online
 rules block.

@@ -242,10 +242,12 @@ def annotator_live_after_votes(*, project: Project, user_id: int, votes: list[Li
     status, reason = live_verdict(stats, task_type=project.task_type)
     if status == Status.BLOCKED:
         return annotator_block(project=project, user_id=user_id, reason=reason)
-    if copy_check_due(stats, task_type=project.task_type):  # a pair copying each other (collusion.py), off the request
-        from labeling.tasks.quality import annotator_copy_check_task
+    if copy_check_due(stats, task_type=project.task_type):
+        # A pair copying each other (collusion.py): after commit, before the response -- the partner's next request
+        # already meets the block (a task would land after it). Outside the vote's transaction and its statements.
+        from labeling.services.quality.collusion import annotator_copy_check
 
-        transaction.on_commit(lambda: annotator_copy_check_task.delay(project.pk, user_id))
+        transaction.on_commit(lambda: annotator_copy_check(project_id=project.pk, user_id=user_id), robust=True)
     return False
 
 

@@ -60,22 +60,23 @@ def test_copying_pair_is_blocked_both_within_30_answers_and_the_honest_never(
     a, b = make_user("copier-a"), make_user("copier-b")
     answered = {a.pk: 0, b.pk: 0}
     blocked_after: dict[int, int] = {}
-    with django_capture_on_commit_callbacks(execute=True):
-        for start in range(0, 60, 6):
-            chunk = items[start : start + 6]
-            for user in honest:  # right 95 % of the time, independently
-                grid(user, project, chunk, [truth(i) if rng.random() < 0.95 else 1 - truth(i) for i in chunk])
-            flips = [rng.randint(0, 1) for _ in chunk]
-            for user in (a, b):  # b gives a's answers: one coin flip per item between them
-                if status_of(project, user) != "blocked":
-                    answered[user.pk] += grid(user, project, chunk, flips)
-            for user in (*honest, a, b):  # what the worker runs after each batch of a not clearly reliable author
-                annotator_copy_check(project_id=project.pk, user_id=user.pk)
-            for user in (a, b):
-                if status_of(project, user) == "blocked":
-                    blocked_after.setdefault(user.pk, answered[user.pk])
-            if len(blocked_after) == 2:
-                break
+
+    def batch(user, chunk, labels) -> int:
+        with django_capture_on_commit_callbacks(execute=True):  # as a request: its after-commit work runs
+            return grid(user, project, chunk, labels)
+
+    for start in range(0, 60, 6):
+        chunk = items[start : start + 6]
+        for user in honest:  # right 95 % of the time, independently
+            batch(user, chunk, [truth(i) if rng.random() < 0.95 else 1 - truth(i) for i in chunk])
+        flips = [rng.randint(0, 1) for _ in chunk]
+        for user in (a, b):  # b gives a's answers: one coin flip per item between them
+            if status_of(project, user) == "blocked":
+                blocked_after.setdefault(user.pk, answered[user.pk])
+            else:
+                answered[user.pk] += batch(user, chunk, flips)
+        if len(blocked_after) == 2:
+            break
     assert set(blocked_after) == {a.pk, b.pk}, (answered, AnnotatorLiveStats.objects.filter(user=a).first())
     assert max(blocked_after.values()) <= 30, blocked_after
     assert all(status_of(project, h) != "blocked" for h in honest)
