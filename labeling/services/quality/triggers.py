@@ -235,11 +235,26 @@ def annotator_live_after_votes(*, project: Project, user_id: int, votes: list[Li
     Returns whether the author was blocked now."""
     if not votes:
         return False
+    from labeling.services.quality.collusion import copy_check_due
+
     delta = live_delta(task_type=project.task_type, votes=votes)
     stats = _upsert(project_id=project.pk, user_id=user_id, d=delta)
     status, reason = live_verdict(stats, task_type=project.task_type)
-    if status != Status.BLOCKED:
-        return False
+    if status == Status.BLOCKED:
+        return annotator_block(project=project, user_id=user_id, reason=reason)
+    if copy_check_due(stats, task_type=project.task_type):
+        # A pair copying each other (collusion.py): after commit, before the response -- the partner's next request
+        # already meets the block (a task would land after it). Outside the vote's transaction and its statements.
+        from labeling.services.quality.collusion import annotator_copy_check
+
+        transaction.on_commit(lambda: annotator_copy_check(project_id=project.pk, user_id=user_id), robust=True)
+    return False
+
+
+def annotator_block(*, project: Project, user_id: int, reason: str) -> bool:
+    """An online rule's block (inside the caller's transaction): the status with its reason, the leases dropped,
+    and after commit the retroactive re-decision (_after_block). A status set by a person, or an existing block, is
+    left alone; returns whether the annotator was blocked now."""
     score = rules.score_for(project=project, user_id=user_id, lock=True)
     if score.status_locked or score.status == Status.BLOCKED:
         return False

@@ -1,0 +1,110 @@
+"""The online answer-copying check (issue 22; the statistic: labeling/algorithms/collusion.py, design: live.md).
+
+A pair copying each other's answers inflates each other's agreement with the consensus (~0.6 for two
+coin-flippers, where one alone is at 0.5), so the per-annotator agreement rule sees them late or never. After a
+batch whose author is not clearly in line with the consensus, `annotator_live_after_votes` runs this check after
+the vote's commit, before the response (the vote's transaction keeps its statements, and the partner's next request
+already meets the block: a Celery task would land after it); it tests the author against everyone who
+shares enough items with them and blocks both members of a copying pair (or a member of a suspect pair whose
+agreement with the others, the partner left out, fails the agreement rule), with the reason, as the other online
+rules block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef
+
+from labeling.algorithms import collusion
+from labeling.algorithms.intervals import wilson_interval
+from labeling.models import Annotation, AnnotatorLiveStats, AnnotatorScore, Project
+from labeling.services.quality import rules
+
+Status = AnnotatorScore.Status
+SUSPECT_AGREEMENT = 0.85  # the check runs while the author's agreement with the consensus is below this...
+SUSPECT_MIN_COMPARED = 5  # ...or they have fewer compared votes than this (nothing is known yet)
+MIN_COMPARED = 12  # the agreement rule in hindsight: as many compared answers as the online rule (triggers.py)
+
+
+def copy_check_due(stats: AnnotatorLiveStats, *, task_type: str) -> bool:
+    """Whether the author's statistics call for the pairwise check: labels (not boxes), enough answers to share
+    MIN_SHARED items with someone, and agreement with the consensus not clearly high."""
+    if task_type == Project.TaskType.BOXES or stats.answers < collusion.MIN_SHARED:
+        return False
+    return stats.compared < SUSPECT_MIN_COMPARED or stats.agreed < SUSPECT_AGREEMENT * stats.compared
+
+
+def _reason(test: collusion.PairTest, me_first: bool) -> str:
+    right, compared = (test.right_a, test.compared_a) if me_first else (test.right_b, test.compared_b)
+    copied = (
+        f"answers identical to another volunteer's on {test.agreed} of {test.shared} shared items, where "
+        f"independent work would match on at most {test.expected:.0%} (p = {test.p_value:.0e})"
+    )
+    if test.copying:
+        return f"{copied}; agreement with the others' consensus {right} of {compared}"
+    return f"{copied}; with that volunteer left out, agreement with the others' consensus {right} of {compared}"
+
+
+def annotator_copy_check(*, project_id: int, user_id: int) -> list[int]:
+    """Test the annotator against each co-voter with >= MIN_SHARED shared items; block both members of every
+    copying pair, or a member of a suspect pair who fails the agreement rule with the partner left out. The
+    annotator is also judged by the agreement rule in hindsight, against today's consensus of the others (an
+    answer given before its item had a consensus is compared too). A status set by a person is left alone. Three
+    reads; returns the ids blocked now."""
+    from labeling.services.quality.triggers import annotator_block
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None or project.task_type == Project.TaskType.BOXES:
+        return []
+    votes = Annotation.objects.filter(item__project_id=project_id, label__isnull=False)
+    mine = votes.filter(user_id=user_id).values("item_id")
+    partners = list(
+        votes.filter(item_id__in=mine)
+        .exclude(user_id=user_id)
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .filter(n__gte=collusion.MIN_SHARED)
+        .values_list("user_id", flat=True)
+    )
+    blocked = AnnotatorScore.objects.filter(project_id=project_id, user_id=OuterRef("user_id"), status=Status.BLOCKED)
+    rows = list(
+        votes.filter(item_id__in=votes.filter(user_id__in=[user_id, *partners]).values("item_id"))
+        .annotate(blocked=Exists(blocked))
+        .values_list("item_id", "user_id", "label", "item__is_gold", "item__gold_label", "blocked")
+    )
+    if not rows:
+        return []
+    item_ids, items = np.unique([r[0] for r in rows], return_inverse=True)
+    user_ids, workers = np.unique([r[1] for r in rows], return_inverse=True)
+    classes, labels = np.unique([r[2] for r in rows] + [r[4] for r in rows if r[3] and r[4] is not None],
+                                return_inverse=True)  # fmt: skip
+    labels = labels[: len(rows)]
+    gold = np.full(item_ids.size, -1, dtype=np.int64)
+    for index, row in zip(items.tolist(), rows, strict=True):
+        if row[3] and row[4] is not None:
+            gold[index] = int(np.searchsorted(classes, row[4]))
+    k = 2 if project.task_type == Project.TaskType.VERIFY else max(2, classes.size)
+    me = int(np.searchsorted(user_ids, user_id))
+    matrix = {"n_items": item_ids.size, "n_workers": user_ids.size, "k": k, "gold": gold,
+              "counted": np.array([not r[5] for r in rows], dtype=bool)}  # fmt: skip
+    tests = collusion.pairs_test(items, workers, labels, focus=me, **matrix) if partners else []
+    # The agreement rule in hindsight: the consensus each answer is compared with is today's, not the one before it
+    right, compared = collusion.accuracy_against_others(items, workers, labels, worker=me, **matrix)
+    _low, high = wilson_interval(right, compared)
+    hindsight = compared >= MIN_COMPARED and float(high) < rules.AGREEMENT_BLOCK_UPPER
+    newly = []
+    with transaction.atomic():
+        if hindsight:
+            reason = (
+                f"answers agree with gold or the others' consensus on {right} of {compared} "
+                f"(upper bound {float(high):.2f} < {rules.AGREEMENT_BLOCK_UPPER})"
+            )
+            if annotator_block(project=project, user_id=user_id, reason=reason):
+                newly.append(user_id)
+        for test in tests:
+            for worker, first, block in ((test.a, True, test.block_a), (test.b, False, test.block_b)):
+                uid = int(user_ids[worker])
+                if block and annotator_block(project=project, user_id=uid, reason=_reason(test, first)):
+                    newly.append(uid)
+    return newly

@@ -1,0 +1,116 @@
+"""Issue 22: a pair copying each other's answers is blocked by the pairwise answer-copying check
+(labeling/services/quality/collusion.py), both of them, with the reason, and their votes stop counting; an honest
+crowd that agrees is never blocked by it."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labeling.models import AnnotatorLiveStats, AnnotatorScore, AnnotatorStatusChange, Item, Lease
+from labeling.services.annotations import annotations_submit_batch
+from labeling.services.quality.collusion import annotator_copy_check, copy_check_due
+from tests.labeling.quality.qfactories import make_project
+
+pytestmark = pytest.mark.django_db
+
+
+def truth(item: Item) -> int:
+    """The item's true answer, from its position in the project (not its id: the same on every database)."""
+    return TRUTH[item.pk]
+
+
+TRUTH: dict[int, int] = {}
+
+
+def project_of(slug: str, n_items: int):
+    project, items = make_project(slug=slug, n_items=n_items, min_votes=3, max_votes=9)
+    TRUTH.update({item.pk: index % 2 for index, item in enumerate(items)})
+    return project, items
+
+
+def grid(user, project, items, labels) -> int:
+    """One verify grid as the page posts it (one batch, 900 ms a tile); returns the answers taken."""
+    for item in items:
+        Lease.objects.update_or_create(
+            item=item, user=user, defaults={"expires_at": timezone.now() + timedelta(minutes=5)}
+        )
+    answers = [
+        {"item_id": i.pk, "submission_id": uuid.uuid4(), "answer": {"label": lab}, "time_spent_ms": 900}
+        for i, lab in zip(items, labels, strict=True)
+    ]
+    return sum(r["ok"] for r in annotations_submit_batch(user=user, project=project, answers=answers))
+
+
+def status_of(project, user) -> str:
+    score = AnnotatorScore.objects.filter(project=project, user=user).first()
+    return score.status if score else "new"
+
+
+def test_copying_pair_is_blocked_both_within_30_answers_and_the_honest_never(
+    make_user, django_capture_on_commit_callbacks
+):
+    project, items = project_of("copy-pair", 60)
+    rng = random.Random(22)
+    honest = [make_user(f"honest-{i}") for i in range(3)]
+    a, b = make_user("copier-a"), make_user("copier-b")
+    answered = {a.pk: 0, b.pk: 0}
+    blocked_after: dict[int, int] = {}
+
+    def batch(user, chunk, labels) -> int:
+        with django_capture_on_commit_callbacks(execute=True):  # as a request: its after-commit work runs
+            return grid(user, project, chunk, labels)
+
+    for start in range(0, 60, 6):
+        chunk = items[start : start + 6]
+        for user in honest:  # right 95 % of the time, independently
+            batch(user, chunk, [truth(i) if rng.random() < 0.95 else 1 - truth(i) for i in chunk])
+        flips = [rng.randint(0, 1) for _ in chunk]
+        for user in (a, b):  # b gives a's answers: one coin flip per item between them
+            if status_of(project, user) == "blocked":
+                blocked_after.setdefault(user.pk, answered[user.pk])
+            else:
+                answered[user.pk] += batch(user, chunk, flips)
+        if len(blocked_after) == 2:
+            break
+    assert set(blocked_after) == {a.pk, b.pk}, (answered, AnnotatorLiveStats.objects.filter(user=a).first())
+    assert max(blocked_after.values()) <= 30, blocked_after
+    assert all(status_of(project, h) != "blocked" for h in honest)
+    changes = AnnotatorStatusChange.objects.filter(project=project, to_status="blocked")
+    reasons = list(changes.values_list("reason", flat=True))
+    assert len(reasons) == 2 and all("identical to another volunteer's" in r for r in reasons), reasons
+    # retroactive: the items count the honest votes only
+    for item in Item.objects.filter(annotations__user=a).distinct():
+        assert item.votes_count == item.annotations.exclude(user__in=[a, b]).count()
+
+
+def test_a_status_set_by_a_person_is_left_alone(make_user, django_capture_on_commit_callbacks):
+    project, items = project_of("copy-locked", 24)
+    rng = random.Random(5)
+    honest = [make_user(f"h-{i}") for i in range(3)]
+    a, b = make_user("ca"), make_user("cb")
+    with django_capture_on_commit_callbacks(execute=True):
+        flips = [rng.randint(0, 1) for _ in items]
+        for user in (a, b):  # first on every item: no consensus yet to compare them with online
+            grid(user, project, items, flips)
+        for user in honest:
+            grid(user, project, items, [truth(i) for i in items])
+        AnnotatorScore.objects.filter(project=project, user=b).update(status="active", status_locked=True)
+        blocked = annotator_copy_check(project_id=project.pk, user_id=a.pk)
+    assert blocked == [a.pk]
+    assert status_of(project, a) == "blocked" and status_of(project, b) == "active"
+
+
+def test_the_check_is_due_only_for_authors_not_clearly_in_line_with_the_consensus():
+    def stats(answers, compared, agreed):
+        return AnnotatorLiveStats(answers=answers, compared=compared, agreed=agreed)
+
+    assert not copy_check_due(stats(4, 0, 0), task_type="verify")  # too few answers to share 8 items
+    assert copy_check_due(stats(12, 2, 2), task_type="verify")  # nothing known yet
+    assert copy_check_due(stats(24, 12, 8), task_type="verify")  # 0.67: the copying pair's inflated agreement
+    assert not copy_check_due(stats(40, 30, 29), task_type="verify")  # clearly in line: no check
+    assert not copy_check_due(stats(40, 12, 2), task_type="boxes")  # boxes: no labels to copy
