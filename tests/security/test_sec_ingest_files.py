@@ -1,0 +1,57 @@
+"""Issue 25, one bounded reader: the files ingestion and the import commands read (URL lists, archives, files named
+on the command line) go through annotate.bounded too, within a size, an entry count and a field length."""
+
+from __future__ import annotations
+
+import pytest
+
+from labeling.models import IngestBatch, IngestEntry
+from labeling.services.ingestion import batch_create, batch_run
+from labeling.services.ingestion.sources import MAX_URL_CHARS
+
+
+def _run_url_list(world, tmp_path, text: str) -> IngestBatch:
+    path = tmp_path / "urls.csv"
+    path.write_text(text, encoding="utf-8")
+    batch = batch_create(project=world.a.project, kind=IngestBatch.Kind.URLS, source=str(path))
+    return batch_run(batch_id=batch.id)
+
+
+def _verdicts(batch: IngestBatch) -> dict[str, str]:
+    return dict(batch.entries.values_list("key", "reason_code"))
+
+
+def test_a_csv_url_list_field_past_the_csv_limit_is_one_rejected_line(world, tmp_path):
+    """csv's own 131,072-character field limit raised csv.Error out of the listing: the whole batch failed
+    (internal_error) and the good lines were never read."""
+    huge = "http://example.org/" + "x" * 200_000
+    text = f'url,category\nftp://example.org/a.jpg,heron\n"{huge}",heron\nftp://example.org/b.jpg,heron\n'
+    batch = _run_url_list(world, tmp_path, text)
+    assert batch.status == IngestBatch.Status.DONE, batch.error
+    verdicts = _verdicts(batch)
+    assert verdicts == {"ftp://example.org/a.jpg\theron": "unsupported_scheme", "#line 3": "invalid_entry",
+                        "ftp://example.org/b.jpg\theron": "unsupported_scheme"}  # fmt: skip
+    assert "longer than" in batch.entries.get(key="#line 3").message
+    assert batch.entries.filter(status=IngestEntry.Status.REJECTED).count() == 3
+
+
+def test_an_over_long_url_line_is_refused_by_the_reader_not_fetched(world, tmp_path):
+    long_url = "ftp://example.org/" + "y" * MAX_URL_CHARS
+    batch = _run_url_list(world, tmp_path, f"# a comment, with a comma\n\nftp://example.org/c.jpg\n{long_url}\n")
+    assert batch.status == IngestBatch.Status.DONE, batch.error
+    assert _verdicts(batch) == {"ftp://example.org/c.jpg": "unsupported_scheme", "#line 4": "invalid_entry"}
+
+
+def test_a_url_list_with_more_entries_than_the_cap_fails_before_listing_any(world, tmp_path, settings):
+    settings.ANNOTATE = {**settings.ANNOTATE, "ARCHIVE_MAX_ENTRIES": 3}
+    batch = _run_url_list(world, tmp_path, "".join(f"ftp://example.org/{i}.jpg\n" for i in range(4)))
+    assert batch.status == IngestBatch.Status.FAILED
+    assert batch.error.startswith("url_list_too_many_entries") and "3" in batch.error
+    assert batch.entries.count() == 0
+    assert _run_url_list(world, tmp_path, "ftp://example.org/1.jpg\n" * 3).status == IngestBatch.Status.DONE
+
+
+@pytest.mark.parametrize("text", ['url,category\n"unterminated,heron\n', "url\n\x00\n", "\ufeff,\n", ",,,,,,\n"])
+def test_odd_url_lists_end_the_batch_cleanly(world, tmp_path, text):
+    batch = _run_url_list(world, tmp_path, text)
+    assert batch.status == IngestBatch.Status.DONE, batch.error
