@@ -27,11 +27,12 @@ import io
 import json
 import math
 import re
+import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 40
@@ -267,13 +268,22 @@ def read_xml(data: bytes, max_bytes: int = MAX_XML_BYTES, what: str = "The file"
 # --- zip archives -------------------------------------------------------------------------------------------------
 
 
-def _declared_entries(data: bytes) -> int | None:
-    """The entry count the end-of-central-directory record declares (read before zipfile lists them all)."""
+def zip_declared_entries(fh: IO[bytes]) -> int | None:
+    """The entry count a zip's end-of-central-directory record declares, read from the file's end only: check it
+    before `zipfile.ZipFile` lists every entry (one ZipInfo each, so memory grows with the declared count).
+    None when there is no such record; the file position is restored."""
+    position = fh.tell()
     try:
-        endrec = zipfile._EndRecData(io.BytesIO(data))
-    except (OSError, ValueError, IndexError):
+        endrec = zipfile._EndRecData(fh)
+    except (OSError, ValueError, IndexError, struct.error):
         return None
+    finally:
+        fh.seek(position)
     return None if not endrec else int(endrec[zipfile._ECD_ENTRIES_TOTAL])
+
+
+def _declared_entries(data: bytes) -> int | None:
+    return zip_declared_entries(io.BytesIO(data))
 
 
 def is_zip(data: bytes) -> bool:

@@ -55,3 +55,27 @@ def test_a_url_list_with_more_entries_than_the_cap_fails_before_listing_any(worl
 def test_odd_url_lists_end_the_batch_cleanly(world, tmp_path, text):
     batch = _run_url_list(world, tmp_path, text)
     assert batch.status == IngestBatch.Status.DONE, batch.error
+
+
+def test_a_zip_declaring_more_entries_than_the_cap_is_refused_before_they_are_listed(tmp_path, settings):
+    """zipfile.ZipFile builds one ZipInfo per central-directory entry before anything was counted: a 2 GB
+    upload of empty members made a worker hold tens of millions of them. The declared count is read first."""
+    import tracemalloc
+    import zipfile
+
+    from labeling.services.ingestion.sources import SourceError, source_open
+
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(40_000):
+            zf.writestr(f"heron/{i:05d}.png", b"")
+    settings.ANNOTATE = {**settings.ANNOTATE, "ARCHIVE_MAX_ENTRIES": 100}
+    tracemalloc.start()
+    try:
+        with source_open("archive", str(path)) as source, pytest.raises(SourceError) as info:
+            next(source.entries())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.code == "archive_too_many_entries"
+    assert peak < 2 * 1024 * 1024, f"{peak / 1e6:.1f} MB held while refusing the archive"

@@ -22,7 +22,7 @@ from typing import IO
 
 from django.core.files.storage import default_storage
 
-from annotate.bounded import BoundedError, CsvProblem, Limits, check_size, read_csv
+from annotate.bounded import BoundedError, CsvProblem, Limits, check_size, read_csv, zip_declared_entries
 from annotate.conf import options
 from labeling.services.ingestion.validation import Rejected
 
@@ -173,6 +173,9 @@ class ArchiveSource(Source):
         yield from self._tar_entries(tar)
 
     def _zip_entries(self, fh: IO[bytes]) -> Iterator[SourceEntry]:
+        declared = zip_declared_entries(fh)
+        if declared is not None:
+            _check_totals(declared, 0)  # before zipfile builds one ZipInfo per listed entry
         try:
             archive = self._stack.enter_context(zipfile.ZipFile(fh))
             infos = archive.infolist()
