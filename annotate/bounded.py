@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import struct
 import zipfile
@@ -69,6 +70,16 @@ def check_size(data: bytes | str, limits: Limits, what: str = "The file") -> Non
 
 def _size(n: int) -> str:
     return f"{n / (1024 * 1024):g} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def read_file(path: str | os.PathLike[str], max_bytes: int, what: str = "The file") -> bytes:
+    """A file's bytes, read with a cap (never more than `max_bytes` + 1 bytes in memory): BoundedError past it.
+    For files named on a command line, which may be anything (a 10 GB dump, /dev/zero)."""
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise BoundedError(f"{what} is larger than {_size(max_bytes)}.", "too_large")
+    return data
 
 
 def decode_text(data: bytes, limits: Limits, what: str = "The file") -> str:

@@ -1,7 +1,10 @@
-"""Issue 25, one bounded reader: the files ingestion and the import commands read (URL lists, archives, files named
-on the command line) go through annotate.bounded too, within a size, an entry count and a field length."""
+"""Issue 25, one bounded reader: the files ingestion reads (URL lists, archives), the categories text of the project
+form and the files named to the import commands go through annotate.bounded too, within a size, an entry count
+and a field length."""
 
 from __future__ import annotations
+
+import io
 
 import pytest
 
@@ -79,3 +82,61 @@ def test_a_zip_declaring_more_entries_than_the_cap_is_refused_before_they_are_li
         tracemalloc.stop()
     assert info.value.code == "archive_too_many_entries"
     assert peak < 2 * 1024 * 1024, f"{peak / 1e6:.1f} MB held while refusing the archive"
+
+
+# --- the categories text (project form, create_project) and files named on a command line ------------------------
+
+BIG_FIELD = "x" * 140_000  # over csv's own 131,072 limit: csv.Error escaped the form as a 500
+
+
+def test_a_categories_text_with_a_huge_field_is_a_form_error(world, client_as):
+    from labeling.models import Project
+
+    form = {"name": "P", "slug": "p-new", "task_type": "classify", "min_votes": 3, "gold_rate": 0.1,
+            "visibility": "invite", "categories": f"name,definition\nheron,{BIG_FIELD}\negret,a bird\n"}  # fmt: skip
+    response = client_as("researcher").post("/projects/new/", form)
+    assert response.status_code == 200 and "cannot be read" in response.content.decode()
+    assert not Project.objects.filter(slug="p-new").exists()
+    form["categories"] = "name,definition\n\n# birds\nheron,a bird\negret,\n"
+    assert client_as("researcher").post("/projects/new/", form).status_code == 302
+    assert sorted(Project.objects.get(slug="p-new").categories.values_list("name", flat=True)) == ["egret", "heron"]
+
+
+def test_create_project_refuses_a_categories_file_it_cannot_read(world, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "cats.csv"
+    path.write_text(f"name,definition\nheron,{BIG_FIELD}\n")
+    with pytest.raises(CommandError, match="Line 2"):
+        call_command(
+            "create_project",
+            "p-cli",
+            "--type",
+            "classify",
+            "--categories",
+            str(path),
+            "--owner",
+            "res",
+            stdout=io.StringIO(),
+        )
+
+
+@pytest.mark.parametrize("command", ["import_gold", "import_categories"])
+def test_import_commands_read_a_named_file_with_a_cap(world, tmp_path, command):
+    """`path.read_bytes()` read the whole file before the service's 5 MB limit refused it: a 50 MB file held
+    50 MB (and /dev/zero never ended)."""
+    import tracemalloc
+
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "huge.csv"
+    with open(path, "wb") as fh:
+        fh.truncate(50 * 1024 * 1024)  # sparse: no disk used
+    tracemalloc.start()
+    try:
+        with pytest.raises(CommandError, match="larger than"):
+            call_command(command, str(path), "--project", "proj-a", stdout=io.StringIO(), stderr=io.StringIO())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * 1024 * 1024, f"{peak / 1e6:.0f} MB held while refusing a 50 MB file"
