@@ -203,6 +203,9 @@ def test_pages_and_answers_with_a_secret_are_not_stored(world, client_as):
     assert created.status_code == 201 and "no-store" in created["Cache-Control"]
     token = APIClient().post("/api/auth/token/", {"username": "res", "password": "pw-res-123"}, format="json")
     assert token.status_code == 200 and "no-store" in token["Cache-Control"]
+    page = client_as("researcher").post("/accounts/token/", {"action": "create"})
+    assert page.status_code == 200 and "no-store" in page["Cache-Control"]
+    assert page.context["new_key"] and page.context["new_key"] in page.content.decode()
 
 
 def test_blocked_addresses_are_reported_without_what_they_resolve_to(world, settings):
