@@ -58,7 +58,9 @@ def marketplace_task(request: HttpRequest, slug: str) -> HttpResponse:
     """The worker's study page: progress, a link to the labeling page, and the completion code once done."""
     session = _session_of(request, slug)
     completion = marketplace_completion(session=session)
-    return render(request, "crowdpay/task.html", {"project": session.project, "session": session, "c": completion})
+    response = render(request, "crowdpay/task.html", {"project": session.project, "session": session, "c": completion})
+    response["Cache-Control"] = "no-store"  # the completion code claims the worker's pay: a secret
+    return response
 
 
 @login_required
@@ -130,4 +132,6 @@ def project_pay(request: HttpRequest, slug: str) -> HttpResponse:
         "fair": fair_pay(project=project), "payouts": Payout.objects.filter(project=project)[:20],
         "start_url": request.build_absolute_uri(f"/p/{project.slug}/start/"),
     }  # fmt: skip
-    return render(request, "crowdpay/project_pay.html", context)
+    response = render(request, "crowdpay/project_pay.html", context)
+    response["Cache-Control"] = "no-store"  # the form holds the study's completion code
+    return response

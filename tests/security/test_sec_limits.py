@@ -208,6 +208,20 @@ def test_pages_and_answers_with_a_secret_are_not_stored(world, client_as):
     assert page.context["new_key"] and page.context["new_key"] in page.content.decode()
 
 
+def test_pages_with_a_marketplace_completion_code_are_not_stored(world, client_as):
+    """The completion code lets a worker claim the study's pay: the worker's task page and the researcher's pay
+    page (whose form holds it) are no-store too."""
+    from crowdpay.services.policy import pay_policy_set
+
+    pay_policy_set(project=world.a.project, reward_cents=10, prolific_enabled=True, completion_code="C0DE-SECRET")
+    pay = client_as("researcher").get("/projects/proj-a/pay/")
+    assert pay.status_code == 200 and "C0DE-SECRET" in pay.content.decode() and pay["Cache-Control"] == "no-store"
+    worker = Client()
+    assert worker.get("/p/proj-a/start/?PROLIFIC_PID=w0rker1&STUDY_ID=st1&SESSION_ID=se1").status_code == 302
+    task = worker.get("/p/proj-a/")
+    assert task.status_code == 200 and task["Cache-Control"] == "no-store"
+
+
 def test_blocked_addresses_are_reported_without_what_they_resolve_to(world, settings):
     from labeling.services.ingestion.fetch import url_fetch
     from labeling.services.ingestion.validation import Rejected
