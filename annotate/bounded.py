@@ -26,12 +26,14 @@ import csv
 import io
 import json
 import math
+import os
 import re
+import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 40
@@ -68,6 +70,16 @@ def check_size(data: bytes | str, limits: Limits, what: str = "The file") -> Non
 
 def _size(n: int) -> str:
     return f"{n / (1024 * 1024):g} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def read_file(path: str | os.PathLike[str], max_bytes: int, what: str = "The file") -> bytes:
+    """A file's bytes, read with a cap (never more than `max_bytes` + 1 bytes in memory): BoundedError past it.
+    For files named on a command line, which may be anything (a 10 GB dump, /dev/zero)."""
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise BoundedError(f"{what} is larger than {_size(max_bytes)}.", "too_large")
+    return data
 
 
 def decode_text(data: bytes, limits: Limits, what: str = "The file") -> str:
@@ -267,13 +279,22 @@ def read_xml(data: bytes, max_bytes: int = MAX_XML_BYTES, what: str = "The file"
 # --- zip archives -------------------------------------------------------------------------------------------------
 
 
-def _declared_entries(data: bytes) -> int | None:
-    """The entry count the end-of-central-directory record declares (read before zipfile lists them all)."""
+def zip_declared_entries(fh: IO[bytes]) -> int | None:
+    """The entry count a zip's end-of-central-directory record declares, read from the file's end only: check it
+    before `zipfile.ZipFile` lists every entry (one ZipInfo each, so memory grows with the declared count).
+    None when there is no such record; the file position is restored."""
+    position = fh.tell()
     try:
-        endrec = zipfile._EndRecData(io.BytesIO(data))
-    except (OSError, ValueError, IndexError):
+        endrec = zipfile._EndRecData(fh)
+    except (OSError, ValueError, IndexError, struct.error):
         return None
+    finally:
+        fh.seek(position)
     return None if not endrec else int(endrec[zipfile._ECD_ENTRIES_TOTAL])
+
+
+def _declared_entries(data: bytes) -> int | None:
+    return zip_declared_entries(io.BytesIO(data))
 
 
 def is_zip(data: bytes) -> bool:

@@ -113,7 +113,9 @@ class AnnotateOptions:
         "error) before it is rejected.",
         group="ingest",
     )
-    ARCHIVE_MAX_ENTRIES: int = _opt(100_000, "Most members read from one uploaded archive.", group="ingest")
+    ARCHIVE_MAX_ENTRIES: int = _opt(
+        100_000, "Most members read from one uploaded archive, or URLs from one URL list.", group="ingest"
+    )
     ARCHIVE_MAX_TOTAL_BYTES: int = _opt(
         20 * 1024 * MiB,
         "Most uncompressed bytes read from one archive.",

@@ -4,6 +4,7 @@
 integer reaches the database as a DataError (another 500), and a NUL in a text reaches PostgreSQL as an error
 (a third). Every view reads its parameters through these functions instead of writing its own `_int`:
 
+- `ModelIdsField`: a form's multiple choice of model ids, each through `ascii_int` before the query;
 - `ascii_int(value)`: the low-level rule (ASCII digits, within bigint), None when the value breaks it;
 - `param_int`, `param_float`, `param_bool`, `param_enum`, `param_text`, `param_ids`: read one parameter of a
   mapping (a QueryDict, DRF's `query_params`, `request.POST`, a dict). Missing or empty gives the default; a
@@ -21,9 +22,13 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from django import forms
+from django.core.exceptions import ValidationError
+
 from annotate.exceptions import ServiceError
 
 BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1  # an IntegerField / PositiveIntegerField column
 MAX_TEXT_PARAM = 500  # characters of one free-text parameter (usernames, search words)
 MAX_IDS = 1000  # ids in one comma-separated parameter
 _ASCII_INT = re.compile(r"-?[0-9]{1,19}")
@@ -186,3 +191,16 @@ def param_ids(params: Mapping[str, Any], name: str, *, max_count: int = MAX_IDS,
                     return list(out)[:max_count]
                 raise InvalidParam(f"{name} holds more than {max_count} ids.")
     return list(out)
+
+
+class ModelIdsField(forms.ModelMultipleChoiceField):
+    """A ModelMultipleChoiceField whose values go through `ascii_int` before the query: an id past bigint ("9" * 25)
+    reached the database (SQLite: OverflowError, PostgreSQL: DataError), a 500; now it is "not a valid value"."""
+
+    def _check_values(self, value: Iterable[Any]) -> Any:
+        for pk in value:
+            if ascii_int(pk.strip() if isinstance(pk, str) else pk, minimum=1) is None:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)

@@ -9,7 +9,11 @@ Chinese, Japanese or Korean:
 2. its letters come from one script, or from Latin together with Han, Hiragana, Katakana, Bopomofo or Hangul
    ("小明abc" is fine; Latin mixed with Cyrillic or Greek is not);
 3. a name written wholly in Cyrillic or Greek letters that all look like Latin ones ("аdmіn", "ВОТ") is refused;
-4. the skeleton (confusables mapped to Latin, case folded) must not start with a reserved prefix (`imported-`).
+4. the skeleton (confusables mapped to Latin, case folded) must not start with a reserved prefix (`imported-`);
+5. the name must not look like an existing one: its `look_alike_key` (the skeleton, with the Latin look-alikes
+   `I`/`1`/`|` → `l`, `0` → `o`, `ɑ` → `a` ... mapped too) differs from every other user's ("paypa1", "AIice",
+   "ɑlice" are refused while "paypal" and "alice" exist). Checked against the users whose names have the same
+   length (the keys map one character to one), so sign-up reads one column of a filtered set, not every user.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ CONFUSABLES = dict(
 )
 
 
+# Characters that look like another Latin letter or digit in common sans-serif fonts (UTS #39 confusables).
+LATIN_LOOK_ALIKES = dict(zip("I1|ǀ0ɑıȷɡ", "lllloaijg", strict=True))
+
+
 def _script(char: str) -> str | None:
     """The script of a letter from its Unicode name's first word (LATIN, CYRILLIC, CJK ...); None otherwise."""
     if not char.isalpha():
@@ -39,6 +47,30 @@ def _script(char: str) -> str | None:
 def skeleton(name: str) -> str:
     """NFKC, look-alikes mapped to Latin, case folded: two names with one skeleton look the same."""
     return "".join(CONFUSABLES.get(c, c) for c in unicodedata.normalize("NFKC", name)).casefold()
+
+
+def look_alike_key(name: str) -> str:
+    """What a name looks like: the skeleton with Latin look-alikes mapped too (`AIice` and `alice` share one)."""
+    mapped = (CONFUSABLES.get(c, c) for c in unicodedata.normalize("NFKC", name))
+    return "".join(LATIN_LOOK_ALIKES.get(c, c) for c in mapped).casefold()
+
+
+def look_alike_taken(name: str) -> str | None:
+    """An existing username that looks like `name` (itself excluded; Django's form refuses exact, case-blind
+    repeats), or None."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.functions import Length
+
+    user_model = get_user_model()
+    field = user_model.USERNAME_FIELD
+    key = look_alike_key(name)
+    same_length = (
+        user_model.objects.annotate(_chars=Length(field))
+        .filter(_chars=len(name))
+        .exclude(**{field: name})
+        .values_list(field, flat=True)
+    )
+    return next((other for other in same_length.iterator() if look_alike_key(other) == key), None)
 
 
 def username_problem(name: str) -> str | None:

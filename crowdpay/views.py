@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from annotate.exceptions import ServiceError
+from annotate.inputs import BIGINT_MAX, INT_MAX
 from annotate.roles import Role, role_required
 from crowdpay.models import MarketplaceSession, Payout, PayPolicy
 from crowdpay.selectors import fair_pay, forecast, worker_earnings
@@ -57,7 +58,9 @@ def marketplace_task(request: HttpRequest, slug: str) -> HttpResponse:
     """The worker's study page: progress, a link to the labeling page, and the completion code once done."""
     session = _session_of(request, slug)
     completion = marketplace_completion(session=session)
-    return render(request, "crowdpay/task.html", {"project": session.project, "session": session, "c": completion})
+    response = render(request, "crowdpay/task.html", {"project": session.project, "session": session, "c": completion})
+    response["Cache-Control"] = "no-store"  # the completion code claims the worker's pay: a secret
+    return response
 
 
 @login_required
@@ -70,13 +73,24 @@ class PayForm(forms.Form):
     grid_size = forms.IntegerField(
         min_value=0, max_value=50, label=gettext_lazy("Answers per paid grid (0 = per answer)")
     )
-    budget_cents = forms.IntegerField(min_value=0, required=False, label=gettext_lazy("Budget (cents, empty = none)"))
+    # maxima: what the columns hold (a number past them reached the database: a 500)
+    budget_cents = forms.IntegerField(
+        min_value=0, max_value=BIGINT_MAX, required=False, label=gettext_lazy("Budget (cents, empty = none)")
+    )
     currency = forms.CharField(min_length=3, max_length=3, label=gettext_lazy("Currency"))
-    bonus_cents = forms.IntegerField(min_value=0, label=gettext_lazy("Quality bonus per period (cents)"))
+    bonus_cents = forms.IntegerField(
+        min_value=0, max_value=INT_MAX, label=gettext_lazy("Quality bonus per period (cents)")
+    )
     bonus_wilson_min = forms.FloatField(min_value=0, max_value=1, label=gettext_lazy("Bonus: lowest Wilson bound"))
-    bonus_min_gold = forms.IntegerField(min_value=1, label=gettext_lazy("Bonus: known-answer items at least"))
-    min_hourly_cents = forms.IntegerField(min_value=0, label=gettext_lazy("Minimum hourly pay (cents)"))
-    completion_answers = forms.IntegerField(min_value=1, label=gettext_lazy("Answers before the completion code"))
+    bonus_min_gold = forms.IntegerField(
+        min_value=1, max_value=INT_MAX, label=gettext_lazy("Bonus: known-answer items at least")
+    )
+    min_hourly_cents = forms.IntegerField(
+        min_value=0, max_value=INT_MAX, label=gettext_lazy("Minimum hourly pay (cents)")
+    )
+    completion_answers = forms.IntegerField(
+        min_value=1, max_value=INT_MAX, label=gettext_lazy("Answers before the completion code")
+    )
     completion_code = forms.CharField(max_length=64, required=False, label=gettext_lazy("Completion code"))
     prolific_enabled = forms.BooleanField(required=False, label="Prolific")
     mturk_enabled = forms.BooleanField(required=False, label="Amazon Mechanical Turk")
@@ -118,4 +132,6 @@ def project_pay(request: HttpRequest, slug: str) -> HttpResponse:
         "fair": fair_pay(project=project), "payouts": Payout.objects.filter(project=project)[:20],
         "start_url": request.build_absolute_uri(f"/p/{project.slug}/start/"),
     }  # fmt: skip
-    return render(request, "crowdpay/project_pay.html", context)
+    response = render(request, "crowdpay/project_pay.html", context)
+    response["Cache-Control"] = "no-store"  # the form holds the study's completion code
+    return response

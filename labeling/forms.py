@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from annotate.bounded import BoundedError
 from labeling.models import Project
 from labeling.services.project_settings import PEOPLE_ROLES, SETTINGS_FIELDS, categories_parse
 from labeling.services.projects import MAX_CATEGORIES
@@ -51,7 +52,11 @@ class ProjectCreateForm(forms.Form):
     visibility = forms.ChoiceField(choices=Project.Visibility.choices, label=gettext_lazy("Visibility"))
 
     def clean_categories(self) -> list[dict]:
-        specs = categories_parse(self.cleaned_data.get("categories") or "")
+        try:
+            specs = categories_parse(self.cleaned_data.get("categories") or "")
+        except BoundedError as exc:
+            message = _("The categories cannot be read: %(reason)s") % {"reason": exc.message}
+            raise forms.ValidationError(message, code=exc.code) from exc
         if len(specs) > MAX_CATEGORIES:
             raise forms.ValidationError(_("At most %(n)s categories.") % {"n": f"{MAX_CATEGORIES:,}"})
         return specs

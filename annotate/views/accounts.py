@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from annotate.roles import ROLE_LABELS, Role, role_assign, user_roles
 from annotate.selectors import api_token_status
 from annotate.services import api_token_revoke, api_token_rotate
-from annotate.usernames import username_problem
+from annotate.usernames import look_alike_taken, username_problem
 
 
 class SignUpForm(UserCreationForm):
@@ -36,11 +36,12 @@ class SignUpForm(UserCreationForm):
         ),
         "looks_latin": gettext_lazy("This username would look like a name in Latin letters; choose another."),
         "reserved": gettext_lazy("Usernames starting with “imported-” are reserved for imported annotations."),
+        "look_alike": gettext_lazy("This username looks like the name of an existing account; choose another."),
     }
 
     def clean_username(self) -> str:
         username = super().clean_username()
-        problem = username_problem(username or "")
+        problem = username_problem(username or "") or ("look_alike" if look_alike_taken(username or "") else None)
         if problem:
             raise forms.ValidationError(self.USERNAME_PROBLEMS[problem], code=problem)
         return username

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from annotate.bounded import BoundedError, read_file
 from labeling.models import Project
 
 
@@ -17,9 +18,12 @@ def project_from_slug(slug: object) -> Project:
     return project
 
 
-def read_input(path: Path) -> bytes:
-    """The file's bytes, or a CommandError saying why it cannot be read."""
+def read_input(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes (read with a cap, through annotate.bounded), or a CommandError saying why it cannot be
+    read or that it is larger than `max_bytes`."""
     try:
-        return path.read_bytes()
+        return read_file(path, max_bytes, what=str(path))
+    except BoundedError as exc:
+        raise CommandError(exc.message) from exc
     except OSError as exc:
         raise CommandError(f"Cannot read {path}: {exc.strerror}") from exc

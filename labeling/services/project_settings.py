@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import io
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from annotate.bounded import BoundedError, CsvProblem, Limits, check_size, read_csv
 from annotate.exceptions import NotFound, ServiceError
 from labeling.models import Item, Project
 
@@ -29,20 +29,41 @@ PEOPLE_ROLES = ("owners", "reviewers", "members")
 CSV_HEADER = ["name", "definition", "wnid", "parent"]
 
 
+CATEGORY_TEXT_LIMITS = Limits(max_bytes=5 * 1024 * 1024, max_field_chars=10_000)
+
+
 def categories_parse(text: str) -> list[dict]:
-    """Categories from text: CSV with a `name,definition,wnid,parent` header, or one name per line."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if not lines:
+    """Categories from text: CSV with a `name,definition,wnid,parent` header, or one name per line. Read through
+    the bounded reader: a text over 5 MB, a field over 10,000 characters or a line the CSV reader cannot read is
+    a BoundedError (a ValueError naming the line)."""
+    check_size(text, CATEGORY_TEXT_LIMITS, "The categories text")
+    if "\x00" in text:
+        raise BoundedError("The categories text contains NUL characters.")
+    # blank and comment lines are kept empty, so line numbers stay those of the text
+    lines = ["" if not line.strip() or line.lstrip().startswith("#") else line for line in text.splitlines()]
+    longest = len(CSV_HEADER) * (CATEGORY_TEXT_LIMITS.max_field_chars + 3)
+    too_long = next((n for n, line in enumerate(lines, 1) if len(line) > longest), None)
+    if too_long:
+        raise BoundedError(f"Line {too_long} is longer than {longest} characters.", "too_long")
+    first_line = next((line for line in lines if line), None)
+    if first_line is None:
         return []
-    first = [c.strip().lower() for c in next(csv.reader([lines[0]]))]
-    if first and first[0] == "name":
-        specs = []
-        for row in csv.DictReader(io.StringIO("\n".join(lines))):
-            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            if row.get("name"):
-                specs.append({k: row.get(k, "") for k in CSV_HEADER} | {"parent": row.get("parent") or None})
-        return specs
-    return [{"name": line.strip()} for line in lines]
+    header = [c.strip().lower() for c in next(csv.reader([first_line]), [])]
+    if not (header and header[0] == "name"):
+        return [{"name": line.strip()} for line in lines if line]
+    rows: list[list[str]] = []
+    for row in read_csv("\n".join(lines), CATEGORY_TEXT_LIMITS):
+        if isinstance(row, CsvProblem):
+            raise BoundedError(f"Line {row.line}: {row.message}.", "invalid_row")
+        if row.cells:
+            rows.append(row.cells)
+    keys = [c.strip().lower() for c in rows[0]]
+    specs = []
+    for cells in rows[1:]:
+        row = {k: v.strip() for k, v in zip(keys, cells, strict=False) if k}
+        if row.get("name"):
+            specs.append({k: row.get(k, "") for k in CSV_HEADER} | {"parent": row.get("parent") or None})
+    return specs
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate.exceptions import ServiceError
 from annotate.i18n import status_text
+from annotate.inputs import ModelIdsField
 from annotate.roles import Role, role_required
 from labeling.models import Category, Project
 from labeling.selectors import datasets as sel
@@ -27,7 +28,7 @@ CARD_TAGS = {"h1", "h2", "h3", "p", "ul", "ol", "li", "em", "strong", "code", "p
 
 class VersionForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, label=gettext_lazy("Name"))
-    categories = forms.ModelMultipleChoiceField(
+    categories = ModelIdsField(
         queryset=Category.objects.none(),
         required=False,
         label=gettext_lazy("Categories"),

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from annotate.bounded import BoundedError, Limits, read_json
 from annotate.exceptions import ServiceError
 from annotate.i18n import status_text
 from annotate.inputs import InvalidParam, ascii_int, text_clean
@@ -128,14 +129,17 @@ def _boxes_text(vote: dict) -> str:
     return ngettext("%(n)s box", "%(n)s boxes", n) % {"n": n}
 
 
+BOXES_LIMITS = Limits(max_bytes=1024 * 1024, max_depth=8)
+
+
 def _fix_input(request: HttpRequest) -> dict:
     """The fix form's answer: `label` (verify / classify), or `boxes`, JSON the page's box editor writes."""
     raw = request.POST.get("boxes")
     if raw is None:
         return {"label": ascii_int(request.POST.get("label", ""))}
     try:
-        return {"boxes": json.loads(raw)}
-    except ValueError as exc:
+        return {"boxes": read_json(raw, BOXES_LIMITS, what="The boxes")}
+    except BoundedError as exc:  # deep nesting was a RecursionError (a 500) with json.loads
         raise ServiceError(_("The corrected boxes are not valid JSON."), code="invalid_boxes") from exc
 
 

@@ -4,7 +4,8 @@ Inputs are generated hostile documents: random bytes, JSON and YAML values of an
 category-shaped too, so the fuzzer gets past the first type check), deep nesting, huge numbers, YAML aliases,
 CSV rows with over-long fields, zips of all of these. Properties:
 
-- a parser raises only its own clear error (BoundedError / SourceError / ServiceError), never anything else;
+- a parser raises only its own clear error (BoundedError / SourceError / ServiceError), never anything else
+  (the annotation, gold and category imports; ingest URL lists and archive listings; the categories text);
 - each case takes under `DEADLINE_MS` of CPU time and allocates at most `MAX_PEAK_MB` (tracemalloc) — the YAML alias
   bomb that built gigabyte strings, or a 50,000-deep JSON, would break either;
 - over HTTP (the API serializers and the HTML forms for gold, annotation and category files) no case is a 5xx.
@@ -149,6 +150,29 @@ def test_gold_and_category_readers_raise_only_service_errors(upload):
     name, data = upload
     _bounded(lambda: gold_entries_read(data=data, filename=name), (ServiceError,))
     _bounded(lambda: category_rows(data, name), (ServiceError,))
+
+
+@FUZZ
+@given(upload=uploads())
+def test_ingest_url_lists_archives_and_categories_text_raise_only_their_errors(upload, tmp_path_factory):
+    """The ingest sources (URL list, archive listing) and the project form's categories text, through
+    annotate.bounded too: only SourceError / BoundedError, within the time and memory bounds."""
+    from labeling.services.ingestion.sources import SourceError as IngestSourceError
+    from labeling.services.ingestion.sources import source_open
+    from labeling.services.project_settings import categories_parse
+
+    name, data = upload
+    path = tmp_path_factory.mktemp("ingest") / name
+    path.write_bytes(data)
+    for kind in ("urls", "archive"):
+
+        def listing(kind: str = kind) -> None:
+            with source_open(kind, str(path)) as source:
+                for _entry in source.entries():  # NUL-bearing entries are batch._entries' to reject
+                    pass
+
+        _bounded(listing, (IngestSourceError,))
+    _bounded(lambda: categories_parse(data.decode("utf-8", errors="replace")), (BoundedError,))
 
 
 # --- every form and serializer that takes a file, over HTTP ----------------------------------------------------

@@ -203,6 +203,23 @@ def test_pages_and_answers_with_a_secret_are_not_stored(world, client_as):
     assert created.status_code == 201 and "no-store" in created["Cache-Control"]
     token = APIClient().post("/api/auth/token/", {"username": "res", "password": "pw-res-123"}, format="json")
     assert token.status_code == 200 and "no-store" in token["Cache-Control"]
+    page = client_as("researcher").post("/accounts/token/", {"action": "create"})
+    assert page.status_code == 200 and "no-store" in page["Cache-Control"]
+    assert page.context["new_key"] and page.context["new_key"] in page.content.decode()
+
+
+def test_pages_with_a_marketplace_completion_code_are_not_stored(world, client_as):
+    """The completion code lets a worker claim the study's pay: the worker's task page and the researcher's pay
+    page (whose form holds it) are no-store too."""
+    from crowdpay.services.policy import pay_policy_set
+
+    pay_policy_set(project=world.a.project, reward_cents=10, prolific_enabled=True, completion_code="C0DE-SECRET")
+    pay = client_as("researcher").get("/projects/proj-a/pay/")
+    assert pay.status_code == 200 and "C0DE-SECRET" in pay.content.decode() and pay["Cache-Control"] == "no-store"
+    worker = Client()
+    assert worker.get("/p/proj-a/start/?PROLIFIC_PID=w0rker1&STUDY_ID=st1&SESSION_ID=se1").status_code == 302
+    task = worker.get("/p/proj-a/")
+    assert task.status_code == 200 and task["Cache-Control"] == "no-store"
 
 
 def test_blocked_addresses_are_reported_without_what_they_resolve_to(world, settings):

@@ -14,9 +14,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotate.bounded import read_file
 from annotate.exceptions import ServiceError
 from labeling.models import Project
-from labeling.services.project_settings import categories_parse
+from labeling.services.project_settings import CATEGORY_TEXT_LIMITS, categories_parse
 from labeling.services.projects import project_create
 
 
@@ -47,7 +48,8 @@ class Command(BaseCommand):
             if not path.is_file():
                 raise CommandError(f"categories file not found: {path}")
             try:
-                categories = categories_parse(path.read_text(encoding="utf-8-sig"))
+                data = read_file(path, CATEGORY_TEXT_LIMITS.max_bytes, what=str(path))
+                categories = categories_parse(data.decode("utf-8-sig"))
             except (UnicodeDecodeError, ValueError) as exc:
                 raise CommandError(f"cannot read categories from {path}: {exc}") from exc
         if not 1 <= options["votes"] <= 50:

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.exceptions import ServiceError
 from labeling.management.cli import project_from_slug, read_input
-from labeling.services.categories import categories_import
+from labeling.services.categories import MAX_IMPORT_BYTES, categories_import
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **opts: object) -> None:
         project = project_from_slug(opts["project"])
         path = Path(str(opts["file"]))
-        data = read_input(path)
+        data = read_input(path, MAX_IMPORT_BYTES)
         try:
             result = categories_import(project=project, data=data, filename=path.name)
         except ServiceError as exc:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.exceptions import ServiceError
 from labeling.management.cli import project_from_slug, read_input
-from labeling.services.quality import gold_import_file
+from labeling.services.quality.gold_import import MAX_GOLD_FILE_BYTES, gold_import_file
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **opts: object) -> None:
         project = project_from_slug(opts["project"])
         path = Path(str(opts["file"]))
-        data = read_input(path)
+        data = read_input(path, MAX_GOLD_FILE_BYTES)
         try:
             result = gold_import_file(project=project, data=data, filename=path.name)
         except ServiceError as exc:

@@ -12,7 +12,6 @@ them at a local server.
 from __future__ import annotations
 
 import html
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -20,12 +19,14 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from annotate.bounded import BoundedError, Limits, read_json
 from annotate.conf import options
 from annotate.inputs import ascii_int
 from labeling.services.collection.licenses import FLICKR, license_normalise
 from labeling.services.safe_http import InvalidIPAddress, UnsafeURL, hardened_session, loopback_allowed, url_split
 
 MAX_JSON_BYTES = 8 * 1024 * 1024
+ANSWER_LIMITS = Limits(max_bytes=MAX_JSON_BYTES, max_field_chars=MAX_JSON_BYTES)
 MAX_PAGES = 20
 USER_AGENT = "AnnotateCollect/1.0 (+candidate collection for dataset building)"
 _TAGS = re.compile(r"<[^>]+>")
@@ -84,9 +85,9 @@ def get_json(url: str, params: dict | None = None, headers: dict | None = None) 
             raise SearchError("unreachable", f"Could not reach {parts.host}: {type(exc).__name__}.") from exc
         if len(body) > MAX_JSON_BYTES:
             raise SearchError("too_large", f"{parts.host} sent more than {MAX_JSON_BYTES} bytes.")
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
+        try:  # through the bounded reader: a deep or huge-number answer was a RecursionError/ValueError
+            data = read_json(body, ANSWER_LIMITS, what=f"{parts.host}'s answer")
+        except BoundedError as exc:
             raise SearchError("invalid_json", f"{parts.host} did not answer JSON.") from exc
         if not isinstance(data, dict):
             raise SearchError("invalid_json", f"{parts.host} answered JSON that is not an object.")

@@ -23,6 +23,7 @@ from annotate.bounded import (
     is_zip,
     read_archive,
     read_csv,
+    read_file,
     read_json,
     read_xml,
     read_yaml,
@@ -89,7 +90,10 @@ def _budget(total: int, count: int) -> None:
 def files_from_path(path: Path) -> dict[str, bytes]:
     """A file (a zip is opened), or every annotation-like text file under a folder, by path relative to it."""
     if path.is_file():
-        data = path.read_bytes()
+        try:
+            data = read_file(path, MAX_UPLOAD_BYTES, what=path.name)
+        except BoundedError as exc:
+            raise SourceError(exc.message) from exc
         return files_from_upload(path.name, data) if is_zip(data) else {path.name: data}
     if not path.is_dir():
         raise SourceError(f"{path} is neither a file nor a folder.")
@@ -97,7 +101,10 @@ def files_from_path(path: Path) -> dict[str, bytes]:
     total = 0
     for p in sorted(path.rglob("*")):
         if p.is_file() and not p.is_symlink() and p.suffix.lower() in TEXT_SUFFIXES:
-            data = p.read_bytes()
+            try:
+                data = read_file(p, MAX_TOTAL_BYTES - total, what=p.name)
+            except BoundedError as exc:
+                raise SourceError(f"The source is too large (at most {MAX_TOTAL_BYTES >> 20} MiB of text).") from exc
             total += len(data)
             _budget(total, len(out) + 1)
             out[p.relative_to(path).as_posix()] = data

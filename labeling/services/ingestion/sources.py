@@ -9,9 +9,7 @@ or an archive with an absurd entry count or total size, raises `SourceError`: th
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import io
 import os
 import stat
 import tarfile
@@ -24,11 +22,13 @@ from typing import IO
 
 from django.core.files.storage import default_storage
 
+from annotate.bounded import BoundedError, CsvProblem, Limits, check_size, read_csv, zip_declared_entries
 from annotate.conf import options
 from labeling.services.ingestion.validation import Rejected
 
 STORAGE_PREFIX = "storage:"
 MAX_URL_LIST_BYTES = 20 * 1024 * 1024
+MAX_URL_CHARS = 8192  # one URL (or CSV field) of a URL list; a longer one is a rejected line
 
 
 def key_hash(key: str) -> str:
@@ -173,6 +173,9 @@ class ArchiveSource(Source):
         yield from self._tar_entries(tar)
 
     def _zip_entries(self, fh: IO[bytes]) -> Iterator[SourceEntry]:
+        declared = zip_declared_entries(fh)
+        if declared is not None:
+            _check_totals(declared, 0)  # before zipfile builds one ZipInfo per listed entry
         try:
             archive = self._stack.enter_context(zipfile.ZipFile(fh))
             infos = archive.infolist()
@@ -253,40 +256,81 @@ def _read_tar(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 
 
 class UrlListSource(Source):
-    """CSV `url,category[,license,attribution,query]` (optional header row) or one URL per line."""
+    """CSV `url,category[,license,attribution,query]` (optional header row) or one URL per line, read through the
+    bounded reader (annotate.bounded): the file within MAX_URL_LIST_BYTES, at most ARCHIVE_MAX_ENTRIES URLs
+    (checked before any entry is listed), a line the CSV reader cannot read or a field longer than
+    MAX_URL_CHARS is one rejected entry (`#line N`), the others are read."""
 
     def entries(self) -> Iterator[SourceEntry]:
+        yield from self._listed()
+
+    def _listed(self) -> list[SourceEntry]:
         raw = _open_binary(self.source, self._stack).read(MAX_URL_LIST_BYTES + 1)
-        if len(raw) > MAX_URL_LIST_BYTES:
-            raise SourceError("url_list_too_large", f"The URL list is larger than {MAX_URL_LIST_BYTES} bytes.")
+        limits = Limits(max_bytes=MAX_URL_LIST_BYTES, max_field_chars=MAX_URL_CHARS)
+        try:
+            check_size(raw, limits, "The URL list")
+        except BoundedError as exc:
+            raise SourceError("url_list_too_large", exc.message) from exc
         text = raw.decode("utf-8-sig", errors="replace")
-        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-        if not lines:
-            return
-        if "," not in lines[0]:
-            for line in lines:
-                url = line.strip()
-                yield SourceEntry(key=url, url=url)
-            return
-        fields = ["url", "category", "license", "attribution", "query"]
-        rows = list(csv.reader(io.StringIO("\n".join(lines))))
-        if rows and rows[0] and rows[0][0].strip().lower() == "url":
-            fields = [c.strip().lower() for c in rows[0]]
-            rows = rows[1:]
-        for row in rows:
-            values = dict(zip(fields, (c.strip() for c in row), strict=False))
-            url = values.get("url", "")
-            if not url:
-                continue
-            category = values.get("category") or None
-            yield SourceEntry(
-                key=f"{url}\t{category or ''}",
-                url=url,
-                category=category,
-                license=values.get("license", "")[:200],
-                attribution=values.get("attribution", "")[:500],
-                query=values.get("query", "")[:500],
-            )
+        # blank and comment lines are kept empty, so line numbers stay those of the file
+        lines = ["" if not line.strip() or line.lstrip().startswith("#") else line for line in text.splitlines()]
+        first = next((line for line in lines if line), None)
+        if first is None:
+            return []
+        try:
+            out = list(_csv_entries(lines, limits) if "," in first else _plain_entries(lines))
+        except BoundedError as exc:
+            raise SourceError("url_list_unreadable", exc.message) from exc
+        cap = options().ARCHIVE_MAX_ENTRIES
+        if len(out) > cap:
+            raise SourceError("url_list_too_many_entries", f"The URL list holds more than {cap} entries.")
+        return out
+
+
+def _refused_line(line: int, message: str) -> SourceEntry:
+    """A line that is not read, under a key no URL can have (URL lines never start with '#')."""
+    return SourceEntry(key=f"#line {line}", error=Rejected("invalid_entry", f"Line {line}: {message}."))
+
+
+def _plain_entries(lines: list[str]) -> Iterator[SourceEntry]:
+    for number, line in enumerate(lines, start=1):
+        url = line.strip()
+        if not url:
+            continue
+        if len(url) > MAX_URL_CHARS:
+            yield _refused_line(number, f"the URL is longer than {MAX_URL_CHARS} characters")
+            continue
+        yield SourceEntry(key=url, url=url)
+
+
+def _csv_entries(lines: list[str], limits: Limits) -> Iterator[SourceEntry]:
+    fields = ["url", "category", "license", "attribution", "query"]
+    first = True
+    for row in read_csv("\n".join(lines), limits):
+        if isinstance(row, CsvProblem):
+            first = False
+            yield _refused_line(row.line, row.message)
+            continue
+        if not row.cells:
+            continue
+        if first and row.cells[0].strip().lower() == "url":
+            fields = [c.strip().lower() for c in row.cells]
+            first = False
+            continue
+        first = False
+        values = dict(zip(fields, (c.strip() for c in row.cells), strict=False))
+        url = values.get("url", "")
+        if not url:
+            continue
+        category = values.get("category") or None
+        yield SourceEntry(
+            key=f"{url}\t{category or ''}",
+            url=url,
+            category=category,
+            license=values.get("license", "")[:200],
+            attribution=values.get("attribution", "")[:500],
+            query=values.get("query", "")[:500],
+        )
 
 
 def source_open(kind: str, source: str) -> Source:
