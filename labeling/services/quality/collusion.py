@@ -46,12 +46,18 @@ def _reason(test: collusion.PairTest, me_first: bool) -> str:
     return f"{copied}; with that volunteer left out, agreement with the others' consensus {right} of {compared}"
 
 
-def annotator_copy_check(*, project_id: int, user_id: int) -> list[int]:
+def annotator_copy_check(*, project_id: int, user_id: int, partners_too: bool = False) -> list[int]:
     """Test the annotator against each co-voter with >= MIN_SHARED shared items; block both members of every
     copying pair, or a member of a suspect pair who fails the agreement rule with the partner left out. The
     annotator is also judged by the agreement rule in hindsight, against today's consensus of the others (an
     answer given before its item had a consensus is compared too). A status set by a person is left alone. Three
-    reads; returns the ids blocked now."""
+    reads; returns the ids blocked now.
+
+    `partners_too` (after any block of this annotator, triggers._after_block): each co-voter whose answers match
+    theirs more than independent work allows (a suspect pair, tail < SUSPECT_ALPHA) is checked the same way now.
+    Their own statistics were flattered by the blocked partner's answers (at answer time the pair was often the
+    consensus), so the check their batches call for may never come; with the partner's votes no longer counted,
+    today's consensus judges them."""
     from labeling.services.quality.triggers import annotator_block
 
     project = Project.objects.filter(pk=project_id).first()
@@ -107,4 +113,9 @@ def annotator_copy_check(*, project_id: int, user_id: int) -> list[int]:
                 uid = int(user_ids[worker])
                 if block and annotator_block(project=project, user_id=uid, reason=_reason(test, first)):
                     newly.append(uid)
+    if partners_too:
+        for test in tests:
+            partner = int(user_ids[test.b if test.a == me else test.a])
+            if test.p_value < collusion.SUSPECT_ALPHA and partner not in newly:
+                newly += annotator_copy_check(project_id=project_id, user_id=partner)
     return newly

@@ -265,8 +265,10 @@ def annotator_block(*, project: Project, user_id: int, reason: str) -> bool:
 
 
 def _after_block(project_id: int, user_id: int) -> None:
-    """Retroactive: every item with a vote of the blocked annotator is re-decided without it, then the
-    project is re-aggregated (the models re-fitted without them)."""
+    """Retroactive: every item with a vote of the blocked annotator is re-decided without it, their suspect
+    partners are checked now (collusion.py: a copier's partner looked in line with the pair's own consensus),
+    then the project is re-aggregated (the models re-fitted without them)."""
+    from labeling.services.quality.collusion import annotator_copy_check
     from labeling.services.quality.online import items_reevaluate
     from labeling.tasks.quality import project_reaggregate_task
 
@@ -275,6 +277,7 @@ def _after_block(project_id: int, user_id: int) -> None:
         return
     item_ids = list(Annotation.objects.filter(user_id=user_id, item__project=project).values_list("item_id", flat=True))
     items_reevaluate(project=project, item_ids=sorted(set(item_ids)))
+    annotator_copy_check(project_id=project_id, user_id=user_id, partners_too=True)
     project_reaggregate_task.delay(project_id)
 
 

@@ -114,3 +114,32 @@ def test_the_check_is_due_only_for_authors_not_clearly_in_line_with_the_consensu
     assert copy_check_due(stats(24, 12, 8), task_type="verify")  # 0.67: the copying pair's inflated agreement
     assert not copy_check_due(stats(40, 30, 29), task_type="verify")  # clearly in line: no check
     assert not copy_check_due(stats(40, 12, 2), task_type="boxes")  # boxes: no labels to copy
+
+
+def test_when_any_rule_blocks_one_copier_the_partner_is_checked_at_once(make_user, django_capture_on_commit_callbacks):
+    """The live-crowd run saw one copier blocked by the agreement rule at 20 answers and the partner only at 43:
+    the partner's own statistics were flattered by the pair's answers, so no check was due. A block (by any rule)
+    now checks the blocked annotator's co-voters at once. The votes are stored directly here: no online statistic
+    or check has seen them, as for a partner whose checks were never due."""
+    from django.db import transaction
+
+    from labeling.models import Annotation
+    from labeling.services.quality.triggers import annotator_block
+
+    project, items = project_of("copy-after-block", 24)
+    rng = random.Random(7)
+    honest = [make_user(f"hb-{i}") for i in range(3)]
+    a, b = make_user("cba"), make_user("cbb")
+    flips = [rng.randint(0, 1) for _ in items]
+    votes = [Annotation(item=i, user=u, label=f, answer={"label": f}) for u in (a, b)
+             for i, f in zip(items, flips, strict=True)]  # fmt: skip
+    votes += [Annotation(item=i, user=h, label=truth(i) if rng.random() < 0.95 else 1 - truth(i)) for h in honest
+              for i in items]  # fmt: skip
+    Annotation.objects.bulk_create(votes)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        assert annotator_block(project=project, user_id=a.pk, reason="an online rule")
+    changes = list(AnnotatorStatusChange.objects.filter(project=project).values_list("user__username", "reason"))
+    assert status_of(project, a) == "blocked" and status_of(project, b) == "blocked", changes
+    assert all(status_of(project, h) != "blocked" for h in honest), changes
+    reason = AnnotatorStatusChange.objects.get(project=project, user=b, to_status="blocked").reason
+    assert "identical to another volunteer's" in reason, reason
