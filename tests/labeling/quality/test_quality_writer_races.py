@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling.models import Annotation, AnnotatorScore, Category, DatasetVersion, Item, ReviewAction
+from labeling.models import Annotation, AnnotatorScore, Category, DatasetVersion, Item, ModelOpinion, ReviewAction
 from labeling.services.quality import gold_set, project_reaggregate
 from labeling.services.quality.reaggregate import reaggregate_finish, reaggregate_read
 from tests.labeling.quality.qfactories import cast, join, make_project
@@ -33,6 +33,12 @@ def _nothing_lost(items: list[Item]) -> None:
     """Every item counts exactly its counted votes (none dropped or doubled by the interleaving)."""
     for item in items:
         assert _row(item).votes_count == _counted(item), (item.pk, _row(item).votes_count, _counted(item))
+
+
+def _opinions(item: Item) -> list[tuple]:
+    """The item's model opinions (ModelOpinion rows), as comparable tuples."""
+    rows = ModelOpinion.objects.filter(item_id=item.pk).order_by("source")
+    return list(rows.values_list("source", "run_id", "class_ids", "probabilities", "vote", "proven", "detail"))
 
 
 def _age_votes(items: list[Item], hours: float) -> None:
@@ -77,14 +83,15 @@ def test_a_model_vote_during_a_reaggregation_survives_it(make_user):
     report = model_voter_apply(run=run, project=project, min_checked=10)
     assert report.done == 1
     voted = _row(target)
-    assert voted.status == Item.Status.DONE and "vote" in voted.model_probs
+    opinions = _opinions(target)
+    assert voted.status == Item.Status.DONE and [o[4] is not None for o in opinions] == [True]
     result = reaggregate_finish(snap=snap)
     assert target.pk in result.changed_since_read  # it would have written its vote-less "open" back
     row = _row(target)
-    assert (row.status, row.label, row.model_probs) == (Item.Status.DONE, 1, voted.model_probs)
+    assert (row.status, row.label, _opinions(row)) == (Item.Status.DONE, 1, opinions)
     project_reaggregate(project_id=project.pk)  # the next run reads the vote and decides the same
     again = _row(target)
-    assert (again.status, again.label, again.model_probs) == (Item.Status.DONE, 1, voted.model_probs)
+    assert (again.status, again.label, _opinions(again)) == (Item.Status.DONE, 1, opinions)
     _nothing_lost(items)
 
 
@@ -108,14 +115,15 @@ def test_zero_shot_opinions_written_during_a_reaggregation_survive_it(make_user)
     snap = reaggregate_read(project_id=project.pk)
     report = zero_shot_apply(project=project, device="cpu", min_checked=10)
     assert report.predicted == 16 and report.checked == 10 and report.considered == len(voted)
-    written = {i.pk: (i.model_probs, i.status, i.posterior) for i in Item.objects.filter(pk__in=[v.pk for v in voted])}
-    assert all(probs["source"] == SOURCE and "vote" in probs for probs, _, _ in written.values())
+    written = {i.pk: (_opinions(i), i.status, i.posterior) for i in Item.objects.filter(pk__in=[v.pk for v in voted])}
+    for opinions, _, _ in written.values():
+        assert [(o[0], o[4] is not None, o[6]) for o in opinions] == [("zero_shot", True, {"model": SOURCE})]
     result = reaggregate_finish(snap=snap)
     assert set(written) <= set(result.changed_since_read)  # each would have been written from the stale read
-    after = {i.pk: (i.model_probs, i.status, i.posterior) for i in Item.objects.filter(pk__in=[v.pk for v in voted])}
+    after = {i.pk: (_opinions(i), i.status, i.posterior) for i in Item.objects.filter(pk__in=[v.pk for v in voted])}
     assert after == written
     project_reaggregate(project_id=project.pk)
-    assert all(_row(v).model_probs == written[v.pk][0] for v in voted)  # re-aggregation never drops an opinion
+    assert all(_opinions(v) == written[v.pk][0] for v in voted)  # re-aggregation never drops an opinion
     _nothing_lost(items)
 
 
@@ -148,13 +156,14 @@ def test_items_the_label_error_finder_flags_during_a_reaggregation_stay_in_revie
     assert report.flagged >= 1
     flagged = list(Item.objects.filter(project=s.project, status=Item.Status.REVIEW))
     assert {i.review_reason for i in flagged} == {Item.ReviewReason.MODEL_DISAGREES_CV}
-    notes = {i.pk: i.model_probs["label_error"] for i in flagged}
+    notes = {i.pk: _opinions(i) for i in flagged}
+    assert all([o[0] for o in opinions] == ["label_error"] for opinions in notes.values())
     reaggregate_finish(snap=snap)
     project_reaggregate(project_id=s.project.pk)  # finding 17: not even a run that reads the routing undoes it
     for item in flagged:
         row = _row(item)
         assert (row.status, row.review_reason) == (Item.Status.REVIEW, Item.ReviewReason.MODEL_DISAGREES_CV)
-        assert row.model_probs["label_error"] == notes[item.pk]
+        assert _opinions(row) == notes[item.pk]
     _nothing_lost(items)
 
 
