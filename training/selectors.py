@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from labeling.models import Category, Item, Project
+from labeling.models import Category, Item, ModelOpinion, Project
 from labeling.selectors.datasets import version_for_researcher, versions_for_researcher
 from labeling.selectors.projects import one_or_404, projects_for_reviewer, scoped_to_researcher
 from training.models import ModelPrediction, TrainingEpoch, TrainingRun
@@ -64,6 +64,13 @@ def run_epochs(run: TrainingRun) -> list[dict[str, Any]]:
     )
 
 
+def _run_vote(item: Item, run_id: int) -> dict[str, float] | None:
+    """The bounded vote of that run stored for the item ({label value: likelihood}), or None."""
+    row = ModelOpinion.objects.filter(item_id=item.pk, source=ModelOpinion.Source.RUN, run_id=run_id)
+    found = row.filter(vote__isnull=False).values_list("class_ids", "vote").first()
+    return None if found is None else {str(c): v for c, v in zip(found[0], found[1], strict=False)}
+
+
 def item_model_opinion(item: Item, user: Any = None) -> dict[str, Any] | None:
     """The latest finished run's opinion on an item, with answer names, for reviewers (never volunteers).
 
@@ -94,7 +101,7 @@ def item_model_opinion(item: Item, user: Any = None) -> dict[str, Any] | None:
         "entropy": pred.entropy,
         "margin": pred.margin,
         "top": [{"label": names.get(k, k), "p": v, "percent": round(100 * v)} for k, v in answers],
-        "vote": (item.model_probs or {}).get("vote"),
+        "vote": _run_vote(item, pred.run_id),
         "voter_accuracy": pred.run.voter_accuracy,
     }
 

@@ -149,7 +149,7 @@ def remove_gold(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
 
 ITEM_FIELDS = ("project", "image", "preview", "category", "status", "review_reason", "votes_count", "needed_votes",
                "priority", "label", "confidence", "posterior", "answer", "is_gold", "gold_label", "gold_answer",
-               "excluded", "model_probs", "created_at", "updated_at")  # fmt: skip
+               "excluded", "created_at", "updated_at")  # fmt: skip
 
 
 @admin.register(Item)

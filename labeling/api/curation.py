@@ -17,6 +17,7 @@ from labeling.selectors.curation import (
     curation_filters_parse,
     curation_item,
     curation_item_history,
+    curation_item_opinions,
     curation_item_votes,
     curation_page,
 )
@@ -120,7 +121,7 @@ class CurationItemDetailApi(APIView):
     class OutputSerializer(ItemOutput):
         votes = VoteSerializer(many=True)
         history = serializers.ListField(child=serializers.DictField())
-        model_probs = serializers.JSONField(allow_null=True)
+        model_opinions = serializers.ListField(child=serializers.DictField(), source="opinions")
 
     @extend_schema(
         operation_id="curation_item_retrieve",
@@ -130,8 +131,7 @@ class CurationItemDetailApi(APIView):
     def get(self, request: Request, slug: str, item_id: int) -> Response:
         project = reviewer_project(request, slug)
         item = curation_item(project=project, item_id=item_id)
-        item.model_predicted = (item.model_probs or {}).get("predicted") if isinstance(item.model_probs, dict) else None
-        item.model_entropy = (item.model_probs or {}).get("entropy") if isinstance(item.model_probs, dict) else None
+        item.opinions = curation_item_opinions(item=item)
         names = dict(review_choices(project=project))
         item.votes = curation_item_votes(item=item)
         item.history = [self.HistorySerializer(e).data for e in curation_item_history(item=item, label_names=names)]

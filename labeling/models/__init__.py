@@ -8,6 +8,7 @@ from labeling.models.images import Image, ImageSource
 from labeling.models.ingest import IngestBatch, IngestEntry
 from labeling.models.items import Item, Lease, Skip
 from labeling.models.live import AnnotatorAppeal, AnnotatorLiveStats
+from labeling.models.opinions import ModelOpinion
 from labeling.models.projects import Category, Project
 from labeling.models.quality import (
     AnnotatorScore,
@@ -43,6 +44,7 @@ __all__ = [
     "IngestEntry",
     "Item",
     "Lease",
+    "ModelOpinion",
     "Project",
     "ProjectClass",
     "ProjectQualitySnapshot",

@@ -52,7 +52,6 @@ class Item(models.Model):
     answer = models.JSONField(null=True, blank=True)
     posterior = models.JSONField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
-    model_probs = models.JSONField(null=True, blank=True)
     # Bumped by every write of the item's state (quality.transitions): a long computation that read the item
     # writes it back only if the version is still the one it read (CONVENTIONS §19: a version, not a proxy).
     version = models.PositiveBigIntegerField(default=0, db_default=0)

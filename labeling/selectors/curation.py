@@ -12,17 +12,15 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Case, Exists, F, FloatField, IntegerField, OuterRef, Q, QuerySet, When
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
 from annotate.i18n import status_text
 from annotate.inputs import InvalidParam, param_bool, param_enum, param_float, param_int, param_text
-from labeling.models import Annotation, CurationAction, Item, Project, ReviewAction
-from labeling.selectors.quality import model_opinion, review_item_votes
+from labeling.models import Annotation, CurationAction, Item, ModelOpinion, Project, ReviewAction
+from labeling.selectors.quality import model_opinion, review_item_votes, with_model_opinion
 
 SORTS = {
     "id": ("id",),
@@ -90,28 +88,9 @@ def curation_filters_parse(params: Mapping[str, Any]) -> CurationFilters:
         raise ServiceError(exc.message, code="invalid_filter") from exc
 
 
-INTEGER = r"^-?[0-9]{1,9}$"
-NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
-
-
-def _json_number(key: str, pattern: str, field: IntegerField | FloatField) -> Case:
-    """A number stored under `key` of `model_probs`, or NULL for anything else (a stored value never breaks the
-    grid: training writes numbers, but older or foreign rows may hold other things)."""
-    text = KeyTextTransform(key, "model_probs")
-    return Case(When(**{f"model_probs__{key}__regex": pattern}, then=Cast(text, field)), default=None,
-                output_field=field)  # fmt: skip
-
-
 def curation_items(*, project: Project, filters: CurationFilters) -> QuerySet[Item]:
     """The project's items matching `filters`, sorted, with image and category joined (one query per page)."""
-    qs = (
-        Item.objects.filter(project=project)
-        .select_related("image", "category")
-        .annotate(
-            model_predicted=_json_number("predicted", INTEGER, IntegerField()),
-            model_entropy=_json_number("entropy", NUMBER, FloatField()),
-        )
-    )
+    qs = with_model_opinion(Item.objects.filter(project=project).select_related("image", "category"))
     f = filters
     exact = {
         "category_id": f.category,
@@ -170,7 +149,9 @@ def curation_page(*, project: Project, filters: CurationFilters, page: int = 1, 
 
 def curation_item(*, project: Project, item_id: int) -> Item:
     """One item of the project (404 otherwise), with image and category."""
-    item = Item.objects.filter(project=project, pk=item_id).select_related("project", "image", "category").first()
+    item = with_model_opinion(
+        Item.objects.filter(project=project, pk=item_id).select_related("project", "image", "category")
+    ).first()
     if item is None:
         raise Http404("No such item in this project.")
     return item
@@ -226,7 +207,7 @@ def curation_cluster(*, item: Item, limit: int = 12) -> list[Item]:
 
 
 def curation_model_opinion(item: Item) -> tuple[str, float] | None:
-    return model_opinion(item.model_probs)
+    return model_opinion(item)
 
 
 def curation_item_examples(*, item: Item) -> list[str]:
@@ -234,3 +215,12 @@ def curation_item_examples(*, item: Item) -> list[str]:
     return list(
         item.image.example_of.filter(project_id=item.project_id).order_by("name").values_list("name", flat=True)
     )
+
+
+def curation_item_opinions(*, item: Item) -> list[dict]:
+    """Every model opinion of the item, newest first (reviewers and researchers only): source, run, the top
+    class and the whole distribution, the vote the quality engine folds (if any), and the finder's facts."""
+    rows = ModelOpinion.objects.filter(item_id=item.pk).order_by("-created_at", "-id")
+    fields = ("source", "run_id", "predicted", "confidence", "entropy", "margin", "class_ids", "probabilities",
+              "vote", "proven", "max_weight", "detail")  # fmt: skip
+    return [{**{f: getattr(o, f) for f in fields}, "created_at": o.created_at.isoformat()} for o in rows]

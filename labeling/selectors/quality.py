@@ -6,7 +6,20 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Case, Count, F, FloatField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Mod
 from django.utils.translation import gettext as _
 
@@ -17,7 +30,7 @@ from labeling.algorithms.agreement import (
     krippendorff_alpha_nominal,
     percent_agreement,
 )
-from labeling.models import Annotation, AnnotatorScore, Item, Project, ProjectQualitySnapshot
+from labeling.models import Annotation, AnnotatorScore, Item, ModelOpinion, Project, ProjectQualitySnapshot
 from labeling.services.quality.engine import DEFAULT_PRIOR_ACCURACY, blocked_user_ids, project_classes
 
 LOW_CONFIDENCE = 0.8  # done items below this are worth a second look
@@ -26,12 +39,12 @@ MODEL_DISAGREES = 0.9  # a model prediction at least this confident that disagre
 
 def review_queue(*, project: Project) -> QuerySet[Item]:
     """Items needing review: status review (max votes, no consensus) first, then done items with a low
-    posterior, then done items a model confidently disagrees with (flagged via model_probs); lowest
-    confidence first within each group."""
+    posterior, then done items a model confidently disagrees with (a model's prediction, with_model_opinion);
+    lowest confidence first within each group."""
     low = Q(status=Item.Status.DONE, confidence__lt=min(LOW_CONFIDENCE, project.confidence_target))
-    flagged = Q(status=Item.Status.DONE, model_probs__isnull=False)
+    flagged = Q(status=Item.Status.DONE, model_predicted__isnull=False)
     qs = (
-        Item.objects.filter(project=project, is_gold=False)
+        with_model_opinion(Item.objects.filter(project=project, is_gold=False))
         .filter(Q(status=Item.Status.REVIEW) | low | flagged)
         .annotate(
             group=Case(
@@ -47,27 +60,42 @@ def review_queue(*, project: Project) -> QuerySet[Item]:
     return qs
 
 
-def model_opinion(model_probs: object) -> tuple[str, float] | None:
-    """(label, probability) of the model's top class from whatever an item's `model_probs` holds, or None.
+PREDICTION_SOURCES = (ModelOpinion.Source.RUN, ModelOpinion.Source.ZERO_SHOT)
 
-    Training writes `{"run", "labels": {label: p}, "predicted", "entropy", "margin"}` and the voter adds
-    `"vote": {label: p}`; older rows may hold a flat `{label: p}`. Anything else (or non-numeric values) is
-    no opinion: the review queue must never fail on a stored value."""
-    if not isinstance(model_probs, dict):
+
+def _latest_prediction(item_id: object = None) -> QuerySet[ModelOpinion]:
+    """The item's predictions, newest first (`item_id` None: of the outer query's item, for a subquery)."""
+    return ModelOpinion.objects.filter(
+        item_id=OuterRef("pk") if item_id is None else item_id, source__in=PREDICTION_SOURCES
+    ).order_by("-created_at", "-id")
+
+
+def with_model_opinion(queryset: QuerySet[Item]) -> QuerySet[Item]:
+    """Items annotated with the latest prediction of a model (a run's or the zero-shot classifier's), in the same
+    statement: model_predicted (a label value), model_confidence, model_entropy."""
+    latest = _latest_prediction()
+    return queryset.annotate(
+        model_predicted=Subquery(latest.values("predicted")[:1], output_field=IntegerField()),
+        model_confidence=Subquery(latest.values("confidence")[:1], output_field=FloatField()),
+        model_entropy=Subquery(latest.values("entropy")[:1], output_field=FloatField()),
+    )
+
+
+def model_opinion(item: Item) -> tuple[str, float] | None:
+    """(label, probability) of the model's top class for the item (its latest prediction), or None. Reads
+    with_model_opinion's annotation when the item was fetched with it, else one query."""
+    if hasattr(item, "model_predicted"):
+        predicted, confidence = item.model_predicted, getattr(item, "model_confidence", None)
+    else:
+        row = _latest_prediction(item.pk).values_list("predicted", "confidence").first()
+        predicted, confidence = row if row is not None else (None, None)
+    if predicted is None or confidence is None:
         return None
-    probs = model_probs.get("labels") if isinstance(model_probs.get("labels"), dict) else model_probs
-    numeric = [
-        (str(label), float(p))
-        for label, p in probs.items()
-        if isinstance(p, int | float) and not isinstance(p, bool) and math.isfinite(float(p))
-    ]
-    if not numeric:
-        return None
-    return max(numeric, key=lambda kv: kv[1])
+    return str(predicted), float(confidence)
 
 
 def _model_disagrees(item: Item) -> bool:
-    opinion = model_opinion(item.model_probs)
+    opinion = model_opinion(item)
     if opinion is None or item.label is None:
         return False
     top, p = opinion

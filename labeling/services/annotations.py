@@ -25,6 +25,7 @@ from labeling.services.quality.online import (
     votes_counted,
     votes_uncount,
 )
+from labeling.services.quality.opinions import with_model_vote
 from labeling.services.quality.triggers import annotator_live_after_votes, live_votes
 
 MAX_BATCH = 100
@@ -237,6 +238,7 @@ class _State:
 def _lock(*, project: Project, ids: list[int]) -> dict[int, Item]:
     """The batch's items of this project, locked in id order (one statement; concurrent batches never deadlock)."""
     rows = Item.objects.select_for_update(of=("self",)).select_related("image").filter(project=project, pk__in=ids)
+    rows = with_model_vote(rows)  # the vote the decider folds, read with the rows (no statement of its own)
     locked = {}
     for item in rows.order_by("id"):
         item.project = project

@@ -11,6 +11,7 @@ from annotate.bounded import BoundedError, CsvProblem, Limits, decode_text, read
 from annotate.exceptions import ServiceError
 from labeling.models import Annotation, Category, DatasetVersionItem, Project, ProjectClass
 from labeling.services.projects import category_upsert, unknown_parent_message, wnid_clean
+from labeling.services.quality.opinions import model_opinions_invalidate
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 FIELDS = ("name", "definition", "wnid", "parent")
@@ -118,8 +119,11 @@ def category_update(
             _("The parent must be another category of this project, not a descendant."), code="bad_parent"
         )
     wnid = wnid_clean(wnid)
+    renamed = (category.name, category.wnid) != (name, wnid)
     category.name, category.definition, category.wnid, category.parent = name, definition, wnid, parent
     category.save(update_fields=["name", "definition", "wnid", "parent"])
+    if renamed:  # the answer means something else now: the models' opinions of it are void
+        model_opinions_invalidate(project_id=category.project_id)
     return category
 
 
@@ -163,3 +167,4 @@ def category_delete(*, category: Category) -> None:
         )  # fmt: skip
     Category.objects.filter(parent=category).update(parent=category.parent_id)
     category.delete()
+    model_opinions_invalidate(project_id=category.project_id)  # their class space had it

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from annotate.db import bulk_update_values
 from annotate.exceptions import ServiceError
 from labeling.models import Category, Project
+from labeling.services.quality.opinions import model_opinions_invalidate
 
 # The most categories a project is created with (the API, the HTML form and `create_project` share it):
 # ImageNet-21k's leaves fit; each is one row of a bulk insert, so the largest project is created in seconds.
@@ -176,6 +177,8 @@ def category_upsert(
     category, created = Category.objects.get_or_create(
         project=project, name=name, defaults={"definition": definition, "wnid": wnid, "parent": parent_obj}
     )
+    if created:  # a new answer: every stored model opinion is over a class space without it
+        model_opinions_invalidate(project_id=project.pk)
     if not created:
         if parent_obj is not None and _parent_loops(category, parent_obj):
             raise ServiceError(
@@ -188,6 +191,8 @@ def category_upsert(
                 changed.append(field)
         if changed:
             category.save(update_fields=changed)
+            if "wnid" in changed:  # another synset: the zero-shot opinion was about the old one
+                model_opinions_invalidate(project_id=project.pk)
     return category
 
 

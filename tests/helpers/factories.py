@@ -121,3 +121,11 @@ def make_project_with_items(
         )
     Item.objects.bulk_create(items, batch_size=2000)
     return project, list(Item.objects.filter(project=project).order_by("id"))
+
+
+def stored_vote(item) -> dict[str, float] | None:
+    """The item's latest stored model vote as {label value: likelihood} (quality.opinions reads it), or None."""
+    from labeling.services.quality.opinions import stored_vote as read
+
+    vote = read(item)
+    return None if vote is None else {str(c): v for c, v in zip(vote.class_ids, vote.likelihoods, strict=True)}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.models import DatasetVersion, DatasetVersionItem, Item
+from labeling.models import DatasetVersion, DatasetVersionItem, Item, ModelOpinion
 from tests.training.factories import IMAGENETTE, photo_version, shapes_version
 from training.ml.label_errors import rank_label_errors
 
@@ -73,7 +73,9 @@ def test_find_label_errors_on_shapes_flags_the_flipped_labels(make_user):
     assert {i.pk for i in reviewed} == found
     assert {i.review_reason for i in reviewed} == {Item.ReviewReason.MODEL_DISAGREES_CV}
     assert Item.ReviewReason(reviewed[0].review_reason).label == "model disagrees (cross-validated)"
-    assert all(i.model_probs["label_error"]["folds"] == 3 for i in reviewed)
+    notes = ModelOpinion.objects.filter(item__in=reviewed, source=ModelOpinion.Source.LABEL_ERROR)
+    assert sorted(notes.values_list("item_id", flat=True)) == sorted(found)
+    assert all(n.detail["folds"] == 3 and n.predicted is not None for n in notes)
     assert not Item.objects.filter(is_gold=True).exclude(status=Item.Status.OPEN).exists()
     # the features are cached: a dry run is fast, ranks the same and sends nothing more
     Item.objects.filter(pk__in=found).update(status=Item.Status.DONE, review_reason="")

@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 import pytest
 
-from labeling.models import DatasetVersion, Item, Project
+from labeling.models import DatasetVersion, Item, ModelOpinion, Project
 from labeling.services.annotations import annotations_submit_batch
 from labeling.services.assignment import next_items
 from labeling.services.dataset_card import _review_text
@@ -46,7 +46,7 @@ def _preds(items: list[Item], labels: list[int]) -> dict[int, dict[str, float]]:
 
 def _fold(project, labels, preds, *, proven: bool):
     return model_votes_fold(project=project, labels=labels, preds=preds, conf=CONF, max_weight=math.log(99),
-                            source={"run": 0}, proven=proven)  # fmt: skip
+                            source=ModelOpinion.Source.RUN, proven=proven)  # fmt: skip
 
 
 def test_decide_counts_a_proven_model_as_a_voter():
@@ -64,7 +64,7 @@ def test_decide_counts_a_proven_model_as_a_voter():
 
 def test_a_proven_sure_model_finishes_items_alone_only_when_min_votes_is_zero():
     project, items, labels = _project(min_votes=0)
-    gold_before = list(Item.objects.filter(project=project, is_gold=True).values("status", "label", "model_probs"))
+    gold_before = list(Item.objects.filter(project=project, is_gold=True).values("status", "label", "model_opinions"))
     preds = _preds(items, labels)
 
     _fold(project, labels, preds, proven=False)  # measured, but not proven: it only ever helps humans
@@ -78,8 +78,8 @@ def test_a_proven_sure_model_finishes_items_alone_only_when_min_votes_is_zero():
     assert sorted(finished.values_list("pk", flat=True)) == sorted(sure)
     assert set(finished.values_list("votes_count", flat=True)) == {0}
     assert set(finished.values_list("label", flat=True)) == {labels[0]}
-    assert all(it.model_probs["proven"] for it in finished)
-    assert list(Item.objects.filter(project=project, is_gold=True).values("status", "label", "model_probs")) == (
+    assert all(ModelOpinion.objects.get(item=it).proven for it in finished)
+    assert list(Item.objects.filter(project=project, is_gold=True).values("status", "label", "model_opinions")) == (
         gold_before
     )  # gold never takes a model vote
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.models import Annotation, Item
+from labeling.models import Annotation, Item, ModelOpinion
 from labeling.services.assignment import next_items
+from tests.helpers.factories import stored_vote
 from tests.training.factories import shapes_version
 from training.models import ModelPrediction, TrainingRun
 
@@ -70,8 +71,10 @@ def test_train_cli_then_predictions_drive_priority_and_a_bounded_vote(make_user,
         expected = -(p[p > 0] * np.log(p[p > 0])).sum() / math.log(3)
         assert item.priority == pytest.approx(pred.entropy, abs=1e-9)
         assert pred.entropy == pytest.approx(expected, abs=1e-4)
-        assert item.model_probs["run"] == run.pk
-        assert set(item.model_probs["labels"]) == {str(c.pk) for c in s.categories}
+        opinion = ModelOpinion.objects.get(item=item, source=ModelOpinion.Source.RUN)
+        assert opinion.run_id == run.pk and opinion.entropy == pytest.approx(pred.entropy, abs=1e-9)
+        shown = dict(zip(opinion.class_ids, opinion.probabilities, strict=True))  # the voter's space has "none"
+        assert set(shown) - {-1} == {c.pk for c in s.categories} and shown.get(-1, 0.0) == 0.0
     most_uncertain = max(unvoted, key=lambda i: (i.priority, -i.pk))
     served = next_items(user=make_user("newbie"), project=s.project, n=1)
     assert [i.pk for i in served] == [most_uncertain.pk]
@@ -88,7 +91,7 @@ def test_train_cli_then_predictions_drive_priority_and_a_bounded_vote(make_user,
     conf = np.array(run.voter_confusion) / np.array(run.voter_confusion).sum(axis=1, keepdims=True)
     done = 0
     for item in Item.objects.filter(pk__in=[i.pk for i in voted]):
-        vote = np.array(list(item.model_probs["vote"].values()))
+        vote = np.array(list(stored_vote(item).values()))
         assert math.log(vote.max() / vote.min()) <= math.log(9) + 1e-4  # bounded weight (stored rounded to 1e-6)
         pred = ModelPrediction.objects.get(run=run, item=item)
         human = Annotation.objects.filter(item=item).first().label

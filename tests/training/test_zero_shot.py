@@ -12,6 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from labeling.models import Annotation, Category, Item, Project
+from tests.helpers.factories import stored_vote
 from tests.training.factories import IMAGENETTE, photo_image, shapes_version
 from training.ml.calibration import MAX_WEIGHT_CAP, calibrate_voter, wilson_low
 
@@ -75,11 +76,11 @@ def test_zero_shot_votes_on_real_photos_before_any_crowd_label(make_user):
     assert report["accuracy"] >= 0.85, report  # the 10 imagenette synsets, restricted softmax
     assert 0 < report["max_weight"] <= MAX_WEIGHT_CAP and report["considered"] == 20 and report["voter_error"] == ""
     assert list(Item.objects.filter(is_gold=True).values("id", "status", "label", "posterior")) == gold_before
-    assert not any("vote" in (g.model_probs or {}) for g in Item.objects.filter(is_gold=True))
+    assert not any(stored_vote(g) for g in Item.objects.filter(is_gold=True))
     right = 0
     for item in open_items:
         fresh = Item.objects.get(pk=item.pk)
-        vote = fresh.model_probs["vote"]
+        vote = stored_vote(fresh)
         assert max(vote.values()) <= math.exp(MAX_WEIGHT_CAP) / (math.exp(MAX_WEIGHT_CAP) + 9) + 1e-6  # bounded
         right += int(max(vote, key=vote.get)) == item.true_label
     assert right >= 17, right
@@ -123,7 +124,7 @@ def test_zero_shot_assists_verify_items_and_volunteers_never_see_it(make_user, a
     bound = math.exp(report["max_weight"]) / (1 + math.exp(report["max_weight"]))
     right = 0
     for item in open_items:
-        vote = Item.objects.get(pk=item.pk).model_probs["vote"]
+        vote = stored_vote(item)
         assert set(vote) == {"0", "1"} and max(vote.values()) <= bound + 1e-6  # bounded by what gold showed
         right += int(max(vote, key=vote.get)) == item.true_label
     assert right >= 6, right  # measured 8 of 8 (raw probability: 6 of 8)

@@ -3,7 +3,7 @@ ranked by confident learning (training.ml.label_errors), suspects sent to the re
 
 Reads a snapshot (features and the version's rows), computes outside any transaction, then flags in one
 transaction, re-reading the items under lock: an item sent to review gets review_reason
-"model_disagrees_cv" and the model's suggestion in `model_probs["label_error"]` (reviewers see model opinions,
+"model_disagrees_cv" and the model's suggestion as a label_error ModelOpinion row (reviewers see model opinions,
 volunteers never do). Gold items are never touched; an item already in review keeps its reason.
 """
 
@@ -16,7 +16,8 @@ import numpy as np
 from django.db import transaction
 
 from annotate.exceptions import ServiceError
-from labeling.models import DatasetVersion, DatasetVersionItem, Item
+from labeling.models import DatasetVersion, DatasetVersionItem, Item, ModelOpinion
+from labeling.services.quality.opinions import Opinion, model_opinions_write
 from labeling.services.quality.transitions import Caller, item_save
 from training.ml.label_errors import DEFAULT_THRESHOLD, rank_label_errors
 from training.ml.pretrained import imagenet_head_rows
@@ -106,12 +107,18 @@ def _flag(version: DatasetVersion, suspects: list[Any], image_ids: list[int], it
     by_item = {item_id: image_id for image_id, ids in items.items() for item_id in ids}
     flagged = 0
     with transaction.atomic():
-        locked = Item.objects.select_for_update().filter(pk__in=list(by_item), is_gold=False, status__in=FLAGGABLE)
-        for item in locked.order_by("id"):
-            item.model_probs = {**(item.model_probs or {}), "label_error": note[by_item[item.pk]]}
+        locked = list(Item.objects.select_for_update().filter(pk__in=list(by_item), is_gold=False,
+                                                              status__in=FLAGGABLE).order_by("id"))  # fmt: skip
+        opinions = []
+        for item in locked:
+            n = note[by_item[item.pk]]
+            known = n["suggested"] is not None  # the suggestion as the opinion's top class, with its score
+            opinions.append(Opinion(item.pk, ModelOpinion.Source.LABEL_ERROR, [n["suggested"]] if known else [],
+                                    [n["score"]] if known else [], detail=n))  # fmt: skip
+        model_opinions_write(opinions=opinions)
+        for item in locked:
             before = item.status
             item.status, item.review_reason = Item.Status.REVIEW, Item.ReviewReason.MODEL_DISAGREES_CV
-            item_save(caller=Caller.LABEL_ERRORS, item=item, fields=["model_probs", "status", "review_reason"],
-                      before=before)  # fmt: skip
+            item_save(caller=Caller.LABEL_ERRORS, item=item, fields=["status", "review_reason"], before=before)
             flagged += 1
     return flagged

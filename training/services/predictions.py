@@ -24,8 +24,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotate.exceptions import ServiceError
-from labeling.models import Item, Project
+from labeling.models import Item, ModelOpinion, Project
 from labeling.services.quality.engine import project_classes
+from labeling.services.quality.opinions import Opinion, model_opinions_write
 from training.ml.checkpoint import LAST_NAME
 from training.ml.run import predict
 from training.models import ModelPrediction, TrainingRun
@@ -124,7 +125,7 @@ def predictions_create(*, run: TrainingRun, project: Project, batch_size: int = 
 def _write(run: TrainingRun, labels: list[int], rows: list[tuple[int, np.ndarray, np.ndarray]]) -> int:
     with transaction.atomic():
         items = {i.pk: i for i in Item.objects.select_for_update().filter(pk__in=[r[0] for r in rows]).order_by("id")}
-        preds, changed = [], []
+        preds, changed, opinions = [], [], []
         for item_id, probs, dist in rows:
             item = items.get(item_id)
             if item is None:  # deleted meanwhile
@@ -136,8 +137,8 @@ def _write(run: TrainingRun, labels: list[int], rows: list[tuple[int, np.ndarray
                 run=run, item_id=item_id, probs=[round(float(v), 6) for v in probs], label_probs=label_probs,
                 predicted_label=labels[best], confidence=round(float(dist[best]), 6), entropy=entropy, margin=margin,
             ))  # fmt: skip
-            item.model_probs = {"run": run.pk, "labels": label_probs, "predicted": labels[best],
-                                "entropy": entropy, "margin": margin}  # fmt: skip
+            opinions.append(Opinion(item_id, ModelOpinion.Source.RUN, labels, dist.tolist(), run_id=run.pk,
+                                    entropy=entropy, margin=margin))  # fmt: skip
             if item.status == Item.Status.OPEN and item.votes_count == 0 and not item.is_gold:
                 item.priority = entropy  # 0..1; the quality engine owns priority once votes exist
             item.updated_at = timezone.now()  # bulk_update does not run auto_now
@@ -147,7 +148,8 @@ def _write(run: TrainingRun, labels: list[int], rows: list[tuple[int, np.ndarray
             preds, update_conflicts=True, unique_fields=["run", "item"],
             update_fields=["probs", "label_probs", "predicted_label", "confidence", "entropy", "margin"],
         )  # fmt: skip
-        Item.objects.bulk_update(changed, ["model_probs", "priority", "updated_at", "version"])
+        model_opinions_write(opinions=opinions)  # a new run's opinion replaces the last run's (and its vote)
+        Item.objects.bulk_update(changed, ["priority", "updated_at", "version"])
     return len(preds)
 
 

@@ -14,7 +14,7 @@
    finish an item, and in a project with `min_votes = 0` it may finish items alone (SageMaker Ground Truth's
    automated labelling, ImageNet's pre-screen). Audit items still collect their human votes: they keep
    measuring whether stopping early, the model's stops included, is honest.
-The vote is also stored in `item.model_probs["vote"]` so the online update can keep folding it in.
+The vote is also stored as the run's ModelOpinion row, so the online update can keep folding it in.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from django.utils import timezone
 
 from annotate.exceptions import ServiceError
 from labeling.algorithms.posterior import posterior_with_extra_voter
-from labeling.models import DatasetVersionItem, Item, Project
-from labeling.services.quality.engine import posterior_json, project_classes, proven_on_gold
+from labeling.models import DatasetVersionItem, Item, ModelOpinion, Project
+from labeling.services.quality.engine import project_classes, proven_on_gold
 from labeling.services.quality.online import item_evaluate, votes_counted
+from labeling.services.quality.opinions import Opinion, model_opinions_write
 from labeling.services.quality.transitions import Caller, item_save
 from training.ml.calibration import wilson_low
 from training.models import ModelPrediction, TrainingRun
@@ -128,14 +129,14 @@ def _apply(
         .values_list("item_id", "label_probs")
     )
     return model_votes_fold(project=project, labels=labels, preds=preds, conf=conf, max_weight=max_weight,
-                            source={"run": run.pk}, proven=proven)  # fmt: skip
+                            source=ModelOpinion.Source.RUN, run_id=run.pk, proven=proven)  # fmt: skip
 
 
 def model_votes_fold(
     *, project: Project, labels: list[int], preds: dict[int, dict[str, float]], conf: np.ndarray, max_weight: float,
-    source: dict[str, Any], proven: bool = False,
+    source: str, run_id: int | None = None, proven: bool = False,
 ) -> tuple[int, int, int]:  # fmt: skip
-    """Store each open, non-gold item's bounded model vote (`model_probs["vote"]`, tagged with `source`, and
+    """Store each open, non-gold item's bounded model vote (its `source`'s ModelOpinion row: the vote, and
     `proven` when the model passed `proven_on_gold` on checked items) and re-decide the items that have human
     votes, or none when the project lets a proven model finish items alone (min_votes = 0). `preds`: item id ->
     {label value: probability}. Returns (considered, updated, done). Shared by trained runs and the zero-shot
@@ -146,21 +147,22 @@ def model_votes_fold(
         items = list(Item.objects.select_for_update().filter(pk__in=list(preds), status=Item.Status.OPEN,
                                                              is_gold=False).order_by("id"))  # fmt: skip
         counted = votes_counted(project=project, item_ids=[item.pk for item in items])
-        caller = Caller.ZERO_SHOT if "source" in source else Caller.VOTER
+        caller = Caller.ZERO_SHOT if source == ModelOpinion.Source.ZERO_SHOT else Caller.VOTER
+        opinions = []
         for item in items:
             probs = np.array([preds[item.pk].get(str(label), 0.0) for label in labels], dtype=np.float64)
             vote = posterior_with_extra_voter(uniform, probs, conf, max_weight)
-            item.model_probs = {
-                **(item.model_probs or {}), **source, "vote": posterior_json(labels, vote),
-                "max_weight": round(max_weight, 6), "proven": proven,
-            }  # fmt: skip
+            opinions.append(Opinion(item.pk, source, labels, probs.tolist(), run_id=run_id, vote=vote.tolist(),
+                                    proven=proven, max_weight=round(max_weight, 6)))  # fmt: skip
+            item.mv_classes, item.mv_vote, item.mv_proven = labels, opinions[-1].vote, proven  # (stored_vote reads)
+        model_opinions_write(opinions=opinions, keep=("entropy", "margin", "detail"))
+        for item in items:
             before = item.status
             humans = sum(1 for *_rest, blocked in counted[item.pk] if not blocked)
             if humans or (proven and project.min_votes == 0):  # the one decider, as a vote's would decide it
-                item_evaluate(item=item, project=project, votes=counted[item.pk], caller=caller,
-                              extra_fields=["model_probs"])  # fmt: skip
+                item_evaluate(item=item, project=project, votes=counted[item.pk], caller=caller)
                 updated += 1
                 done += item.status == Item.Status.DONE and before != Item.Status.DONE
             else:
-                item_save(caller=caller, item=item, fields=["model_probs"], before=before)
+                item_save(caller=caller, item=item, fields=[], before=before)  # the version: the vote changed
     return len(preds), updated, done

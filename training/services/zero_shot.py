@@ -12,7 +12,7 @@ pre-screens them):
 The voter is measured on checked items (gold answers, reviewer-accepted labels) and summarised as one accuracy
 (training.ml.calibration: symmetric confusion, vote bound = log-odds of the Wilson lower bound, capped at
 log 99), then folded into open items exactly like a trained run's vote (voter.model_votes_fold): never on
-gold items, stored in `model_probs["vote"]` for the online update, shown to reviewers, never to volunteers.
+gold items, stored as its ModelOpinion row for the online update, shown to reviewers, never to volunteers.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from django.db import transaction
 from torch.utils.data import DataLoader
 
 from annotate.exceptions import ServiceError
-from labeling.models import Item, Project
+from labeling.models import Item, ModelOpinion, Project
 from labeling.services.quality.engine import project_classes, proven_on_gold
+from labeling.services.quality.opinions import Opinion, model_opinions_write
 from labeling.services.quality.transitions import Caller, item_save
 from training.ml.calibration import calibrate_voter, fit_platt, platt_leave_one_out, platt_probability
 from training.ml.config import ARCHITECTURES, resolve_device
@@ -125,7 +126,7 @@ def zero_shot_apply(
     preds = {i: {str(lb): float(v) for lb, v in zip(labels, dists[i], strict=True)} for i in open_ids}
     report.considered, report.updated, report.done = model_votes_fold(
         project=project, labels=labels, preds=preds, conf=cal.confusion, max_weight=cal.max_weight,
-        source={"source": SOURCE}, proven=proven_on_gold(cal.checked, cal.accuracy_low),
+        source=ModelOpinion.Source.ZERO_SHOT, proven=proven_on_gold(cal.checked, cal.accuracy_low),
     )  # fmt: skip
     return report
 
@@ -164,20 +165,21 @@ def _known_labels(ids: list[int]) -> list[tuple[int, int]]:
 
 
 def _write_opinions(dists: dict[int, np.ndarray], labels: list[int]) -> tuple[list[int], list[int]]:
-    """Store `model_probs` (labels, predicted, source) on every item; returns (truth, predicted) label indices
-    of the checked items (gold answers, accepted labels)."""
+    """Store the zero-shot ModelOpinion row (its distribution; no vote until measured) of every item; returns
+    (truth, predicted) label indices of the checked items (gold answers, accepted labels). A trained run's
+    opinion and the label-error finder's are other rows: this never touches them."""
     index = {lb: i for i, lb in enumerate(labels)}
     truth: list[int] = []
     pred: list[int] = []
     with transaction.atomic():
-        for item in Item.objects.select_for_update().filter(pk__in=list(dists)).order_by("id"):
-            dist = dists[item.pk]
-            best = int(dist.argmax())
-            item.model_probs = {
-                "source": SOURCE, "labels": {str(lb): round(float(v), 6) for lb, v in zip(labels, dist, strict=True)},
-                "predicted": labels[best],
-            }  # fmt: skip
-            item_save(caller=Caller.ZERO_SHOT, item=item, fields=["model_probs"], before=item.status)
+        items = list(Item.objects.select_for_update().filter(pk__in=list(dists)).order_by("id"))
+        model_opinions_write(opinions=[
+            Opinion(item.pk, ModelOpinion.Source.ZERO_SHOT, labels, dists[item.pk].tolist(), detail={"model": SOURCE})
+            for item in items
+        ])  # fmt: skip
+        for item in items:
+            best = int(dists[item.pk].argmax())
+            item_save(caller=Caller.ZERO_SHOT, item=item, fields=[], before=item.status)  # the version
             known = checked_answer(
                 is_gold=item.is_gold, gold_label=item.gold_label, status=item.status, label=item.label
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -320,9 +321,18 @@ def is_audit_item(item_id: int, rate: float) -> bool:
     return bool(audit_mask(np.array([item_id]), rate)[0])
 
 
+class StoredVote(NamedTuple):
+    """A model vote as stored (a ModelOpinion row's class_ids, vote and proven): likelihoods over label values."""
+
+    class_ids: tuple[int, ...]
+    likelihoods: tuple[float, ...]
+    proven: bool
+
+
 @dataclass(frozen=True)
 class ModelVote:
-    """A trained model's bounded vote on one item (training.services.voter writes it into `item.model_probs`)."""
+    """A trained model's bounded vote on one item, re-indexed to a caller's classes (training.services.voter
+    stores it as a ModelOpinion row; quality.opinions reads it)."""
 
     factor: np.ndarray  # (K,) normalised likelihood over the classes, in the caller's class order
     proven: bool  # measured on enough checked items by `proven_on_gold`: it counts as a voter in `decide`
@@ -334,19 +344,19 @@ class ModelVote:
         return combined / total if total > 0 else posterior
 
 
-def model_vote(model_probs: dict | None, classes: list[int], *, is_gold: bool) -> ModelVote | None:
+def model_vote(stored: StoredVote | None, classes: list[int], *, is_gold: bool) -> ModelVote | None:
     """The item's stored model vote re-indexed to `classes`; None without one, and always None on gold items
-    (humans decide gold). The one place that reads `model_probs["vote"]`: the online update, the model voter
+    (humans decide gold). The one place that turns a stored vote into a factor: the online update, the model voter
     and the full re-aggregation all fold through it."""
-    vote = (model_probs or {}).get("vote")
-    if not vote or is_gold:
+    if stored is None or is_gold:
         return None
-    if any(str(c) not in vote for c in classes):
+    vote = dict(zip(stored.class_ids, stored.likelihoods, strict=True))
+    if any(c not in vote for c in classes):
         # A vote over another class space (categories changed since, or a vote stored without "none"): no
         # likelihood for the missing class is honest, and 1.0 -- the highest -- was the bug (finding 16).
         return None
-    factor = np.array([float(vote[str(c)]) for c in classes], dtype=np.float64)
-    return ModelVote(factor, bool((model_probs or {}).get("proven")))
+    factor = np.array([float(vote[c]) for c in classes], dtype=np.float64)
+    return ModelVote(factor, bool(stored.proven))
 
 
 def proven_on_gold(gold_seen: int, gold_wilson_low: float | None) -> bool:

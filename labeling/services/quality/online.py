@@ -24,6 +24,7 @@ from labeling.services.quality.engine import (
     latest_models,
     model_vote,
 )
+from labeling.services.quality.opinions import stored_vote, with_model_vote
 from labeling.services.quality.stalled import eligible_annotators
 from labeling.services.quality.transitions import Caller, item_save, items_write, settle
 from labeling.services.quality.triggers import reaggregate_due
@@ -107,7 +108,7 @@ def _decide_item(item: Item, project: Project, rows: list[tuple], models_for: Ca
         users = [v[0] for v in votes]
         labels = [v[1] for v in votes]
         models = models_for(labels)
-        vote = model_vote(item.model_probs, models.classes, is_gold=item.is_gold)
+        vote = model_vote(stored_vote(item), models.classes, is_gold=item.is_gold)
         out = item_decide(
             project=project, item_id=item.pk, category_id=item.category_id, classes=models.classes, n_votes=n,
             posterior=models.posterior(users, labels) if n else None, targets=models.targets,
@@ -160,7 +161,8 @@ def items_reevaluate(*, project: Project, item_ids, caller: Caller = Caller.RETR
     """Re-decide the given items (rows locked in id order); returns the ids that went from done back to open."""
     reopened = []
     with transaction.atomic():
-        for item in Item.objects.select_for_update().filter(project=project, pk__in=list(item_ids)).order_by("id"):
+        locked = Item.objects.select_for_update(of=("self",)).filter(project=project, pk__in=list(item_ids))
+        for item in with_model_vote(locked).order_by("id"):
             if item.is_gold or item.status in FINAL:
                 item.votes_count = sum(1 for *_rest, blocked in _counted_votes(item) if not blocked)
                 item_save(caller=caller, item=item, fields=["votes_count"], before=item.status)

@@ -36,12 +36,14 @@ from labeling.services.quality.calibration import calibration_compute
 from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
     STATUS_WEIGHT,
+    StoredVote,
     audit_mask,
     calibrated_targets,
     item_decide,
     model_vote,
     proven_on_gold,
 )
+from labeling.services.quality.opinions import project_votes
 from labeling.services.quality.transitions import Caller, items_write, settle
 
 REVIEWED = (Item.Status.ACCEPTED, Item.Status.REJECTED)
@@ -62,7 +64,7 @@ class Snapshot:
     statuses: dict[int, tuple[str, bool]]
     skips: dict[int, int]
     category_ids: list[int]
-    model_probs: dict[int, dict] = field(default_factory=dict)  # item id -> model_probs, items with a model vote
+    model_votes: dict[int, StoredVote] = field(default_factory=dict)  # item id -> its latest model vote
     counters: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # user -> (volume, gold seen, correct)
     state: dict[str, list] = field(default_factory=dict)  # per item (like items): its current decision fields
 
@@ -147,12 +149,8 @@ def _read(project_id: int) -> Snapshot | None:
         for uid in Skip.objects.filter(item__project_id=project_id).values_list("user_id", flat=True).iterator():
             skips[uid] = skips.get(uid, 0) + 1
         category_ids = list(project.categories.order_by("id").values_list("id", flat=True))
-        model_probs = dict(
-            Item.objects.filter(project_id=project_id, is_gold=False, model_probs__has_key="vote").values_list(
-                "id", "model_probs"
-            )
-        )
-    return Snapshot(project, items, votes, statuses, skips, category_ids, model_probs, counters, state)
+        model_votes = project_votes(project_id=project_id)
+    return Snapshot(project, items, votes, statuses, skips, category_ids, model_votes, counters, state)
 
 
 @dataclass
@@ -323,7 +321,7 @@ def _decisions(snap: Snapshot, out: Computed) -> tuple[list[Item], list[Item]]:
             if it["gold"][p] and n != int(it["votes_count"][p]):
                 gold.append(Item(id=item_id, votes_count=n, version=int(it["version"][p])))
             continue
-        vote = model_vote(snap.model_probs.get(item_id), classes, is_gold=False)
+        vote = model_vote(snap.model_votes.get(item_id), classes, is_gold=False)
         o = item_decide(
             project=project, item_id=item_id, category_id=int(it["category"][p]) if it["category"][p] >= 0 else None,
             classes=classes, n_votes=n, posterior=agg.posteriors[p] if n else None, targets=targets,

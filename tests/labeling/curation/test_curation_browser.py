@@ -6,10 +6,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from labeling.models import CurationAction, Item
+from labeling.models import CurationAction, Item, ModelOpinion
 from labeling.selectors.curation import CurationFilters, curation_filters_parse, curation_items
 from labeling.services.curation import items_mark_gold, items_send_to_review, items_set_excluded
 from labeling.services.datasets import dataset_version_create
+from labeling.services.quality.opinions import Opinion, model_opinions_write
 from tests.labeling.quality.qfactories import cast, make_project
 
 pytestmark = pytest.mark.django_db
@@ -26,10 +27,10 @@ def setup(make_user):
         for v in voters:
             cast(v, item, 1)
     cast(voters[0], items[6], 0)
-    items[7].model_probs = {"run": 1, "labels": {"0": 0.9, "1": 0.1}, "predicted": 0, "entropy": 0.4, "margin": 0.8}
-    items[7].save(update_fields=["model_probs"])
-    items[8].model_probs = {"run": 1, "labels": {"0": 0.4, "1": 0.6}, "predicted": 1, "entropy": 0.9, "margin": 0.2}
-    items[8].save(update_fields=["model_probs"])
+    model_opinions_write(opinions=[
+        Opinion(items[7].pk, ModelOpinion.Source.RUN, [0, 1], [0.9, 0.1], entropy=0.4, margin=0.8),
+        Opinion(items[8].pk, ModelOpinion.Source.RUN, [0, 1], [0.4, 0.6], entropy=0.9, margin=0.2),
+    ])  # fmt: skip
     for it in items:
         it.refresh_from_db()
     return project, items, owner, reviewer, voters
@@ -56,10 +57,12 @@ def test_filters(setup):
     assert q(min_posterior="0.5", status="done") == ids(i for i in items if i.status == "done" and i.confidence >= 0.5)
 
 
-def test_odd_model_probs_never_break_the_grid(setup, api_client):
+def test_opinions_without_a_prediction_or_an_entropy_never_break_the_grid(setup, api_client):
     project, items, owner, *_ = setup
-    Item.objects.filter(pk=items[9].pk).update(model_probs={"predicted": "cat", "entropy": "high"})
-    Item.objects.filter(pk=items[10].pk).update(model_probs={"0": 0.2, "1": 0.8})  # an older flat row
+    model_opinions_write(opinions=[
+        Opinion(items[9].pk, ModelOpinion.Source.LABEL_ERROR, [], [], detail={"folds": 3}),  # a note, no prediction
+        Opinion(items[10].pk, ModelOpinion.Source.ZERO_SHOT, [0, 1], [0.2, 0.8]),  # no entropy
+    ])  # fmt: skip
     api_client.force_authenticate(owner)
     r = api_client.get(f"/api/projects/{project.slug}/items/", {"sort": "uncertainty", "size": "24"})
     assert r.status_code == 200

@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labeling.models import AnnotatorScore, Item
+from labeling.models import AnnotatorScore, Item, ModelOpinion
 from labeling.services.quality import gold_set, item_evaluate, project_reaggregate
 from labeling.services.quality.calibration import CalibrationData
-from labeling.services.quality.engine import model_vote, project_classes
+from labeling.services.quality.engine import StoredVote, model_vote, project_classes
+from labeling.services.quality.opinions import Opinion, model_opinions_write
 from labeling.services.quality.reaggregate import reaggregate_finish, reaggregate_read
 from tests.labeling.quality.qfactories import cast, make_project
 
@@ -36,11 +37,11 @@ def test_a_model_vote_without_none_cannot_finish_an_item_the_crowd_calls_none(ma
     before = _row(item)
     assert before.label == -1 and before.status == Item.Status.OPEN
     # a proven model's vote stored over [a, b] only (as the voter stored it before "none" was in its space)
-    before.model_probs = {"vote": {str(a): 0.97, str(b): 0.03}, "proven": True}
-    before.save(update_fields=["model_probs"])
+    stored = Opinion(item.pk, ModelOpinion.Source.RUN, [a, b], [0.97, 0.03], vote=[0.97, 0.03], proven=True)
+    model_opinions_write(opinions=[stored])
     after = item_evaluate(item=_row(item), project=project)
     assert after.label == -1 and after.status == Item.Status.OPEN, (after.label, after.status, after.confidence)
-    assert model_vote(before.model_probs, [a, b, -1], is_gold=False) is None
+    assert model_vote(StoredVote((a, b), (0.97, 0.03), True), [a, b, -1], is_gold=False) is None
     from training.services.voter import voter_classes
 
     assert voter_classes(project) == [a, b, -1]  # the voter votes in the space that has "none"
