@@ -15,7 +15,10 @@ from annotate.settings.env import env_str
 
 _xdist_worker = env_str("PYTEST_XDIST_WORKER")
 if _xdist_worker and not env_str("ANNOTATE_TEST_ISOLATION"):
-    os.environ["ANNOTATE_TEST_ISOLATION"] = _xdist_worker
+    # The run's id beside the worker's: a Celery worker left running by an earlier run that was killed (same
+    # Redis, same "gw0") would otherwise consume this run's tasks with its own code and database.
+    _run = env_str("PYTEST_XDIST_TESTRUNUID")[:8]
+    os.environ["ANNOTATE_TEST_ISOLATION"] = f"{_xdist_worker}-{_run}" if _run else _xdist_worker
     _var = env_str("ANNOTATE_VAR_DIR") or str(Path(__file__).resolve().parents[2] / "var")
     os.environ["ANNOTATE_VAR_DIR"] = str(Path(_var) / f"xdist-{_xdist_worker}")
 
