@@ -24,6 +24,17 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A test that activates a language (a request through the test client in zh-Hans, translation.activate) leaves
+    it active in its thread; the next test's service calls would then write Chinese text. Each test ends in the
+    site's default language."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture
 def make_user(db):
     """make_user("alice", role="researcher") -> a user with that role (password 'pw-<username>-123')."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils import translation
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -83,7 +84,8 @@ class DatasetCreateApi(APIView):
         project = project_for_researcher(request.user, slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = dataset_version_create(project=project, created_by=request.user, **data.validated_data)
+        version = dataset_version_create(project=project, created_by=request.user, **data.validated_data,
+                                         language=translation.get_language())  # fmt: skip
         return Response(VersionOutput(version).data, status=status.HTTP_201_CREATED)
 
 

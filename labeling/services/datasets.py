@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from annotate.db import bulk_insert
@@ -315,8 +316,11 @@ def dataset_version_create(
     split: tuple[float, float, float] | list[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     name: str = "",
+    language: str | None = None,
 ) -> DatasetVersion:
-    """Snapshot the project's consensus into a new immutable version (rows copied, hash, stats, card)."""
+    """Snapshot the project's consensus into a new immutable version (rows copied, hash, stats, card). The card is
+    written in `language` (the creating researcher's: the page and the API pass their request's), else in the
+    site's default language, never in whatever language the calling thread happens to have active."""
     try:
         fractions = validate_fractions(split)
     except ValueError as exc:
@@ -379,7 +383,8 @@ def dataset_version_create(
             items_count=len(objs), content_hash=content_hash(classes, objs), stats=stats, created_by=created_by,
         )  # fmt: skip
         version.filters["votes_snapshot"] = version_votes_count(objs, now)
-        version.card = dataset_card_render(project=locked, version=version)
+        with translation.override(language or settings.LANGUAGE_CODE):
+            version.card = dataset_card_render(project=locked, version=version)
         version.save()
         for o in objs:
             o.version = version

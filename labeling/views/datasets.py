@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -84,7 +85,7 @@ def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
                 categories=[c.id for c in d["categories"]] or None, min_posterior=d["min_posterior"],
                 accepted_only=d["accepted_only"], include_gold=d["include_gold"],
                 exclude_near_duplicates=d["exclude_near_duplicates"], split=(d["train"], d["val"], d["test"]),
-                seed=d["seed"],
+                seed=d["seed"], language=translation.get_language(),
             )  # fmt: skip
         except ServiceError as exc:
             form.add_error(None, exc.message)

@@ -33,3 +33,23 @@ def test_card_texts(make_user):
     assert "2 items without consensus were waiting for expert review" in v2.card
     assert "1 item was excluded by curators." in v2.card
     assert "No item went to expert review." not in v2.card
+
+
+def test_the_card_language_is_explicit_never_the_threads(make_user):
+    """CI saw a Chinese card from a service call after a zh-Hans request in an earlier test of the same process:
+    the card followed whatever language the thread had active. The service writes it in the language it is given
+    (the page and the API pass the researcher's), else in the site's default."""
+    from django.utils import translation
+
+    owner = make_user("owner", role="researcher")
+    project, items = make_project(slug="card-lang", owner=owner, n_items=3, min_votes=1, max_votes=3, target=0.5)
+    for item in items:
+        cast(make_user(f"w{item.pk}"), item, 1)
+    translation.activate("zh-hans")
+    try:
+        english = dataset_version_create(project=project, created_by=owner)
+        chinese = dataset_version_create(project=project, created_by=owner, language="zh-hans")
+    finally:
+        translation.deactivate()
+    assert "Known limitations" in english.card and "Known limitations" not in chinese.card
+    assert "数据集版本" in chinese.card and "数据集版本" not in english.card
