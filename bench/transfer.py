@@ -12,6 +12,11 @@ head's rows. Prints one JSON line: accuracy, seconds, stage timings.
     nice .venv/bin/python bench/transfer.py --data imagenette_224                    # zero head (no wnids)
     nice .venv/bin/python bench/transfer.py --data cifar10_png --train-images 1000
     nice .venv/bin/python bench/transfer.py --data imagenette_224 --wnids --epochs 2  # + 2 fine-tune epochs
+    # small and low-resolution (issue 24): 300 CIFAR-10 images of 3 classes at 32 px, 3 fine-tune epochs asked for;
+    # --transfer auto applies the product's rule (training/ml/transfer_policy.py: a probe only here)
+    nice .venv/bin/python bench/transfer.py --data cifar10_png --classes 3 --train-images 300 --epochs 3 \
+        --transfer fine_tune
+    nice .venv/bin/python bench/transfer.py --data cifar10_png --classes 3 --train-images 300 --epochs 3
     python bench/transfer.py --device cuda --epochs 5 --workers 8                    # on a GPU machine
 """
 
@@ -30,15 +35,19 @@ sys.path.insert(0, str(ROOT))
 
 from training.ml.config import default_config_for  # noqa: E402
 from training.ml.run import train  # noqa: E402
+from training.ml.transfer_policy import transfer_choose  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "images"
 
 
-def build_tree(src: Path, train_images: int, val_images: int, wnids: bool) -> Path:
+def build_tree(src: Path, train_images: int, val_images: int, wnids: bool, n_classes: int = 0) -> Path:
     data = src.name
     rows = list(csv.DictReader((src / "manifest.csv").open()))
     classes = sorted({int(r["label_index"]) for r in rows})
-    tree = ROOT / "var" / "bench" / f"tree-{data}-{train_images}-{val_images}-{int(wnids)}"
+    if n_classes:
+        classes = classes[:n_classes]
+        rows = [r for r in rows if int(r["label_index"]) in classes]
+    tree = ROOT / "var" / "bench" / f"tree-{data}-{train_images}-{val_images}-{int(wnids)}-{len(classes)}"
     shutil.rmtree(tree, ignore_errors=True)
     per_class = train_images // len(classes)
     taken = dict.fromkeys(classes, 0)
@@ -62,6 +71,16 @@ def build_tree(src: Path, train_images: int, val_images: int, wnids: bool) -> Pa
     return tree
 
 
+def tree_figures(tree: Path) -> tuple[float, int]:
+    """(training images per class, median shorter side): what the product reads off a dataset version."""
+    from PIL import Image
+
+    files = [p for p in (tree / "train").rglob("*") if p.is_file() or p.is_symlink()]
+    classes = {p.parent.name for p in files}
+    sides = sorted(min(Image.open(p).size) for p in files[:2000])
+    return len(files) / max(1, len(classes)), sides[len(sides) // 2] if sides else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="imagenette_224", choices=["imagenette_224", "cifar10_png"])
@@ -74,15 +93,21 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--classes", type=int, default=0, help="the first N classes only (0: all)")
+    parser.add_argument("--transfer", default="auto", choices=["auto", "probe", "fine_tune"],
+                        help="the product's rule (auto) or a forced choice (manage.py train --transfer)")  # fmt: skip
     args = parser.parse_args()
     src = (args.root or SHARED / args.data).resolve()
     if not (src / "manifest.csv").is_file():
         print(json.dumps({"skipped": f"{src} has no manifest.csv"}))
         return
-    tree = build_tree(src, args.train_images, args.val_images, args.wnids)
+    tree = build_tree(src, args.train_images, args.val_images, args.wnids, args.classes)
+    per_class, side = tree_figures(tree)
+    choice = transfer_choose(requested=args.transfer, native_size=224, requested_epochs=args.epochs,
+                             images_per_class=per_class, median_side=side)  # fmt: skip
     config = default_config_for(
-        "efficientnet_lite0", pretrained=True, probe_epochs=args.probe_epochs, epochs=args.epochs,
-        device=args.device, workers=args.workers, batch_size=args.batch_size,
+        "efficientnet_lite0", pretrained=True, probe_epochs=args.probe_epochs, epochs=choice.fine_tune_epochs,
+        device=args.device, workers=args.workers, batch_size=args.batch_size, image_size=choice.image_size,
     )  # fmt: skip
     start = time.perf_counter()
     result = train(config, tree)
@@ -91,7 +116,8 @@ def main() -> None:
     history = result.history
     print(json.dumps({
         "data": src.name, "train_images": args.train_images, "wnids": args.wnids, "probe_epochs": args.probe_epochs,
-        "fine_tune_epochs": args.epochs, "device": args.device, "status": result.status,
+        "classes": args.classes or None, "transfer": choice.to_dict(), "fine_tune_epochs": choice.fine_tune_epochs,
+        "device": args.device, "status": result.status,
         "test_images": metrics.get("num_samples"), "test_accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"), "seconds": round(seconds, 1),
         "probe_first_epoch_seconds": round(history[0]["seconds"], 1) if history else None,

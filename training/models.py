@@ -39,6 +39,9 @@ class TrainingRun(models.Model):
     device_requested = models.CharField(max_length=8, default="auto")
     device_used = models.CharField(max_length=16, blank=True)
     world_size = models.PositiveSmallIntegerField(default=1)
+    transfer_choice = models.JSONField(
+        null=True, blank=True, help_text="A pretrained run's probe/fine-tune choice and the figures behind it."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
     epochs_total = models.PositiveIntegerField(default=0)
@@ -78,6 +81,31 @@ class TrainingRun(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+    @property
+    def transfer_text(self) -> str:
+        """A pretrained run's transfer choice and why, in words (the run page and API); empty otherwise."""
+        from django.utils.translation import gettext
+
+        choice = self.transfer_choice or {}
+        if not choice:
+            return ""
+        why = {
+            "few_images": gettext("%(n)s training images per class are too few to fine-tune every weight on"),
+            "low_resolution": gettext("the images are small (median side %(side)s px), upsampled to %(size)s px"),
+            "enough_data": gettext("%(n)s training images per class at %(side)s px are enough to fine-tune"),
+            "no_epochs": gettext("no fine-tune epochs were asked for"),
+            "researcher": gettext("the researcher's choice"),
+        }.get(choice.get("why", ""), "")
+        what = (
+            gettext("linear probe only")
+            if choice.get("mode") == "probe"
+            else gettext("linear probe, then %(epochs)s fine-tune epochs") % {"epochs": choice.get("fine_tune_epochs")}
+        )
+        figures = {"n": choice.get("images_per_class"), "side": choice.get("median_side") or "?",
+                   "size": choice.get("image_size")}  # fmt: skip
+        return gettext("%(what)s at %(size)s px: %(why)s") % {"what": what, "size": choice.get("image_size"),
+                                                               "why": why % figures}  # fmt: skip
 
     @property
     def weights(self) -> str:

@@ -51,6 +51,8 @@ class RunDetailOutput(RunOutput):
     voter_accuracy = serializers.FloatField(allow_null=True)
     voter_checked = serializers.IntegerField()
     weights = serializers.CharField(help_text="Which weights the run started from.")
+    transfer_choice = serializers.JSONField(allow_null=True, help_text="A pretrained run's probe/fine-tune choice.")
+    transfer_text = serializers.CharField(help_text="That choice and why, in words.")
     epochs = serializers.SerializerMethodField()
 
     def get_has_checkpoint(self, run: TrainingRun) -> bool:
@@ -88,6 +90,10 @@ class RunStartApi(APIView):
         augmentation = serializers.ChoiceField(choices=["none", "basic", "strong"], required=False)
         seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
         device = serializers.ChoiceField(choices=["auto", "cpu", "cuda"], required=False)
+        transfer = serializers.ChoiceField(
+            choices=["auto", "probe", "fine_tune"], default="auto",
+            help_text="Pretrained: probe only or probe then fine-tune; auto decides by the data",
+        )
         world_size = serializers.IntegerField(
             min_value=1, max_value=64, required=False,
             help_text="Data-parallel processes (GPUs); batch_size is the global batch, split over them",
@@ -99,9 +105,10 @@ class RunStartApi(APIView):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         version = version_for_researcher(request.user, fields.pop("version"))
-        arch = fields.pop("architecture")
+        arch, transfer = fields.pop("architecture"), fields.pop("transfer")
         with transaction.atomic():
-            run = run_create(version=version, created_by=request.user, architecture=arch, overrides=fields)
+            run = run_create(version=version, created_by=request.user, architecture=arch, overrides=fields,
+                             transfer=transfer)  # fmt: skip
         return Response(RunDetailOutput(run).data, status=status.HTTP_201_CREATED)
 
 

@@ -12,8 +12,10 @@ from annotate.exceptions import Conflict, ServiceError
 from annotate.i18n import status_text
 from labeling.models import DatasetVersion, Project
 from training.ml.config import TrainConfig, default_config_for
+from training.ml.transfer_policy import MODES
 from training.models import TrainingRun
 from training.services.events import run_finished_emit
+from training.services.transfer_choice import transfer_apply
 
 # What a researcher may set; everything else (checkpoint_dir, resume, initial_weights: local paths) is ours.
 USER_FIELDS = frozenset({
@@ -46,11 +48,17 @@ def run_create(
     architecture: str = "small_cnn",
     overrides: dict[str, Any] | None = None,
     enqueue: bool = True,
+    transfer: str = "auto",
 ) -> TrainingRun:
-    """A queued run with the per-architecture defaults plus `overrides`; enqueued on `gpu` after commit."""
+    """A queued run with the per-architecture defaults plus `overrides`; enqueued on `gpu` after commit. A
+    pretrained run's input size and fine-tune epochs follow the data (transfer_choice.py; `transfer` = auto, or
+    the researcher's probe / fine_tune)."""
     if len(version.classes) < 2:
         raise ServiceError(_("A dataset version needs at least 2 classes to train on."), code="too_few_classes")
+    if transfer not in MODES:
+        raise ServiceError(f"transfer must be one of {', '.join(MODES)}.", code="invalid_config")
     config = run_config(architecture=architecture, overrides=overrides)
+    choice = transfer_apply(version=version, architecture=architecture, config=config, requested=transfer)
     if enqueue and config["device"] == "cuda":
         _cuda_check()
     run = TrainingRun.objects.create(
@@ -61,6 +69,7 @@ def run_create(
         device_requested=config["device"],
         world_size=config["world_size"],  # the run's setting (batch_size is global), never the worker's GPU count
         epochs_total=TrainConfig.from_dict(config).total_epochs,
+        transfer_choice=choice.to_dict() if choice else None,
     )
     if enqueue:
         run_enqueue(run=run)

@@ -43,6 +43,8 @@ class Command(BaseCommand):
         parser.add_argument("--image-size", type=int)
         parser.add_argument("--workers", type=int, help="data-loading processes")
         parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
+        parser.add_argument("--transfer", choices=["auto", "probe", "fine_tune"], default="auto",
+                            help="--pretrained: probe only or probe, then fine-tune; auto: by the data")  # fmt: skip
         parser.add_argument("--world-size", type=int, help="data-parallel processes (GPUs); --batch-size is global")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--wait", action="store_true", help="enqueue on gpu and wait for a worker")
@@ -63,7 +65,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 run = run_create(version=version, architecture=opts["arch"], overrides=overrides,
-                                 enqueue=not opts["foreground"])  # fmt: skip
+                                 enqueue=not opts["foreground"], transfer=opts["transfer"])  # fmt: skip
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         self.stderr.write(f"run {run.pk}: {run.architecture} on version {version.pk}, {run.epochs_total} epochs")
