@@ -91,7 +91,8 @@ class RunStartApi(APIView):
         seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
         device = serializers.ChoiceField(choices=["auto", "cpu", "cuda"], required=False)
         transfer = serializers.ChoiceField(
-            choices=["auto", "probe", "fine_tune"], default="auto",
+            choices=["auto", "probe", "fine_tune"],
+            default="auto",
             help_text="Pretrained: probe only or probe then fine-tune; auto decides by the data",
         )
         world_size = serializers.IntegerField(
