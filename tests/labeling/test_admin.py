@@ -16,7 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from annotate.staff import StaffRole, staff_role_grant
 from labeling.models import (
     Annotation,
+    AnnotatorAppeal,
+    AnnotatorLiveStats,
     AnnotatorScore,
+    AnnotatorStatusChange,
     Category,
     CurationAction,
     DatasetExport,
@@ -24,18 +27,22 @@ from labeling.models import (
     IngestBatch,
     IngestEntry,
     Item,
+    ModelOpinion,
     ReviewAction,
 )
 from labeling.services.datasets import dataset_version_create
 from labeling.services.exports import dataset_export_request
 from labeling.services.ingestion import batch_create
+from labeling.services.quality.opinions import Opinion, model_opinions_write
 from labeling.services.quality.review import review_accept
+from labeling.services.quality.triggers import annotator_block, appeal_submit
 from tests.labeling.quality.qfactories import cast, make_project
 
 pytestmark = pytest.mark.django_db
 
 LISTS = ("project", "category", "image", "item", "golditem", "annotation", "reviewaction", "curationaction",
-         "datasetversion", "datasetexport", "ingestbatch", "ingestentry", "annotatorscore")  # fmt: skip
+         "datasetversion", "datasetexport", "ingestbatch", "ingestentry", "annotatorscore", "annotatorlivestats",
+         "annotatorstatuschange", "annotatorappeal", "modelopinion")  # fmt: skip
 
 
 def _client(user) -> Client:
@@ -65,6 +72,11 @@ def _world(make_user, *, slug: str, n_items: int, seed0: int):
     version = dataset_version_create(project=project, created_by=owner)
     for fmt in ("csv", "jsonl", "coco"):
         dataset_export_request(version=version, fmt=fmt, created_by=owner, enqueue=False)
+    # a model's opinion of every item, and a blocked volunteer's note to the reviewers
+    model_opinions_write(opinions=[Opinion(item_id=i.pk, source="zero_shot", class_ids=[0, 1], probabilities=[0.2, 0.8])
+                                   for i in items])  # fmt: skip
+    annotator_block(project=project, user_id=voters[0].pk, reason="a test block")
+    appeal_submit(project=project, user=voters[0], text="please look again")
     batch = batch_create(project=project, kind="folder", source="/data/x", created_by=owner)
     for i in range(n_items):  # the per-entry report batch_run writes (no ingestion needed to look at it)
         key = f"img{i}.jpg"
@@ -117,6 +129,9 @@ def test_change_pages_render_for_every_model(make_user, staff):
         "datasetversion": DatasetVersion.objects.first().pk, "datasetexport": DatasetExport.objects.first().pk,
         "ingestbatch": IngestBatch.objects.first().pk, "ingestentry": IngestEntry.objects.first().pk,
         "annotatorscore": AnnotatorScore.objects.first().pk,
+        "annotatorlivestats": AnnotatorLiveStats.objects.first().pk,
+        "annotatorstatuschange": AnnotatorStatusChange.objects.first().pk,
+        "annotatorappeal": AnnotatorAppeal.objects.first().pk, "modelopinion": ModelOpinion.objects.first().pk,
     }  # fmt: skip
     for who in ("root", "operator", "auditor"):
         client = _client(staff[who])
@@ -148,6 +163,10 @@ def test_readonly_models_refuse_writes_even_for_superusers(make_user, staff):
     assert client.post(f"/admin/labeling/annotation/{annotation.pk}/change/", {"label": 0}).status_code == 403
     assert client.post(f"/admin/labeling/item/{items[1].pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.get("/admin/labeling/annotation/add/").status_code == 403
+    opinion = ModelOpinion.objects.first()
+    assert client.post(f"/admin/labeling/modelopinion/{opinion.pk}/delete/", {"post": "yes"}).status_code == 403
+    change = AnnotatorStatusChange.objects.first()
+    assert client.post(f"/admin/labeling/annotatorstatuschange/{change.pk}/change/", {"reason": "x"}).status_code == 403
     version.refresh_from_db()
     annotation.refresh_from_db()
     assert version.name == "v1" and annotation.label == 1 and Item.objects.count() == 2

@@ -119,3 +119,28 @@ def test_audit_items_still_collect_their_human_votes():
     assert audited, "the hash should mark some of 30 items at rate 0.5"
     done = set(Item.objects.filter(project=project, status=Item.Status.DONE).values_list("pk", flat=True))
     assert done and not (done & audited)
+
+
+def test_items_a_model_vote_finished_are_re_decided_when_the_categories_change(
+    make_user, django_capture_on_commit_callbacks
+):
+    """The model's vote is void once the class space changes (ModelOpinion rows deleted): an item that one human
+    and the model finished goes back to open at once, not at its next vote or re-aggregation."""
+    from labeling.models import Category
+    from labeling.services.categories import category_update
+
+    project, items, labels = _project(min_votes=1)
+    _fold(project, labels, _preds(items, labels), proven=True)
+    volunteer = make_user("vic")
+    served = next_items(user=volunteer, project=project, n=30)
+    answers = [{"item_id": it.pk, "submission_id": uuid.uuid4(), "answer": {"category": labels[0]}} for it in served]
+    annotations_submit_batch(user=volunteer, project=project, answers=answers)
+    done = set(Item.objects.filter(project=project, status=Item.Status.DONE).values_list("pk", flat=True))
+    assert done  # one human + the proven model
+
+    with django_capture_on_commit_callbacks(execute=True):
+        category_update(category=Category.objects.get(project=project, name="cat"), name="kitten")
+    assert not ModelOpinion.objects.filter(item__project=project).exists()
+    still = Item.objects.filter(pk__in=done, status=Item.Status.DONE).count()
+    assert still == 0  # one human vote alone does not reach the target: they wait for more votes
+    assert Item.objects.filter(pk__in=done, status=Item.Status.OPEN).count() == len(done)

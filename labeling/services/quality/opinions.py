@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.db import transaction
 from django.db.models import BooleanField as BooleanFieldType
 from django.db.models import JSONField, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from labeling.models import ModelOpinion
+from labeling.models import Item, ModelOpinion
 from labeling.services.quality.engine import StoredVote
 
 S = ModelOpinion.Source
@@ -66,11 +67,34 @@ def model_opinions_write(*, opinions: Sequence[Opinion], keep: Sequence[str] = (
     return len(rows)
 
 
+REDECIDE_CHUNK = 2000  # items re-decided per transaction after an invalidation (rows locked at once)
+
+
 def model_opinions_invalidate(*, project_id: int) -> int:
     """The project's categories changed (created, deleted, renamed, re-pointed to another synset): every
-    opinion of its items is over a class space that no longer holds. Returns how many rows went."""
-    deleted, _ = ModelOpinion.objects.filter(item__project_id=project_id).delete()
+    opinion of its items is over a class space that no longer holds. The items a model vote helped finish
+    (done, with a vote) are re-decided without it after commit, as a blocked voter's items are -- not left done
+    until their next vote or re-aggregation. Returns how many rows went."""
+    opinions = ModelOpinion.objects.filter(item__project_id=project_id)
+    voted = list(
+        opinions.filter(vote__isnull=False, item__status=Item.Status.DONE, item__is_gold=False)
+        .values_list("item_id", flat=True)
+        .distinct()
+    )
+    deleted, _ = opinions.delete()
+    if voted:
+        transaction.on_commit(lambda: _redecide(project_id, sorted(voted)))
     return deleted
+
+
+def _redecide(project_id: int, item_ids: list[int]) -> None:
+    from labeling.models import Project
+    from labeling.services.quality.online import items_reevaluate
+    from labeling.services.quality.transitions import Caller
+
+    project = Project.objects.filter(pk=project_id).first()
+    for start in range(0, len(item_ids) if project else 0, REDECIDE_CHUNK):
+        items_reevaluate(project=project, item_ids=item_ids[start : start + REDECIDE_CHUNK], caller=Caller.RETRO)
 
 
 # --- the read of the vote the decider folds

@@ -31,7 +31,7 @@ class Caller(StrEnum):
     GOLD = "gold"  # making an item gold or removing its gold answer
     REVIEW = "review"  # a reviewer's accept / reject / fix
     CURATION = "curation"  # a researcher or reviewer sending items to review
-    RETRO = "retro"  # re-deciding items after their voter was blocked or unblocked
+    RETRO = "retro"  # re-deciding items whose evidence was withdrawn: a voter blocked or unblocked, a model vote voided
 
 
 ENGINE = (S.OPEN, S.DONE, S.REVIEW)
