@@ -1,10 +1,10 @@
 """The online answer-copying check (issue 22; the statistic: labeling/algorithms/collusion.py, design: live.md).
 
 A pair copying each other's answers inflates each other's agreement with the consensus (~0.6 for two
-coin-flippers, where one alone is at 0.5), so the per-annotator agreement rule sees them late or never. After a
-batch whose author is not clearly in line with the consensus, `annotator_live_after_votes` runs this check after
-the vote's commit, before the response (the vote's transaction keeps its statements, and the partner's next request
-already meets the block: a Celery task would land after it); it tests the author against everyone who
+coin-flippers, where one alone is at 0.5), so the per-annotator agreement rule sees them late or never.
+`annotator_live_after_votes` runs this check after the vote's commit, before the response (the vote's transaction
+keeps its statements, and the partner's next request already meets the block: a Celery task would land after it),
+on a schedule of the author's answer count alone (copy_check_due). It tests the author against everyone who
 shares enough items with them and blocks both members of a copying pair (or a member of a suspect pair whose
 agreement with the others, the partner left out, fails the agreement rule), with the reason, as the other online
 rules block.
@@ -18,21 +18,30 @@ from django.db.models import Count, Exists, OuterRef
 
 from labeling.algorithms import collusion
 from labeling.algorithms.intervals import wilson_interval
-from labeling.models import Annotation, AnnotatorLiveStats, AnnotatorScore, Project
+from labeling.models import Annotation, AnnotatorScore, Project
 from labeling.services.quality import rules
 
 Status = AnnotatorScore.Status
-SUSPECT_AGREEMENT = 0.85  # the check runs while the author's agreement with the consensus is below this...
-SUSPECT_MIN_COMPARED = 5  # ...or they have fewer compared votes than this (nothing is known yet)
 MIN_COMPARED = 12  # the agreement rule in hindsight: as many compared answers as the online rule (triggers.py)
+# When the check runs: each time the author's answers cross a multiple of the step, the step growing with their
+# answers (a copier is caught early; the read grows with a long record). A function of the answer count alone:
+# nothing the check costs (the response's time and statements) may depend on whether an answer was gold -- a
+# schedule keyed on agreement did, since a gold answer is compared at once and a regular one only later.
+CHECK_STEPS = ((200, 10), (2000, 100))  # (below this many answers, every this many); beyond: every 1,000
+CHECK_STEP_LAST = 1000
 
 
-def copy_check_due(stats: AnnotatorLiveStats, *, task_type: str) -> bool:
-    """Whether the author's statistics call for the pairwise check: labels (not boxes), enough answers to share
-    MIN_SHARED items with someone, and agreement with the consensus not clearly high."""
-    if task_type == Project.TaskType.BOXES or stats.answers < collusion.MIN_SHARED:
+def _step(answers: int) -> int:
+    return next((step for below, step in CHECK_STEPS if answers < below), CHECK_STEP_LAST)
+
+
+def copy_check_due(*, answers_before: int, answers_after: int, task_type: str) -> bool:
+    """Whether the author's batch (answers_before -> answers_after) calls for the pairwise check: labels (not
+    boxes), enough answers to share MIN_SHARED items with someone, and a multiple of the current step crossed."""
+    if task_type == Project.TaskType.BOXES or answers_after < collusion.MIN_SHARED:
         return False
-    return stats.compared < SUSPECT_MIN_COMPARED or stats.agreed < SUSPECT_AGREEMENT * stats.compared
+    step = _step(answers_before)
+    return answers_after // step > answers_before // step
 
 
 def _reason(test: collusion.PairTest, me_first: bool) -> str:

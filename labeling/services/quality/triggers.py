@@ -242,7 +242,8 @@ def annotator_live_after_votes(*, project: Project, user_id: int, votes: list[Li
     status, reason = live_verdict(stats, task_type=project.task_type)
     if status == Status.BLOCKED:
         return annotator_block(project=project, user_id=user_id, reason=reason)
-    if copy_check_due(stats, task_type=project.task_type):
+    if copy_check_due(answers_before=stats.answers - delta.answers, answers_after=stats.answers,
+                      task_type=project.task_type):  # fmt: skip
         # A pair copying each other (collusion.py): after commit, before the response -- the partner's next request
         # already meets the block (a task would land after it). Outside the vote's transaction and its statements.
         from labeling.services.quality.collusion import annotator_copy_check

@@ -4,6 +4,7 @@ crowd that agrees is never blocked by it."""
 
 from __future__ import annotations
 
+import inspect
 import random
 import uuid
 from datetime import timedelta
@@ -105,15 +106,21 @@ def test_a_status_set_by_a_person_is_left_alone(make_user, django_capture_on_com
     assert status_of(project, a) == "blocked" and status_of(project, b) == "active"
 
 
-def test_the_check_is_due_only_for_authors_not_clearly_in_line_with_the_consensus():
-    def stats(answers, compared, agreed):
-        return AnnotatorLiveStats(answers=answers, compared=compared, agreed=agreed)
+def test_the_check_is_due_on_a_schedule_of_the_answer_count_alone():
+    """Every 10 answers up to 200, then every 100 up to 2,000, then every 1,000; never for boxes. The schedule
+    used to depend on the author's agreement, which a gold answer moves at once and a regular one later: whether
+    the check ran -- the response's time and statements -- could tell a gold item from a regular one."""
 
-    assert not copy_check_due(stats(4, 0, 0), task_type="verify")  # too few answers to share 8 items
-    assert copy_check_due(stats(12, 2, 2), task_type="verify")  # nothing known yet
-    assert copy_check_due(stats(24, 12, 8), task_type="verify")  # 0.67: the copying pair's inflated agreement
-    assert not copy_check_due(stats(40, 30, 29), task_type="verify")  # clearly in line: no check
-    assert not copy_check_due(stats(40, 12, 2), task_type="boxes")  # boxes: no labels to copy
+    def due(before, after, task_type="verify"):
+        return copy_check_due(answers_before=before, answers_after=after, task_type=task_type)
+
+    assert not due(0, 4)  # too few answers to share 8 items
+    assert not due(0, 8) and due(8, 20) and due(20, 32) and not due(31, 32)
+    assert due(9, 10, "classify") and not due(10, 11, "classify") and due(19, 20, "classify")
+    assert not due(250, 260) and due(290, 300) and not due(2100, 2200) and due(2999, 3000)
+    assert not due(8, 20, "boxes")  # boxes: no labels to copy
+    # gold or not, the same answers give the same verdict: the arguments are counts of answers only
+    assert set(inspect.signature(copy_check_due).parameters) == {"answers_before", "answers_after", "task_type"}
 
 
 def test_when_any_rule_blocks_one_copier_the_partner_is_checked_at_once(make_user, django_capture_on_commit_callbacks):
