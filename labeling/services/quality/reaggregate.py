@@ -1,4 +1,4 @@
-"""Full re-aggregation of a project: snapshot / compute / write (CONVENTIONS §6; see quality.md).
+"""Full re-aggregation of a project: snapshot (snapshot.py) / compute / write (CONVENTIONS §6; see quality.md).
 
 One run per project at a time (a PostgreSQL advisory lock; a second one finds it held and leaves).
 1. read: one REPEATABLE READ transaction streams the items and the votes (in id order, chunked: a server-side
@@ -18,17 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 
 from annotate.db import run_lock
 from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS, AggregationResult, aggregate
 from labeling.algorithms.posterior import symmetric_confusion
 from labeling.models import (
-    Annotation,
     AnnotatorScore,
     Item,
     Project,
-    Skip,
 )
 from labeling.services.quality import rules
 from labeling.services.quality.annotator_stats import Proposal, WorkerStats, status_proposals, worker_stats
@@ -36,37 +34,19 @@ from labeling.services.quality.calibration import calibration_compute
 from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
     STATUS_WEIGHT,
-    StoredVote,
     audit_mask,
     calibrated_targets,
     item_decide,
     model_vote,
     proven_on_gold,
 )
-from labeling.services.quality.opinions import project_votes
+from labeling.services.quality.snapshot import NO_LABEL, Snapshot, snapshot_read
 from labeling.services.quality.transitions import Caller, items_write, settle
 
 REVIEWED = (Item.Status.ACCEPTED, Item.Status.REJECTED)
-NO_LABEL = -(2**31)
 # Advisory lock pair (LOCK_CLASS, project id): one re-aggregation per project (7312 / 7313: ingest, export).
 LOCK_CLASS = 7_314
-CHUNK = 20_000  # rows per fetch of the streamed reads
 MAX_BLOCK_PASSES = 5  # aggregation re-runs after blocks (each pass can only block more people; bounded anyway)
-ITEM_COLUMNS = ("id", "category_id", "is_gold", "gold_label", "status", "votes_count", "label", "version",
-                "review_reason", "confidence", "needed_votes", "priority", "posterior")  # fmt: skip
-
-
-@dataclass
-class Snapshot:
-    project: Project
-    items: dict[str, np.ndarray]
-    votes: dict[str, np.ndarray]
-    statuses: dict[int, tuple[str, bool]]
-    skips: dict[int, int]
-    category_ids: list[int]
-    model_votes: dict[int, StoredVote] = field(default_factory=dict)  # item id -> its latest model vote
-    counters: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # user -> (volume, gold seen, correct)
-    state: dict[str, list] = field(default_factory=dict)  # per item (like items): its current decision fields
 
 
 @dataclass
@@ -80,77 +60,6 @@ class ReaggregateResult:
     changed_since_read: list[int] = field(default_factory=list)  # decided by someone else meanwhile: not written
     retro: int = 0  # items re-decided after commit because of this run's blocks
     skipped: bool = False  # another re-aggregation of the project was running
-
-
-def _stream(queryset, n_cols: int) -> list[list]:
-    """The queryset's values_list rows as columns, fetched CHUNK rows at a time (a server-side cursor on
-    PostgreSQL), so that a 1M-row read never holds a million tuples at once."""
-    cols: list[list] = [[] for _ in range(n_cols)]
-    chunk: list[tuple] = []
-
-    def flush() -> None:
-        for target, values in zip(cols, zip(*chunk, strict=True), strict=True):
-            target.extend(values)
-        chunk.clear()
-
-    for row in queryset.iterator(chunk_size=CHUNK):
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            flush()
-    if chunk:
-        flush()
-    return cols
-
-
-def _ints(values: list, none: int = NO_LABEL) -> np.ndarray:
-    return np.fromiter((none if v is None else v for v in values), dtype=np.int64, count=len(values))
-
-
-def _read(project_id: int) -> Snapshot | None:
-    outermost = not connection.in_atomic_block  # nested (a caller's transaction): its isolation level holds
-    with transaction.atomic():
-        if connection.vendor == "postgresql" and outermost:
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        project = Project.objects.filter(pk=project_id).first()
-        if project is None:
-            return None
-        cols = _stream(Item.objects.filter(project_id=project_id).order_by("id").values_list(*ITEM_COLUMNS),
-                       len(ITEM_COLUMNS))  # fmt: skip
-        c = dict(zip(ITEM_COLUMNS, cols, strict=True))
-        items = {
-            "id": _ints(c["id"]),
-            "category": _ints(c["category_id"], -1),
-            "gold": np.asarray(c["is_gold"], dtype=bool),
-            "gold_label": _ints(c["gold_label"]),
-            "status": np.asarray(c["status"], dtype=object),
-            "votes_count": _ints(c["votes_count"]),
-            "label": _ints(c["label"]),
-            "version": _ints(c["version"]),
-        }
-        state = {name: c[name] for name in ("review_reason", "confidence", "needed_votes", "priority", "posterior")}
-        state["label"] = c["label"]
-        vcols = _stream(Annotation.objects.filter(item__project_id=project_id).order_by("id")
-                        .values_list("item_id", "user_id", "label", "time_spent_ms"), 4)  # fmt: skip
-        # Box votes carry no label: a sentinel no class maps to (classify's "none" is -1, a real label).
-        votes = {
-            "item": _ints(vcols[0]),
-            "user": _ints(vcols[1]),
-            "label": _ints(vcols[2]),
-            "ms": _ints(vcols[3], 0),
-        }
-        statuses, counters = {}, {}
-        for uid, status, locked, volume, seen, correct in AnnotatorScore.objects.filter(
-            project_id=project_id
-        ).values_list("user_id", "status", "status_locked", "volume", "gold_seen", "gold_correct"):
-            statuses[uid] = (status, locked)
-            counters[uid] = (volume, seen, correct)
-        skips: dict[int, int] = {}
-        for uid in Skip.objects.filter(item__project_id=project_id).values_list("user_id", flat=True).iterator():
-            skips[uid] = skips.get(uid, 0) + 1
-        category_ids = list(project.categories.order_by("id").values_list("id", flat=True))
-        model_votes = project_votes(project_id=project_id)
-    return Snapshot(project, items, votes, statuses, skips, category_ids, model_votes, counters, state)
 
 
 @dataclass
@@ -395,7 +304,7 @@ def project_reaggregate(*, project_id: int, method: str | None = None) -> Reaggr
 
 def reaggregate_read(*, project_id: int) -> Snapshot | None:
     """Phase 1 (the snapshot), public so that the race tests can write between the read and the rest."""
-    return _read(project_id)
+    return snapshot_read(project_id)
 
 
 def reaggregate_finish(*, snap: Snapshot, method: str | None = None) -> ReaggregateResult | None:
