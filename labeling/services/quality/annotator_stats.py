@@ -38,7 +38,7 @@ class Proposal:
 
 def worker_stats(snap, consensus: dict[int, int]) -> dict[int, WorkerStats]:
     """Per annotator: volume, gold record, agreement with consensus, median time, top-answer share, skips.
-    `snap` is a reaggregate.Snapshot (items, votes, skips as arrays)."""
+    `snap` is a snapshot.Snapshot (items, votes, skips as arrays)."""
     v = snap.votes
     gold_of = {
         int(i): int(g)
