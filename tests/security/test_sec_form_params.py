@@ -14,6 +14,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
+import pytest
+
 from tests.security import harness
 from tests.security.test_sec_query_params import ROLES, _Recorder
 
@@ -84,6 +86,7 @@ def _variants(page_url: str, html: str) -> list[tuple[str, dict]]:
     return out
 
 
+@pytest.mark.slow
 def test_every_form_field_with_hostile_values(world, client_as):
     clients = {role: client_as(role) for role in ROLES}
     for client in clients.values():

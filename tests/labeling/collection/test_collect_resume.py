@@ -18,7 +18,7 @@ from tests.helpers.search_server import search_server_start
 from tests.helpers.services import require_broker, require_postgres
 from tests.labeling.collection.conftest import build_world
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def _wait(predicate, seconds, what):
