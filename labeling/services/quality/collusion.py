@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 
 from labeling.algorithms import collusion
 from labeling.algorithms.intervals import wilson_interval
-from labeling.models import Annotation, AnnotatorScore, Project
+from labeling.models import Annotation, AnnotatorLiveStats, AnnotatorScore, Project
 from labeling.services.quality import rules
 
 Status = AnnotatorScore.Status
@@ -128,3 +128,37 @@ def annotator_copy_check(*, project_id: int, user_id: int, partners_too: bool = 
             if test.p_value < collusion.SUSPECT_ALPHA and partner not in newly:
                 newly += annotator_copy_check(project_id=project_id, user_id=partner)
     return newly
+
+
+# After a re-aggregation: the newcomers (fewer answers than this) are judged again, at most this many per run,
+# the most recently active first (a bounded cost per run).
+NEWCOMER_ANSWERS = 200
+NEWCOMERS_PER_RUN = 50
+
+
+def newcomers_copy_check(*, project_id: int) -> list[int]:
+    """The copy check and the agreement rule in hindsight for the project's newcomers, after a re-aggregation.
+
+    A newcomer's answers on items nobody else had answered yet are compared with nothing when their own check runs;
+    the evidence arrives when others answer those items, between two of the newcomer's batches. A coin-flipper
+    whose grid landed on fresh items was seen only one grid later (the live crowd's random clicker and copier at
+    32 answers instead of 20). The re-aggregation runs on the project's schedule (answers or seconds, never on one
+    answer: no gold timing), in the worker, so this check costs no volunteer's request anything. Returns the ids
+    blocked now."""
+    judged = AnnotatorScore.objects.filter(project_id=project_id, user_id=OuterRef("user_id")).filter(
+        Q(status=Status.BLOCKED) | Q(status_locked=True)
+    )
+    newcomers = list(
+        AnnotatorLiveStats.objects.filter(
+            project_id=project_id, answers__gte=collusion.MIN_SHARED, answers__lt=NEWCOMER_ANSWERS
+        )
+        .exclude(Exists(judged))
+        .order_by("-updated_at", "user_id")
+        .values_list("user_id", flat=True)[:NEWCOMERS_PER_RUN]
+    )
+    blocked: list[int] = []
+    for user_id in newcomers:
+        if user_id not in blocked:
+            blocked += annotator_copy_check(project_id=project_id, user_id=user_id)
+    return blocked
+

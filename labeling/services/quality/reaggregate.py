@@ -31,6 +31,7 @@ from labeling.models import (
 from labeling.services.quality import rules
 from labeling.services.quality.annotator_stats import Proposal, WorkerStats, status_proposals, worker_stats
 from labeling.services.quality.calibration import calibration_compute
+from labeling.services.quality.collusion import newcomers_copy_check
 from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
     STATUS_WEIGHT,
@@ -325,6 +326,7 @@ def reaggregate_finish(*, snap: Snapshot, method: str | None = None) -> Reaggreg
 
         _retroactive(snap, out, result)
         items_route_stalled(project=snap.project)
+        result.newly_blocked += newcomers_copy_check(project_id=snap.project.pk)
     return result
 
 

@@ -150,3 +150,38 @@ def test_when_any_rule_blocks_one_copier_the_partner_is_checked_at_once(make_use
     assert all(status_of(project, h) != "blocked" for h in honest), changes
     reason = AnnotatorStatusChange.objects.get(project=project, user=b, to_status="blocked").reason
     assert "identical to another volunteer's" in reason, reason
+
+
+def test_a_newcomer_whose_answers_had_nothing_to_compare_with_is_judged_at_the_next_reaggregation(
+    make_user, django_capture_on_commit_callbacks
+):
+    """A coin-flipper's first grids land on fresh items: their own check compares them with nothing. The evidence
+    comes when others answer those items; the project's next re-aggregation judges the newcomers again
+    (collusion.newcomers_copy_check), so the block lands before their next grid, not one grid later. The honest
+    volunteers, judged the same way, stay."""
+    from labeling.services.quality import project_reaggregate
+
+    project, items = project_of("fresh-flipper", 24)
+    rng = random.Random(5)
+    flipper = make_user("flipper")
+    honest = [make_user(f"honest-{i}") for i in range(3)]
+    # 24 answers, 12 of them wrong on purpose at random positions (a coin-flipper's record, fixed for the test)
+    wrong = set(rng.sample(range(24), 12))
+    labels = [1 - truth(item) if i in wrong else truth(item) for i, item in enumerate(items)]
+    with django_capture_on_commit_callbacks(execute=True):
+        for start in (0, 12):  # first on every item: nothing to compare with yet
+            grid(flipper, project, items[start : start + 12], labels[start : start + 12])
+    assert status_of(project, flipper) != "blocked"
+    for user in honest:  # the honest crowd answers the same items afterwards
+        with django_capture_on_commit_callbacks(execute=True):
+            grid(user, project, items, [truth(i) for i in items])
+    assert status_of(project, flipper) != "blocked"  # nobody judged the flipper since
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = project_reaggregate(project_id=project.pk)
+    assert flipper.pk in result.newly_blocked
+    assert status_of(project, flipper) == "blocked"
+    assert "agree with gold or the others' consensus on 12 of 24" in AnnotatorStatusChange.objects.get(
+        project=project, user=flipper, to_status="blocked"
+    ).reason
+    assert all(status_of(project, user) != "blocked" for user in honest)
