@@ -7,12 +7,12 @@ recording everything observable after each answer: the count of items left, the 
 Each volunteer asks `GET next?n=12` and posts the grid as one batch, as the labeling page does; the page's timings
 are reported in `time_spent_ms` (no real waiting: the run is about the rules, not the clock).
 
-Asserted: no honest volunteer blocked; each spammer -- the always-yes one, the random clicker and each member of
-the copying pair (the pairwise answer-copying check, labeling/algorithms/collusion.py) -- blocked (the single ones
-within 44 answers, the median within 32: the bounds every run meets; the issue's "within 30, median <= 20" is
-the usual run, measured in bench/RESULTS.md), and their votes in no posterior; the reviewer's annotators page
-shows them blocked with the reason; the gold hunter's observations are the same for gold and regular items (advantage 0); label accuracy
-against the simulation's truth >= 0.97.
+Asserted: no honest volunteer blocked; each spammer -- the always-yes one, the random clicker and each member of the
+copying pair (the pairwise answer-copying check, labeling/algorithms/collusion.py) -- blocked (the single ones
+within 44 answers, the median within 32: the bounds every run meets; the issue's "within 30, median <= 20" is the
+usual run, measured in bench/RESULTS.md), and their votes in no posterior; the reviewer's annotators page shows them
+blocked with the reason; the gold hunter's observations are the same for gold and regular items (advantage 0); label
+accuracy against the simulation's truth >= 0.97.
 The figures go to bench/RESULTS.md (History: the live quality loop) (run: see that file).
 """
 
