@@ -161,4 +161,3 @@ def newcomers_copy_check(*, project_id: int) -> list[int]:
         if user_id not in blocked:
             blocked += annotator_copy_check(project_id=project_id, user_id=user_id)
     return blocked
-

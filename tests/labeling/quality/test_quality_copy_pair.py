@@ -181,7 +181,8 @@ def test_a_newcomer_whose_answers_had_nothing_to_compare_with_is_judged_at_the_n
         result = project_reaggregate(project_id=project.pk)
     assert flipper.pk in result.newly_blocked
     assert status_of(project, flipper) == "blocked"
-    assert "agree with gold or the others' consensus on 12 of 24" in AnnotatorStatusChange.objects.get(
-        project=project, user=flipper, to_status="blocked"
-    ).reason
+    assert (
+        "agree with gold or the others' consensus on 12 of 24"
+        in AnnotatorStatusChange.objects.get(project=project, user=flipper, to_status="blocked").reason
+    )
     assert all(status_of(project, user) != "blocked" for user in honest)
