@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 
 from labeling.algorithms import collusion
 from labeling.algorithms.intervals import wilson_interval
@@ -29,6 +30,7 @@ MIN_COMPARED = 12  # the agreement rule in hindsight: as many compared answers a
 # schedule keyed on agreement did, since a gold answer is compared at once and a regular one only later.
 CHECK_STEPS = ((200, 10), (2000, 100))  # (below this many answers, every this many); beyond: every 1,000
 CHECK_STEP_LAST = 1000
+RECENT_ITEMS = 500  # each annotator's latest votes the check reads (theirs and their co-voters')
 
 
 def _step(answers: int) -> int:
@@ -55,6 +57,16 @@ def _reason(test: collusion.PairTest, me_first: bool) -> str:
     return f"{copied}; with that volunteer left out, agreement with the others' consensus {right} of {compared}"
 
 
+def _recent_items(votes, user_ids: list[int]):
+    """The items of each annotator's RECENT_ITEMS latest votes, as a subquery (a window in the database): the
+    check judges recent work, and its read stays bounded whatever the record of a veteran who shares items with a
+    newcomer (reading a co-voter's whole history made one newcomer's check grow with the project)."""
+    ranked = votes.filter(user_id__in=user_ids).annotate(
+        recency=Window(RowNumber(), partition_by=[F("user_id")], order_by=F("id").desc())
+    )
+    return ranked.filter(recency__lte=RECENT_ITEMS).values("item_id")
+
+
 def annotator_copy_check(*, project_id: int, user_id: int, partners_too: bool = False) -> list[int]:
     """Test the annotator against each co-voter with >= MIN_SHARED shared items; block both members of every
     copying pair, or a member of a suspect pair who fails the agreement rule with the partner left out. The
@@ -73,7 +85,7 @@ def annotator_copy_check(*, project_id: int, user_id: int, partners_too: bool = 
     if project is None or project.task_type == Project.TaskType.BOXES:
         return []
     votes = Annotation.objects.filter(item__project_id=project_id, label__isnull=False)
-    mine = votes.filter(user_id=user_id).values("item_id")
+    mine = _recent_items(votes, [user_id])
     partners = list(
         votes.filter(item_id__in=mine)
         .exclude(user_id=user_id)
@@ -84,7 +96,7 @@ def annotator_copy_check(*, project_id: int, user_id: int, partners_too: bool = 
     )
     blocked = AnnotatorScore.objects.filter(project_id=project_id, user_id=OuterRef("user_id"), status=Status.BLOCKED)
     rows = list(
-        votes.filter(item_id__in=votes.filter(user_id__in=[user_id, *partners]).values("item_id"))
+        votes.filter(item_id__in=_recent_items(votes, [user_id, *partners]))
         .annotate(blocked=Exists(blocked))
         .values_list("item_id", "user_id", "label", "item__is_gold", "item__gold_label", "blocked")
     )
