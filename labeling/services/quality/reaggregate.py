@@ -299,8 +299,13 @@ def project_reaggregate(*, project_id: int, method: str | None = None) -> Reaggr
     with run_lock(LOCK_CLASS, project_id) as acquired:
         if not acquired:
             return ReaggregateResult(method=method or "", skipped=True)
+        # The newcomers first (collusion.newcomers_copy_check): whoever they block is left out of this run's read.
+        judged = newcomers_copy_check(project_id=project_id)
         snap = reaggregate_read(project_id=project_id)
-        return None if snap is None else reaggregate_finish(snap=snap, method=method)
+        result = None if snap is None else reaggregate_finish(snap=snap, method=method)
+        if result is not None:
+            result.newly_blocked = [*judged, *result.newly_blocked]
+        return result
 
 
 def reaggregate_read(*, project_id: int) -> Snapshot | None:
@@ -326,7 +331,6 @@ def reaggregate_finish(*, snap: Snapshot, method: str | None = None) -> Reaggreg
 
         _retroactive(snap, out, result)
         items_route_stalled(project=snap.project)
-        result.newly_blocked += newcomers_copy_check(project_id=snap.project.pk)
     return result
 
 
