@@ -7,21 +7,31 @@ import time
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from annotate.demo import photos
 from annotate.demo.seed import BOXES, CARELESS, CLASSIFY, HONEST, QUALIFICATION, VERIFY
 from labeling.models import Annotation, AnnotatorScore, DatasetVersion, Image, ImageSource, Item, ModelOpinion, Project
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The seed (~15 s: photos, a simulated crowd, Dawid-Skene, a trained model) is made once for the module and only
+# read by its tests: each runs in a transaction rolled back at its end (what they write, e.g. next_items' leases,
+# is undone), and the tables are flushed when the module is done, as a transactional test's teardown does. The
+# seed from an image folder needs an empty database: tests/test_demo_seed_imagefolder.py.
+pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def seeded(tmp_path, settings):
-    settings.VAR_DIR = tmp_path
-    settings.MEDIA_ROOT = tmp_path / "media"
-    started = time.monotonic()
-    call_command("demo", "--seed-only")
-    return time.monotonic() - started
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
+    var = tmp_path_factory.mktemp("demo-seed")
+    try:
+        with override_settings(VAR_DIR=var, MEDIA_ROOT=var / "media"), django_db_blocker.unblock():
+            started = time.monotonic()
+            call_command("demo", "--seed-only")
+            elapsed = time.monotonic() - started
+        yield elapsed
+    finally:
+        with django_db_blocker.unblock():
+            call_command("flush", interactive=False, verbosity=0)
 
 
 def test_demo_seed_gives_every_role_work(seeded):
@@ -83,28 +93,3 @@ def test_demo_images_near_duplicates_are_exactly_the_planted_copies(seeded):
     # Every other crop of the classify project is its own image.
     classify_images = ImageSource.objects.filter(project__slug=CLASSIFY).values("image")
     assert Image.objects.filter(id__in=classify_images, canonical__isnull=True).count() == 5 * 12
-
-
-def test_demo_seed_from_an_imagefolder(tmp_path, settings):
-    """`make demo DEMO_IMAGES=DIR`: the user's folders are the classes; a folder with one class is refused."""
-    import numpy as np
-    from PIL import Image as PILImage
-
-    settings.VAR_DIR = tmp_path
-    settings.MEDIA_ROOT = tmp_path / "media"
-    folder = tmp_path / "mine"
-    for k, name in enumerate(["cat", "dog"]):
-        (folder / name).mkdir(parents=True)
-        for i in range(6):
-            pixels = np.random.default_rng(10 * k + i).integers(0, 256, (40, 40, 3), dtype=np.uint8)
-            PILImage.fromarray(pixels).save(folder / name / f"{i}.png")
-    from django.core.management.base import CommandError
-
-    (tmp_path / "one" / "cat").mkdir(parents=True)
-    with pytest.raises(CommandError, match="at least two class folders"):
-        call_command("demo", "--seed-only", "--images", str(tmp_path / "one"), "--no-train")
-    call_command("demo", "--seed-only", "--images", str(folder), "--no-train")
-    classify = Project.objects.get(slug=CLASSIFY)
-    assert sorted(classify.categories.values_list("name", flat=True)) == ["cat", "dog"]
-    assert Annotation.objects.filter(item__project=classify).count() > 0
-    assert Item.objects.filter(project__slug=BOXES).count() == 12

@@ -124,9 +124,12 @@ class Command(BaseCommand):
             while not stopping and worker.poll() is None and web.poll() is None:
                 time.sleep(0.5)
         finally:
+            # The main processes only: each stops its own children (gunicorn its workers; Celery its pool and
+            # beat, a warm shutdown). A SIGTERM to the worker's whole group killed the pool's processes under the
+            # main one, which then hung until the SIGKILL below, 30 s later, once it had run a task.
             for proc in (web, worker):
                 if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    os.kill(proc.pid, signal.SIGTERM)
             for proc in (web, worker):
                 try:
                     proc.wait(timeout=30)
