@@ -76,11 +76,8 @@ def api_client():
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
-    """One real worker for the session, consuming every queue, writing to the test database.
-
-    Tests that use it must use `transactional_db` (the worker only sees committed rows).
-    """
+def _session_celery_worker(django_db_setup, django_db_blocker):
+    """The process behind `celery_worker`, started once per session (and again after `other_workers_stopped`)."""
     from tests.helpers.workers import WorkerProcess, purge_queues
 
     with django_db_blocker.unblock():
@@ -97,6 +94,18 @@ def celery_worker(django_db_setup, django_db_blocker):
             raise
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def celery_worker(_session_celery_worker, django_db_blocker):
+    """One real worker for the session, consuming every queue, writing to the test database.
+
+    Tests that use it must use `transactional_db` (the worker only sees committed rows). A test that had the
+    queues to itself (`other_workers_stopped`) started it again without waiting; the next test to use it waits.
+    """
+    with django_db_blocker.unblock():
+        _session_celery_worker.ensure_ready()
+    return _session_celery_worker
 
 
 @pytest.fixture(scope="session")

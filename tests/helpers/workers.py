@@ -43,8 +43,10 @@ class WorkerProcess:
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
     cwd: Path = REPO_ROOT  # another directory: the worker of another host (the repository on PYTHONPATH)
+    ready: bool = field(default=False, init=False)  # answered a probe since it was last started
 
     def start(self) -> WorkerProcess:
+        self.ready = False
         env = os.environ.copy()
         env.update(
             {
@@ -85,11 +87,16 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if TaskProbe.objects.filter(token=token).exists():
+                self.ready = True
                 return
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"celery worker exited early:\n{self.log()}")
             time.sleep(0.2)
         raise RuntimeError(f"celery worker not ready after {timeout}s:\n{self.log()}")
+
+    def ensure_ready(self) -> None:
+        if not self.ready:
+            self.wait_ready()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
@@ -112,7 +119,11 @@ class WorkerProcess:
 @contextmanager
 def other_workers_stopped() -> Iterator[None]:
     """Stop this session's running workers (gracefully) and start them again afterwards: for a test whose own
-    workers, configured differently (another storage, another var dir), must receive every task."""
+    workers, configured differently (another storage, another var dir), must receive every task.
+
+    They are started again, not waited for: the next test that needs one waits for it (the `celery_worker`
+    fixture), and the next test that stops them again (a module of such tests) does not wait for a start-up it
+    undoes at once."""
     running = [w for w in _STARTED if w.proc and w.proc.poll() is None]
     for worker in running:
         worker.stop()
@@ -120,7 +131,7 @@ def other_workers_stopped() -> Iterator[None]:
         yield
     finally:
         for worker in running:
-            worker.start().wait_ready()
+            worker.start()
 
 
 def purge_queues() -> None:
