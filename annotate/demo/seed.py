@@ -273,7 +273,7 @@ def _crowd_answers(project: Project, source: SeedSource, crowd: list[Any]) -> in
                 {"item_id": item.pk, "submission_id": uuid.UUID(int=rng.getrandbits(128), version=4),
                  "answer": _answer(project, item, truth.get(item.pk), _right(user.username, answered), cats, rng),
                  "time_spent_ms": rng.randint(1200, 6000), "client_info": {"simulated": "demo"}}
-                for item in batch
+                for item in sorted(batch, key=lambda item: item.pk)  # the batch's gold sits at random positions
             ]  # fmt: skip
             if posted:
                 results = annotations_submit_batch(user=user, project=project, answers=posted)
