@@ -203,6 +203,15 @@ def test_live_crowd(live_server, celery_worker, make_user, settings):
         time.sleep(0.3)
     else:
         raise AssertionError("the recompute never ran")
+    # The run judges the newcomers after writing its snapshot (collusion.newcomers_copy_check): give its verdicts
+    # the moment they take, then read every status once.
+    spammer_names = [v.user.username for v in spammers]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        blocked_now = AnnotatorScore.objects.filter(project=project, user__username__in=spammer_names, status="blocked")
+        if blocked_now.count() == len(spammer_names):
+            break
+        time.sleep(0.3)
 
     status = dict(AnnotatorScore.objects.filter(project=project).values_list("user__username", "status"))
     honest_blocked = [v.user.username for v in honest if status.get(v.user.username) == "blocked"]

@@ -149,8 +149,8 @@ NEWCOMERS_PER_RUN = 50
 
 
 def newcomers_copy_check(*, project_id: int) -> list[int]:
-    """The copy check and the agreement rule in hindsight for the project's newcomers, at each re-aggregation
-    (before its read, so that whoever is blocked here is left out of it).
+    """The copy check and the agreement rule in hindsight for the project's newcomers, at the end of each
+    re-aggregation (under its lock; a block enqueues the next run, which leaves them out).
 
     A newcomer's answers on items nobody else had answered yet are compared with nothing when their own check runs;
     the evidence arrives when others answer those items, between two of the newcomer's batches. A coin-flipper

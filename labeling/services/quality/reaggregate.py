@@ -299,12 +299,12 @@ def project_reaggregate(*, project_id: int, method: str | None = None) -> Reaggr
     with run_lock(LOCK_CLASS, project_id) as acquired:
         if not acquired:
             return ReaggregateResult(method=method or "", skipped=True)
-        # The newcomers first (collusion.newcomers_copy_check): whoever they block is left out of this run's read.
-        judged = newcomers_copy_check(project_id=project_id)
         snap = reaggregate_read(project_id=project_id)
         result = None if snap is None else reaggregate_finish(snap=snap, method=method)
-        if result is not None:
-            result.newly_blocked = [*judged, *result.newly_blocked]
+        if result is not None and snap.project.task_type != Project.TaskType.BOXES:
+            # Then the newcomers (collusion.newcomers_copy_check), under the same lock: a block enqueues the next
+            # run, which leaves them out; this run's scores (their estimated accuracy) are kept for the reviewer.
+            result.newly_blocked += newcomers_copy_check(project_id=project_id)
         return result
 
 
