@@ -24,22 +24,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-# Longest first (the LPT rule of multiprocessor scheduling): `make test` hands whole files to two processes in
-# collection order (--dist loadfile); a long file that happens to come last keeps one process busy while the other
-# idles. Files with slow, worker or browser tests go first, in that order; within a class the order is unchanged.
-_HEAVY_FIRST = ("slow", "worker", "browser")
-
-
-@pytest.hookimpl(trylast=True)  # after pytest-django's own ordering, which the stable sort keeps within a rank
-def pytest_collection_modifyitems(config, items):
-    rank: dict[str, int] = {}
-    for item in items:
-        names = {m.name for m in item.iter_markers()}
-        here = min((i for i, name in enumerate(_HEAVY_FIRST) if name in names), default=len(_HEAVY_FIRST))
-        rank[item.nodeid.split("::", 1)[0]] = min(rank.get(item.nodeid.split("::", 1)[0], here), here)
-    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])  # stable: a file's tests stay together
-
-
 @pytest.fixture(autouse=True)
 def _default_language_after_each_test():
     """A test that activates a language (a request through the test client in zh-Hans, translation.activate) leaves
