@@ -186,3 +186,25 @@ def test_a_newcomer_whose_answers_had_nothing_to_compare_with_is_judged_at_the_n
         in AnnotatorStatusChange.objects.get(project=project, user=flipper, to_status="blocked").reason
     )
     assert all(status_of(project, user) != "blocked" for user in honest)
+
+
+def test_the_check_reads_each_annotators_latest_votes_only(make_user):
+    """The read behind a check is bounded by RECENT_ITEMS votes per annotator (a window in the database, on both
+    databases): a veteran who shares items with a newcomer no longer brings their whole record into the
+    newcomer's check."""
+    from labeling.models import Annotation
+    from labeling.services.quality.collusion import RECENT_ITEMS, _recent_items
+
+    project, items = project_of("recent", RECENT_ITEMS + 5)
+    veteran, newcomer = make_user("veteran"), make_user("newcomer")
+    Annotation.objects.bulk_create([Annotation(item=item, user=veteran, label=1) for item in items])
+    Annotation.objects.bulk_create([Annotation(item=item, user=newcomer, label=0) for item in items[:3]])
+    votes = Annotation.objects.filter(item__project=project, label__isnull=False)
+    latest = list(votes.filter(user=veteran).order_by("-id").values_list("item_id", flat=True)[:RECENT_ITEMS])
+    assert set(votes.filter(item_id__in=_recent_items(votes, [veteran.pk])).values_list("item_id", flat=True)) == set(
+        latest
+    )
+    both = set(
+        votes.filter(item_id__in=_recent_items(votes, [veteran.pk, newcomer.pk])).values_list("item_id", flat=True)
+    )
+    assert both == set(latest) | {item.pk for item in items[:3]}  # the newcomer's own items, however old
