@@ -21,7 +21,7 @@ from django.db.models import BooleanField as BooleanFieldType
 from django.db.models import JSONField, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from labeling.models import Item, ModelOpinion
+from labeling.models import Item, ModelOpinion, Project
 from labeling.services.quality.engine import StoredVote
 
 S = ModelOpinion.Source
@@ -76,6 +76,8 @@ def model_opinions_invalidate(*, project_id: int) -> int:
     (done, with a vote) are re-decided without it after commit, as a blocked voter's items are -- not left done
     until their next vote or re-aggregation. Returns how many rows went."""
     opinions = ModelOpinion.objects.filter(item__project_id=project_id)
+    if not opinions.exists():  # the usual case (an import of a thousand categories calls this for each one)
+        return 0
     voted = list(
         opinions.filter(vote__isnull=False, item__status=Item.Status.DONE, item__is_gold=False)
         .values_list("item_id", flat=True)
@@ -88,7 +90,6 @@ def model_opinions_invalidate(*, project_id: int) -> int:
 
 
 def _redecide(project_id: int, item_ids: list[int]) -> None:
-    from labeling.models import Project
     from labeling.services.quality.online import items_reevaluate
     from labeling.services.quality.transitions import Caller
 

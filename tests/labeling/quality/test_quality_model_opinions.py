@@ -137,3 +137,14 @@ def test_the_migration_turns_model_probs_into_rows(make_user):
     assert zero.detail == {"model": "zero-shot efficientnet_lite0 (ImageNet-1k)"}
     assert rows[items[2].pk, S.RUN].predicted == 1
     assert stored_vote(Item.objects.get(pk=items[0].pk)).likelihoods == (0.1, 0.9)
+
+
+@pytest.mark.django_db
+def test_invalidating_a_project_without_opinions_is_one_small_read(make_user, django_assert_num_queries):
+    """Every created category invalidates (an import of a thousand categories, ingestion naming folders): with no
+    opinion stored it is one EXISTS, not a select and a delete over the project's items each time."""
+    from labeling.services.quality.opinions import model_opinions_invalidate
+
+    project, _items = make_project(slug="none-yet", task_type="classify", categories=("a", "b"), n_items=3)
+    with django_assert_num_queries(1):
+        assert model_opinions_invalidate(project_id=project.pk) == 0
