@@ -21,42 +21,40 @@ class AnnotatorScoreAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+class _PerAnnotatorAdmin(ReadOnlyAdmin):
+    """Rows of one annotator in one project: found by username or user id, filtered by project."""
+
+    list_filter = ("project",)
+    search_fields = ("=user__username", "=user__id")
+    list_select_related = ("user", "project")
+    raw_id_fields = ("user", "project")
+    show_full_result_count = False
+
+
 @admin.register(AnnotatorLiveStats)
-class AnnotatorLiveStatsAdmin(ReadOnlyAdmin):
+class AnnotatorLiveStatsAdmin(_PerAnnotatorAdmin):
     """The online statistics the live rules read (triggers.py): answers, agreement, speed, repeats."""
 
     list_display = ("user", "project", "answers", "compared", "agreed", "gold_compared", "gold_agreed", "decisions",
                     "fast_decisions", "repeats", "updated_at")  # fmt: skip
-    list_filter = ("project",)
-    search_fields = ("=user__username", "=user__id")
-    list_select_related = ("user", "project")
-    raw_id_fields = ("user", "project")
-    show_full_result_count = False
 
 
 @admin.register(AnnotatorStatusChange)
-class AnnotatorStatusChangeAdmin(ReadOnlyAdmin):
+class AnnotatorStatusChangeAdmin(_PerAnnotatorAdmin):
     """Every status change with its reason and who made it (empty: a rule)."""
 
     list_display = ("at", "user", "project", "from_status", "to_status", "reason", "by")
     list_filter = ("to_status", "project")
-    search_fields = ("=user__username", "=user__id")
     list_select_related = ("user", "project", "by")
     raw_id_fields = ("user", "project", "by")
     date_hierarchy = "at"
-    show_full_result_count = False
 
 
 @admin.register(AnnotatorAppeal)
-class AnnotatorAppealAdmin(ReadOnlyAdmin):
+class AnnotatorAppealAdmin(_PerAnnotatorAdmin):
     """Blocked volunteers' notes to the reviewers (answered on the project's annotators page)."""
 
     list_display = ("created_at", "user", "project", "text", "resolved_at")
-    list_filter = ("project",)
-    search_fields = ("=user__username", "=user__id")
-    list_select_related = ("user", "project")
-    raw_id_fields = ("user", "project")
-    show_full_result_count = False
 
 
 @admin.register(ModelOpinion)
