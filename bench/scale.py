@@ -171,7 +171,8 @@ def seed(args: argparse.Namespace, rng: np.random.Generator) -> dict:
         )
         cursor.execute("ANALYZE")
     log(f"seeded {votes} votes in {time.perf_counter() - t1:.1f} s")
-    return {"project": project, "owner": owner, "votes": votes, "seed_s": time.perf_counter() - t0}
+    truth_of = dict(zip(voted.tolist(), truth.tolist(), strict=True))
+    return {"project": project, "owner": owner, "votes": votes, "seed_s": time.perf_counter() - t0, "truth": truth_of}
 
 
 class PeakRss:
@@ -204,7 +205,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def hot_path(project, rounds: int) -> dict:
+def hot_path(project, rounds: int, truth: dict[int, bool], seed: int = 0) -> dict:
+    """Fresh volunteers as honest ones answer (right 90 % of the time, the seeded truth; an unvoted item's is a
+    coin): an always-yes bench volunteer is a spammer, blocked by the live rules mid-batch, and would measure the
+    (rare, deliberately synchronous) block path instead of the hot one."""
     from django.contrib.auth import get_user_model
     from django.test import Client
     from rest_framework.authtoken.models import Token
@@ -214,8 +218,9 @@ def hot_path(project, rounds: int) -> dict:
     lat: dict[str, list[float]] = {"me": [], "next": [], "submit": []}
     answered = 0
     busy = 0.0
+    rng = np.random.default_rng(seed)
     for r in range(rounds):
-        user = get_user_model().objects.create_user(username=f"scale-hot{r}", password=None)
+        user = get_user_model().objects.create_user(username=f"scale-hot{r}-{uuid.uuid4().hex[:6]}", password=None)
         role_assign(user=user, role=Role.VOLUNTEER)
         client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
         t0 = time.perf_counter()
@@ -227,8 +232,9 @@ def hot_path(project, rounds: int) -> dict:
         if not items:
             log(f"  round {r}: next gave {response.status_code} and no items")
             continue
-        answers = [{"item_id": i["id"], "submission_id": str(uuid.uuid4()), "answer": {"label": 1},
-                    "time_spent_ms": 900} for i in items]  # fmt: skip
+        labels = [int(truth.get(i["id"], rng.random() < 0.5) == (rng.random() < 0.9)) for i in items]
+        answers = [{"item_id": i["id"], "submission_id": str(uuid.uuid4()), "answer": {"label": label},
+                    "time_spent_ms": 2500} for i, label in zip(items, labels, strict=True)]  # fmt: skip
         t3 = time.perf_counter()
         response = client.post(f"/api/projects/{project.slug}/answers", {"answers": answers},
                                content_type="application/json")  # fmt: skip
@@ -307,7 +313,7 @@ def run(args: argparse.Namespace) -> dict:
     log(f"CSV export {out['export_s']} s ({out['export_status']})")
 
     settings.ANNOTATE = {**settings.ANNOTATE, "QUALITY_REAGGREGATE_EVERY": 0}  # no Celery in this process
-    out.update(hot_path(project, args.rounds))
+    out.update(hot_path(project, args.rounds, seeded["truth"], args.seed))
     log(f"hot path: {out}")
     out.update(page_times(project, seeded["owner"]))
     return out

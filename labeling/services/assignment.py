@@ -110,7 +110,9 @@ def _candidates(*, user, project: Project, now, exclude_ids: set[int], only_ids:
     for gold and regular work."""
     recent = (
         Annotation.objects.filter(user=user, item__project=project)
-        .order_by("-id")
+        # newest first by (user, created_at)'s index: "-id" alone walked the whole vote table's primary key
+        # backwards to find a newcomer's few votes (64 ms at 500k votes, linear in the project)
+        .order_by("-created_at", "-id")
         .annotate(cluster=Coalesce(F("item__image__canonical_id"), F("item__image_id")))
         .values("cluster")[:RECENT_WINDOW]
     )
