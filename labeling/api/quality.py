@@ -9,13 +9,14 @@ from dataclasses import asdict
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.exceptions import NotFound
+from annotate.inputs import param_int
 from labeling.api.scoping import scoped_project
 from labeling.models import AnnotatorScore, Item, Project
 from labeling.selectors.projects import project_for_reviewer
@@ -223,18 +224,32 @@ class QualityStatsApi(APIView):
         sample = SampleSerializer(
             allow_null=True, help_text="Set when the statistics come from a fixed sample of a large project's items."
         )
+
+        class CategoriesPageSerializer(serializers.Serializer):
+            page = serializers.IntegerField(help_text="This page of categories, from 1 (?page=).")
+            pages = serializers.IntegerField()
+            of = serializers.IntegerField(help_text="Categories in all.")
+
+        categories_page = CategoriesPageSerializer(
+            help_text="`categories` holds one page of at most 50 categories (a 1,000-category project: 20 pages)."
+        )
         gold_accuracy_histogram = BinSerializer(many=True)
         progress = ProgressSerializer(many=True, help_text="Per category, then a last row named 'all'.")
 
-    @extend_schema(responses=OutputSerializer, summary="Agreement statistics and budget forecast")
+    @extend_schema(
+        responses=OutputSerializer,
+        summary="Agreement statistics and budget forecast",
+        parameters=[OpenApiParameter("page", type=int, required=False, description="Page of categories, from 1.")],
+    )
     def get(self, request: Request, slug: str) -> Response:
         project = reviewer_project(request, slug)
-        stats = quality_stats(project=project)
+        stats = quality_stats(project=project, page=param_int(request.query_params, "page", default=1, minimum=1))
         return Response(
             self.OutputSerializer(
                 {
                     "overall": asdict(stats["overall"]),
                     "categories": [asdict(g) for g in stats["categories"]],
+                    "categories_page": stats["categories_page"],
                     "prior_accuracy": stats["prior_accuracy"],
                     "sample": stats["sample"],
                     "gold_accuracy_histogram": gold_accuracy_histogram(project=project),

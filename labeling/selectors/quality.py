@@ -219,10 +219,17 @@ def _stats_items(project: Project) -> tuple[QuerySet[Item], float, int]:
     return sample, (total / n if n else 0.0), total
 
 
-def quality_stats(*, project: Project) -> dict:
+# Per-category statistics are shown a page of categories at a time: an ImageNet-shaped project has 1,000 of
+# them, and 1,000 cards with two charts each took ~2 s to compute and render (issue 26).
+CATEGORY_PAGE_SIZE = 50
+
+
+def quality_stats(*, project: Project, page: int = 1) -> dict:
     """Project-wide and per-category agreement statistics and the budget forecast (classify: per voted class).
     On a large project they come from a fixed sample of its items (`_stats_items`): counts are scaled to the
-    project and `sample` says so ({"items": sampled, "of": all}, None when every item was read)."""
+    project and `sample` says so ({"items": sampled, "of": all}, None when every item was read). The categories
+    come CATEGORY_PAGE_SIZE at a time, in id (verify) or class order: `categories_page` says which page of how
+    many (a page past the last is the last)."""
     blocked = blocked_user_ids(project.pk)
     item_rows, scale, total = _stats_items(project)
     sampled = scale != 1.0
@@ -285,24 +292,27 @@ def quality_stats(*, project: Project) -> dict:
         return g
 
     overall = group(None, _("all"), list(range(len(items))))
-    per_category: list[GroupStats] = []
+    keyed: list[tuple[int | None, str, list[int]]] = []  # every category's rows; stats for one page of them
     if project.task_type == Project.TaskType.VERIFY:
         by_cat: dict[int, list[int]] = {}
         for r, row in enumerate(items):
             by_cat.setdefault(row[1], []).append(r)
-        per_category = [
-            group(k, category_names.get(k, "?"), rows) for k, rows in sorted(by_cat.items(), key=lambda kv: kv[0] or 0)
-        ]
+        keyed = [(k, category_names.get(k, "?"), rows) for k, rows in sorted(by_cat.items(), key=lambda kv: kv[0] or 0)]
     elif project.task_type == Project.TaskType.CLASSIFY:
-        top = counts.argmax(axis=1)
-        for ci, cls in enumerate(classes):
-            rows = [r for r in range(len(items)) if counts[r].sum() and top[r] == ci]
-            per_category.append(group(cls, names.get(cls, str(cls)), rows))
+        top = counts.argmax(axis=1) if len(items) else np.zeros(0, dtype=np.int64)
+        voted = counts.sum(axis=1) > 0 if len(items) else np.zeros(0, dtype=bool)
+        keyed = [(cls, names.get(cls, str(cls)), np.flatnonzero(voted & (top == ci)).tolist())
+                 for ci, cls in enumerate(classes)]  # fmt: skip
+    pages = max(1, math.ceil(len(keyed) / CATEGORY_PAGE_SIZE))
+    page = min(max(1, int(page)), pages)
+    start = (page - 1) * CATEGORY_PAGE_SIZE
+    per_category = [group(k, name, rows) for k, name, rows in keyed[start : start + CATEGORY_PAGE_SIZE]]
     model = {"name": snap.model, "reason": snap.model_reason} if snap and snap.model else None
     sample = {"items": len(items), "of": total} if sampled else None
     return {
         "overall": overall,
         "categories": per_category,
+        "categories_page": {"page": page, "pages": pages, "of": len(keyed)},
         "prior_accuracy": round(accuracy, 4),
         "model": model,
         "sample": sample,

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.bounded import BoundedError, Limits, read_json
 from annotate.exceptions import ServiceError
 from annotate.i18n import status_text
-from annotate.inputs import InvalidParam, ascii_int, text_clean
+from annotate.inputs import InvalidParam, ascii_int, param_int, text_clean
 from annotate.roles import Role, role_required
 from labeling.models import AnnotatorScore, Item, Project
 from labeling.selectors.live import annotator_boxes, block_reasons, live_rows, open_appeals
@@ -217,7 +217,7 @@ def annotator_status(request: HttpRequest, slug: str, user_id: int) -> HttpRespo
 @role_required(*REVIEW_ROLES)
 def quality(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_reviewer(request.user, slug)
-    stats = quality_stats(project=project)
+    stats = quality_stats(project=project, page=param_int(request.GET, "page", default=1, minimum=1, lenient=True))
     groups = []
     for g in [stats["overall"], *stats["categories"]]:
         dist = svg_bars(list(g.vote_distribution.values()), list(g.vote_distribution.keys()), width=240, height=100)
@@ -232,6 +232,7 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
             "prior_accuracy": stats["prior_accuracy"],
             "model": stats["model"],
             "sample": stats["sample"],
+            "categories_page": stats["categories_page"],
             "progress": progress_by_category(project=project),
         },
     )

@@ -76,3 +76,41 @@ def test_a_large_project_reads_a_fixed_sample_scaled_to_the_project(
     assert 'data-testid="quality-sample"' in page and f"sample of {sample['items']} of the project" in page
     api = client.get(f"/api/projects/{project.slug}/quality/").json()
     assert api["sample"] == sample and api["overall"]["items"] == 240
+
+
+def test_categories_come_a_page_at_a_time_on_the_page_and_the_api(make_user, client, django_assert_max_num_queries):
+    """An ImageNet-shaped project has 1,000 categories: 1,000 cards of statistics with two charts each took ~2 s
+    to compute and render (issue 26). The page and the API show CATEGORY_PAGE_SIZE categories a page, in id order,
+    with the same statements whichever page; a page past the last is the last."""
+    from labeling.models import Annotation, Category, Item
+    from labeling.selectors.quality import CATEGORY_PAGE_SIZE
+
+    names = tuple(f"c{i:03d}" for i in range(CATEGORY_PAGE_SIZE + 10))
+    project, items = make_project(slug="paged", n_items=1, categories=names, min_votes=3, max_votes=9)
+    cats = list(Category.objects.filter(project=project).order_by("id"))
+    image = items[0].image
+    Item.objects.bulk_create(Item(project=project, image=image, category=c, needed_votes=3) for c in cats[1:])
+    voter = make_user("pv")
+    Annotation.objects.bulk_create(
+        Annotation(item=item, user=voter, label=1, answer={"label": 1}, time_spent_ms=2000)
+        for item in Item.objects.filter(project=project)
+    )
+    first = quality_stats(project=project)
+    assert first["categories_page"] == {"page": 1, "pages": 2, "of": CATEGORY_PAGE_SIZE + 10}
+    assert [g.name for g in first["categories"]] == list(names[:CATEGORY_PAGE_SIZE])
+    assert first["overall"].items == CATEGORY_PAGE_SIZE + 10  # the overall card counts every category
+    with django_assert_max_num_queries(12):
+        last = quality_stats(project=project, page=99)
+    assert last["categories_page"]["page"] == 2 and [g.name for g in last["categories"]] == list(names[-10:])
+
+    owner = make_user("pown", role="researcher")
+    project.owners.add(owner)
+    client.force_login(owner)
+    html = client.get(f"/projects/{project.slug}/quality/?page=2").content.decode()
+    assert html.count('data-testid="quality-group"') == 1 + 10 and 'data-testid="category-pages"' in html
+    assert 'rel="prev"' in html and 'rel="next"' not in html and f"<h2>{names[-1]}</h2>" in html
+    assert client.get(f"/projects/{project.slug}/quality/?page=x").status_code == 200  # a bad page: the first
+    api = client.get(f"/api/projects/{project.slug}/quality/", {"page": 2}).json()
+    assert api["categories_page"] == {"page": 2, "pages": 2, "of": CATEGORY_PAGE_SIZE + 10}
+    assert [g["name"] for g in api["categories"]] == list(names[-10:])
+    assert client.get(f"/api/projects/{project.slug}/quality/", {"page": "x"}).status_code == 400
