@@ -257,22 +257,61 @@ def hot_path(project, rounds: int, truth: dict[int, bool], seed: int = 0) -> dic
 
 
 def page_times(project, owner) -> dict:
+    """Median of 3 of every page and list API of the issue's table, as the role that opens it (`<key>_s`), and
+    the largest response time among them (`slowest_page_s`, `slowest_page`)."""
+    from django.contrib.auth import get_user_model
     from django.test import Client
 
-    client = Client()
-    client.force_login(owner)
-    out = {}
-    for key, url in (("quality_page_s", f"/projects/{project.slug}/quality/"),
-                     ("quality_api_s", f"/api/projects/{project.slug}/quality/"),
-                     ("annotators_page_s", f"/projects/{project.slug}/annotators/")):  # fmt: skip
+    from annotate.roles import Role, role_assign
+    from labeling.models import Item
+
+    users = get_user_model()
+    admin = users.objects.create_superuser(username=f"scale-admin-{uuid.uuid4().hex[:6]}", password=None)
+    reviewer = users.objects.create_user(username=f"scale-rev-{uuid.uuid4().hex[:6]}", password=None)
+    role_assign(user=reviewer, role=Role.REVIEWER)
+    project.reviewers.add(reviewer)
+    volunteer = users.objects.create_user(username=f"scale-vol-{uuid.uuid4().hex[:6]}", password=None)
+    role_assign(user=volunteer, role=Role.VOLUNTEER)
+    clients = {}
+    for role, user in (("owner", owner), ("admin", admin), ("reviewer", reviewer), ("volunteer", volunteer)):
+        clients[role] = Client()
+        clients[role].force_login(user)
+    slug = project.slug
+    done = Item.objects.filter(project=project, status=Item.Status.DONE).order_by("id").values_list("id", flat=True)
+    done_id = done.first() or 0
+    last = max(1, -(-Item.objects.filter(project=project).count() // 96))  # the grid's last page of 96
+    pages = (
+        ("quality_page", "owner", f"/projects/{slug}/quality/"),
+        ("quality_api", "owner", f"/api/projects/{slug}/quality/"),
+        ("quality_page_reviewer", "reviewer", f"/projects/{slug}/quality/"),
+        ("annotators_page", "owner", f"/projects/{slug}/annotators/"),
+        ("admin_projects", "admin", "/admin/labeling/project/"),
+        ("admin_items_search_id", "admin", f"/admin/labeling/item/?q={done_id}"),
+        ("admin_items_search_user", "admin", "/admin/labeling/item/?q=scale-v7"),
+        ("admin_items_by_confidence", "admin", "/admin/labeling/item/?o=7"),
+        ("curation_grid_posterior", "owner", f"/projects/{slug}/items/?sort=posterior&size=96"),
+        ("curation_grid_last_page", "owner", f"/projects/{slug}/items/?size=96&page={last}"),
+        ("api_items_200", "owner", f"/api/projects/{slug}/items/?size=200"),
+        ("item_page", "owner", f"/projects/{slug}/items/{done_id}/"),
+        ("review_queue", "reviewer", f"/projects/{slug}/review/"),
+        ("review_queue_api", "reviewer", f"/api/projects/{slug}/review/"),
+        ("project_page", "owner", f"/projects/{slug}/"),
+        ("volunteer_home", "volunteer", "/"),
+        ("project_list", "owner", "/projects/"),
+        ("volunteer_projects_api", "volunteer", "/api/projects/"),
+    )
+    out: dict = {}
+    for key, role, url in pages:
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
-            status = client.get(url).status_code
+            status = clients[role].get(url).status_code
             times.append(time.perf_counter() - t0)
             if status != 200:
                 log(f"  {url}: {status}")
-        out[key] = round(statistics.median(times), 3)
+        out[f"{key}_s"] = round(statistics.median(times), 3)
+    slowest = max(out, key=out.__getitem__)
+    out["slowest_page"], out["slowest_page_s"] = slowest[:-2], out[slowest]
     return out
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -152,12 +154,33 @@ ITEM_FIELDS = ("project", "image", "preview", "category", "status", "review_reas
                "excluded", "created_at", "updated_at")  # fmt: skip
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def items_search(queryset: QuerySet, term: str) -> QuerySet:
+    """The item search box: a number is an item id, 64 hex digits an image's SHA-256, anything else part of the
+    username of someone who voted on the item (a username that matches exactly: that user only). One of the three,
+    never an OR of all of them: the admin's generic search joined every item to every vote and user and
+    de-duplicated them (2 s at 100k items for an id), where each of these walks one index (issue 26)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    if term.isascii() and term.isdigit():
+        return queryset.filter(pk=int(term)) if len(term) <= 18 else queryset.none()
+    if _SHA256.fullmatch(term.lower()):
+        return queryset.filter(image__sha256=term.lower())
+    users = get_user_model().objects
+    exact = users.filter(username__iexact=term)
+    voters = (exact if exact.exists() else users.filter(username__icontains=term)).values("pk")
+    return queryset.filter(pk__in=Annotation.objects.filter(user_id__in=voters).values("item_id"))
+
+
 @admin.register(Item)
 class ItemAdmin(ReadOnlyAdmin):
     list_display = ("id", "preview", "project", "category", "status", "label", "confidence", "votes_count",
                     "is_gold", "excluded", "updated_at")  # fmt: skip
     list_filter = ("status", "is_gold", "excluded", "review_reason", "project")
-    search_fields = ("=id", "=image__sha256", "annotations__user__username")
+    search_fields = ("=id", "=image__sha256", "annotations__user__username")  # the box; items_search runs it
     list_select_related = ("project", "category", "image")
     fields = ITEM_FIELDS
     readonly_fields = ITEM_FIELDS
@@ -174,8 +197,7 @@ class ItemAdmin(ReadOnlyAdmin):
         return thumbnail_html(obj.image)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        qs, _ = super().get_search_results(request, queryset, search_term)
-        return qs.distinct() if search_term else qs, False
+        return items_search(queryset, search_term), False
 
 
 class GoldForm(forms.ModelForm):

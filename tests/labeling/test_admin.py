@@ -223,3 +223,28 @@ def test_gold_label_change_is_validated_and_uses_gold_set(make_user, staff):
     _client(staff["operator"]).post("/admin/labeling/golditem/", {"action": "remove_gold",
                                                                    "_selected_action": [item.pk]})  # fmt: skip
     assert not Item.objects.get(pk=item.pk).is_gold
+
+
+def test_item_search_by_id_sha_or_voter_walks_one_index(make_user, staff):
+    """The item search box (issue 26: the generic search joined every item to every vote and user, 2 s for an id at
+    100k items): a number finds that item, a SHA-256 its image's items, other text the items a matching user voted
+    on, each once; a number is never also a username and text never an id."""
+    _project, items = _world(make_user, slug="find", n_items=4, seed0=300)
+    client = _client(staff["root"])
+
+    def found(term: str) -> list[int]:
+        html = client.get("/admin/labeling/item/", {"q": term}).content.decode()
+        return sorted(int(i) for i in re.findall(r'field-id"><a href="/admin/labeling/item/(\d+)/change/', html))
+
+    assert found(str(items[2].pk)) == [items[2].pk]
+    assert found(items[3].image.sha256.upper()) == [items[3].pk]
+    assert found("find-v") == sorted(i.pk for i in items)  # every item once, though three voters match "find-v"
+    assert found("FIND-V") == sorted(i.pk for i in items)
+    make_user("find-v1x")  # "find-v1" is a username: that user's items only, not find-v1x's too
+    cast(get_user_model().objects.get(username="find-v1x"), items[0], 1)
+    Annotation.objects.filter(user__username="find-v1", item=items[0]).delete()
+    assert found("find-v1") == sorted(i.pk for i in items[1:])
+    assert found("nobody-like-this") == [] and found("9" * 40) == []
+    Annotation.objects.filter(user__username="find-v2", item=items[1]).delete()
+    Annotation.objects.filter(user__username__in=["find-v0", "find-v1"]).exclude(item=items[1]).delete()
+    assert found("find-v2") == sorted(i.pk for i in items if i != items[1])
