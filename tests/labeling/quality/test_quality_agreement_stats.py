@@ -114,3 +114,26 @@ def test_categories_come_a_page_at_a_time_on_the_page_and_the_api(make_user, cli
     assert api["categories_page"] == {"page": 2, "pages": 2, "of": CATEGORY_PAGE_SIZE + 10}
     assert [g["name"] for g in api["categories"]] == list(names[-10:])
     assert client.get(f"/api/projects/{project.slug}/quality/", {"page": "x"}).status_code == 400
+
+
+def test_the_sample_stays_fixed_and_sized_when_projects_interleave(make_user, settings):
+    """The sample is systematic over the project's id range, read by primary key. When other projects' items
+    interleave with this one's (three projects ingesting at once), most of those ids belong to the others: the
+    statistics then come from the hash sample, still about QUALITY_STATS_SAMPLE_ITEMS items, the same each view."""
+    from labeling.models import Annotation, Item
+    from tests.labeling.quality.qfactories import real_image
+
+    projects = [make_project(slug=f"mix{i}", n_items=0, min_votes=3, max_votes=9)[0] for i in range(3)]
+    category = projects[0].categories.get()
+    voter = make_user("mixv")
+    for n in range(240):  # ids alternate between the three projects
+        image = real_image(9000 + n)
+        for p in projects:
+            item = Item.objects.create(project=p, image=image, category=p.categories.get(), needed_votes=3)
+            if p == projects[0]:
+                Annotation.objects.create(item=item, user=voter, label=1, answer={"label": 1}, time_spent_ms=2000)
+    settings.ANNOTATE = {**settings.ANNOTATE, "QUALITY_STATS_SAMPLE_ITEMS": 80}
+    stats = quality_stats(project=projects[0])
+    assert stats["sample"]["of"] == 240 and 50 <= stats["sample"]["items"] <= 110
+    assert stats["overall"].items == 240 and stats["overall"].vote_distribution == {"no": 0, "yes": 240}
+    assert stats == quality_stats(project=projects[0]) and category.project_id == projects[0].pk
