@@ -23,7 +23,8 @@ Then it measures, in this process:
 With --json the last stdout line is {"items", "votes", "reaggregate_s", "reaggregate_peak_rss_mb",
 "rows_written", "dataset_create_s", "export_s", "submit_p50_ratio", "submit_p99_ratio", "answers_per_s", ...}
 (a few more keys: next ratios, page times, seeding time). A benchmark reports; it exits 0 whatever the numbers.
-The database is dropped at the end (--keep keeps it).
+The database is dropped at the end (--keep keeps it). --reuse measures again on a kept database (same --db-suffix),
+without seeding: the project is put back as the seed left it (all items open and undecided, no versions).
 """
 
 from __future__ import annotations
@@ -315,6 +316,30 @@ def page_times(project, owner) -> dict:
     return out
 
 
+def reuse(args: argparse.Namespace) -> dict:
+    """--reuse: the project a run with --keep seeded, put back as the seed left it (every item open and
+    undecided, no dataset version), so that the next re-aggregation is a first one again; the volunteers'
+    answers in the hot path are the stored consensus (the seed's truth is not stored)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from labeling.models import Annotation, DatasetVersion, Item, Project
+
+    project = Project.objects.get(slug="scale")
+    t0 = time.perf_counter()
+    DatasetVersion.objects.filter(project=project).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE labeling_item SET status = 'open', review_reason = '', label = NULL, posterior = NULL, "
+            "confidence = NULL, priority = 0, needed_votes = %s WHERE project_id = %s",
+            [max(project.min_votes, 1), project.pk],
+        )
+    log(f"reset the kept project in {time.perf_counter() - t0:.1f} s")
+    return {"project": project, "owner": get_user_model().objects.get(username="scale-owner"),
+            "votes": Annotation.objects.filter(item__project=project).count(), "seed_s": 0.0, "truth": None,
+            "items": Item.objects.filter(project=project).count()}  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> dict:
     from django.conf import settings
 
@@ -324,9 +349,10 @@ def run(args: argparse.Namespace) -> dict:
     from labeling.services.quality import project_reaggregate
 
     rng = np.random.default_rng(args.seed)
-    seeded = seed(args, rng)
+    seeded = reuse(args) if args.reuse else seed(args, rng)
     project = seeded["project"]
-    out: dict = {"items": args.items, "votes": seeded["votes"], "seed_s": round(seeded["seed_s"], 1)}
+    out: dict = {"items": seeded.get("items", args.items), "votes": seeded["votes"],
+                 "seed_s": round(seeded["seed_s"], 1)}  # fmt: skip
 
     t0 = time.perf_counter()
     with PeakRss() as rss:
@@ -352,7 +378,11 @@ def run(args: argparse.Namespace) -> dict:
     log(f"CSV export {out['export_s']} s ({out['export_status']})")
 
     settings.ANNOTATE = {**settings.ANNOTATE, "QUALITY_REAGGREGATE_EVERY": 0}  # no Celery in this process
-    out.update(hot_path(project, args.rounds, seeded["truth"], args.seed))
+    truth = seeded["truth"]
+    if truth is None:  # --reuse: the consensus the re-aggregation above wrote
+        labelled = Item.objects.filter(project=project, label__isnull=False).values_list("id", "label")
+        truth = {i: label == 1 for i, label in labelled.iterator(50_000)}
+    out.update(hot_path(project, args.rounds, truth, args.seed))
     log(f"hot path: {out}")
     out.update(page_times(project, seeded["owner"]))
     return out
@@ -369,12 +399,22 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--db-suffix", default="scalebench", help="the throw-away database is <db>_<suffix>")
     parser.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
+    parser.add_argument("--reuse", action="store_true", help="measure again on a database seeded with --keep")
     args = parser.parse_args()
     django.setup()
     from django.db import connection
     from django.test.utils import teardown_test_environment
 
-    name = setup_db(args.db_suffix)
+    if args.reuse:
+        from django.conf import settings
+
+        db = settings.DATABASES["default"]
+        db["NAME"] = str(Path(settings.VAR_DIR) / f"{args.db_suffix}.sqlite3") if db["ENGINE"].endswith("sqlite3") \
+            else f"{db['NAME']}_{args.db_suffix}"  # fmt: skip
+        args.keep = True
+        name = db["NAME"]
+    else:
+        name = setup_db(args.db_suffix)
     try:
         out = run(args)
     finally:
