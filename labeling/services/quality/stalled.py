@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
@@ -57,13 +57,30 @@ def _eligible(project: Project) -> set[int]:
     return set(eligible_annotators(project).values_list("pk", flat=True))
 
 
-def _seen_by(item_ids: list[int]) -> dict[int, set[int]]:
-    seen: dict[int, set[int]] = {i: set() for i in item_ids}
-    for model in (Annotation, Skip):
-        # any_of: one array parameter (a list of 250k ids through `__in` cost a second of Django per sweep)
-        for item_id, user_id in model.objects.filter(item__id__any_of=item_ids).values_list("item_id", "user_id"):
-            seen[item_id].add(user_id)
-    return seen
+def _seen_by_everyone(item_ids: list[int], eligible: set[int]) -> set[int]:
+    """The items among `item_ids` that every eligible annotator has answered or skipped. Counted in the database
+    (distinct eligible users per item, over votes and skips): after a re-aggregation of a large project the open
+    voted items are hundreds of thousands, and reading who saw each of them into Python sets took seconds."""
+    if not eligible:
+        return set(item_ids)
+    if not item_ids:
+        return set()
+    users = list(eligible)
+    seen = (
+        Annotation.objects.filter(item__id__any_of=item_ids, user__id__any_of=users)
+        .values("item_id", "user_id")
+        .order_by()
+    )
+    skipped = (
+        Skip.objects.filter(item__id__any_of=item_ids, user__id__any_of=users).values("item_id", "user_id").order_by()
+    )
+    sql, params = seen.union(skipped).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.item_id FROM ({sql}) u GROUP BY u.item_id HAVING COUNT(*) >= %s",  # noqa: S608 - ORM sql
+            [*params, len(users)],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def items_route_stalled(*, project: Project, now: datetime | None = None) -> StalledResult:
@@ -84,16 +101,16 @@ def items_route_stalled(*, project: Project, now: datetime | None = None) -> Sta
     )
     if not candidates and not waiting:
         return result
-    seen = _seen_by([*candidates, *waiting])
+    everyone = _seen_by_everyone([*candidates, *waiting], eligible)
     stall_before = now - timedelta(hours=project.stall_hours) if project.stall_hours > 0 else None
     decisions: dict[int, tuple[str, str]] = {}  # item id -> (status, review reason)
     for item_id, last_vote in candidates.items():
-        if eligible <= seen[item_id]:  # nobody eligible left (a subset test stops at the first one who is)
+        if item_id in everyone:  # nobody eligible left
             decisions[item_id] = (Item.Status.REVIEW, Item.ReviewReason.NO_ANNOTATOR)
         elif stall_before is not None and last_vote < stall_before:
             decisions[item_id] = (Item.Status.REVIEW, Item.ReviewReason.STALLED)
     for item_id in waiting:
-        if not eligible <= seen[item_id]:
+        if item_id not in everyone:
             decisions[item_id] = (Item.Status.OPEN, "")
     if not decisions:
         return result
