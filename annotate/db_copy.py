@@ -63,11 +63,12 @@ def _copy_column(field: models.Field, values: list[Any]) -> list[str]:
     """One column in COPY's text format: None -> \\N, booleans t / f, floats by repr (the shortest text that reads
     back as the same double), text with backslash, tab, newline and carriage return escaped. Column at a time:
     a million rows times ten fields through a function call per value took seconds."""
+    nulls = any(v is None for v in values)
     if isinstance(field, models.BooleanField):
         return ["\\N" if v is None else ("t" if v else "f") for v in values]
     if isinstance(field, models.IntegerField | models.FloatField | models.AutoField | models.ForeignKey):
-        return ["\\N" if v is None else repr(v) for v in values]
-    texts = ["\\N" if v is None else str(v) for v in values]
+        return ["\\N" if v is None else repr(v) for v in values] if nulls else list(map(repr, values))
+    texts = ["\\N" if v is None else str(v) for v in values] if nulls else list(map(str, values))
     joined = "".join(t for t, v in zip(texts, values, strict=True) if v is not None)
     if any(c in joined for c in ESCAPES):
         texts = [t if v is None else _escape(t) for t, v in zip(texts, values, strict=True)]

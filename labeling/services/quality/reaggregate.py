@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 
 from annotate.db import run_lock
 from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS, AggregationResult, aggregate
@@ -239,7 +239,7 @@ def _write(snap: Snapshot, out: Computed, method: str) -> ReaggregateResult | No
             return None
         ids = np.unique(np.r_[decided.ids, gold.ids]).tolist()
         locked = Item.objects.filter(pk__any_of=ids).select_for_update(no_key=True).order_by("id")
-        current = np.array(list(locked.values_list("id", "version")) if ids else [], dtype=np.int64).reshape(-1, 2)
+        current = _rows(locked.values_list("id", "version")) if ids else np.zeros((0, 2), dtype=np.int64)
         for changes in (decided, gold):
             at = np.searchsorted(current[:, 0], changes.ids)
             found = at < len(current)
@@ -261,6 +261,15 @@ def _write(snap: Snapshot, out: Computed, method: str) -> ReaggregateResult | No
         calibration_write(project=snap.project, calibration=out.calibration)
         snapshot_write(snap=snap, out=out, method=method)
     return result
+
+
+def _rows(queryset) -> np.ndarray:
+    """An integer values_list queryset's rows as one array, fetched by the cursor (no Django per row: a first run
+    locks a million items)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
 
 
 def _retroactive(snap: Snapshot, out: Computed, result: ReaggregateResult) -> None:
