@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from annotate.roles import Role
@@ -88,12 +88,14 @@ def items_route_stalled(*, project: Project, now: datetime | None = None) -> Sta
     now = now or timezone.now()
     result = StalledResult()
     eligible = _eligible(project)
-    candidates = dict(
+    candidates, answers = {}, {}
+    for item_id, last_vote, n in (
         Item.objects.filter(project=project, status=Item.Status.OPEN, is_gold=False, votes_count__gt=0)
-        .annotate(last_vote=Max("annotations__created_at"))
+        .annotate(last_vote=Max("annotations__created_at"), answers=Count("annotations"))
         .filter(last_vote__lt=now - NO_ANNOTATOR_GRACE)
-        .values_list("id", "last_vote")
-    )
+        .values_list("id", "last_vote", "answers")
+    ):
+        candidates[item_id], answers[item_id] = last_vote, n
     waiting = list(
         Item.objects.filter(
             project=project, status=Item.Status.REVIEW, review_reason=Item.ReviewReason.NO_ANNOTATOR
@@ -101,7 +103,13 @@ def items_route_stalled(*, project: Project, now: datetime | None = None) -> Sta
     )
     if not candidates and not waiting:
         return result
-    everyone = _seen_by_everyone([*candidates, *waiting], eligible)
+    # Only an item with at least as many answers and skips as there are eligible annotators can have been seen by
+    # all of them: the others (nearly all, in a large crowd) need no look at who saw them.
+    skips = dict(
+        Skip.objects.filter(item__project=project).values("item_id").annotate(n=Count("id")).values_list("item_id", "n")
+    )
+    possible = [i for i, n in answers.items() if n + skips.get(i, 0) >= len(eligible)]
+    everyone = _seen_by_everyone([*possible, *waiting], eligible)
     stall_before = now - timedelta(hours=project.stall_hours) if project.stall_hours > 0 else None
     decisions: dict[int, tuple[str, str]] = {}  # item id -> (status, review reason)
     for item_id, last_vote in candidates.items():
