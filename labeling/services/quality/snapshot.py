@@ -64,9 +64,10 @@ def _ints(values: list, none: int = NO_LABEL) -> np.ndarray:
 @dataclass
 class Posteriors:
     """The items' stored posteriors, over the label values a decision may use (`keys`, as the JSON spells them):
-    `values[i, j]` item i's value for keys[j] (NaN where missing or not a number), `n_keys[i]` how many keys its
-    dict has (-1: none stored, -2: not a dict). None of these when there are more than POSTERIOR_COLUMNS keys (a
-    classify project with many categories): then `dicts` holds the stored values themselves."""
+    `values[i, j]` item i's value for keys[j] (NaN where missing or not a number), `n_keys[i]` how many of the keys
+    its dict has (-1: none stored, -2: not a dict, -3: a dict with some other key). None of these when there are
+    more than POSTERIOR_COLUMNS keys (a classify project with many categories): then `dicts` holds the stored
+    values themselves."""
 
     keys: list[str]
     values: np.ndarray | None = None
@@ -88,6 +89,7 @@ def posteriors_from_dicts(stored: list, keys: list[str]) -> Posteriors:
     """The plain path's Posteriors (what _items_copy reads on PostgreSQL, from the JSON values themselves)."""
     if len(keys) > POSTERIOR_COLUMNS:
         return Posteriors(keys, dicts=stored)
+    known = set(keys)
     values = np.full((len(stored), len(keys)), np.nan)
     n_keys = np.full(len(stored), -1, dtype=np.int64)
     for i, d in enumerate(stored):
@@ -96,7 +98,8 @@ def posteriors_from_dicts(stored: list, keys: list[str]) -> Posteriors:
         if not isinstance(d, dict):
             n_keys[i] = -2
             continue
-        n_keys[i] = len(d)
+        # as _items_copy counts: the keys read that it has, or -3 when it has any other key
+        n_keys[i] = -3 if any(key not in known for key in d) else sum(key in d for key in keys)
         for j, key in enumerate(keys):
             v = d.get(key)
             if isinstance(v, int | float) and not isinstance(v, bool):
@@ -150,10 +153,12 @@ def _items_copy(project_id: int, keys: list[str]) -> tuple[dict[str, np.ndarray]
         "COALESCE(confidence, 'NaN')::float8, needed_votes::int8, priority::float8, "
         "(CASE WHEN posterior IS NULL OR jsonb_typeof(posterior) = 'null' THEN -1 "
         "WHEN jsonb_typeof(posterior) <> 'object' THEN -2 "
-        "ELSE (SELECT count(*) FROM jsonb_object_keys(posterior)) END)::int8, "
+        "WHEN posterior - %s::text[] <> '{}'::jsonb THEN -3 ELSE 0"
     )
-    sql = f"{select}{per_key} FROM {Item._meta.db_table} WHERE project_id = %s ORDER BY id"
-    params: list = [NO_LABEL, STATUSES, NO_LABEL, REASONS]
+    select += "".join(" + (posterior ? %s)::int" for _ in keys) + " END)::int8, "
+    # No ORDER BY: sorting a million wide rows spills to disk on a default work_mem; numpy sorts them after.
+    sql = f"{select}{per_key} FROM {Item._meta.db_table} WHERE project_id = %s"
+    params: list = [NO_LABEL, STATUSES, NO_LABEL, REASONS, keys, *keys]
     for key in keys:
         params += [key, key]
     names = [("id", "i8"), ("category", "i8"), ("gold", "i8"), ("gold_label", "i8"), ("status", "i8"),
@@ -163,6 +168,7 @@ def _items_copy(project_id: int, keys: list[str]) -> tuple[dict[str, np.ndarray]
     c = copy_columns(sql, [*params, project_id], names)
     if c is None or (c["status"] < 0).any() or (c["review_reason"] < 0).any():
         return None
+    c = _by(c, "id")
     items = {name: c[name] for name in ("id", "category", "gold_label", "votes_count", "label", "version")}
     items["gold"] = c["gold"].astype(bool)
     items["status"] = np.array(STATUSES, dtype=object)[c["status"]]
@@ -177,6 +183,15 @@ def _items_copy(project_id: int, keys: list[str]) -> tuple[dict[str, np.ndarray]
     return items, state
 
 
+def _by(columns: dict[str, np.ndarray], key: str) -> dict[str, np.ndarray]:
+    """The columns in the order of `key` (rows read without ORDER BY)."""
+    ids = columns[key]
+    if ids.size < 2 or bool((ids[1:] > ids[:-1]).all()):
+        return columns
+    order = np.argsort(ids, kind="stable")
+    return {name: values[order] for name, values in columns.items()}
+
+
 VOTE_COLUMNS = [("item", "i8"), ("user", "i8"), ("label", "i8"), ("ms", "i8")]
 
 
@@ -184,13 +199,15 @@ def _votes(project_id: int) -> dict[str, np.ndarray]:
     """The project's votes in id order: one binary COPY on PostgreSQL, a streamed values_list elsewhere."""
     # Box votes carry no label: a sentinel no class maps to (classify's "none" is -1, a real label).
     votes = copy_columns(
-        f"SELECT a.item_id::int8, a.user_id::int8, COALESCE(a.label, %s)::int8, "  # noqa: S608 - model names
+        f"SELECT a.id::int8, a.item_id::int8, a.user_id::int8, COALESCE(a.label, %s)::int8, "  # noqa: S608 - model
         f"COALESCE(a.time_spent_ms, 0)::int8 FROM {Annotation._meta.db_table} a "
-        f"JOIN {Item._meta.db_table} i ON i.id = a.item_id WHERE i.project_id = %s ORDER BY a.id",
+        f"JOIN {Item._meta.db_table} i ON i.id = a.item_id WHERE i.project_id = %s",
         [NO_LABEL, project_id],
-        VOTE_COLUMNS,
+        [("id", "i8"), *VOTE_COLUMNS],
     )
     if votes is not None:
+        votes = _by(votes, "id")  # in id order, as the plain read: sorted here, not by the server (see items)
+        del votes["id"]
         return votes
     vcols = _stream(Annotation.objects.filter(item__project_id=project_id).order_by("id")
                     .values_list("item_id", "user_id", "label", "time_spent_ms"), 4)  # fmt: skip
