@@ -1,16 +1,18 @@
 """Full re-aggregation of a project: snapshot (snapshot.py) / compute / write (CONVENTIONS §6; see quality.md).
 
 One run per project at a time (a PostgreSQL advisory lock; a second one finds it held and leaves).
-1. read: one REPEATABLE READ transaction streams the items and the votes (in id order, chunked: a server-side
-   cursor on PostgreSQL) into arrays, with each item's version and current decision, the annotator statuses,
+1. read (snapshot.py): one REPEATABLE READ transaction reads the items and the votes (in id order; a binary COPY
+   each on PostgreSQL) into arrays, with each item's version and current decision, the annotator statuses,
    their counters and the skips;
 2. compute (no transaction): aggregation with gold and reviewed items clamped, annotator scores and status rules
-   (a newly blocked annotator's votes are dropped and the aggregation re-run until no one else is blocked), each
-   item decided by the one decider (engine.item_decide), calibration; only items whose state changed are kept;
+   (a newly blocked annotator's votes are dropped and the aggregation re-run until no one else is blocked),
+   calibration, every item decided at once (decisions.py: engine.item_decide's rule on arrays); only items
+   whose state changed are kept;
 3. write: a second transaction locks only those items (id order), writes the ones whose version is still the one
-   read, through quality.transitions (set-based, version bumped), then the scores (counters as deltas on the
-   locked rows), the log and the snapshot. After commit, every item with a vote of an annotator this run blocked
-   and that it did not write is re-decided (online.annotators_blocked_apply): retroactive means all of them.
+   read, through quality.transitions (items_write_columns: one COPY and one UPDATE on PostgreSQL), then the
+   scores (counters as deltas on the locked rows), the log and the snapshot. After commit, every item with a vote
+   of an annotator this run blocked and that it did not write is re-decided (online.annotators_blocked_apply):
+   retroactive means all of them.
 """
 
 from __future__ import annotations
