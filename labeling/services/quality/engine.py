@@ -208,24 +208,71 @@ def decide(
     model may finish an item, and with `min_votes = 0` (the researcher's choice, like SageMaker Ground Truth's
     automated labelling) a proven, sure model may finish an item before any human sees it. Audit items always
     collect their human votes, and gold items never take a model vote."""
-    confidence = float(posterior.max()) if posterior.size else 0.0
-    stop = stops(
-        np.array([n_votes]),
-        np.array([confidence]),
-        target,
-        min_votes,
+    many = decide_many(
+        n_votes=np.array([n_votes]),
+        posteriors=np.asarray(posterior, dtype=np.float64)[None, :],
+        min_votes=min_votes,
         max_votes=max_votes,
+        target=target,
+        prior_accuracy=prior_accuracy,
         single_voter_proven=single_voter_proven,
-        model_voter_proven=model_voter_proven,
         audit=audit,
+        model_voter_proven=model_voter_proven,
     )
-    if bool(stop[0]):
-        return Decision(Item.Status.DONE, max(n_votes, 1), 0.0)
-    if n_votes >= max_votes:
-        return Decision(Item.Status.REVIEW, n_votes, 0.0, Item.ReviewReason.MAX_VOTES)
-    extra = int(expected_extra_votes(posterior[None, :], target, prior_accuracy, max_votes=max_votes)[0])
-    needed = max_votes if audit else min(max_votes, max(n_votes + 1, min_votes, n_votes + extra))
-    return Decision(Item.Status.OPEN, needed, 1.0 + confidence)
+    reason = many.review_reason[0]
+    return Decision(Item.Status(many.status[0]), int(many.needed_votes[0]), float(many.priority[0]),
+                    Item.ReviewReason(reason) if reason else "")  # fmt: skip
+
+
+class Decisions(NamedTuple):
+    """decide_many's verdicts, one entry per item."""
+
+    status: np.ndarray  # (n,) object: Item.Status values
+    needed_votes: np.ndarray  # (n,) int64
+    priority: np.ndarray  # (n,) float64
+    review_reason: np.ndarray  # (n,) object
+
+
+def decide_many(
+    *,
+    n_votes: np.ndarray,
+    posteriors: np.ndarray,
+    min_votes: int,
+    max_votes: int,
+    target: float | np.ndarray,
+    prior_accuracy: float,
+    single_voter_proven: bool | np.ndarray = False,
+    audit: bool | np.ndarray = False,
+    model_voter_proven: bool | np.ndarray = False,
+) -> Decisions:
+    """`decide` for many items at once (the re-aggregation decides a million): the same rule, element by element,
+    with `target` per item or one for all. `decide` is this for one item."""
+    n = np.asarray(n_votes, dtype=np.int64)
+    post = np.asarray(posteriors, dtype=np.float64)
+    confidence = post.max(axis=1) if post.shape[1] else np.zeros(n.size)
+    targets = np.broadcast_to(np.asarray(target, dtype=np.float64), n.shape)
+    audit = np.broadcast_to(np.asarray(audit, dtype=bool), n.shape)
+    stop = stops(n, confidence, targets, min_votes, max_votes=max_votes, single_voter_proven=single_voter_proven,
+                 model_voter_proven=model_voter_proven, audit=audit)  # fmt: skip
+    review = ~stop & (n >= max_votes)
+    more = ~stop & ~review
+    status = np.where(stop, Item.Status.DONE.value, np.where(review, Item.Status.REVIEW.value, Item.Status.OPEN.value))
+    needed = np.where(stop, np.maximum(n, 1), n)
+    rows = np.flatnonzero(more)
+    if rows.size:
+        extra = np.zeros(rows.size, dtype=np.int64)
+        for value in np.unique(targets[rows]).tolist():  # expected_extra_votes takes one target: one call per value
+            sel = targets[rows] == value
+            extra[sel] = expected_extra_votes(post[rows[sel]], value, prior_accuracy, max_votes=max_votes)
+        m = n[rows]
+        needed[rows] = np.where(audit[rows], max_votes,
+                                np.minimum(max_votes, np.maximum(np.maximum(m + 1, min_votes), m + extra)))  # fmt: skip
+    return Decisions(
+        status.astype(object),
+        needed.astype(np.int64),
+        np.where(more, 1.0 + confidence, 0.0),
+        np.where(review, Item.ReviewReason.MAX_VOTES.value, "").astype(object),
+    )
 
 
 def stops(

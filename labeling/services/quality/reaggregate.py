@@ -1,16 +1,18 @@
 """Full re-aggregation of a project: snapshot (snapshot.py) / compute / write (CONVENTIONS §6; see quality.md).
 
 One run per project at a time (a PostgreSQL advisory lock; a second one finds it held and leaves).
-1. read: one REPEATABLE READ transaction streams the items and the votes (in id order, chunked: a server-side
-   cursor on PostgreSQL) into arrays, with each item's version and current decision, the annotator statuses,
+1. read (snapshot.py): one REPEATABLE READ transaction reads the items and the votes (in id order; a binary COPY
+   each on PostgreSQL) into arrays, with each item's version and current decision, the annotator statuses,
    their counters and the skips;
 2. compute (no transaction): aggregation with gold and reviewed items clamped, annotator scores and status rules
-   (a newly blocked annotator's votes are dropped and the aggregation re-run until no one else is blocked), each
-   item decided by the one decider (engine.item_decide), calibration; only items whose state changed are kept;
+   (a newly blocked annotator's votes are dropped and the aggregation re-run until no one else is blocked),
+   calibration, every item decided at once (decisions.py: engine.item_decide's rule on arrays); only items
+   whose state changed are kept;
 3. write: a second transaction locks only those items (id order), writes the ones whose version is still the one
-   read, through quality.transitions (set-based, version bumped), then the scores (counters as deltas on the
-   locked rows), the log and the snapshot. After commit, every item with a vote of an annotator this run blocked
-   and that it did not write is re-decided (online.annotators_blocked_apply): retroactive means all of them.
+   read, through quality.transitions (items_write_columns: one COPY and one UPDATE on PostgreSQL), then the
+   scores (counters as deltas on the locked rows), the log and the snapshot. After commit, every item with a vote
+   of an annotator this run blocked and that it did not write is re-decided (online.annotators_blocked_apply):
+   retroactive means all of them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 
 from annotate.db import run_lock
 from labeling.algorithms.aggregation import DEFAULT_METHOD, METHODS, AggregationResult, aggregate
@@ -29,22 +31,25 @@ from labeling.models import (
     Project,
 )
 from labeling.services.quality import rules
-from labeling.services.quality.annotator_stats import Proposal, WorkerStats, status_proposals, worker_stats
+from labeling.services.quality.annotator_stats import (
+    NO_CONSENSUS,
+    Proposal,
+    WorkerStats,
+    status_proposals,
+    worker_stats,
+)
 from labeling.services.quality.calibration import calibration_compute
 from labeling.services.quality.collusion import newcomers_copy_check
+from labeling.services.quality.decisions import item_changes
 from labeling.services.quality.engine import (
     DEFAULT_PRIOR_ACCURACY,
     STATUS_WEIGHT,
     audit_mask,
-    calibrated_targets,
-    item_decide,
-    model_vote,
     proven_on_gold,
 )
 from labeling.services.quality.snapshot import NO_LABEL, Snapshot, snapshot_read
-from labeling.services.quality.transitions import Caller, items_write, settle
+from labeling.services.quality.transitions import Caller, items_write_columns
 
-REVIEWED = (Item.Status.ACCEPTED, Item.Status.REJECTED)
 # Advisory lock pair (LOCK_CLASS, project id): one re-aggregation per project (7312 / 7313: ingest, export).
 LOCK_CLASS = 7_314
 MAX_BLOCK_PASSES = 5  # aggregation re-runs after blocks (each pass can only block more people; bounded anyway)
@@ -99,17 +104,26 @@ class _Aggregated:
     clamp_codes: np.ndarray
 
 
+def _codes(values: np.ndarray, classes: list[int]) -> np.ndarray:
+    """Each value's index in `classes` (-1 for a value not in it), vectorised (5M votes)."""
+    if not classes:
+        return np.full(values.shape, -1, dtype=np.int64)
+    order = np.argsort(np.asarray(classes, dtype=np.int64), kind="stable")
+    ordered = np.asarray(classes, dtype=np.int64)[order]
+    at = np.minimum(np.searchsorted(ordered, values), ordered.size - 1)
+    return np.where(ordered[at] == values, order[at], -1).astype(np.int64)
+
+
 def _aggregate(snap: Snapshot, classes: list[int], method: str, excluded: set[int]) -> _Aggregated:
     it, v = snap.items, snap.votes
-    index = {value: i for i, value in enumerate(classes)}
-    code = np.array([index.get(int(x), -1) for x in v["label"].tolist()], dtype=np.int64)
+    code = _codes(v["label"], classes)
     keep = (code >= 0) & ~np.isin(v["user"], np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
     item_pos = np.searchsorted(it["id"], v["item"][keep])
     users, workers = np.unique(v["user"][keep], return_inverse=True)
     known_label = np.where(
         it["gold"], it["gold_label"], np.where(it["status"] == Item.Status.ACCEPTED, it["label"], NO_LABEL)
     )
-    known_code = np.array([index.get(int(x), -1) for x in known_label.tolist()], dtype=np.int64)
+    known_code = _codes(known_label, classes)
     clamp = np.flatnonzero(known_code >= 0)
     weights = np.array([STATUS_WEIGHT[snap.statuses.get(int(u), ("new", False))[0]] for u in users.tolist()])
     result = aggregate(
@@ -141,15 +155,16 @@ def _compute(snap: Snapshot, method: str) -> Computed:
     if project.task_type == Project.TaskType.VERIFY:
         classes = [0, 1]
     else:
-        classes = snap.category_ids + ([-1] if -1 in set(snap.votes["label"].tolist()) else [])
+        classes = snap.category_ids + ([-1] if (snap.votes["label"] == -1).any() else [])
     excluded = {u for u, (s, _) in snap.statuses.items() if s == AnnotatorScore.Status.BLOCKED}
     newly_blocked: dict[int, str] = {}
     for _pass in range(MAX_BLOCK_PASSES + 1):
         a = _aggregate(snap, classes, method, excluded)
         agg = a.result
-        consensus = {int(it["id"][p]): classes[int(agg.labels[p])] for p in np.unique(a.item_pos).tolist()}
-        stats = worker_stats(snap, consensus)
         voted = np.unique(a.item_pos)
+        consensus = np.full(it["id"].size, NO_CONSENSUS, dtype=np.int64)  # items with a counted vote: their label
+        consensus[voted] = np.asarray(classes, dtype=np.int64)[agg.labels[voted]]
+        stats = worker_stats(snap, consensus)
         shares = np.bincount(agg.labels[voted], minlength=len(classes)) if a.item_pos.size else np.ones(1)
         skew = float(shares.max() / max(shares.sum(), 1))
         proposals = status_proposals(stats, skew)
@@ -212,72 +227,51 @@ def _compute(snap: Snapshot, method: str) -> Computed:
     )
 
 
-STATE_FIELDS = ("posterior", "label", "confidence", "status", "needed_votes", "priority", "review_reason")
-DECIDED_FIELDS = [*STATE_FIELDS, "votes_count"]
-
-
-def _decisions(snap: Snapshot, out: Computed) -> tuple[list[Item], list[Item]]:
-    """Every item whose state the decider changes: (decided items, gold items whose vote count changed), as
-    unsaved Item objects carrying the version read. Reviewed items keep everything; an item with no votes that
-    is already in the zero-vote state is not rewritten (issue 26: 895,400 such rows were, at 1M items)."""
-    project, it, classes, agg, st = snap.project, snap.items, out.classes, out.agg, snap.state
-    targets = calibrated_targets(out.calibration)  # the snapshot's own table: one lookup everywhere (finding 20)
-    proven = {uid for uid in out.users.tolist() if out.proven(uid)}
-    decided: list[Item] = []
-    gold: list[Item] = []
-    for p in range(it["id"].size):
-        item_id, n, status = int(it["id"][p]), int(out.n_active[p]), it["status"][p]
-        if it["gold"][p] or status in REVIEWED:
-            if it["gold"][p] and n != int(it["votes_count"][p]):
-                gold.append(Item(id=item_id, votes_count=n, version=int(it["version"][p])))
-            continue
-        vote = model_vote(snap.model_votes.get(item_id), classes, is_gold=False)
-        o = item_decide(
-            project=project, item_id=item_id, category_id=int(it["category"][p]) if it["category"][p] >= 0 else None,
-            classes=classes, n_votes=n, posterior=agg.posteriors[p] if n else None, targets=targets,
-            prior_accuracy=out.prior_acc, single_voter_proven=n == 1 and int(out.single_voter[p]) in proven, vote=vote,
-        )  # fmt: skip
-        new = {"posterior": o.posterior, "label": o.label, "confidence": o.confidence, "status": o.status,
-               "needed_votes": o.needed_votes, "priority": o.priority, "review_reason": o.review_reason}  # fmt: skip
-        old = {name: (status if name == "status" else st[name][p]) for name in STATE_FIELDS}
-        new["priority"] = old["priority"] if o.priority is None else o.priority
-        new["status"], new["review_reason"] = settle(Caller.REAGGREGATE, status, old["review_reason"], o.status,
-                                                     o.review_reason)  # fmt: skip
-        if new["status"] != o.status:  # the item stays where someone else routed it: so do its queue fields
-            new["needed_votes"], new["priority"] = old["needed_votes"], old["priority"]
-        if new == old and n == int(it["votes_count"][p]):
-            continue
-        decided.append(Item(id=item_id, votes_count=n, version=int(it["version"][p]), **new))
-    return decided, gold
-
-
 def _write(snap: Snapshot, out: Computed, method: str) -> ReaggregateResult | None:
     from labeling.services.quality.store import calibration_write, scores_write, snapshot_write
 
     it = snap.items
     result = ReaggregateResult(method=method, items=int(it["id"].size), votes=int(snap.votes["item"].size))
-    decided, gold = _decisions(snap, out)
-    before = dict(zip(it["id"].tolist(), it["status"].tolist(), strict=True))
+    decided, gold = item_changes(snap, out)
     with transaction.atomic():
         # Lock order: project (NO KEY UPDATE: still blocks a delete, but not a vote's foreign-key check on
         # commit), then the items to write by id, then scores, like a vote (item, then its author's score). Only
         # the items this run changes are locked; each is written only if its version is still the one read.
         if not Project.objects.select_for_update(no_key=True).filter(pk=snap.project.pk).exists():
             return None
-        ids = sorted(item.pk for item in [*decided, *gold])
+        ids = np.unique(np.r_[decided.ids, gold.ids]).tolist()
         locked = Item.objects.filter(pk__any_of=ids).select_for_update(no_key=True).order_by("id")
-        current = dict(locked.values_list("id", "version")) if ids else {}
-        for updates, fields in ((decided, DECIDED_FIELDS), (gold, ["votes_count"])):
-            fresh = [item for item in updates if current.get(item.pk) == item.version]
-            result.changed_since_read += [item.pk for item in updates if current.get(item.pk) != item.version]
-            items_write(caller=Caller.REAGGREGATE, items=fresh, fields=fields, before=before)
-            result.items_written += len(fresh)
-            result.reopened += [i.pk for i in fresh if "status" in fields and i.status == Item.Status.OPEN
-                                and before[i.pk] == Item.Status.DONE]  # fmt: skip
+        current = _rows(locked.values_list("id", "version")) if ids else np.zeros((0, 2), dtype=np.int64)
+        for changes in (decided, gold):
+            at = np.searchsorted(current[:, 0], changes.ids)
+            found = at < len(current)
+            found[found] = current[at[found], 0] == changes.ids[found]
+            fresh = found.copy()
+            fresh[found] = current[at[found], 1] == changes.versions[found]
+            result.changed_since_read += changes.ids[~fresh].tolist()
+            keep = np.flatnonzero(fresh)
+            items_write_columns(caller=Caller.REAGGREGATE, ids=changes.ids[keep], versions=changes.versions[keep],
+                                before=changes.before[keep],
+                                columns={name: [values[i] for i in keep.tolist()]
+                                         for name, values in changes.columns.items()})  # fmt: skip
+            result.items_written += int(keep.size)
+            if "status" in changes.columns:
+                status, before = changes.columns["status"], changes.before
+                result.reopened += [int(changes.ids[i]) for i in keep.tolist()
+                                    if status[i] == Item.Status.OPEN and before[i] == Item.Status.DONE]  # fmt: skip
         result.newly_blocked = scores_write(snap=snap, out=out)
         calibration_write(project=snap.project, calibration=out.calibration)
         snapshot_write(snap=snap, out=out, method=method)
     return result
+
+
+def _rows(queryset) -> np.ndarray:
+    """An integer values_list queryset's rows as one array, fetched by the cursor (no Django per row: a first run
+    locks a million items)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
 
 
 def _retroactive(snap: Snapshot, out: Computed, result: ReaggregateResult) -> None:
@@ -338,7 +332,7 @@ def _write_boxes_scores(snap: Snapshot, method: str) -> ReaggregateResult | None
     """Boxes: consensus is per item (online, box_consensus); here only the annotator scores are refreshed."""
     from labeling.services.quality.store import scores_write
 
-    stats = worker_stats(snap, {})
+    stats = worker_stats(snap, None)
     proposals = {}
     for uid, st in stats.items():
         ev = rules.Evidence(0, None, st.volume, st.timed, st.median_time_ms, None, 1.0)

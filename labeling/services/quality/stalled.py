@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from annotate.roles import Role
@@ -57,12 +57,30 @@ def _eligible(project: Project) -> set[int]:
     return set(eligible_annotators(project).values_list("pk", flat=True))
 
 
-def _seen_by(item_ids: list[int]) -> dict[int, set[int]]:
-    seen: dict[int, set[int]] = {i: set() for i in item_ids}
-    for model in (Annotation, Skip):
-        for item_id, user_id in model.objects.filter(item_id__in=item_ids).values_list("item_id", "user_id"):
-            seen[item_id].add(user_id)
-    return seen
+def _seen_by_everyone(item_ids: list[int], eligible: set[int]) -> set[int]:
+    """The items among `item_ids` that every eligible annotator has answered or skipped. Counted in the database
+    (distinct eligible users per item, over votes and skips): after a re-aggregation of a large project the open
+    voted items are hundreds of thousands, and reading who saw each of them into Python sets took seconds."""
+    if not eligible:
+        return set(item_ids)
+    if not item_ids:
+        return set()
+    users = list(eligible)
+    seen = (
+        Annotation.objects.filter(item__id__any_of=item_ids, user__id__any_of=users)
+        .values("item_id", "user_id")
+        .order_by()
+    )
+    skipped = (
+        Skip.objects.filter(item__id__any_of=item_ids, user__id__any_of=users).values("item_id", "user_id").order_by()
+    )
+    sql, params = seen.union(skipped).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.item_id FROM ({sql}) u GROUP BY u.item_id HAVING COUNT(*) >= %s",  # noqa: S608 - ORM sql
+            [*params, len(users)],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def items_route_stalled(*, project: Project, now: datetime | None = None) -> StalledResult:
@@ -70,12 +88,14 @@ def items_route_stalled(*, project: Project, now: datetime | None = None) -> Sta
     now = now or timezone.now()
     result = StalledResult()
     eligible = _eligible(project)
-    candidates = dict(
+    candidates, answers = {}, {}
+    for item_id, last_vote, n in (
         Item.objects.filter(project=project, status=Item.Status.OPEN, is_gold=False, votes_count__gt=0)
-        .annotate(last_vote=Max("annotations__created_at"))
+        .annotate(last_vote=Max("annotations__created_at"), answers=Count("annotations"))
         .filter(last_vote__lt=now - NO_ANNOTATOR_GRACE)
-        .values_list("id", "last_vote")
-    )
+        .values_list("id", "last_vote", "answers")
+    ):
+        candidates[item_id], answers[item_id] = last_vote, n
     waiting = list(
         Item.objects.filter(
             project=project, status=Item.Status.REVIEW, review_reason=Item.ReviewReason.NO_ANNOTATOR
@@ -83,16 +103,22 @@ def items_route_stalled(*, project: Project, now: datetime | None = None) -> Sta
     )
     if not candidates and not waiting:
         return result
-    seen = _seen_by([*candidates, *waiting])
+    # Only an item with at least as many answers and skips as there are eligible annotators can have been seen by
+    # all of them: the others (nearly all, in a large crowd) need no look at who saw them.
+    skips = dict(
+        Skip.objects.filter(item__project=project).values("item_id").annotate(n=Count("id")).values_list("item_id", "n")
+    )
+    possible = [i for i, n in answers.items() if n + skips.get(i, 0) >= len(eligible)]
+    everyone = _seen_by_everyone([*possible, *waiting], eligible)
     stall_before = now - timedelta(hours=project.stall_hours) if project.stall_hours > 0 else None
     decisions: dict[int, tuple[str, str]] = {}  # item id -> (status, review reason)
     for item_id, last_vote in candidates.items():
-        if not eligible - seen[item_id]:
+        if item_id in everyone:  # nobody eligible left
             decisions[item_id] = (Item.Status.REVIEW, Item.ReviewReason.NO_ANNOTATOR)
         elif stall_before is not None and last_vote < stall_before:
             decisions[item_id] = (Item.Status.REVIEW, Item.ReviewReason.STALLED)
     for item_id in waiting:
-        if eligible - seen[item_id]:
+        if item_id not in everyone:
             decisions[item_id] = (Item.Status.OPEN, "")
     if not decisions:
         return result
