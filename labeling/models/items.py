@@ -21,7 +21,9 @@ class Item(models.Model):
         ACCEPTED = "accepted"  # a reviewer accepted the consensus
         REJECTED = "rejected"  # a reviewer rejected the image for this category / project
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="items")
+    # No index of its own: item_queue_idx and the other (project, ...) indexes lead with it, and every extra index
+    # is written again for each item row a full re-aggregation rewrites (a million rows: issue 26).
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="items", db_index=False)
     image = models.ForeignKey("labeling.Image", on_delete=models.CASCADE, related_name="items")
     category = models.ForeignKey(
         "labeling.Category", null=True, blank=True, on_delete=models.CASCADE, related_name="items"
