@@ -1,8 +1,9 @@
 """The votes behind a dataset version, copied when the version is created (labeling.services.datasets): the
 `raw_votes` export reads the copies, so editing or deleting live votes, items or users never changes a published
-version. Copied set-based, `INSERT ... SELECT` per chunk of items, on SQLite and PostgreSQL alike: a version of
-a million items carries millions of votes, and building a model instance per vote cost ~170 µs each (5M votes:
-a quarter of an hour); the annotators' pseudonyms (an HMAC, computed in Python) join in as a VALUES list."""
+version. Copied set-based, `INSERT ... SELECT` (PostgreSQL: one statement, the item ids as an array; SQLite: one
+per chunk of items): a version of a million items carries millions of votes, and building a model instance per
+vote cost ~170 µs each (5M votes: a quarter of an hour); the annotators' pseudonyms (an HMAC, computed in Python)
+join in as a VALUES list."""
 
 from __future__ import annotations
 

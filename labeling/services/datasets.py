@@ -42,7 +42,7 @@ from labeling.services.webhooks import webhooks_emit
 CONSENSUS_STATUSES = (Item.Status.DONE, Item.Status.ACCEPTED)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     image_id: int
     sha256: str
@@ -272,7 +272,7 @@ def _collect_rows(
             else:
                 row.boxes = boxes if detect else _normalise_boxes(_json(answer), cat, allowed)
         row.item_ids.append(item_id)
-        row.annotators.update([names_of[u] for u in voters])
+        row.annotators.update(map(names_of.__getitem__, voters))
         row.votes_total += len(labels)
     return {k: r for k, r in rows.items() if r.category_id is not None or detect}, votes
 
