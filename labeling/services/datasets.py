@@ -5,9 +5,11 @@ See datasets.md beside this file for the labelling rules per task type and what 
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -372,6 +374,20 @@ def _with_split_keys(rows: list[_Row]) -> list[_Keyed]:
             for r in rows]  # fmt: skip
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a version is built: it allocates a few containers per row and vote
+    (dicts, lists, sets) that all live to the end, and each full collection walks every one of them again:
+    40 % of the process's CPU at 100k items. The few cycles made meanwhile are collected after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def dataset_version_create(
     *,
     project: Project,
@@ -408,7 +424,7 @@ def dataset_version_create(
             _("Categories %(ids)s are not in this project.") % {"ids": unknown}, code="invalid_categories"
         )
 
-    with transaction.atomic():
+    with _gc_paused(), transaction.atomic():
         locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         near_dup_recluster(project=locked)  # clusters two concurrent batches kept apart are one before splitting
         now = timezone.now()
