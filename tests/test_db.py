@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotate.db import IdList, bulk_insert, bulk_update_values
-from labeling.models import DatasetVersion, DatasetVersionItem, Item
+from annotate.db import IdList, bulk_insert, bulk_update_values, insert_rows
+from labeling.models import DatasetExport, DatasetVersion, DatasetVersionItem, Item
 from tests.helpers.factories import make_project_with_items
 from tests.helpers.services import require_postgres
 
@@ -130,3 +130,32 @@ def test_bulk_insert_writes_what_bulk_create_writes():
     stored = DatasetVersionItem.objects.filter(version=first).order_by("image_sha256")
     assert [r.posterior for r in stored] == [0.5, None, 0.7] and stored[2].boxes == [[0.1, 0.2, 0.3, 0.4, 0]]
     assert bulk_insert(DatasetVersionItem, []) == 0
+
+
+def test_insert_rows_writes_what_bulk_create_writes():
+    """Tuples in (COPY in CSV on PostgreSQL): quotes, commas, line breaks, backslashes, empty strings and NULLs
+    come back as bulk_create stores them, over several batches."""
+    import numpy as np
+
+    project, items = make_project_with_items(slug="insrows", n_items=5, categories=("cat",))
+    first, second = (DatasetVersion.objects.create(project=project, number=n, name=f"v{n}") for n in (1, 2))
+    texts = ['it\'s "quoted", with a comma', "line\nbreak\r\nand\ttab", "back\\slash \\N", "", "ünïcode ✓"]
+    names = [f.attname for f in DatasetVersionItem._meta.concrete_fields if f.name != "id"]
+
+    def values(version, n, item):
+        return dict(
+            version_id=version.pk, image_id=item.image_id, image_sha256=f"{n:064x}", cluster_id=item.image_id,
+            category_id=None if n % 2 else item.category_id, class_index=np.int64(n - 1), label_name=texts[n],
+            split="train", posterior=None if n == 1 else np.float64(n / 3), votes={"yes": n, "t": texts[n]},
+            n_votes=n, soft_label={}, annotators=[texts[n]][: n % 2], boxes=[[0.1, 0.2, 0.3, 0.4, n]],
+            item_ids=[item.pk], is_gold=bool(n % 2), source_uri=texts[-1 - n], license="", attribution=texts[n],
+        )  # fmt: skip
+
+    rows = [tuple(values(first, n, item)[k] for k in names) for n, item in enumerate(items)]
+    assert insert_rows(DatasetVersionItem, names, iter(rows), batch_size=2) == 5
+    DatasetVersionItem.objects.bulk_create([DatasetVersionItem(**values(second, n, it)) for n, it in enumerate(items)])
+    assert _version_rows(first) == _version_rows(second)
+    assert insert_rows(DatasetVersionItem, names, []) == 0
+    if connection.vendor == "postgresql":  # CSV cannot tell NULL from "" in a nullable text column
+        with pytest.raises(ValueError, match="nullable text"):
+            insert_rows(DatasetExport, ["version_id", "options_key"], [])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -13,18 +14,24 @@ from django.utils.translation import gettext as _
 from annotate.exceptions import ServiceError
 from labeling.models import DatasetVersion, DatasetVersionItem, DatasetVersionVote
 
+# json.dumps(record, sort_keys=True, ensure_ascii=False) with the encoder built once, not per row: the same bytes.
+_DIGEST_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
-def _row_digest_record(r: DatasetVersionItem) -> list[Any]:
+
+def _row_digest_record(r: Any) -> list[Any]:
+    """A row's part of the digest: `r` is a DatasetVersionItem, or anything with its attributes (the rows
+    dataset_version_create writes)."""
     return [r.image_sha256, r.cluster_id, r.label_name, r.class_index, r.split, r.posterior, r.votes, r.soft_label,
             r.annotators, r.boxes, r.is_gold, r.source_uri, r.license, r.attribution]  # fmt: skip
 
 
-def content_hash(classes: list[dict[str, Any]], rows: Iterable[DatasetVersionItem], *, presorted: bool = False) -> str:
+def content_hash(classes: list[dict[str, Any]], rows: Iterable[Any], *, presorted: bool = False) -> str:
     """SHA-256 over the class list and the rows sorted by image hash (canonical JSON, one line each)."""
     h = hashlib.sha256()
     h.update(json.dumps([c["name"] for c in classes], ensure_ascii=False).encode())
-    for r in rows if presorted else sorted(rows, key=lambda r: r.image_sha256):
-        h.update(b"\n" + json.dumps(_row_digest_record(r), sort_keys=True, ensure_ascii=False).encode())
+    encode = _DIGEST_ENCODER.encode
+    for r in rows if presorted else sorted(rows, key=attrgetter("image_sha256")):
+        h.update(b"\n" + encode(_row_digest_record(r)).encode())
     return h.hexdigest()
 
 

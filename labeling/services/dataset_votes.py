@@ -1,20 +1,21 @@
 """The votes behind a dataset version, copied when the version is created (labeling.services.datasets): the
 `raw_votes` export reads the copies, so editing or deleting live votes, items or users never changes a published
-version. Copied set-based, `INSERT ... SELECT` per chunk of items, on SQLite and PostgreSQL alike: a version of
-a million items carries millions of votes, and building a model instance per vote cost ~170 µs each (5M votes:
-a quarter of an hour); the annotators' pseudonyms (an HMAC, computed in Python) join in as a VALUES list."""
+version. Copied set-based, `INSERT ... SELECT` (PostgreSQL: one statement, the item ids as an array; SQLite: one
+per chunk of items): a version of a million items carries millions of votes, and building a model instance per
+vote cost ~170 µs each (5M votes: a quarter of an hour); the annotators' pseudonyms (an HMAC, computed in Python)
+join in as a VALUES list."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
-from labeling.models import Annotation, Category, DatasetVersion, DatasetVersionItem, DatasetVersionVote, Item
+from labeling.models import Annotation, Category, DatasetVersion, DatasetVersionVote, Item
 
 ITEM_CHUNK = 2000  # item ids per statement
 USER_CHUNK = 5000  # pseudonyms per statement (two parameters each: SQLite allows 32,766 in all)
@@ -26,31 +27,15 @@ def annotator_pseudonym(*, project_id: int, user_id: int) -> str:
     return "a_" + hmac.new(settings.SECRET_KEY.encode(), msg, hashlib.sha256).hexdigest()[:16]
 
 
-def _item_chunks(objs: list[DatasetVersionItem]) -> Iterator[list[int]]:
-    item_ids = sorted({i for o in objs for i in o.item_ids})
-    for start in range(0, len(item_ids), ITEM_CHUNK):
-        yield item_ids[start : start + ITEM_CHUNK]
-
-
-def version_votes_count(objs: list[DatasetVersionItem], until: Any) -> int:
-    """The votes behind the rows, cast up to `until`."""
-    return sum(Annotation.objects.filter(item_id__in=c, created_at__lte=until).count() for c in _item_chunks(objs))
-
-
-def version_votes_copy(version: DatasetVersion, objs: list[DatasetVersionItem], until: Any) -> int:
-    """Copy the votes behind the version's rows (cast up to `until`) into DatasetVersionVote; returns how many.
+def version_votes_copy(version: DatasetVersion, item_ids: Sequence[int], until: Any, pseudonyms: dict[int, str]) -> int:
+    """Copy the votes on `item_ids` (the version's rows', sorted) cast up to `until` into DatasetVersionVote;
+    returns how many. `pseudonyms` names every user who cast one (the caller read those votes already).
 
     Each copy names its category (verify: the item's; classify: the voted one, a vote's label being a category
     id, so the file reads without our ids) and its annotator by the per-project pseudonym."""
     project_id = version.project_id
-    users = sorted(
-        set(
-            Annotation.objects.filter(item__project_id=project_id, created_at__lte=until).values_list(
-                "user_id", flat=True
-            )
-        )
-    )
-    if not users:
+    users = sorted(pseudonyms)
+    if not users or not item_ids:
         return 0
     quote = connection.ops.quote_name
     vote, item, category = (m._meta.db_table for m in (Annotation, Item, Category))
@@ -63,15 +48,22 @@ def version_votes_copy(version: DatasetVersion, objs: list[DatasetVersionItem], 
     named = "COALESCE(i.category_id, a.label)" if version.project.task_type == "classify" else "i.category_id"
     empty = "'{}'::jsonb" if connection.vendor == "postgresql" else "'{}'"
     until_param = Annotation._meta.get_field("created_at").get_db_prep_value(until, connection)
-    chunks = list(_item_chunks(objs))
+    if connection.vendor == "postgresql":
+        # One statement per user chunk, the ids as one array: with a list of ids per statement the planner joins
+        # the project's whole item table once per chunk (a million items: 500 scans of a million rows).
+        chunks: list[Sequence[int]] = [item_ids]
+        where = "a.item_id = ANY(%s) AND i.id = ANY(%s)"
+    else:
+        chunks = [item_ids[start : start + ITEM_CHUNK] for start in range(0, len(item_ids), ITEM_CHUNK)]
+        where = ""
     copied = 0
     with connection.cursor() as cursor:
         for start in range(0, len(users), USER_CHUNK):
-            pseudonyms = [
-                (u, annotator_pseudonym(project_id=project_id, user_id=u)) for u in users[start : start + USER_CHUNK]
-            ]
-            values = ", ".join(["(%s, %s)"] * len(pseudonyms))
+            names = [(u, pseudonyms[u]) for u in users[start : start + USER_CHUNK]]
+            values = ", ".join(["(%s, %s)"] * len(names))
             for chunk in chunks:
+                ids: list[object] = [list(chunk), list(chunk)] if where else list(chunk)
+                matches = where or f"a.item_id IN ({', '.join(['%s'] * len(chunk))})"
                 sql = (
                     f"INSERT INTO {quote(target)} ({columns}) "  # noqa: S608 - names from the models
                     f"SELECT %s, a.id, a.item_id, i.image_id, COALESCE(SUBSTR(c.name, 1, 200), ''), p.column2, "
@@ -79,9 +71,9 @@ def version_votes_copy(version: DatasetVersion, objs: list[DatasetVersionItem], 
                     f"FROM {quote(vote)} a JOIN {quote(item)} i ON i.id = a.item_id "
                     f"JOIN (VALUES {values}) AS p ON p.column1 = a.user_id "
                     f"LEFT JOIN {quote(category)} c ON c.id = {named} AND c.project_id = %s "
-                    f"WHERE a.item_id IN ({', '.join(['%s'] * len(chunk))}) AND a.created_at <= %s"
+                    f"WHERE {matches} AND a.created_at <= %s"
                 )
-                params: list[object] = [version.pk, *(x for pair in pseudonyms for x in pair), project_id, *chunk,
+                params: list[object] = [version.pk, *(x for pair in names for x in pair), project_id, *ids,
                                         until_param]  # fmt: skip
                 cursor.execute(sql, params)
                 copied += cursor.rowcount

@@ -5,19 +5,22 @@ See datasets.md beside this file for the labelling rules per task type and what 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+import gc
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max, Q
+from django.db import connection, transaction
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from annotate.db import bulk_insert
+from annotate.db import insert_rows
 from annotate.exceptions import ServiceError
 from labeling.algorithms.splits import HASH_SPLIT_RULE, SPLIT_NAMES, hash_split, validate_fractions
 from labeling.models import (
@@ -34,14 +37,14 @@ from labeling.models import (
 from labeling.services.dataset_card import dataset_card_render
 from labeling.services.dataset_classes import class_index_extend
 from labeling.services.dataset_integrity import content_hash
-from labeling.services.dataset_votes import annotator_pseudonym, version_votes_copy, version_votes_count
+from labeling.services.dataset_votes import annotator_pseudonym, version_votes_copy
 from labeling.services.ingestion.dedupe import near_dup_recluster
 from labeling.services.webhooks import webhooks_emit
 
 CONSENSUS_STATUSES = (Item.Status.DONE, Item.Status.ACCEPTED)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     image_id: int
     sha256: str
@@ -57,8 +60,31 @@ class _Row:
     votes_total: int = 0
 
 
-def _label_posterior(task_type: str, item: dict[str, Any]) -> float | None:
-    post, conf = item["posterior"], item["confidence"]
+class VersionRow(NamedTuple):
+    """A DatasetVersionItem row as it is written (no model instance: a million of them cost a minute), with
+    the model's attribute names, so the content hash and the statistics read it like a stored row."""
+
+    image_id: int
+    image_sha256: str
+    cluster_id: int
+    category_id: int | None
+    class_index: int
+    label_name: str
+    split: str
+    posterior: float | None
+    votes: dict[str, Any]
+    n_votes: int
+    soft_label: dict[str, float]
+    annotators: list[str]
+    boxes: list[list[float]]
+    item_ids: list[int]
+    is_gold: bool
+    source_uri: str
+    license: str
+    attribution: str
+
+
+def _label_posterior(task_type: str, post: Any, conf: float | None) -> float | None:
     if task_type == Project.TaskType.VERIFY and isinstance(post, list) and len(post) >= 2:
         return float(post[1])
     if conf is not None:
@@ -68,26 +94,57 @@ def _label_posterior(task_type: str, item: dict[str, Any]) -> float | None:
     return None
 
 
-def _item_label(item: dict[str, Any]) -> int | None:
-    if item["label"] is not None:
-        return item["label"]
-    return item["gold_label"] if item["is_gold"] else None
+def _raw_rows(qs: QuerySet) -> Iterator[tuple[Any, ...]]:
+    """The rows of a values_list() queryset as the driver returns them, streamed (a server-side cursor on
+    PostgreSQL, like .iterator()), without Django's per-value converters: ~3 µs a row at a million rows. JSON
+    columns arrive as text and booleans as the backend stores them; the caller converts what it reads."""
+    sql, params = qs.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(10_000):
+            yield from batch
 
 
-def _votes_by_item(project: Project, until: Any) -> tuple[dict[int, Counter], dict[int, set[str]]]:
-    counts: dict[int, Counter] = defaultdict(Counter)
-    who: dict[int, set[str]] = defaultdict(set)
-    rows = Annotation.objects.filter(item__project=project, created_at__lte=until).values_list(
-        "item_id", "user_id", "label"
+def _json(value: Any) -> Any:
+    """What JSONField.from_db_value makes of a raw column value."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+@dataclass
+class _Votes:
+    """The votes on the snapshot's items, cast up to the snapshot time: per item its labels and voters, in
+    parallel lists, and each voter's pseudonym."""
+
+    by_item: dict[int, tuple[list[int | None], list[int]]]
+    pseudonyms: dict[int, str]
+
+    def count(self, item_ids: Iterable[int]) -> int:
+        return sum(len(self.by_item[i][0]) for i in item_ids if i in self.by_item)
+
+
+def _votes_by_item(project: Project, items: QuerySet, until: Any) -> _Votes:
+    """One pass over the votes of `items` (a few per item: per-vote work is two list appends)."""
+    rows = (
+        Annotation.objects.filter(item__in=items.order_by().values("id"), created_at__lte=until)
+        .order_by()  # any order: a sort of millions of votes for nothing
+        .values_list("item_id", "user_id", "label")
     )
-    pseudonyms: dict[int, str] = {}  # one HMAC per annotator, not per vote (5M votes: ~50 s of HMACs)
-    for item_id, user_id, label in rows.iterator(chunk_size=5000):
-        counts[item_id][label] += 1
-        name = pseudonyms.get(user_id)
-        if name is None:
-            name = pseudonyms[user_id] = annotator_pseudonym(project_id=project.id, user_id=user_id)
-        who[item_id].add(name)
-    return counts, who
+    by_item: dict[int, tuple[list[int | None], list[int]]] = {}
+    for item_id, user_id, label in _raw_rows(rows):
+        entry = by_item.get(item_id)
+        if entry is None:
+            by_item[item_id] = ([label], [user_id])
+        else:
+            entry[0].append(label)
+            entry[1].append(user_id)
+    users = {u for _labels, voters in by_item.values() for u in voters}
+    # one HMAC per annotator, not per vote (5M votes: ~50 s of HMACs)
+    return _Votes(by_item, {u: annotator_pseudonym(project_id=project.id, user_id=u) for u in users})
 
 
 def _normalise_boxes(answer: Any, default_category: int | None, valid: set[int]) -> list[list[float]]:
@@ -143,7 +200,7 @@ def _collect_rows(
     until: Any,
     counts_as: dict[int, int],
     parents: dict[int, int | None],
-) -> dict[int, _Row]:
+) -> tuple[dict[int, _Row], _Votes]:
     statuses = (Item.Status.ACCEPTED,) if accepted_only else CONSENSUS_STATUSES
     # Items a curator excluded (labeling.services.curation) never enter a version.
     items = Item.objects.filter(project=project, excluded=False).order_by("image_id", "id")
@@ -153,27 +210,41 @@ def _collect_rows(
         items = items.filter(status__in=statuses, is_gold=False)
     fields = ("id", "image_id", "category_id", "label", "posterior", "confidence", "answer", "is_gold",
               "gold_label", "image__sha256", "image__canonical_id")  # fmt: skip
-    counts, who = _votes_by_item(project, until)
+    votes = _votes_by_item(project, items, until)
+    names_of, no_votes = votes.pseudonyms, ([], [])
     rows: dict[int, _Row] = {}
     task = project.task_type
     detect = project.detects
     only_category = next(iter(allowed)) if len(allowed) == 1 else None
-    for item in items.values(*fields).iterator(chunk_size=5000):
-        image_id = item["image_id"]
-        label = _item_label(item)
-        post = _label_posterior(task, item)
-        vc = counts.get(item["id"], Counter())
+    for (
+        item_id,
+        image_id,
+        category_id,
+        label,
+        posterior,
+        confidence,
+        answer,
+        is_gold,
+        gold_label,
+        sha,
+        canonical,
+    ) in _raw_rows(items.values_list(*fields)):
+        is_gold = bool(is_gold)  # SQLite hands back 0/1
+        posterior = _json(posterior)
+        if label is None and is_gold:
+            label = gold_label
+        post = _label_posterior(task, posterior, confidence)
+        labels, voters = votes.by_item.get(item_id, no_votes)
         if task == Project.TaskType.VERIFY:
-            cat = counts_as.get(item["category_id"])
+            cat = counts_as.get(category_id)
             if cat is None or label is None:
                 continue
             row = rows.get(image_id)
             if row is None:
-                row = rows[image_id] = _Row(image_id, item["image__sha256"], item["image__canonical_id"] or image_id,
-                                            None, None)  # fmt: skip
-            name = names[item["category_id"]]  # the votes stay under the question asked (beagle), the class rolls up
+                row = rows[image_id] = _Row(image_id, sha, canonical or image_id, None, None)
+            name = names[category_id]  # the votes stay under the question asked (beagle), the class rolls up
             row.soft_label[name] = round(post if post is not None else float(label == 1), 6)
-            row.votes[name] = {"yes": vc.get(1, 0), "no": vc.get(0, 0)}
+            row.votes[name] = {"yes": labels.count(1), "no": labels.count(0)}
             if label == 1 and (min_posterior is None or (post is not None and post >= min_posterior)):
                 if row.category_id is None or cat == row.category_id:
                     better = row.category_id is None or (post or 0.0) > (row.posterior or 0.0)
@@ -182,30 +253,30 @@ def _collect_rows(
                 else:
                     better = (post or 0.0) > (row.posterior or 0.0)
                 if better:
-                    row.category_id, row.posterior, row.is_gold = cat, post, item["is_gold"]
+                    row.category_id, row.posterior, row.is_gold = cat, post, is_gold
         else:
+            vc = Counter(labels)
             boxes: list[list[float]] = []
             if task == Project.TaskType.CLASSIFY:
                 cat = counts_as.get(label) if label is not None else None
             elif detect:  # each box names its class; the image's is the commonest (none: a background image)
-                boxes = _normalise_boxes(item["answer"], None, allowed)
+                boxes = _normalise_boxes(_json(answer), None, allowed)
                 cat = _dominant_category(boxes)
             else:
-                cat = counts_as.get(item["category_id"], only_category) if item["category_id"] else only_category
+                cat = counts_as.get(category_id, only_category) if category_id else only_category
             if (cat is None and not detect) or (min_posterior is not None and (post is None or post < min_posterior)):
                 continue
-            row = rows[image_id] = _Row(image_id, item["image__sha256"], item["image__canonical_id"] or image_id,
-                                        cat, post, is_gold=item["is_gold"])  # fmt: skip
+            row = rows[image_id] = _Row(image_id, sha, canonical or image_id, cat, post, is_gold=is_gold)
             row.votes = {(names.get(k, "none") if task == Project.TaskType.CLASSIFY else "annotations"): v
                          for k, v in sorted(vc.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))}  # fmt: skip
             if task == Project.TaskType.CLASSIFY:
-                row.soft_label = _soft_from_posterior(item["posterior"], names, vc)
+                row.soft_label = _soft_from_posterior(posterior, names, vc)
             else:
-                row.boxes = boxes if detect else _normalise_boxes(item["answer"], cat, allowed)
-        row.item_ids.append(item["id"])
-        row.annotators |= who.get(item["id"], set())
-        row.votes_total += sum(vc.values())
-    return {k: r for k, r in rows.items() if r.category_id is not None or detect}
+                row.boxes = boxes if detect else _normalise_boxes(_json(answer), cat, allowed)
+        row.item_ids.append(item_id)
+        row.annotators.update(map(names_of.__getitem__, voters))
+        row.votes_total += len(labels)
+    return {k: r for k, r in rows.items() if r.category_id is not None or detect}, votes
 
 
 def _dominant_category(boxes: list[list[float]]) -> int | None:
@@ -249,18 +320,17 @@ def _apply_near_duplicates(project: Project, rows: dict[int, _Row], *, exclude: 
 
 
 def _sources(project: Project, image_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+    """Each image's first source in the project (by id): its URI, license and attribution."""
     wanted = set(image_ids)
     out: dict[int, tuple[str, str, str]] = {}
     qs = ImageSource.objects.filter(project=project).order_by("id")
-    for image_id, uri, lic, attr in qs.values_list("image_id", "source_uri", "license", "attribution").iterator(
-        chunk_size=5000
-    ):
+    for image_id, uri, lic, attr in _raw_rows(qs.values_list("image_id", "source_uri", "license", "attribution")):
         if image_id in wanted and image_id not in out:
             out[image_id] = (uri, lic, attr)
     return out
 
 
-def _stats(classes: list[dict[str, Any]], rows: list[DatasetVersionItem], votes_total: int) -> dict[str, Any]:
+def _stats(classes: list[dict[str, Any]], rows: Sequence[VersionRow], votes_total: int) -> dict[str, Any]:
     per_class = {c["name"]: {s: 0 for s in (*SPLIT_NAMES, "total")} for c in classes}
     for r in rows:
         if r.label_name:  # a detection version's background images (no box) have no class
@@ -304,6 +374,20 @@ def _with_split_keys(rows: list[_Row]) -> list[_Keyed]:
             for r in rows]  # fmt: skip
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a version is built: it allocates a few containers per row and vote
+    (dicts, lists, sets) that all live to the end, and each full collection walks every one of them again:
+    40 % of the process's CPU at 100k items. The few cycles made meanwhile are collected after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def dataset_version_create(
     *,
     project: Project,
@@ -340,13 +424,13 @@ def dataset_version_create(
             _("Categories %(ids)s are not in this project.") % {"ids": unknown}, code="invalid_categories"
         )
 
-    with transaction.atomic():
+    with _gc_paused(), transaction.atomic():
         locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         near_dup_recluster(project=locked)  # clusters two concurrent batches kept apart are one before splitting
         now = timezone.now()
-        rows = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,
-                             accepted_only=accepted_only, include_gold=include_gold, until=now,
-                             counts_as=category_rollup(parents, set(wanted)), parents=parents)  # fmt: skip
+        rows, votes = _collect_rows(locked, names=all_names, allowed=set(wanted), min_posterior=min_posterior,
+                                    accepted_only=accepted_only, include_gold=include_gold, until=now,
+                                    counts_as=category_rollup(parents, set(wanted)), parents=parents)  # fmt: skip
         rows = _apply_near_duplicates(locked, rows, exclude=exclude_near_duplicates)
         # Detection: every class a box carries is a class of the version, whether or not it is an image's label.
         used = {r.category_id for r in rows.values() if r.category_id is not None} | {
@@ -357,17 +441,16 @@ def dataset_version_create(
         ordered = [rows[k] for k in sorted(rows)]
         splits = hash_split([r.split_key for r in _with_split_keys(ordered)], fractions, seed)
         sources = _sources(locked, rows)
-        objs = []
-        for r, s in zip(ordered, splits, strict=True):
-            uri, lic, attr = sources.get(r.image_id, ("", "", ""))
+        no_source = ("", "", "")
+        out = []
+        for r, s in zip(ordered, splits.tolist(), strict=True):
+            uri, lic, attr = sources.get(r.image_id, no_source)
             boxes = [[*b[:4], index.get(b[4], -1)] for b in r.boxes]
-            objs.append(DatasetVersionItem(
-                image_id=r.image_id, image_sha256=r.sha256, cluster_id=r.cluster_id, category_id=r.category_id,
-                class_index=index.get(r.category_id, -1), label_name=all_names.get(r.category_id, ""),
-                split=SPLIT_NAMES[int(s)],
-                posterior=None if r.posterior is None else round(r.posterior, 6), votes=r.votes, n_votes=r.votes_total,
-                soft_label=r.soft_label, annotators=sorted(r.annotators), boxes=boxes, item_ids=r.item_ids,
-                is_gold=r.is_gold, source_uri=uri, license=lic[:200], attribution=attr[:500],
+            posterior = None if r.posterior is None else round(r.posterior, 6)
+            out.append(VersionRow(
+                r.image_id, r.sha256, r.cluster_id, r.category_id, index.get(r.category_id, -1),
+                all_names.get(r.category_id, ""), SPLIT_NAMES[s], posterior, r.votes, r.votes_total, r.soft_label,
+                sorted(r.annotators), boxes, r.item_ids, r.is_gold, uri, lic[:200], attr[:500],
             ))  # fmt: skip
         filters = {"categories": [all_names[c] for c in wanted] if categories else None,
                    "category_ids": wanted if categories else None, "min_posterior": min_posterior,
@@ -375,21 +458,20 @@ def dataset_version_create(
                    "exclude_near_duplicates": exclude_near_duplicates, "snapshot_at": now.isoformat(),
                    "excluded_items": Item.objects.filter(project=locked, excluded=True).count(),
                    "split_rule": HASH_SPLIT_RULE, "class_index": "append-only per project"}  # fmt: skip
-        stats = _stats(classes, objs, sum(r.votes_total for r in ordered))
+        stats = _stats(classes, out, sum(r.votes_total for r in ordered))
         number = (DatasetVersion.objects.filter(project=locked).aggregate(m=Max("number"))["m"] or 0) + 1
         version = DatasetVersion(
             project=locked, number=number, name=(name or f"v{number}")[:200], filters=filters,
             split_train=fractions[0], split_val=fractions[1], split_test=fractions[2], seed=seed, classes=classes,
-            items_count=len(objs), content_hash=content_hash(classes, objs), stats=stats, created_by=created_by,
+            items_count=len(out), content_hash=content_hash(classes, out), stats=stats, created_by=created_by,
         )  # fmt: skip
-        version.filters["votes_snapshot"] = version_votes_count(objs, now)
+        item_ids = sorted({i for r in out for i in r.item_ids})
+        version.filters["votes_snapshot"] = votes.count(item_ids)  # the votes behind the rows, cast up to `now`
         with translation.override(language or settings.LANGUAGE_CODE):
             version.card = dataset_card_render(project=locked, version=version)
         version.save()
-        for o in objs:
-            o.version = version
-        bulk_insert(DatasetVersionItem, objs)  # rows nobody reads back by pk: no per-value field preparation
-        copied = version_votes_copy(version, objs, now)
+        insert_rows(DatasetVersionItem, ("version_id", *VersionRow._fields), ((version.pk, *r) for r in out))
+        copied = version_votes_copy(version, item_ids, now, votes.pseudonyms)
         assert copied == version.filters["votes_snapshot"], "votes changed under the project lock"
         webhooks_emit(project_id=locked.pk, event=WebhookEvent.VERSION_CREATED, data={
             "version": version.number, "version_id": version.pk, "name": version.name, "items": version.items_count,
