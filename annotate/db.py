@@ -78,35 +78,6 @@ def _insert_converter(field: models.Field) -> Callable[[Any], Any]:
     return lambda v: field.get_db_prep_save(v, connection)
 
 
-def bulk_insert(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 2000) -> int:
-    """Insert `objs` (every concrete field but an auto primary key) as one multi-row INSERT per batch.
-
-    For rows nobody reads back by primary key: the objects get no pk. Django's bulk_create prepares each value
-    through the field and compiles every placeholder, ~20-90 µs a value: a dataset version of a million rows with
-    seventeen columns spent minutes there. Here each field's conversion is chosen once (JSON is dumped as
-    `JSONField` would, as text both backends cast on insert). Like bulk_create: no signals, no save(), defaults as
-    the model instances hold them. Returns the number of rows inserted."""
-    if not objs:
-        return 0
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
-    columns_in = [(_insert_converter(f), f.attname) for f in fields]
-    quote = connection.ops.quote_name
-    if connection.vendor == "sqlite":
-        batch_size = min(batch_size, SQLITE_MAX_VARIABLES // len(fields))
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    columns = ", ".join(quote(f.column) for f in fields)
-    head = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608 - names from the model
-    inserted = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), batch_size):
-            chunk = objs[start : start + batch_size]
-            params = [conv(getattr(obj, name)) for obj in chunk for conv, name in columns_in]
-            cursor.execute(head + ", ".join([row] * len(chunk)), params)
-            inserted += len(chunk)
-    return inserted
-
-
 def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]], *,
                 batch_size: int = 2000) -> int:  # fmt: skip
     """Insert plain tuples, one value per attribute name of `fields`, with no model instance at all.
@@ -117,7 +88,7 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
     in CSV, streamed: the rows are converted while the server stores the ones before (two processes, two
     cores). Every value is quoted and a nullable column reads the empty value as NULL, which is why no nullable
     text column may be passed (there "" is a value). Elsewhere: one `executemany` per `batch_size` rows. Values
-    are converted as `bulk_insert` converts them (JSON dumped as `JSONField` would). No signals, no defaults
+    are converted once per field (`_insert_converter`: JSON dumped as `JSONField` would). No signals, no defaults
     filled in. Returns the number of rows inserted."""
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]

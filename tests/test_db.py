@@ -1,4 +1,4 @@
-"""annotate.db: bulk_update_values writes the same rows as Django's bulk_update, bulk_insert the rows bulk_create
+"""annotate.db: bulk_update_values writes the same rows as Django's bulk_update, insert_rows the rows bulk_create
 writes, and the `any_of` lookup selects
 what `in` selects, on the project's real database."""
 
@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotate.db import IdList, bulk_insert, bulk_update_values, insert_rows
+from annotate.db import IdList, bulk_update_values, insert_rows
 from labeling.models import DatasetExport, DatasetVersion, DatasetVersionItem, Item
 from tests.helpers.factories import make_project_with_items
 from tests.helpers.services import require_postgres
@@ -101,35 +101,6 @@ def _version_rows(version):
     names = [f.attname for f in DatasetVersionItem._meta.concrete_fields if f.name not in skip]
     return sorted(tuple(getattr(r, n) if n != "version_id" else None for n in names)
                   for r in DatasetVersionItem.objects.filter(version=version))  # fmt: skip
-
-
-def test_bulk_insert_writes_what_bulk_create_writes():
-    import numpy as np
-
-    project, items = make_project_with_items(slug="bulkins", n_items=3, categories=("cat",))
-    first, second = (DatasetVersion.objects.create(project=project, number=n, name=f"v{n}") for n in (1, 2))
-
-    def rows(version):
-        return [
-            DatasetVersionItem(
-                version=version, image_id=item.image_id, image_sha256=f"{n:064x}", cluster_id=item.image_id,
-                category_id=None if n == 0 else item.category_id, class_index=np.int64(n - 1), label_name="cät",
-                split="train" if n else "test", posterior=None if n == 1 else np.float64(0.5 + n / 10),
-                votes={"yes": n, "note": 'it\'s "quoted"'}, n_votes=n, soft_label={}, annotators=["a_1", "a_2"][:n],
-                boxes=[[0.1, 0.2, 0.3, 0.4, 0]] if n == 2 else [], item_ids=[item.pk], is_gold=bool(n % 2),
-                source_uri="", license="cc-by", attribution="ünïcode",
-            )
-            for n, item in enumerate(items)
-        ]  # fmt: skip
-
-    with CaptureQueriesContext(connection) as ctx:
-        assert bulk_insert(DatasetVersionItem, rows(first), batch_size=2) == 3
-    assert len(ctx.captured_queries) == 2  # one multi-row INSERT per batch
-    DatasetVersionItem.objects.bulk_create(rows(second))
-    assert _version_rows(first) == _version_rows(second)
-    stored = DatasetVersionItem.objects.filter(version=first).order_by("image_sha256")
-    assert [r.posterior for r in stored] == [0.5, None, 0.7] and stored[2].boxes == [[0.1, 0.2, 0.3, 0.4, 0]]
-    assert bulk_insert(DatasetVersionItem, []) == 0
 
 
 def test_insert_rows_writes_what_bulk_create_writes():

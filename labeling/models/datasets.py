@@ -113,7 +113,9 @@ class DatasetVersionVote(models.Model):
     """A vote behind a version's rows, copied when the version is created: the `raw_votes` export reads
     these, so deleting or editing live votes, items or users never changes a published version."""
 
-    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="votes")
+    # No index of its own: dataset_vote_order_idx leads with it (a version of a million items copies ~5M votes,
+    # and every index is one more write per vote).
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="votes", db_index=False)
     vote_id = models.BigIntegerField()
     item_id = models.BigIntegerField()
     image_id = models.BigIntegerField()
