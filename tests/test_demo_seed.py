@@ -61,7 +61,8 @@ def test_demo_seed_gives_every_role_work(seeded):
         scores = {s.user.username: s for s in AnnotatorScore.objects.filter(project__slug=slug).select_related("user")}
         assert set(scores) >= {*HONEST, CARELESS}
         fred = scores[CARELESS]
-        assert fred.status != AnnotatorScore.Status.BLOCKED  # the reviewer's job, not the rules'
+        why = list(fred.project.annotator_status_log.filter(user=fred.user).values_list("to_status", "reason"))
+        assert fred.status != AnnotatorScore.Status.BLOCKED, (slug, why)  # the reviewer's job, not the rules'
         # The annotator scores page's estimated accuracy (Dawid-Skene, from all votes) singles him out.
         honest = [scores[u].ds_accuracy for u in HONEST]
         assert None not in honest and fred.ds_accuracy is not None
