@@ -181,12 +181,17 @@ class ItemAdmin(ReadOnlyAdmin):
                     "is_gold", "excluded", "updated_at")  # fmt: skip
     list_filter = ("status", "is_gold", "excluded", "review_reason", "project")
     search_fields = ("=id", "=image__sha256", "annotations__user__username")  # the box; items_search runs it
-    list_select_related = ("project", "category", "image")
+    # The page's project, category and image by three prefetches, not joins: joined, every item of the table was
+    # joined before a sort by a column (confidence) kept the first hundred (2.4 s at a million items).
+    list_select_related = ()
     fields = ITEM_FIELDS
     readonly_fields = ITEM_FIELDS
     inlines = [AnnotationInline, ReviewActionInline, CurationActionInline]
     actions = [send_to_review, exclude_from_datasets, include_in_datasets]
     show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Item]:
+        return super().get_queryset(request).prefetch_related("project", "category", "image")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Fields stay read-only (see the form); the permission gates the actions (operators yes, auditors no).

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from annotate.exceptions import ServiceError
 from annotate.i18n import status_text
 from annotate.inputs import InvalidParam, param_bool, param_enum, param_float, param_int, param_text
-from labeling.models import Annotation, CurationAction, Item, ModelOpinion, Project, ReviewAction
+from labeling.models import Annotation, CurationAction, Image, Item, ModelOpinion, Project, ReviewAction
 from labeling.selectors.quality import model_opinion, review_item_votes, with_model_opinion
 
 SORTS = {
@@ -88,6 +88,14 @@ def curation_filters_parse(params: Mapping[str, Any]) -> CurationFilters:
         raise ServiceError(exc.message, code="invalid_filter") from exc
 
 
+def in_cluster(cluster: int) -> Q:
+    """Items on an image of the near-duplicate cluster `cluster` (the canonical image's id): the cluster's image
+    ids first (the image's key and its canonical index), then the items by their image index. An OR of
+    `image_id` and the joined `image.canonical_id` could use neither index and read every item of the project
+    (0.7 s for an item page at a million items)."""
+    return Q(image_id__in=Image.objects.filter(Q(pk=cluster) | Q(canonical_id=cluster)).values("pk"))
+
+
 def curation_items(*, project: Project, filters: CurationFilters) -> QuerySet[Item]:
     """The project's items matching `filters`, sorted, with image and category joined (one query per page)."""
     qs = with_model_opinion(Item.objects.filter(project=project).select_related("image", "category"))
@@ -106,7 +114,7 @@ def curation_items(*, project: Project, filters: CurationFilters) -> QuerySet[It
     }
     qs = qs.filter(**{k: v for k, v in exact.items() if v is not None})
     if f.cluster is not None:
-        qs = qs.filter(Q(image_id=f.cluster) | Q(image__canonical_id=f.cluster))
+        qs = qs.filter(in_cluster(f.cluster))
     if f.annotator:
         voted = Annotation.objects.filter(item_id=OuterRef("pk"), user__username=f.annotator)
         qs = qs.filter(Exists(voted))
@@ -209,7 +217,7 @@ def curation_cluster(*, item: Item, limit: int = 12) -> list[Item]:
     cluster = item.image.canonical_id or item.image_id
     return list(
         Item.objects.filter(project_id=item.project_id)
-        .filter(Q(image_id=cluster) | Q(image__canonical_id=cluster))
+        .filter(in_cluster(cluster))
         .exclude(pk=item.pk)
         .select_related("image", "category")
         .order_by("id")[:limit]

@@ -45,7 +45,11 @@ def review_queue(*, project: Project) -> QuerySet[Item]:
     posterior, then done items a model confidently disagrees with (a model's prediction, with_model_opinion);
     lowest confidence first within each group."""
     low = Q(status=Item.Status.DONE, confidence__lt=min(LOW_CONFIDENCE, project.confidence_target))
-    flagged = Q(status=Item.Status.DONE, model_predicted__isnull=False)
+    # Items with a prediction, as one hashed set: the latest prediction's label, a subquery per row, ran for every
+    # done item of the project (a million items: 1.5 s a page). review_items keeps those whose latest prediction
+    # disagrees.
+    predicted = ModelOpinion.objects.filter(source__in=PREDICTION_SOURCES, predicted__isnull=False)
+    flagged = Q(status=Item.Status.DONE, pk__in=predicted.values("item_id"))
     qs = (
         with_model_opinion(Item.objects.filter(project=project, is_gold=False))
         .filter(Q(status=Item.Status.REVIEW) | low | flagged)
@@ -109,7 +113,11 @@ def review_items(*, project: Project, limit: int = 50) -> list[Item]:
     """The first `limit` queue items (flagged-by-model ones only when the model really disagrees), with votes."""
     votes = Prefetch("annotations", queryset=Annotation.objects.select_related("user").order_by("id"))
     out = []
-    for item in review_queue(project=project).prefetch_related(votes)[: limit * 3]:
+    queue = review_queue(project=project)
+    # The page's ids first (the queue's order, no joins or model opinions in the select list), then those rows:
+    # selected whole, every matching item was joined and its opinion read before the sort kept the first few.
+    ids = list(queue.values_list("pk", flat=True)[: limit * 3])
+    for item in queue.filter(pk__in=ids).prefetch_related(votes):
         if item.group == 2.0 and not _model_disagrees(item):
             continue
         if item.group == 0.0:
