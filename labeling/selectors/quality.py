@@ -12,6 +12,7 @@ from django.db.models import (
     F,
     FloatField,
     IntegerField,
+    JSONField,
     Max,
     Min,
     OuterRef,
@@ -213,11 +214,18 @@ def _finite(x: float) -> float | None:
 _HASH_MUL, _HASH_MOD = 2654435761, 4294967296
 
 
-_ITEM_STATS_COLUMNS = ("id", "category_id", "status", "confidence", "votes_count", "posterior")
+_ITEM_STATS_COLUMNS = ("id", "category_id", "status", "confidence", "votes_count")
+
+
+def _stats_rows(items: QuerySet[Item]) -> list[tuple]:
+    """_ITEM_STATS_COLUMNS and, last, the posterior of open items only (the budget forecast's input): decoding
+    every done item's posterior cost ~0.1 s a view at 20,000 sampled items."""
+    open_posterior = Case(When(status=Item.Status.OPEN, then=F("posterior")), default=None, output_field=JSONField())
+    return list(items.values_list(*_ITEM_STATS_COLUMNS, open_posterior))
 
 
 def _stats_items(project: Project) -> tuple[list[tuple], bool, int]:
-    """The rows (_ITEM_STATS_COLUMNS) of the items the statistics are computed on, whether they are a sample, and
+    """The rows (_stats_rows) of the items the statistics are computed on, whether they are a sample, and
     the project's item count. Up to QUALITY_STATS_SAMPLE_ITEMS items: all of them. Above: a fixed sample of about
     that size (the same items on every view): kappa and alpha on 20,000 items are within about 0.01 of the whole
     project's, and the page stays near a second at a million items instead of reading every item and vote (26).
@@ -229,14 +237,14 @@ def _stats_items(project: Project) -> tuple[list[tuple], bool, int]:
     bounds = items.aggregate(n=Count("id"), lo=Min("id"), hi=Max("id"))
     total, limit = bounds["n"], options().QUALITY_STATS_SAMPLE_ITEMS
     if total <= limit:
-        return list(items.values_list(*_ITEM_STATS_COLUMNS)), False, total
+        return _stats_rows(items), False, total
     lo, span = bounds["lo"], bounds["hi"] - bounds["lo"] + 1
     picks = IdList(np.unique(lo + np.arange(limit, dtype=np.int64) * span // limit).tolist())
-    rows = list(items.filter(pk__any_of=picks).values_list(*_ITEM_STATS_COLUMNS))
+    rows = _stats_rows(items.filter(pk__any_of=picks))
     if len(rows) < limit // 2:
         threshold = int(_HASH_MOD * limit / total)
         hashed = items.alias(h=Mod(F("id") * _HASH_MUL, _HASH_MOD)).filter(h__lt=threshold)
-        rows = list(hashed.values_list(*_ITEM_STATS_COLUMNS))
+        rows = _stats_rows(hashed)
     return rows, True, total
 
 
