@@ -62,6 +62,18 @@ def setup_db() -> str:
     return connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
 
 
+def truth(item_id: int) -> int:
+    """The bench's right answer for an item: the seed's gold rule (every 20th id, label 1), else a fixed pattern.
+    Volunteers answer it 90 % of the time: a coin-flipping volunteer is a spammer that the live quality rules
+    block after a few gold answers (403 from then on), and the load would measure refusals."""
+    return 1 if item_id % 20 == 0 else (item_id // 7) % 2
+
+
+def honest(item_id: int, rng: random.Random) -> int:
+    right = truth(item_id)
+    return right if rng.random() < 0.9 else 1 - right
+
+
 def seed(n_items: int, n_volunteers: int) -> tuple[str, list[str]]:
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -162,8 +174,8 @@ def run_load(base: str, slug: str, tokens: list[str], seconds: float, max_rounds
             items = nxt.json()["items"]
             if not items:
                 return
-            answers = [{"item_id": i["id"], "submission_id": str(uuid.uuid4()), "answer": {"label": rng.randint(0, 1)},
-                        "time_spent_ms": 1000} for i in items]  # fmt: skip
+            answers = [{"item_id": i["id"], "submission_id": str(uuid.uuid4()),
+                        "answer": {"label": honest(i["id"], rng)}, "time_spent_ms": 2500} for i in items]  # fmt: skip
             t3 = time.perf_counter()
             sub = session.post(f"{base}/api/projects/{slug}/answers", json={"answers": answers}, timeout=120)
             t4 = time.perf_counter()
@@ -224,7 +236,8 @@ def queries_per_answer(slug: str) -> float:
 
     def one_round() -> int:
         items = client.get(f"/api/projects/{slug}/next", {"n": GRID}).json()["items"]
-        answers = [{"item_id": i["id"], "submission_id": str(uuid.uuid4()), "answer": {"label": 1}} for i in items]
+        answers = [{"item_id": i["id"], "submission_id": str(uuid.uuid4()), "answer": {"label": truth(i["id"])},
+                    "time_spent_ms": 2500} for i in items]  # fmt: skip
         client.post(f"/api/projects/{slug}/answers", {"answers": answers}, format="json")
         return len(answers)
 
