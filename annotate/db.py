@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
-from itertools import islice
-from typing import Any
 
 from django.db import connection, models
 from django.db.models import Func, Lookup
@@ -61,79 +56,6 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated
-
-
-def _insert_converter(field: models.Field) -> Callable[[Any], Any]:
-    """How a value of `field` becomes a statement parameter, chosen once per field rather than once per value
-    (numpy scalars made plain: sqlite3 cannot bind a numpy integer)."""
-    if isinstance(field, models.ForeignKey):
-        return _insert_converter(field.target_field)
-    if isinstance(field, models.JSONField):
-        encoder = field.encoder
-        return lambda v: None if v is None else json.dumps(v, cls=encoder)  # what JSONField stores, as text
-    for kind, plain in ((models.BooleanField, bool), (models.IntegerField, int), (models.FloatField, float),
-                        (models.CharField, str), (models.TextField, str)):  # fmt: skip
-        if isinstance(field, kind):
-            return lambda v, plain=plain: None if v is None else plain(v)
-    return lambda v: field.get_db_prep_save(v, connection)
-
-
-def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]], *,
-                batch_size: int = 2000) -> int:  # fmt: skip
-    """Insert plain tuples, one value per attribute name of `fields`, with no model instance at all.
-
-    For bulk writes nobody reads back by primary key (a dataset version's million rows): building a model
-    instance per row cost ~70 µs of Python, and PostgreSQL parses a multi-row INSERT of JSON columns several
-    times slower than it reads the same rows by COPY. So PostgreSQL takes them all by one `COPY ... FROM STDIN`
-    in CSV, streamed: the rows are converted while the server stores the ones before (two processes, two
-    cores). Every value is quoted and a nullable column reads the empty value as NULL, which is why no nullable
-    text column may be passed (there "" is a value). Elsewhere: one `executemany` per `batch_size` rows. Values
-    are converted once per field (`_insert_converter`: JSON dumped as `JSONField` would). No signals, no defaults
-    filled in. Returns the number of rows inserted."""
-    meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
-    converters = [_insert_converter(f) for f in columns]
-    converted = ([None if v is None else conv(v) for conv, v in zip(converters, row, strict=True)] for row in rows)
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in columns)
-    if connection.vendor == "postgresql":
-        nullable = [f for f in columns if f.null]
-        if any(isinstance(f, (models.CharField, models.TextField)) for f in nullable):
-            raise ValueError("insert_rows cannot tell NULL from '' in a nullable text column")
-        force_null = f", FORCE_NULL ({', '.join(quote(f.column) for f in nullable)})" if nullable else ""
-        source = _CsvSource(converted, batch_size)
-        with connection.cursor() as cursor:
-            cursor.copy_expert(f"COPY {quote(meta.db_table)} ({names}) FROM STDIN WITH (FORMAT csv{force_null})",
-                               source, size=1 << 20)  # fmt: skip
-        return source.rows
-    sql = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
-    inserted = 0
-    with connection.cursor() as cursor:
-        while batch := list(islice(converted, batch_size)):
-            cursor.executemany(sql, batch)
-            inserted += len(batch)
-    return inserted
-
-
-class _CsvSource:
-    """A file psycopg2's copy_expert reads: CSV text, produced on demand, `batch` rows at a time."""
-
-    def __init__(self, rows: Iterator[list[Any]], batch: int) -> None:
-        self._rows, self._batch, self.rows = rows, batch, 0
-        self._buf = io.StringIO()
-        self._writer = csv.writer(self._buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
-
-    def read(self, size: int = -1) -> str:
-        while size < 0 or self._buf.tell() < size:
-            batch = list(islice(self._rows, self._batch))
-            if not batch:
-                break
-            self._writer.writerows(batch)
-            self.rows += len(batch)
-        text = self._buf.getvalue()
-        self._buf.seek(0)
-        self._buf.truncate()
-        return text
 
 
 SQLITE_MAX_VARIABLES = 32_766  # SQLite >= 3.32's default SQLITE_MAX_VARIABLE_NUMBER

@@ -1,6 +1,6 @@
-"""annotate.db: bulk_update_values writes the same rows as Django's bulk_update, insert_rows the rows bulk_create
-writes, and the `any_of` lookup selects
-what `in` selects, on the project's real database."""
+"""annotate.db and annotate.db_copy: bulk_update_values writes the same rows as Django's bulk_update,
+insert_rows the rows bulk_create writes, and the `any_of` lookup selects what `in` selects, on the project's real
+database."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotate.db import IdList, bulk_update_values, insert_rows
+from annotate.db import IdList, bulk_update_values
+from annotate.db_copy import insert_rows
 from labeling.models import DatasetExport, DatasetVersion, DatasetVersionItem, Item
 from tests.helpers.factories import make_project_with_items
 from tests.helpers.services import require_postgres

@@ -20,7 +20,7 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from annotate.db import insert_rows
+from annotate.db_copy import insert_rows
 from annotate.exceptions import ServiceError
 from labeling.algorithms.splits import HASH_SPLIT_RULE, SPLIT_NAMES, hash_split, validate_fractions
 from labeling.models import (
