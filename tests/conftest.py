@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -144,37 +145,77 @@ def browser():
     pw.stop()
 
 
-@pytest.fixture
-def new_page(browser, live_server):
-    """new_page() -> a page in a fresh browser context (own cookies) with base_url = the live server."""
-    contexts = []
-    in_flight: set = set()
+class _RequestsInFlight:
+    """Counts the requests the live server is handling, to wait until none is. A page's `pagehide` beacon
+    (`navigator.sendBeacon`, the lease release) is sent as its context closes and Playwright never reports it,
+    so only the server can tell when it has been handled."""
 
-    def factory():
-        ctx = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    def __init__(self, app):
+        self.app = app
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            self.count += 1
+        try:
+            # The body is produced inside the app call for Django's handler; count until it has returned.
+            return self.app(environ, start_response)
+        finally:
+            with self.lock:
+                self.count -= 1
+
+    def wait_until_quiet(self, *, quiet_for: float = 0.3, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            if self.count:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_for:
+                return
+            time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def _live_server_requests(live_server) -> _RequestsInFlight:
+    httpd = live_server.thread.httpd
+    counter = _RequestsInFlight(httpd.get_app())
+    httpd.set_app(counter)
+    return counter
+
+
+class PageFactory:
+    """new_page(**context_options) -> a page in a fresh browser context (own cookies) with base_url = the live
+    server; options (a phone's viewport, touch) go to Playwright's `new_context`."""
+
+    def __init__(self, browser, base_url: str, requests: _RequestsInFlight):
+        self.browser = browser
+        self.base_url = base_url
+        self.requests = requests
+        self.contexts: list = []
+
+    def __call__(self, **context_options):
+        options = {"viewport": {"width": 1280, "height": 800}, **context_options}
+        ctx = self.browser.new_context(base_url=self.base_url, **options)
         ctx.set_default_timeout(15_000)
-        ctx.on("request", lambda request: in_flight.add(request))
-        ctx.on("requestfinished", lambda request: in_flight.discard(request))
-        ctx.on("requestfailed", lambda request: in_flight.discard(request))
-        contexts.append(ctx)
+        self.contexts.append(ctx)
         return ctx.new_page()
 
+    def close_all(self) -> None:
+        """Close every page, as a volunteer closes the tab, and return once the server has handled all they sent.
+        Closing a page sends its lease-release beacon, and its own requests (a preload, a progress poll) may
+        still be running; either reaching the server after the test's database teardown fails there (the flush
+        of a transactional test even deadlocks with their row locks)."""
+        while self.contexts:
+            self.contexts.pop().close()
+        self.requests.wait_until_quiet()
+
+
+@pytest.fixture
+def new_page(browser, live_server, _live_server_requests):
+    factory = PageFactory(browser, live_server.url, _live_server_requests)
     yield factory
-    # A page's own requests (a preload, a progress poll) may still be running on the live server when the test
-    # ends; the flush of a transactional test would then deadlock with their row locks. Wait until none has been
-    # in flight for a moment, then close.
-    deadline = time.monotonic() + 10
-    quiet_since = time.monotonic()
-    while contexts and time.monotonic() < deadline:
-        for ctx in contexts:
-            for page in ctx.pages:
-                page.wait_for_timeout(50)  # lets Playwright deliver the request events
-        if in_flight:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= 0.3:
-            break
-    for ctx in contexts:
-        ctx.close()
+    factory.close_all()
 
 
 def browser_login(page, username: str, password: str) -> None:

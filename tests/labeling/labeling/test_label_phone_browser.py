@@ -11,32 +11,25 @@ from tests.helpers.factories import make_project_with_items
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_submit_in_reach_on_a_phone(browser, live_server, make_user):
+def test_submit_in_reach_on_a_phone(new_page, make_user):
     from django.urls import resolve
 
     resolve("/")
     project, _ = make_project_with_items(slug="phone", n_items=30, categories=("owl",), needed_votes=1)
     make_user("pia")
-    ctx = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True,
-                              has_touch=True)  # fmt: skip
-    ctx.set_default_timeout(15_000)
-    try:
-        page = ctx.new_page()
-        browser_login(page, "pia", "pw-pia-123")
-        page.goto(f"/projects/{project.slug}/label/")
-        page.wait_for_selector("[data-testid=tile]")
-        assert page.evaluate("document.documentElement.scrollHeight") > 844  # the grid does not fit
-        submit = page.locator("[data-testid=submit]")
-        box = submit.bounding_box()
-        assert box["y"] >= 0 and box["y"] + box["height"] <= 844, box
-        page.locator("[data-testid=tile]").first.tap()
-        submit.tap()
-        n = page.locator("[data-testid=tile]").count()
-        for _ in range(200):
-            if Annotation.objects.filter(item__project=project).count() >= n:
-                break
-            page.wait_for_timeout(50)
-        assert Annotation.objects.filter(item__project=project, label=1).count() == 1
-        page.wait_for_load_state("networkidle")  # no request in flight when the test database is flushed
-    finally:
-        ctx.close()
+    page = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    browser_login(page, "pia", "pw-pia-123")
+    page.goto(f"/projects/{project.slug}/label/")
+    page.wait_for_selector("[data-testid=tile]")
+    assert page.evaluate("document.documentElement.scrollHeight") > 844  # the grid does not fit
+    submit = page.locator("[data-testid=submit]")
+    box = submit.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+    page.locator("[data-testid=tile]").first.tap()
+    submit.tap()
+    n = page.locator("[data-testid=tile]").count()
+    for _ in range(200):
+        if Annotation.objects.filter(item__project=project).count() >= n:
+            break
+        page.wait_for_timeout(50)
+    assert Annotation.objects.filter(item__project=project, label=1).count() == 1

@@ -33,34 +33,6 @@ def wait_for(predicate, timeout: float = 15.0):
     raise AssertionError("condition not met in time")
 
 
-def _tracked(page):
-    """The page with a count of its requests in flight (`page.inflight`), so a test can end when it is quiet."""
-    page.inflight = 0
-
-    def started(_request) -> None:
-        page.inflight += 1
-
-    def ended(_request) -> None:
-        page.inflight -= 1
-
-    page.on("request", started)
-    page.on("requestfinished", ended)
-    page.on("requestfailed", ended)
-    return page
-
-
-def _settle(page) -> None:
-    """Wait until no request is in flight for a moment, then close the page: the live server must be idle
-    before the test database is flushed."""
-    quiet = 0
-    for _ in range(150):
-        page.wait_for_timeout(100)
-        quiet = quiet + 1 if page.inflight <= 0 else 0
-        if quiet >= 5:
-            break
-    page.close()
-
-
 def _item_on_screen(page, project: Project) -> Item:
     src = page.get_attribute(".classify-image", "src")
     return Item.objects.select_related("image").get(project=project, image__sha256=src.rsplit("/", 1)[-1])
@@ -73,7 +45,7 @@ def test_classify_practice_shows_the_right_answer_then_later_gold_does_not(new_p
     names = list(Category.objects.filter(project=project).order_by("id").values_list("name", flat=True))
     key_of = {c.pk: str(i + 1) for i, c in enumerate(Category.objects.filter(project=project).order_by("id"))}
     make_user("nova")
-    page = _tracked(new_page())
+    page = new_page()
     browser_login(page, "nova", "pw-nova-123")
     page.goto(f"/projects/{project.slug}/label/")
     page.wait_for_selector(".classify-image")
@@ -118,13 +90,12 @@ def test_classify_practice_shows_the_right_answer_then_later_gold_does_not(new_p
     assert answered_gold >= 1, "no gold was served after the practice"
     assert page.locator(FEEDBACK).count() == 0
     assert Annotation.objects.filter(item__project=project, item__is_gold=True).count() >= 3
-    _settle(page)
 
 
 def test_verify_practice_grid_marks_each_tile(new_page, make_user):
     project, _ = make_project_with_items(slug="prv", n_items=20, gold=3, categories=("owl",), qualification_size=3)
     make_user("vic")
-    page = _tracked(new_page())
+    page = new_page()
     browser_login(page, "vic", "pw-vic-123")
     page.goto(f"/projects/{project.slug}/label/")
     page.wait_for_selector("[data-testid=tile]")
@@ -144,7 +115,6 @@ def test_verify_practice_grid_marks_each_tile(new_page, make_user):
     assert regular.count() >= 12
     ids = {int(regular.nth(i).get_attribute("data-item-id")) for i in range(regular.count())}
     assert not Item.objects.filter(pk__in=ids, is_gold=True).exists()
-    _settle(page)
 
 
 def test_box_practice_draws_the_expected_boxes(new_page, make_user):
@@ -152,7 +122,7 @@ def test_box_practice_draws_the_expected_boxes(new_page, make_user):
     project, _ = make_project_with_items(slug="prx", task_type=Project.TaskType.BOXES, n_items=3, gold=1,
                                          categories=("owl",), qualification_size=1)  # fmt: skip
     make_user("bo")
-    page = _tracked(new_page())
+    page = new_page()
     browser_login(page, "bo", "pw-bo-123")
     page.goto(f"/projects/{project.slug}/label/")
     page.wait_for_selector("[data-testid=boxes-image]")
@@ -170,4 +140,3 @@ def test_box_practice_draws_the_expected_boxes(new_page, make_user):
     page.keyboard.press("Space")
     page.wait_for_selector(FEEDBACK, state="detached")
     page.wait_for_selector("[data-testid=boxes-image]")
-    _settle(page)
