@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -202,13 +203,36 @@ class PageFactory:
         return ctx.new_page()
 
     def close_all(self) -> None:
-        """Close every page, as a volunteer closes the tab, and return once the server has handled all they sent.
-        Closing a page sends its lease-release beacon, and its own requests (a preload, a progress poll) may
-        still be running; either reaching the server after the test's database teardown fails there (the flush
-        of a transactional test even deadlocks with their row locks)."""
+        """Close every page and return once the server has handled all they sent. A page's own requests (a
+        preload, a progress poll) may still be running, and leaving a labeling page sends its lease-release
+        beacon, which Playwright never reports and which, on a loaded machine, can reach the server a second
+        later; either reaching the server after the test's database teardown fails there (the flush of a
+        transactional test even deadlocks with their row locks). So each page leaves first, while it is still
+        open: its `pagehide` handlers run now, their beacons sent as ordinary requests this waits for, and no
+        beacon goes out when the page then closes."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        for ctx in self.contexts:
+            for page in ctx.pages:
+                with contextlib.suppress(PlaywrightError):  # a page that crashed or is gone sends nothing more
+                    page.evaluate(_LEAVE_NOW)
+        self.requests.wait_until_quiet()
         while self.contexts:
             self.contexts.pop().close()
         self.requests.wait_until_quiet()
+
+
+# Runs the page's `pagehide` handlers now, each beacon as an awaited fetch; afterwards a beacon is a no-op.
+_LEAVE_NOW = """async () => {
+  const sent = [];
+  navigator.sendBeacon = (url, body) => {
+    sent.push(fetch(url, {method: "POST", body, credentials: "same-origin"}).catch(() => null));
+    return true;
+  };
+  window.dispatchEvent(new PageTransitionEvent("pagehide"));
+  await Promise.all(sent);
+  navigator.sendBeacon = () => true;
+}"""
 
 
 @pytest.fixture
