@@ -28,12 +28,14 @@ def test_review_queue_keyboard_accept_and_fix(new_page, make_user):
     page.goto("/")
     page.click(f"a[href='/projects/{project.slug}/review/']")
     page.wait_for_selector("[data-testid=review-item]")
+    page.wait_for_load_state()  # the keys work once the page's module has run, after the markup is there
     assert page.locator("[data-testid=review-item]").count() == 2
     first = page.locator("[data-testid=review-item]").first
     assert "ann" in first.inner_text() and "ben" in first.inner_text()  # every vote with its annotator
 
     page.keyboard.press("a")
     page.wait_for_selector(".msg-success")
+    page.wait_for_load_state()
     assert "accepted" in page.inner_text(".messages")
     assert Item.objects.get(pk=items[0].pk).status == Item.Status.ACCEPTED
     assert page.locator("[data-testid=review-item]").count() == 1
