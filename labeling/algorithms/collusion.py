@@ -19,6 +19,13 @@ The test, for a pair (a, b) and K classes:
   value at the one-sided Wilson *upper* bounds of the two accuracies (a worker below chance counts as at chance --
   they are blocked by the agreement rule anyway). Honest pairs are protected twice: the bound over-states what
   they may agree, and a pair is only tested when both are far from the consensus (accuracy below `far`);
+* q is never taken below what two workers answering blind at their own answer rates would agree, sum_l r_a(l) r_b(l)
+  (r: each one's share of each answer on the shared items). The one-coin formula assumes balanced classes and
+  symmetric errors; on one-sided work (product matching: 88 % "no") two honest workers, or an honest one and one who
+  always answers "no", agree far more than it allows while their accuracies against a noisy consensus of two look
+  modest, and the replay of that crowd blocked 26 honest workers as copiers. Independent informative workers agree
+  at least that much (their answers are positively correlated through the truth); a pair copying coin flips is at
+  sum_l r(l)^2 ~ 0.5 and still caught;
 * copying when the exact binomial tail P(X >= m | n, q) is below `alpha` (with n >= `min_shared`): both are blocked.
 
 For two workers at chance on yes/no work q >= 0.5, so n identical answers are worth at most 2^-n: ten shared items
@@ -26,8 +33,12 @@ before `alpha` can be reached. Sooner than that, a pair whose agreement is merel
 `suspect_alpha`) loses the cover each gave the other: each member, and the pair as one annotator (their answers
 pooled, an item right when either member is right), is judged by the per-annotator agreement rule against the
 consensus of the others, the partner left out (one-sided 95 % Wilson upper bound of the accuracy below FAR_UPPER on
->= FAR_MIN_COMPARED items; the online rule alone uses a two-sided 95 % bound). An honest worker's accuracy does not
-depend on which other honest worker is left out of the consensus, and the two pieces of evidence must meet: an
+>= FAR_MIN_COMPARED items; the online rule alone uses a two-sided 95 % bound). The pooled figure is for a pair
+splitting the work so that neither alone reaches FAR_MIN_COMPARED: it judges only a member whose own record is that
+thin and not good so far (some compared items, point accuracy below FAR_FROM_CONSENSUS). One member's record never
+condemns the other: pooled with a long-serving spammer, an honest worker's few items drown (the product replay).
+An honest worker's accuracy does not depend on which other honest worker is left out of the consensus, and the two
+pieces of evidence must meet: an
 honest worker at 0.85 fails the bound on 12 items with probability ~0.02 and sits in a suspect pair with
 probability <= 0.05, ~0.001 together, below the ~0.005 of the agreement rule on its own (6 of 12).
 
@@ -98,12 +109,14 @@ def copy_test(
     min_shared: int = MIN_SHARED,
     min_compared: int = MIN_COMPARED,
     far: float = FAR_FROM_CONSENSUS,
+    blind: float = 0.0,
 ) -> tuple[float, float, bool]:
-    """(expected, p_value, copying) for one pair (see the module docstring)."""
+    """(expected, p_value, copying) for one pair (see the module docstring); `blind` is the pair's agreement when
+    answering blind at their own answer rates (`blind_agreement`), the least `expected` may be."""
     _, high = wilson_interval(np.array([right_a, right_b]), np.array([compared_a, compared_b]), ACCURACY_CONFIDENCE)
     chance = 1.0 / max(k, 2)
     upper = np.maximum(high, chance)
-    expected = float(independent_agreement(upper[0], upper[1], k))
+    expected = max(float(independent_agreement(upper[0], upper[1], k)), float(blind))
     p_value = float(binom.sf(agreed - 1, shared, expected)) if shared else 1.0
     tested = (
         shared >= min_shared
@@ -112,6 +125,15 @@ def copy_test(
         and right_b / compared_b < far
     )
     return expected, p_value, bool(tested and p_value < alpha)
+
+
+def blind_agreement(answers_a: np.ndarray, answers_b: np.ndarray, k: int) -> float:
+    """sum_l r_a(l) r_b(l): how often two workers answering blind, each at their own rate of each answer (r, from
+    their answers on the same items), give the same answer."""
+    n = max(len(answers_a), 1)
+    rate_a = np.bincount(np.asarray(answers_a, np.int64), minlength=k) / n
+    rate_b = np.bincount(np.asarray(answers_b, np.int64), minlength=k) / n
+    return float(rate_a @ rate_b)
 
 
 def _onehot_counts(matrix: np.ndarray, k: int) -> np.ndarray:
@@ -174,14 +196,23 @@ def pairs_test(
         hit = (matrix[seen][:, [a, b]] == cons[seen, None]).any(axis=1)
         pooled = far_without_partner(int(hit.sum()), int(seen.sum()))
         n, m = int(shared[a, b]), int(same[a, b])
+        both = (matrix[:, a] >= 0) & (matrix[:, b] >= 0)
         expected, p_value, copying = copy_test(
             shared=n, agreed=m, right_a=figures[0], compared_a=figures[1], right_b=figures[2],
             compared_b=figures[3], k=k, alpha=alpha, min_shared=min_shared,
+            blind=blind_agreement(matrix[both, a], matrix[both, b], k),
         )  # fmt: skip
-        blocks = [copying or (p_value < suspect_alpha and (pooled or far_without_partner(r, c))) for r, c in
-                  (figures[:2], figures[2:])]  # fmt: skip
+        blocks = [copying or (p_value < suspect_alpha and ((pooled and _pooled_judges(r, c)) or
+                                                           far_without_partner(r, c)))
+                  for r, c in (figures[:2], figures[2:])]  # fmt: skip
         out.append(PairTest(a, b, n, m, *figures, expected, p_value, copying, *blocks))
     return out
+
+
+def _pooled_judges(right: int, compared: int) -> bool:
+    """Whether the pair's pooled record may judge a member: their own is too thin to judge them alone and not good
+    so far (see the module docstring)."""
+    return 0 < compared < FAR_MIN_COMPARED and right / compared < FAR_FROM_CONSENSUS
 
 
 def far_without_partner(right: int, compared: int) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labeling.algorithms.collusion import ALPHA, copy_test, independent_agreement, pairs_test
+from labeling.algorithms.collusion import ALPHA, blind_agreement, copy_test, independent_agreement, pairs_test
 
 
 def crowd(seed: int, *, n_items: int = 200, honest: int = 6, acc: float = 0.95, k: int = 2, copiers: bool = True):
@@ -77,3 +77,52 @@ def test_blocked_votes_make_no_consensus_but_their_author_is_still_tested():
     tests = pairs_test(it, wk, lb, n_items=200, n_workers=n_workers, k=2, counted=counted, focus=6)
     pair = next(t for t in tests if (t.a, t.b) == (6, 7))
     assert pair.copying and pair.agreed == pair.shared
+
+
+def one_sided_crowd(seed: int, *, n_items: int = 600):
+    """A crowd like product matching's (88 % "no", three votes an item): honest workers who catch most matches and
+    rarely call a non-match one, two who always answer "no", and two spammers who answer "yes" 85 % of the time,
+    the spammers voting three times as often as anyone (a long record). Workers 0-11 are honest."""
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(n_items) < 0.12).astype(np.int64)
+    honest = [(rng.uniform(0.6, 0.95), rng.uniform(0.93, 0.995)) for _ in range(12)]  # (sensitivity, specificity)
+    workers = list(range(16))
+    weights = np.array([1.0] * 12 + [1.0, 1.0, 3.0, 3.0])
+    it, wk, lb = [], [], []
+    for i in range(n_items):
+        for w in rng.choice(workers, size=3, replace=False, p=weights / weights.sum()):
+            if w < 12:
+                sens, spec = honest[w]
+                label = int(rng.random() < sens) if truth[i] else int(rng.random() >= spec)
+            else:
+                label = 0 if w < 14 else int(rng.random() < 0.85)
+            it.append(i), wk.append(int(w)), lb.append(label)
+    return np.array(it), np.array(wk), np.array(lb)
+
+
+def test_honest_workers_on_one_sided_work_are_never_blocked_as_copiers():
+    # The product replay (issue 22): the one-coin formula under-states how often honest workers agree on one-sided
+    # work, and pooling an honest worker with a long-serving spammer drowned their own good record.
+    flagged = []
+    for seed in range(15):
+        it, wk, lb = one_sided_crowd(seed)
+        for focus in range(12):
+            for t in pairs_test(it, wk, lb, n_items=600, n_workers=16, k=2, focus=focus):
+                if (t.block_a and t.a < 12) or (t.block_b and t.b < 12):
+                    flagged.append((seed, t))
+    assert flagged == [], flagged[:3]
+
+
+def test_blind_agreement_is_the_floor_of_the_expected_agreement():
+    always_no = np.zeros(30, dtype=np.int64)
+    mostly_no = np.array([0] * 27 + [1] * 3)
+    assert blind_agreement(always_no, mostly_no, 2) == pytest.approx(0.9)
+    # a worker far from the consensus and one who always says "no" agree on 27 of 30: what blind answering gives
+    expected, p_value, _ = copy_test(shared=30, agreed=27, right_a=5, compared_a=12, right_b=6, compared_b=12, k=2,
+                                     blind=blind_agreement(always_no, mostly_no, 2))  # fmt: skip
+    assert expected == pytest.approx(0.9) and p_value > 0.5
+    # two coin-flippers copying each other are still far above it: identical answers on 20 balanced items
+    flips = np.array([0, 1] * 10)
+    expected, p_value, copying = copy_test(shared=20, agreed=20, right_a=5, compared_a=10, right_b=5, compared_b=10,
+                                           k=2, blind=blind_agreement(flips, flips, 2))  # fmt: skip
+    assert expected < 0.7 and copying
