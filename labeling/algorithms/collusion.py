@@ -32,15 +32,15 @@ For two workers at chance on yes/no work q >= 0.5, so n identical answers are wo
 before `alpha` can be reached. Sooner than that, a pair whose agreement is merely *suspect* (tail below
 `suspect_alpha`) loses the cover each gave the other: each member, and the pair as one annotator (their answers
 pooled, an item right when either member is right), is judged by the per-annotator agreement rule against the
-consensus of the others, the partner left out (one-sided 95 % Wilson upper bound of the accuracy below FAR_UPPER on
->= FAR_MIN_COMPARED items; the online rule alone uses a two-sided 95 % bound). The pooled figure is for a pair
-splitting the work so that neither alone reaches FAR_MIN_COMPARED: it judges only a member whose own record is that
-thin and not good so far (some compared items, point accuracy below FAR_FROM_CONSENSUS). One member's record never
-condemns the other: pooled with a long-serving spammer, an honest worker's few items drown (the product replay).
-An honest worker's accuracy does not depend on which other honest worker is left out of the consensus, and the two
-pieces of evidence must meet: an
-honest worker at 0.85 fails the bound on 12 items with probability ~0.02 and sits in a suspect pair with
-probability <= 0.05, ~0.001 together, below the ~0.005 of the agreement rule on its own (6 of 12).
+consensus of the others, the partner left out (one-sided 95 % Wilson upper bound of the accuracy below FAR_UPPER, or
+the crowd-relative limit of hard work -- rules.agreement_block_upper -- on >= FAR_MIN_COMPARED items; the online
+rule alone uses a two-sided 95 % bound). The pooled figure is for a pair splitting the work so that neither alone
+reaches FAR_MIN_COMPARED: it judges only a member whose own record is that thin and not good so far (some compared
+items, point accuracy below FAR_FROM_CONSENSUS). One member's record never condemns the other: pooled with a
+long-serving spammer, an honest worker's few items drown (the product replay). An honest worker's accuracy does not
+depend on which other honest worker is left out of the consensus, and the two pieces of evidence must meet: an
+honest worker at 0.85 fails the bound on 12 items with probability ~0.02 and sits in a suspect pair with probability
+<= 0.05, ~0.001 together, below the ~0.005 of the agreement rule on its own (6 of 12).
 
 Two honest workers at 0.95 agree on ~0.905 of their shared items and are at 0.95 on their own: never near the
 bound. Two coin-flippers copying each other agree on every shared item and are at ~0.5 on their own (q <= ~0.6):
@@ -49,6 +49,7 @@ bound. Two coin-flippers copying each other agree on every shared item and are a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,6 +168,7 @@ def pairs_test(
     alpha: float = ALPHA,
     suspect_alpha: float = SUSPECT_ALPHA,
     min_shared: int = MIN_SHARED,
+    far_upper: Callable[[], float] = lambda: FAR_UPPER,
 ) -> list[PairTest]:
     """Test every pair with >= `min_shared` shared items (only the pairs of `focus` when given).
 
@@ -194,7 +196,7 @@ def pairs_test(
         # the pair as one annotator: each item either answered once, right when either member is right
         seen = ((matrix[:, a] >= 0) | (matrix[:, b] >= 0)) & (cons >= 0)
         hit = (matrix[seen][:, [a, b]] == cons[seen, None]).any(axis=1)
-        pooled = far_without_partner(int(hit.sum()), int(seen.sum()))
+        pooled = far_without_partner(int(hit.sum()), int(seen.sum()), far_upper)
         n, m = int(shared[a, b]), int(same[a, b])
         both = (matrix[:, a] >= 0) & (matrix[:, b] >= 0)
         expected, p_value, copying = copy_test(
@@ -202,8 +204,8 @@ def pairs_test(
             compared_b=figures[3], k=k, alpha=alpha, min_shared=min_shared,
             blind=blind_agreement(matrix[both, a], matrix[both, b], k),
         )  # fmt: skip
-        blocks = [copying or (p_value < suspect_alpha and ((pooled and _pooled_judges(r, c)) or
-                                                           far_without_partner(r, c)))
+        suspect = p_value < suspect_alpha
+        blocks = [copying or (suspect and ((pooled and _pooled_judges(r, c)) or far_without_partner(r, c, far_upper)))
                   for r, c in (figures[:2], figures[2:])]  # fmt: skip
         out.append(PairTest(a, b, n, m, *figures, expected, p_value, copying, *blocks))
     return out
@@ -215,12 +217,14 @@ def _pooled_judges(right: int, compared: int) -> bool:
     return 0 < compared < FAR_MIN_COMPARED and right / compared < FAR_FROM_CONSENSUS
 
 
-def far_without_partner(right: int, compared: int) -> bool:
-    """The agreement rule on the accuracy measured with the partner left out of the consensus."""
+def far_without_partner(right: int, compared: int, upper: Callable[[], float] = lambda: FAR_UPPER) -> bool:
+    """The agreement rule on the accuracy measured with the partner left out of the consensus; `upper` gives its
+    limit (FAR_UPPER, lowered on hard work: rules.agreement_block_upper), asked for only when the bound is below
+    FAR_UPPER."""
     if compared < FAR_MIN_COMPARED:
         return False
     _, high = wilson_interval(right, compared, FAR_CONFIDENCE)
-    return float(high) < FAR_UPPER
+    return float(high) < FAR_UPPER and float(high) < upper()
 
 
 def _build(items, workers, labels, n_items, n_workers, k, gold, counted):

@@ -12,15 +12,15 @@ rules block.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Window
 from django.db.models.functions import RowNumber
 
 from labeling.algorithms import collusion
-from labeling.algorithms.intervals import wilson_interval
 from labeling.models import Annotation, AnnotatorLiveStats, AnnotatorScore, Project
-from labeling.services.quality import rules
 
 Status = AnnotatorScore.Status
 MIN_COMPARED = 12  # the agreement rule in hindsight: as many compared answers as the online rule (triggers.py)
@@ -79,7 +79,7 @@ def annotator_copy_check(*, project_id: int, user_id: int, partners_too: bool = 
     Their own statistics were flattered by the blocked partner's answers (at answer time the pair was often the
     consensus), so the check their batches call for may never come; with the partner's votes no longer counted,
     today's consensus judges them."""
-    from labeling.services.quality.triggers import annotator_block
+    from labeling.services.quality.triggers import agreement_threshold, agreement_verdict, annotator_block
 
     project = Project.objects.filter(pk=project_id).first()
     if project is None or project.task_type == Project.TaskType.BOXES:
@@ -115,20 +115,15 @@ def annotator_copy_check(*, project_id: int, user_id: int, partners_too: bool = 
     me = int(np.searchsorted(user_ids, user_id))
     matrix = {"n_items": item_ids.size, "n_workers": user_ids.size, "k": k, "gold": gold,
               "counted": np.array([not r[5] for r in rows], dtype=bool)}  # fmt: skip
-    tests = collusion.pairs_test(items, workers, labels, focus=me, **matrix) if partners else []
+    threshold = functools.cache(lambda: agreement_threshold(project_id=project_id, user_id=user_id))
+    tests = collusion.pairs_test(items, workers, labels, focus=me, far_upper=threshold, **matrix) if partners else []
     # The agreement rule in hindsight: the consensus each answer is compared with is today's, not the one before it
     right, compared = collusion.accuracy_against_others(items, workers, labels, worker=me, **matrix)
-    _low, high = wilson_interval(right, compared)
-    hindsight = compared >= MIN_COMPARED and float(high) < rules.AGREEMENT_BLOCK_UPPER
+    reason = agreement_verdict(right, compared, threshold=threshold, others=True) if compared >= MIN_COMPARED else ""
     newly = []
     with transaction.atomic():
-        if hindsight:
-            reason = (
-                f"answers agree with gold or the others' consensus on {right} of {compared} "
-                f"(upper bound {float(high):.2f} < {rules.AGREEMENT_BLOCK_UPPER})"
-            )
-            if annotator_block(project=project, user_id=user_id, reason=reason):
-                newly.append(user_id)
+        if reason and annotator_block(project=project, user_id=user_id, reason=reason):
+            newly.append(user_id)
         for test in tests:
             for worker, first, block in ((test.a, True, test.block_a), (test.b, False, test.block_b)):
                 uid = int(user_ids[worker])

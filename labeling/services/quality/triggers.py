@@ -10,12 +10,13 @@ The statistics are what a spammer cannot hide for long: agreement with the curre
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -192,21 +193,47 @@ def _compare(task_type: str, v: LiveVote) -> float | None:
     return float(v.label == v.prior_label)
 
 
-def live_verdict(stats: AnnotatorLiveStats, *, task_type: str) -> tuple[str | None, str]:
-    """(BLOCKED, why) when an online rule fires on the statistics, else (None, "")."""
+def agreement_threshold(*, project_id: int, user_id: int) -> float:
+    """rules.agreement_block_upper for this project: the crowd is everyone else not blocked (two reads)."""
+    blocked = AnnotatorScore.objects.filter(project_id=project_id, user_id=OuterRef("user_id"), status=Status.BLOCKED)
+    crowd = (
+        AnnotatorLiveStats.objects.filter(project_id=project_id)
+        .exclude(user_id=user_id)
+        .exclude(Exists(blocked))
+        .aggregate(agreed=Sum("agreed"), compared=Sum("compared"))
+    )
+    project = Project.objects.only("task_type").get(pk=project_id)
+    k = 2 if project.task_type == Project.TaskType.VERIFY else project.categories.count()
+    return rules.agreement_block_upper(crowd_agreed=crowd["agreed"] or 0, crowd_compared=crowd["compared"] or 0, k=k)
+
+
+def agreement_verdict(agreed: int, compared: int, *, threshold: Callable[[], float], others: bool = False) -> str:
+    """The agreement rule: the reason to block when the 95 % upper bound of agreed / compared is below the
+    threshold, else "". The threshold (a read) is asked for only when the bound is below the most it can be."""
+    _low, high = wilson_interval(agreed, compared)
+    if float(high) >= rules.AGREEMENT_BLOCK_UPPER:
+        return ""
+    limit = threshold()
+    if float(high) >= limit:
+        return ""
+    whose = "the others' consensus" if others else "the consensus"
+    return f"answers agree with gold or {whose} on {agreed} of {compared} (upper bound {float(high):.2f} < {limit:.2f})"
+
+
+def live_verdict(
+    stats: AnnotatorLiveStats, *, task_type: str, threshold: Callable[[], float] = lambda: rules.AGREEMENT_BLOCK_UPPER
+) -> tuple[str | None, str]:
+    """(BLOCKED, why) when an online rule fires on the statistics, else (None, ""); `threshold` gives the
+    agreement rule's limit (agreement_threshold, read only when needed)."""
     agreement = stats.agreed / stats.compared if stats.compared else None
     if task_type == Project.TaskType.BOXES:
         if stats.compared >= MIN_BOX_COMPARED and stats.iou_sum / stats.compared < BOX_IOU_BLOCK:
             mean = stats.iou_sum / stats.compared
             return Status.BLOCKED, f"boxes overlap the consensus by IoU {mean:.2f} on {stats.compared} items"
     elif stats.compared >= MIN_COMPARED:
-        _low, high = wilson_interval(stats.agreed, stats.compared)
-        if float(high) < rules.AGREEMENT_BLOCK_UPPER:
-            return (
-                Status.BLOCKED,
-                f"answers agree with gold or the consensus on {stats.agreed} of {stats.compared} "
-                f"(upper bound {float(high):.2f} < {rules.AGREEMENT_BLOCK_UPPER})",
-            )
+        reason = agreement_verdict(stats.agreed, stats.compared, threshold=threshold)
+        if reason:
+            return Status.BLOCKED, reason
     if task_type != Project.TaskType.BOXES and stats.answers >= SAME_ANSWER_MIN:
         share = (stats.repeats + 1) / stats.answers  # answers equal to the one before (the first counts)
         if share >= rules.SAME_ANSWER_SHARE and agreement is not None and agreement < SAME_ANSWER_AGREEMENT:
@@ -239,7 +266,8 @@ def annotator_live_after_votes(*, project: Project, user_id: int, votes: list[Li
 
     delta = live_delta(task_type=project.task_type, votes=votes)
     stats = _upsert(project_id=project.pk, user_id=user_id, d=delta)
-    status, reason = live_verdict(stats, task_type=project.task_type)
+    crowd = lambda: agreement_threshold(project_id=project.pk, user_id=user_id)  # noqa: E731
+    status, reason = live_verdict(stats, task_type=project.task_type, threshold=crowd)
     if status == Status.BLOCKED:
         return annotator_block(project=project, user_id=user_id, reason=reason)
     if copy_check_due(answers_before=stats.answers - delta.answers, answers_after=stats.answers,
