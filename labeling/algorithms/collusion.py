@@ -204,17 +204,22 @@ def pairs_test(
             compared_b=figures[3], k=k, alpha=alpha, min_shared=min_shared,
             blind=blind_agreement(matrix[both, a], matrix[both, b], k),
         )  # fmt: skip
+        # On hard work "far from the others" is judged against the crowd's own agreement (far_upper): there honest
+        # experts agree with each other beyond what the one-coin formula allows (their errors fall on the same hard
+        # items, on neighbouring grades) while a consensus of weaker workers puts both at ~0.6 (the web replay).
+        copying = copying and max(figures[0] / figures[1], figures[2] / figures[3]) < far_upper()
         suspect = p_value < suspect_alpha
-        blocks = [copying or (suspect and ((pooled and _pooled_judges(r, c)) or far_without_partner(r, c, far_upper)))
+        blocks = [copying or (suspect and ((pooled and _pooled_judges(r, c, far_upper)) or
+                                           far_without_partner(r, c, far_upper)))
                   for r, c in (figures[:2], figures[2:])]  # fmt: skip
         out.append(PairTest(a, b, n, m, *figures, expected, p_value, copying, *blocks))
     return out
 
 
-def _pooled_judges(right: int, compared: int) -> bool:
+def _pooled_judges(right: int, compared: int, far_upper: Callable[[], float]) -> bool:
     """Whether the pair's pooled record may judge a member: their own is too thin to judge them alone and not good
     so far (see the module docstring)."""
-    return 0 < compared < FAR_MIN_COMPARED and right / compared < FAR_FROM_CONSENSUS
+    return 0 < compared < FAR_MIN_COMPARED and right / compared < min(FAR_FROM_CONSENSUS, far_upper())
 
 
 def far_without_partner(right: int, compared: int, upper: Callable[[], float] = lambda: FAR_UPPER) -> bool:
