@@ -43,7 +43,12 @@ AGREEMENT_BLOCK_UPPER = 0.8
 # fixed 0.8 -- 12,132 of 15,567 labels, accuracy 0.37 against majority vote's 0.78. A spammer stays near chance;
 # an honest worker on hard work stays near the crowd. On easy work (the crowd at 0.95 on yes/no) the limit is 0.8.
 # Before much is compared the crowd counts as at CROWD_PRIOR_AGREEMENT over CROWD_PRIOR_COMPARED votes.
+# And a consensus the crowd itself agrees with less than CROWD_RELIABLE of the time is no yardstick at all: there the
+# agreement rules stand down (the limit is 0) and leave weak workers to the pooled model, which weighs them, and to
+# the gold, speed and same-answer rules. In the web replay a consensus of weak workers (the median worker right on
+# 0.36 of gold) was confidently wrong for the best ones, who agreed with it on 5 of 26 and were blocked.
 TOWARD_CROWD = 2 / 3
+CROWD_RELIABLE = 0.7
 CROWD_PRIOR_AGREEMENT = 0.95
 CROWD_PRIOR_COMPARED = 10
 SAME_ANSWER_SHARE = 0.98  # "one answer for everything"
@@ -73,8 +78,10 @@ class Evidence:
 def agreement_block_upper(*, crowd_agreed: int, crowd_compared: int, k: int) -> float:
     """The agreement below which (its 95 % upper bound) an annotator is blocked: AGREEMENT_BLOCK_UPPER, lowered on
     hard work to TOWARD_CROWD of the way from chance (1/k) to the crowd's agreement (the others' agreed / compared,
-    shrunk toward the prior)."""
+    shrunk toward the prior); 0 (never) where the crowd agrees with its consensus less than CROWD_RELIABLE."""
     crowd = (crowd_agreed + CROWD_PRIOR_AGREEMENT * CROWD_PRIOR_COMPARED) / (crowd_compared + CROWD_PRIOR_COMPARED)
+    if crowd < CROWD_RELIABLE:
+        return 0.0
     chance = 1.0 / max(k, 2)
     return min(AGREEMENT_BLOCK_UPPER, chance + TOWARD_CROWD * max(crowd - chance, 0.0))
 
