@@ -76,7 +76,9 @@ def test_train_cli_then_predictions_drive_priority_and_a_bounded_vote(make_user,
         shown = dict(zip(opinion.class_ids, opinion.probabilities, strict=True))  # the voter's space has "none"
         assert set(shown) - {-1} == {c.pk for c in s.categories} and shown.get(-1, 0.0) == 0.0
     most_uncertain = max(unvoted, key=lambda i: (i.priority, -i.pk))
-    served = next_items(user=make_user("newbie"), project=s.project, n=1)
+    # (the voted items are left out: one the model disagrees with stays open with two votes, and classify serves
+    # started items first -- how often depends on the trained model, so leaving them in made this flaky)
+    served = next_items(user=make_user("newbie"), project=s.project, n=1, exclude_ids=[i.pk for i in voted])
     assert [i.pk for i in served] == [most_uncertain.pk]
 
     # --- the model as a voter: measured on gold only, bounded, never touching gold
