@@ -103,7 +103,9 @@ def run_volunteers(
                     else:
                         res.failures["client timeout"] += 1
                 continue
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                # A web worker killed mid-response breaks the connection or the body; the same submission id
+                # makes the retry safe whether or not the answer was stored.
                 with lock:
                     res.retries += 1
                     res.failures["connection error"] += 1
