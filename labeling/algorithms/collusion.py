@@ -208,7 +208,11 @@ def pairs_test(
         # experts agree with each other beyond what the one-coin formula allows (their errors fall on the same hard
         # items, on neighbouring grades) while a consensus of weaker workers puts both at ~0.6 (the web replay).
         copying = copying and max(figures[0] / figures[1], figures[2] / figures[3]) < far_upper()
-        suspect = p_value < suspect_alpha
+        # Suspicion is corrected for the number of partners tested at once (Bonferroni): a worker is tested against
+        # every co-voter at each check, and at 0.05 each an honest one met a "suspect" partner at most checks; the
+        # second piece of evidence (their record against a consensus of the others) is noisy on sparse work, and the
+        # adaptive replay of the product crowd blocked 16 honest workers on that pair of weak signals.
+        suspect = p_value < suspect_alpha / max(len(a_idx), 1)
         blocks = [copying or (suspect and ((pooled and _pooled_judges(r, c, far_upper)) or
                                            far_without_partner(r, c, far_upper)))
                   for r, c in (figures[:2], figures[2:])]  # fmt: skip
