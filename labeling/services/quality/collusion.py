@@ -115,7 +115,7 @@ def annotator_copy_check(*, project_id: int, user_id: int, partners_too: bool = 
     me = int(np.searchsorted(user_ids, user_id))
     matrix = {"n_items": item_ids.size, "n_workers": user_ids.size, "k": k, "gold": gold,
               "counted": np.array([not r[5] for r in rows], dtype=bool)}  # fmt: skip
-    threshold = functools.cache(lambda: agreement_threshold(project_id=project_id, user_id=user_id))
+    threshold = functools.cache(lambda: agreement_threshold(project=project, user_id=user_id))
     tests = collusion.pairs_test(items, workers, labels, focus=me, far_upper=threshold, **matrix) if partners else []
     # The agreement rule in hindsight: the consensus each answer is compared with is today's, not the one before it
     right, compared = collusion.accuracy_against_others(items, workers, labels, worker=me, **matrix)

@@ -193,16 +193,16 @@ def _compare(task_type: str, v: LiveVote) -> float | None:
     return float(v.label == v.prior_label)
 
 
-def agreement_threshold(*, project_id: int, user_id: int) -> float:
-    """rules.agreement_block_upper for this project: the crowd is everyone else not blocked (two reads)."""
-    blocked = AnnotatorScore.objects.filter(project_id=project_id, user_id=OuterRef("user_id"), status=Status.BLOCKED)
+def agreement_threshold(*, project: Project, user_id: int) -> float:
+    """rules.agreement_block_upper for this project: the crowd is everyone else not blocked (one read; a classify
+    project's category count is a second)."""
+    blocked = AnnotatorScore.objects.filter(project_id=project.pk, user_id=OuterRef("user_id"), status=Status.BLOCKED)
     crowd = (
-        AnnotatorLiveStats.objects.filter(project_id=project_id)
+        AnnotatorLiveStats.objects.filter(project_id=project.pk)
         .exclude(user_id=user_id)
         .exclude(Exists(blocked))
         .aggregate(agreed=Sum("agreed"), compared=Sum("compared"))
     )
-    project = Project.objects.only("task_type").get(pk=project_id)
     k = 2 if project.task_type == Project.TaskType.VERIFY else project.categories.count()
     return rules.agreement_block_upper(crowd_agreed=crowd["agreed"] or 0, crowd_compared=crowd["compared"] or 0, k=k)
 
@@ -266,7 +266,7 @@ def annotator_live_after_votes(*, project: Project, user_id: int, votes: list[Li
 
     delta = live_delta(task_type=project.task_type, votes=votes)
     stats = _upsert(project_id=project.pk, user_id=user_id, d=delta)
-    crowd = lambda: agreement_threshold(project_id=project.pk, user_id=user_id)  # noqa: E731
+    crowd = lambda: agreement_threshold(project=project, user_id=user_id)  # noqa: E731
     status, reason = live_verdict(stats, task_type=project.task_type, threshold=crowd)
     if status == Status.BLOCKED:
         return annotator_block(project=project, user_id=user_id, reason=reason)

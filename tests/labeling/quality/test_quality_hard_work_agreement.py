@@ -11,6 +11,7 @@ import pytest
 
 from labeling.models import AnnotatorScore, Category, Item
 from labeling.services.quality import rules
+from labeling.services.quality.triggers import agreement_threshold
 from tests.labeling.quality.qfactories import cast, make_project
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,9 @@ def _crowd_project(make_user, slug: str, accuracy: float):
     return project, items, ids, truth, rng, crowd
 
 
-def test_on_hard_work_an_honest_worker_below_the_crowd_is_not_blocked_and_a_random_clicker_is(make_user):
+def test_on_hard_work_an_honest_worker_below_the_crowd_is_not_blocked_and_a_random_clicker_is(
+    make_user, django_assert_num_queries
+):
     # The crowd agrees with its consensus on ~0.8: a reliable yardstick, but a newcomer right on 0.6 (with five
     # grades, far above chance) sits below 0.8 and the fixed limit blocked them.
     project, items, ids, truth, rng, crowd = _crowd_project(make_user, "grades", 0.8)
@@ -68,6 +71,11 @@ def test_on_hard_work_an_honest_worker_below_the_crowd_is_not_blocked_and_a_rand
     assert _status(project, clicker) == AnnotatorScore.Status.BLOCKED
     assert clicked <= 40
     assert Item.objects.filter(project=project, annotations__user=newcomer).count() == N_ITEMS
+    # The crowd's limit, read on the submit path once a worker's bound is below 0.8: the crowd's sums and the
+    # project's category count, however large the crowd.
+    with django_assert_num_queries(2):
+        limit = agreement_threshold(project=project, user_id=newcomer.pk)
+    assert 0.2 < limit < rules.AGREEMENT_BLOCK_UPPER
 
 
 def test_a_weak_crowd_is_no_yardstick(make_user):
