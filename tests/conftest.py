@@ -215,8 +215,7 @@ class PageFactory:
         for ctx in self.contexts:
             for page in ctx.pages:
                 with contextlib.suppress(PlaywrightError):  # a page that crashed or is gone sends nothing more
-                    page.evaluate(_LEAVE_NOW)
-        self.requests.wait_until_quiet()
+                    page.evaluate(_LEAVE_NOW)  # returns once each release has been answered
         while self.contexts:
             self.contexts.pop().close()
         self.requests.wait_until_quiet()
