@@ -22,7 +22,7 @@ from labeling.selectors.projects import project_for_volunteer
 from labeling.services.annotations import MAX_BATCH, annotations_submit_batch, item_skip
 from labeling.services.assignment import GRID_MAX, GRID_MIN, leases_release, next_items
 from labeling.services.assignment import MAX_BATCH as MAX_NEXT
-from labeling.services.quality.triggers import annotator_block_notice, appeal_submit
+from labeling.services.quality.appeals import annotator_block_notice, appeal_submit
 
 
 def image_urls(image: Image) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from labeling.selectors.labeling import (
 )
 from labeling.selectors.projects import project_for_volunteer
 from labeling.services.assignment import GRID_MAX, GRID_MIN
-from labeling.services.quality.triggers import annotator_block_notice, appeal_submit
+from labeling.services.quality.appeals import annotator_block_notice, appeal_submit
 from labeling.services.volunteers import volunteer_profile_update
 
 

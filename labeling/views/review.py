@@ -34,8 +34,9 @@ from labeling.selectors.quality import (
     voter_context,
 )
 from labeling.services.quality import annotator_status_set
+from labeling.services.quality.appeals import appeals_resolve
 from labeling.services.quality.review import review_accept, review_choices, review_fix, review_reject
-from labeling.services.quality.triggers import appeals_resolve, project_recompute
+from labeling.services.quality.triggers import project_recompute
 
 REVIEW_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)
 

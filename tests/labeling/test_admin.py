@@ -33,9 +33,10 @@ from labeling.models import (
 from labeling.services.datasets import dataset_version_create
 from labeling.services.exports import dataset_export_request
 from labeling.services.ingestion import batch_create
+from labeling.services.quality.appeals import appeal_submit
 from labeling.services.quality.opinions import Opinion, model_opinions_write
 from labeling.services.quality.review import review_accept
-from labeling.services.quality.triggers import annotator_block, appeal_submit
+from labeling.services.quality.triggers import annotator_block
 from tests.labeling.quality.qfactories import cast, make_project
 
 pytestmark = pytest.mark.django_db
