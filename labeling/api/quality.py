@@ -20,16 +20,8 @@ from annotate.inputs import param_int
 from labeling.api.scoping import scoped_project
 from labeling.models import AnnotatorScore, Item, Project
 from labeling.selectors.projects import project_for_reviewer
-from labeling.selectors.quality import (
-    VoterContext,
-    annotator_scores,
-    gold_accuracy_histogram,
-    progress_by_category,
-    quality_stats,
-    review_item_votes,
-    review_items,
-    voter_context,
-)
+from labeling.selectors.quality import annotator_scores, gold_accuracy_histogram, progress_by_category, quality_stats
+from labeling.selectors.review import VoterContext, review_item_votes, review_items, voter_context
 from labeling.services.quality import annotator_status_set
 from labeling.services.quality.review import review_accept, review_fix, review_reject
 

@@ -20,7 +20,7 @@ from annotate.exceptions import ServiceError
 from annotate.i18n import status_text
 from annotate.inputs import InvalidParam, param_bool, param_enum, param_float, param_int, param_text
 from labeling.models import Annotation, CurationAction, Image, Item, ModelOpinion, Project, ReviewAction
-from labeling.selectors.quality import model_opinion, review_item_votes, with_model_opinion
+from labeling.selectors.review import model_opinion, review_item_votes, with_model_opinion
 
 SORTS = {
     "id": ("id",),
@@ -208,7 +208,7 @@ def curation_item_history(*, item: Item, label_names: Mapping[int, str]) -> list
 
 
 def curation_item_votes(*, item: Item) -> list[dict]:
-    """Every vote with its annotator's score (the reviewer's view, from selectors.quality)."""
+    """Every vote with its annotator's score (the reviewer's view, from selectors.review)."""
     return review_item_votes(item=Item.objects.prefetch_related("annotations__user").get(pk=item.pk))
 
 

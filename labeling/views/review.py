@@ -24,15 +24,8 @@ from annotate.roles import Role, role_required
 from labeling.models import AnnotatorScore, Item, Project
 from labeling.selectors.live import annotator_boxes, block_reasons, live_rows, open_appeals
 from labeling.selectors.projects import project_for_reviewer
-from labeling.selectors.quality import (
-    annotator_scores,
-    gold_accuracy_histogram,
-    progress_by_category,
-    quality_stats,
-    review_item_votes,
-    review_items,
-    voter_context,
-)
+from labeling.selectors.quality import annotator_scores, gold_accuracy_histogram, progress_by_category, quality_stats
+from labeling.selectors.review import review_item_votes, review_items, voter_context
 from labeling.services.quality import annotator_status_set
 from labeling.services.quality.appeals import appeals_resolve
 from labeling.services.quality.review import review_accept, review_choices, review_fix, review_reject

@@ -178,7 +178,7 @@ def test_excluded_items_stay_out_of_dataset_versions(setup):
 
 
 def test_send_to_review_skips_gold_and_shows_in_review_queue(setup):
-    from labeling.selectors.quality import review_items
+    from labeling.selectors.review import review_items
 
     project, items, owner, *_ = setup
     items_mark_gold(project=project, item_ids=[items[0].pk], label=1, user=owner)

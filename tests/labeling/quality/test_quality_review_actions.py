@@ -6,7 +6,7 @@ import pytest
 
 from annotate.exceptions import ServiceError
 from labeling.models import Item, ReviewAction
-from labeling.selectors.quality import review_items
+from labeling.selectors.review import review_items
 from labeling.services.quality import project_reaggregate
 from labeling.services.quality.review import review_accept, review_fix, review_reject
 from tests.labeling.quality.qfactories import cast, make_project

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from labeling.models import Item, ModelOpinion
-from labeling.selectors.quality import model_opinion, review_items
+from labeling.selectors.review import model_opinion, review_items
 from labeling.services.quality.opinions import Opinion, model_opinions_write
 from tests.labeling.quality.qfactories import cast, make_project
 

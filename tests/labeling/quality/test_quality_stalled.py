@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from labeling.models import Annotation, Item
-from labeling.selectors.quality import progress_by_category, review_items
+from labeling.selectors.quality import progress_by_category
+from labeling.selectors.review import review_items
 from labeling.services.assignment import next_items
 from labeling.services.quality import annotator_block
 from labeling.services.quality.stalled import items_route_stalled, projects_route_stalled
